@@ -1,0 +1,281 @@
+//! One-time sequences files: one sequence per line, used once each.
+//!
+//! Blank lines and lines starting with `#` (after trimming) are skipped; the
+//! active sequence is the first remaining line. Consuming it writes `#` over
+//! the first byte of exactly that line and syncs the file to disk before
+//! returning, so a crash right after can never make the sequence valid again.
+//! Hence knockd's advice to start every line with a space: ` 1001,1002`
+//! becomes `#1001,1002`, while `3001,3002` becomes `#001,3002`.
+//!
+//! Unlike 0.8, a line that is not a valid sequence is an error naming the line
+//! (0.8 reports it and skips it, and then may mark the wrong line as used),
+//! lines are compared whole, and running out of sequences is a state the
+//! caller handles, not a crash.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::config::io_message;
+use crate::sequence::{Sequence, SequenceError};
+
+/// An error reading or consuming a one-time sequences file.
+#[derive(Debug)]
+pub struct OneTimeError {
+    /// The file.
+    pub path: PathBuf,
+    /// The 1-based line to blame, if any.
+    pub line: Option<usize>,
+    /// What went wrong.
+    pub kind: OneTimeErrorKind,
+}
+
+/// What went wrong with a one-time sequences file.
+#[derive(Debug)]
+pub enum OneTimeErrorKind {
+    /// Opening, reading, writing or syncing failed.
+    Io(io::Error),
+    /// A line is not valid UTF-8.
+    NotUtf8,
+    /// A line is not a valid sequence.
+    Sequence(SequenceError),
+    /// The active line is no longer where it was read: the file was edited.
+    Changed,
+}
+
+impl fmt::Display for OneTimeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ": line {line}")?;
+        }
+        match &self.kind {
+            OneTimeErrorKind::Io(e) => write!(f, ": {}", io_message(e)),
+            OneTimeErrorKind::NotUtf8 => f.write_str(": line is not valid UTF-8"),
+            OneTimeErrorKind::Sequence(e) => write!(f, ": {e}"),
+            OneTimeErrorKind::Changed => f.write_str(
+                ": the file changed since it was read; its active sequence was not marked used",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for OneTimeError {}
+
+/// One unused sequence line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    /// 1-based line number.
+    line: usize,
+    /// Byte offset of the line's first byte.
+    offset: usize,
+    /// The line's bytes, without the newline.
+    raw: Vec<u8>,
+    sequence: Sequence,
+}
+
+/// The unused sequences of a one-time sequences file, as last read from disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneTimeSequences {
+    path: PathBuf,
+    entries: Vec<Entry>,
+}
+
+impl OneTimeSequences {
+    /// Reads `path`; every line that is not blank or a comment must be a valid sequence.
+    pub fn load(path: &Path) -> Result<Self, OneTimeError> {
+        let mut bytes = Vec::new();
+        File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(|e| error(path, None, OneTimeErrorKind::Io(e)))?;
+        Self::parse(path, &bytes)
+    }
+
+    fn parse(path: &Path, bytes: &[u8]) -> Result<Self, OneTimeError> {
+        let mut entries = Vec::new();
+        let mut offset = 0;
+        for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+            let line = index + 1;
+            let start = offset;
+            offset += raw.len() + 1;
+            let text = std::str::from_utf8(raw)
+                .map_err(|_| error(path, Some(line), OneTimeErrorKind::NotUtf8))?
+                .trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            let sequence = Sequence::parse(text)
+                .map_err(|e| error(path, Some(line), OneTimeErrorKind::Sequence(e)))?;
+            entries.push(Entry {
+                line,
+                offset: start,
+                raw: raw.to_vec(),
+                sequence,
+            });
+        }
+        Ok(OneTimeSequences {
+            path: path.to_owned(),
+            entries,
+        })
+    }
+
+    /// The file this was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The sequence to knock now, or `None` when every line is used.
+    pub fn active(&self) -> Option<&Sequence> {
+        self.entries.first().map(|e| &e.sequence)
+    }
+
+    /// The 1-based line of the active sequence.
+    pub fn active_line(&self) -> Option<usize> {
+        self.entries.first().map(|e| e.line)
+    }
+
+    /// How many unused sequences remain.
+    pub fn remaining(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Marks the active sequence used on disk (`#` over its line's first byte,
+    /// then fsync) and moves on to the next line.
+    ///
+    /// The file is read again first: if the active line is no longer at the same
+    /// place with the same bytes, nothing is written and [`OneTimeErrorKind::Changed`]
+    /// is returned, after which this value holds the file's current state. On any
+    /// error the sequence must be treated as not consumed: the door must not open.
+    pub fn consume(&mut self) -> Result<(), OneTimeError> {
+        let Some(active) = self.entries.first() else {
+            return Ok(());
+        };
+        let io_err = |e| error(&self.path, Some(active.line), OneTimeErrorKind::Io(e));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.path)
+            .map_err(io_err)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io_err)?;
+        let current = Self::parse(&self.path, &bytes)?;
+        if current.entries.first() != Some(active) {
+            let line = active.line;
+            *self = current;
+            return Err(error(&self.path, Some(line), OneTimeErrorKind::Changed));
+        }
+        file.write_all_at(b"#", active.offset as u64)
+            .and_then(|()| file.sync_data())
+            .map_err(io_err)?;
+        self.entries.remove(0);
+        Ok(())
+    }
+}
+
+fn error(path: &Path, line: Option<usize>, kind: OneTimeErrorKind) -> OneTimeError {
+    OneTimeError {
+        path: path.to_owned(),
+        line,
+        kind,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::fs;
+
+    const FILE: &str = " 1001,1002,1003\n 2001,2002:udp,2003\n# a comment line\n\n3001,3002\n";
+
+    fn write(content: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        fs::write(f.path(), content).unwrap();
+        f
+    }
+
+    #[test]
+    fn consuming_marks_exactly_the_active_line_and_reopening_yields_the_next() {
+        // Checklist 69 and 70.
+        let f = write(FILE);
+        let mut ots = OneTimeSequences::load(f.path()).unwrap();
+        assert_eq!(
+            ots.active().unwrap().to_string(),
+            "1001:tcp,1002:tcp,1003:tcp"
+        );
+        ots.consume().unwrap();
+        assert_eq!(
+            fs::read_to_string(f.path()).unwrap(),
+            "#1001,1002,1003\n 2001,2002:udp,2003\n# a comment line\n\n3001,3002\n"
+        );
+        let mut reopened = OneTimeSequences::load(f.path()).unwrap();
+        assert_eq!(reopened.active(), ots.active());
+        assert_eq!(reopened.active_line(), Some(2));
+        reopened.consume().unwrap();
+        let mut last = OneTimeSequences::load(f.path()).unwrap();
+        assert_eq!(last.active().unwrap().to_string(), "3001:tcp,3002:tcp");
+        last.consume().unwrap();
+        assert_eq!(
+            fs::read_to_string(f.path()).unwrap(),
+            "#1001,1002,1003\n#2001,2002:udp,2003\n# a comment line\n\n#001,3002\n"
+        );
+        assert_eq!(last.active(), None);
+        assert_eq!(OneTimeSequences::load(f.path()).unwrap().remaining(), 0);
+    }
+
+    #[test]
+    fn exhaustion_is_a_value_not_a_crash() {
+        let f = write("# nothing left\n\n");
+        let mut ots = OneTimeSequences::load(f.path()).unwrap();
+        assert_eq!(ots.active(), None);
+        ots.consume().unwrap();
+        assert_eq!(fs::read_to_string(f.path()).unwrap(), "# nothing left\n\n");
+    }
+
+    #[test]
+    fn a_bad_line_is_an_error_naming_it() {
+        // 0.8 skips it and may then mark it instead of the active line (checklist 73).
+        let f = write("1001,abc\n1101,1102\n");
+        let err = OneTimeSequences::load(f.path()).unwrap_err();
+        assert_eq!(err.line, Some(1));
+        assert!(err.to_string().contains("port abc is invalid"), "{err}");
+    }
+
+    #[test]
+    fn crlf_lines_are_accepted() {
+        let f = write(" 1,2\r\n 3,4\r\n");
+        let mut ots = OneTimeSequences::load(f.path()).unwrap();
+        ots.consume().unwrap();
+        assert_eq!(fs::read_to_string(f.path()).unwrap(), "#1,2\r\n 3,4\r\n");
+        assert_eq!(ots.active().unwrap().to_string(), "3:tcp,4:tcp");
+    }
+
+    #[test]
+    fn an_edited_file_is_not_marked_and_is_reread() {
+        let f = write(" 1,2\n 3,4\n");
+        let mut ots = OneTimeSequences::load(f.path()).unwrap();
+        fs::write(f.path(), " 5,6\n 1,2\n").unwrap();
+        let err = ots.consume().unwrap_err();
+        assert!(matches!(err.kind, OneTimeErrorKind::Changed));
+        assert_eq!(fs::read_to_string(f.path()).unwrap(), " 5,6\n 1,2\n");
+        assert_eq!(ots.active().unwrap().to_string(), "5:tcp,6:tcp");
+    }
+
+    #[test]
+    fn a_missing_file_names_the_path() {
+        let err = OneTimeSequences::load(Path::new("/nonexistent/otp")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/nonexistent/otp: No such file or directory"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = OneTimeSequences::parse(Path::new("p"), &bytes);
+        }
+    }
+}
