@@ -1,0 +1,158 @@
+//! Everything that can stop a knock, each with a message that says what to do.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+
+use knock_proto::Protocol;
+
+use crate::target::Family;
+
+/// Why `knock` gives up; all of these end the program with exit status 1.
+#[derive(Debug)]
+pub enum Error {
+    /// A port that is not a number from 1 to 65535 (negative, too big, zero or empty).
+    InvalidPort {
+        /// The whole argument as typed, e.g. `99999:udp`.
+        arg: String,
+    },
+    /// A `:proto` suffix other than `tcp` or `udp`.
+    UnknownProtocol {
+        /// The whole argument as typed.
+        arg: String,
+    },
+    /// A service name that the services database does not know for the hit's protocol.
+    // Only Unix can look services up or send raw segments.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    UnknownService {
+        /// The service name as typed.
+        name: String,
+        /// The hit's protocol.
+        protocol: Protocol,
+    },
+    /// Service names cannot be looked up on this platform.
+    #[cfg(not(unix))]
+    ServiceNamesUnsupported {
+        /// The service name as typed.
+        name: String,
+    },
+    /// `--flags` names something other than `fin,syn,rst,psh,ack,urg`.
+    UnknownFlag {
+        /// The offending entry of the list, trimmed.
+        token: String,
+    },
+    /// `--flags` contains a `!`, which only makes sense for matching.
+    NegatedFlag {
+        /// The list as typed.
+        list: String,
+    },
+    /// `--flags` on a platform that cannot send raw TCP segments.
+    #[cfg(not(unix))]
+    RawUnsupported,
+    /// Name resolution failed.
+    Resolve {
+        /// The host as typed.
+        host: String,
+        /// The resolver's reason.
+        source: io::Error,
+    },
+    /// The host resolved, but not to an address of the requested family.
+    NoAddress {
+        /// The host as typed.
+        host: String,
+        /// The family `-4`/`-6` asked for.
+        family: Family,
+    },
+    /// The raw socket for `--flags` could not be opened for lack of privilege.
+    // Only Unix can look services up or send raw segments.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    RawPermission(io::Error),
+    /// No route to the target, so no source address for the raw segments' checksum.
+    // Only Unix can look services up or send raw segments.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    NoRoute {
+        /// The target.
+        target: SocketAddr,
+        /// The kernel's reason.
+        source: io::Error,
+    },
+    /// Creating or sending on a socket failed.
+    Send {
+        /// The protocol of the hit.
+        protocol: Protocol,
+        /// Where the hit was going.
+        target: SocketAddr,
+        /// The kernel's reason.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidPort { arg } => write!(
+                f,
+                "invalid port in '{arg}': a port is a number from 1 to 65535 or a service name such as ssh"
+            ),
+            Error::UnknownProtocol { arg } => write!(
+                f,
+                "unknown protocol in '{arg}': write PORT, PORT:tcp or PORT:udp"
+            ),
+            Error::UnknownService { name, protocol } => write!(
+                f,
+                "unknown {protocol} service '{name}': give a port number or a service name listed in /etc/services"
+            ),
+            #[cfg(not(unix))]
+            Error::ServiceNamesUnsupported { name } => write!(
+                f,
+                "service names such as '{name}' are not supported on this platform: give the port number"
+            ),
+            Error::UnknownFlag { token } => write!(
+                f,
+                "--flags: unrecognized flag \"{token}\": list some of fin, syn, rst, psh, ack, urg, separated by commas"
+            ),
+            Error::NegatedFlag { list } => write!(
+                f,
+                "--flags '{list}': negated flags (!) only make sense in knockd's TCPFlags; list the flags the segments should carry"
+            ),
+            #[cfg(not(unix))]
+            Error::RawUnsupported => f.write_str(
+                "--flags (raw TCP knocks) is not supported on this platform: knock without --flags to send plain SYNs",
+            ),
+            Error::Resolve { host, source } => {
+                write!(f, "failed to resolve hostname '{host}': {source}")
+            }
+            Error::NoAddress { host, family } => write!(
+                f,
+                "hostname '{host}' has no {family} address: drop -4/-6 or give an address of that family"
+            ),
+            Error::RawPermission(source) => write!(
+                f,
+                "raw knocks (--flags) need root or CAP_NET_RAW ({source}): run knock as root, \
+                 grant the capability with `setcap cap_net_raw+ep $(command -v knock)`, or knock without --flags"
+            ),
+            Error::NoRoute { target, source } => write!(
+                f,
+                "no route to {}: {source}",
+                target.ip()
+            ),
+            Error::Send {
+                protocol,
+                target,
+                source,
+            } => write!(f, "failed to send the {protocol} hit to {target}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Resolve { source, .. }
+            | Error::NoRoute { source, .. }
+            | Error::Send { source, .. }
+            | Error::RawPermission(source) => Some(source),
+            _ => None,
+        }
+    }
+}

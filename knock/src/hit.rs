@@ -1,0 +1,184 @@
+//! One `PORT[:PROTO]` argument, validated into a [`Hit`].
+//!
+//! Stricter than 0.8 on purpose: 0.8 reduced numbers modulo 65536, read any
+//! suffix but exactly `udp` as TCP, and found bad service names only after
+//! sending the hits before them.
+
+use knock_proto::sequence::parse_port;
+use knock_proto::{Knock, Protocol};
+
+use crate::error::Error;
+
+/// One validated hit of the sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    /// Where the hit goes and with which protocol.
+    pub knock: Knock,
+    /// The port as typed (`ssh`, `7000`), echoed by `-v` as 0.8 does.
+    pub port_text: String,
+}
+
+impl Hit {
+    /// Parses `PORT[:PROTO]`; `default` is the protocol when there is no
+    /// suffix (UDP under `-u`). PROTO is `tcp` or `udp` in any case; PORT is
+    /// 1 to 65535 or a service name known for the hit's protocol.
+    pub fn parse(arg: &str, default: Protocol) -> Result<Hit, Error> {
+        let (port_text, protocol) = match arg.split_once(':') {
+            None => (arg.trim(), default),
+            Some((port, suffix)) => {
+                let protocol = suffix.parse().map_err(|()| Error::UnknownProtocol {
+                    arg: arg.to_owned(),
+                })?;
+                (port.trim(), protocol)
+            }
+        };
+        let invalid = || Error::InvalidPort {
+            arg: arg.to_owned(),
+        };
+        let port = if looks_numeric(port_text) {
+            parse_port(port_text)
+                .filter(|&port| port != 0)
+                .ok_or_else(invalid)?
+        } else {
+            service_port(port_text, protocol)?
+        };
+        Ok(Hit {
+            knock: Knock::new(port, protocol),
+            port_text: port_text.to_owned(),
+        })
+    }
+}
+
+/// Whether the text is meant as a number (so `-5`, `99999` and the empty
+/// string are bad ports rather than unknown service names).
+fn looks_numeric(text: &str) -> bool {
+    text.trim_start_matches(['-', '+'])
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+}
+
+/// Looks a service name up in the services database for `protocol`, as 0.8's
+/// getaddrinfo call did.
+#[cfg(unix)]
+fn service_port(name: &str, protocol: Protocol) -> Result<u16, Error> {
+    use std::ffi::{CStr, CString};
+    use std::sync::{Mutex, PoisonError};
+
+    // getservbyname answers in static storage shared by all threads.
+    static LOOKUP: Mutex<()> = Mutex::new(());
+
+    let unknown = || Error::UnknownService {
+        name: name.to_owned(),
+        protocol,
+    };
+    let c_name = CString::new(name).map_err(|_| unknown())?;
+    let c_proto: &CStr = match protocol {
+        Protocol::Tcp => c"tcp",
+        Protocol::Udp => c"udp",
+    };
+    let _guard = LOOKUP.lock().unwrap_or_else(PoisonError::into_inner);
+    // SAFETY: both arguments are NUL-terminated strings that outlive the call;
+    // a non-null result points to a servent that stays valid until the next
+    // lookup, which the lock holds off until we have copied the port.
+    let port = unsafe {
+        let entry = libc::getservbyname(c_name.as_ptr(), c_proto.as_ptr());
+        if entry.is_null() {
+            return Err(unknown());
+        }
+        (*entry).s_port
+    };
+    // s_port carries the port in network byte order in its low 16 bits.
+    let port = u16::from_be(port as u16);
+    if port == 0 {
+        return Err(unknown());
+    }
+    Ok(port)
+}
+
+/// Service names need the Unix services database; elsewhere ports must be numbers.
+#[cfg(not(unix))]
+fn service_port(name: &str, _protocol: Protocol) -> Result<u16, Error> {
+    Err(Error::ServiceNamesUnsupported {
+        name: name.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(arg: &str) -> Result<Knock, Error> {
+        Hit::parse(arg, Protocol::Tcp).map(|h| h.knock)
+    }
+
+    #[test]
+    fn protocol_suffix_is_case_insensitive() {
+        // Checklist 93, with 0.8's `:UDP`-means-TCP defect fixed.
+        assert_eq!(hit("5101:UDP").unwrap(), Knock::new(5101, Protocol::Udp));
+        assert_eq!(hit("5102:udp").unwrap(), Knock::new(5102, Protocol::Udp));
+        assert_eq!(hit("5103:Tcp").unwrap(), Knock::new(5103, Protocol::Tcp));
+        assert_eq!(hit("5104").unwrap(), Knock::new(5104, Protocol::Tcp));
+    }
+
+    #[test]
+    fn default_protocol_applies_without_suffix_only() {
+        let udp = |arg| Hit::parse(arg, Protocol::Udp).unwrap().knock;
+        assert_eq!(udp("7000"), Knock::new(7000, Protocol::Udp));
+        assert_eq!(udp("7000:tcp"), Knock::new(7000, Protocol::Tcp));
+    }
+
+    #[test]
+    fn unknown_protocols_are_refused() {
+        for arg in ["7000:icmp", "7000:", "7000:udp:x", "ssh:xyz"] {
+            let e = hit(arg).unwrap_err();
+            assert!(matches!(e, Error::UnknownProtocol { .. }), "{arg}: {e}");
+            assert!(e.to_string().contains(arg));
+        }
+    }
+
+    #[test]
+    fn out_of_range_ports_are_refused_not_wrapped() {
+        // Checklist 92 has 0.8 sending 99999 as 34463.
+        for arg in [
+            "99999",
+            "70000:udp",
+            "-5",
+            "-1",
+            "0",
+            "",
+            ":udp",
+            "+",
+            "65536",
+        ] {
+            let e = hit(arg).unwrap_err();
+            assert!(matches!(e, Error::InvalidPort { .. }), "{arg}: {e}");
+            assert!(e.to_string().contains(&format!("'{arg}'")));
+        }
+        assert_eq!(hit("65535").unwrap().port, 65535);
+        assert_eq!(hit("1").unwrap().port, 1);
+    }
+
+    #[test]
+    fn service_names_resolve_for_the_hits_protocol() {
+        let h = Hit::parse("ssh", Protocol::Tcp).unwrap();
+        assert_eq!(h.knock, Knock::new(22, Protocol::Tcp));
+        assert_eq!(h.port_text, "ssh");
+        assert_eq!(hit("domain:udp").unwrap(), Knock::new(53, Protocol::Udp));
+    }
+
+    #[test]
+    fn unknown_services_are_refused() {
+        let e = hit("nosuchservice").unwrap_err();
+        assert!(matches!(e, Error::UnknownService { .. }));
+        assert!(e.to_string().contains("'nosuchservice'"));
+        assert!(matches!(hit("a\0b"), Err(Error::UnknownService { .. })));
+    }
+
+    #[test]
+    fn port_text_is_kept_as_typed() {
+        assert_eq!(
+            Hit::parse("7000:udp", Protocol::Tcp).unwrap().port_text,
+            "7000"
+        );
+    }
+}
