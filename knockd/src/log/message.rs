@@ -1,0 +1,926 @@
+//! The message catalogue: every line knockd prints, with where it goes.
+//!
+//! Each [`Message`] variant's text and its [`Sinks`] are written side by side
+//! in one `match` arm of [`Message::render`], so a message is defined in
+//! exactly one place. The texts are knockd 0.8's (reference §9); the few
+//! messages 0.8 does not have say so on their variant.
+
+use std::fmt::{self, Write as _};
+use std::io;
+use std::net::IpAddr;
+use std::ops::BitOr;
+use std::path::Path;
+use std::time::SystemTime;
+
+use chrono::{DateTime, Local};
+use knock_proto::config::io_message;
+use knock_proto::{Sequence, TcpFlag};
+
+use crate::packet::Packet;
+
+/// A set of destinations for a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sinks(u8);
+
+impl Sinks {
+    /// Nowhere.
+    pub const NONE: Sinks = Sinks(0);
+    /// The log: the log file (`LogFile`, `-g`) and syslog (`UseSyslog`).
+    pub const LOG: Sinks = Sinks(1);
+    /// Standard output without a timestamp, with `-v` only.
+    pub const VERBOSE: Sinks = Sinks(2);
+    /// Standard error, always.
+    pub const STDERR: Sinks = Sinks(4);
+    /// Standard output without a timestamp, with `-D` only.
+    pub const DEBUG: Sinks = Sinks(8);
+
+    /// Whether every sink of `other` is in `self`.
+    pub const fn contains(self, other: Sinks) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl BitOr for Sinks {
+    type Output = Sinks;
+
+    fn bitor(self, rhs: Sinks) -> Sinks {
+        Sinks(self.0 | rhs.0)
+    }
+}
+
+const LOG: Sinks = Sinks::LOG;
+const VERBOSE: Sinks = Sinks::VERBOSE;
+const STDERR: Sinks = Sinks::STDERR;
+const DEBUG: Sinks = Sinks::DEBUG;
+
+/// A knocker as log lines show it: `198.18.1.2`, or with `-l`
+/// `198.18.1.2 (knocker.example)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source<'a> {
+    /// The knocker's address.
+    pub addr: IpAddr,
+    /// Its reverse-resolved name, when `-l` found one.
+    pub host: Option<&'a str>,
+}
+
+impl<'a> Source<'a> {
+    /// A knocker shown by address only.
+    pub fn new(addr: IpAddr) -> Self {
+        Source { addr, host: None }
+    }
+
+    /// A knocker shown by address and, when known, host name.
+    pub fn with_host(addr: IpAddr, host: Option<&'a str>) -> Self {
+        Source { addr, host }
+    }
+}
+
+impl fmt::Display for Source<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.addr)?;
+        if let Some(host) = self.host {
+            write!(f, " ({host})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Which of a door's two commands a message is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    /// The start command, run at OPEN SESAME.
+    Start,
+    /// The stop command, run `Cmd_Timeout` later.
+    Stop,
+}
+
+/// One `-D` line of the configuration echo (reference §9.4).
+#[derive(Clone, Copy)]
+pub enum ConfigEcho<'a> {
+    /// `config: new section: '<name>'`.
+    NewSection(&'a str),
+    /// `config: usesyslog`.
+    UseSyslog,
+    /// `config: tcp flag: <FLAG>`, `!<FLAG>` for a flag that must be clear.
+    TcpFlag {
+        /// The flag.
+        flag: TcpFlag,
+        /// Whether it must be set (`SYN`) or clear (`!SYN`).
+        required: bool,
+    },
+    /// `config: [<door>: ]<key>: <value>`, e.g. `config: log file: /var/log/knockd.log`
+    /// or `config: ssh: seq_timeout: 25`.
+    Setting {
+        /// The door the setting belongs to; `None` for `[options]`.
+        door: Option<&'a str>,
+        /// The setting's name as 0.8 echoes it (`log file`, `start_command`).
+        key: &'static str,
+        /// Its value.
+        value: &'a dyn fmt::Display,
+    },
+}
+
+impl fmt::Display for ConfigEcho<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigEcho::NewSection(name) => write!(f, "config: new section: '{name}'"),
+            ConfigEcho::UseSyslog => f.write_str("config: usesyslog"),
+            ConfigEcho::TcpFlag { flag, required } => {
+                f.write_str("config: tcp flag: ")?;
+                if !required {
+                    f.write_char('!')?;
+                }
+                write_upper(f, flag.name())
+            }
+            ConfigEcho::Setting { door, key, value } => {
+                f.write_str("config: ")?;
+                if let Some(door) = door {
+                    write!(f, "{door}: ")?;
+                }
+                write!(f, "{key}: {value}")
+            }
+        }
+    }
+}
+
+/// Every message knockd prints. Render it with [`Message::render`] or
+/// `Display` (the text without timestamp or newline) and hand it to
+/// [`crate::log::Logger::emit`], which sends it to its sinks.
+#[derive(Clone, Copy)]
+pub enum Message<'a> {
+    /// `listening on <iface>...` (verbose). The server logs it together with
+    /// [`Message::StartingUp`], as 0.8 prints the two at the same moment.
+    Listening {
+        /// The capture interface.
+        interface: &'a str,
+    },
+    /// `starting up, listening on <iface>` (log).
+    StartingUp {
+        /// The capture interface.
+        interface: &'a str,
+    },
+    /// `<src>: <door>: Stage <n>` (log, verbose).
+    Stage {
+        /// The knocker.
+        source: Source<'a>,
+        /// The door's name.
+        door: &'a str,
+        /// Knocks matched so far, from 1.
+        stage: usize,
+    },
+    /// `<src>: <door>: OPEN SESAME` (log, verbose).
+    OpenSesame {
+        /// The knocker.
+        source: Source<'a>,
+        /// The door's name.
+        door: &'a str,
+    },
+    /// `<door>: running command: <cmd>` (log, verbose). 0.8 adds a blank log
+    /// line after it (B17); we do not.
+    RunningCommand {
+        /// The door's name.
+        door: &'a str,
+        /// The command after `%IP%` expansion.
+        command: &'a str,
+    },
+    /// `<door>: command returned non-zero status code (<n>)` (log, stderr).
+    NonZeroStatus {
+        /// The door's name.
+        door: &'a str,
+        /// The exit status.
+        code: i32,
+    },
+    /// `<door>: command killed by signal <n> (<NAME>)` (log, stderr).
+    /// Not in 0.8, whose `system()` folds signals into odd status codes.
+    KilledBySignal {
+        /// The door's name.
+        door: &'a str,
+        /// The signal number.
+        signal: i32,
+    },
+    /// `<door>: error: command fork failed! (<strerror>)` (log, stderr). 0.8
+    /// prints `error: command fork failed!` without door or reason.
+    SpawnFailed {
+        /// The door's name.
+        door: &'a str,
+        /// Why the shell could not be started.
+        error: &'a io::Error,
+    },
+    /// `error: parsed start command has been truncated! --> won't execute it`,
+    /// or for the stop command `error: parsed stop command has been truncated!
+    /// --> won't execute start command` (log, stderr): an expanded command
+    /// longer than 0.8's 4095 characters.
+    CommandTruncated(CommandKind),
+    /// `<src>: <door>: too many commands waiting, start command dropped`
+    /// (log, stderr). Not in 0.8, which runs any number of commands at once.
+    CommandDropped {
+        /// The knocker.
+        source: Source<'a>,
+        /// The door's name.
+        door: &'a str,
+    },
+    /// `<src>: <door>: command timeout` (log, verbose): the stop command is due.
+    CommandTimeout {
+        /// The knocker.
+        source: Source<'a>,
+        /// The door's name.
+        door: &'a str,
+    },
+    /// `<src>: <door>: sequence timeout (stage <n>)` (log, verbose).
+    SequenceTimeout {
+        /// The knocker.
+        source: Source<'a>,
+        /// The door's name.
+        door: &'a str,
+        /// The stage the attempt had reached.
+        stage: usize,
+    },
+    /// `re-reading config file: <path>` (log, verbose).
+    ReReadingConfig {
+        /// The configuration file.
+        path: &'a Path,
+    },
+    /// `<error> --> keeping the previous configuration` (log, stderr). 0.8
+    /// exits on a bad reload instead (#26).
+    ReloadFailed {
+        /// What was wrong with the new configuration.
+        error: &'a dyn fmt::Display,
+    },
+    /// `closing log file: <path>` (verbose).
+    ClosingLogFile {
+        /// The log file.
+        path: &'a Path,
+    },
+    /// `re-opening log file: <path>` (log, verbose). 0.8 sends it to syslog
+    /// only, as its file is closed at that moment (B17); we log it in the
+    /// reopened file.
+    ReopeningLogFile {
+        /// The log file.
+        path: &'a Path,
+    },
+    /// `warning: cannot open logfile: <strerror>` (stderr).
+    LogFileUnavailable {
+        /// Why the log file could not be opened.
+        error: &'a io::Error,
+    },
+    /// `could not create pid file <path>: <strerror>` (log, debug).
+    PidFileFailed {
+        /// The pid file.
+        path: &'a Path,
+        /// Why it could not be written.
+        error: &'a io::Error,
+    },
+    /// `waiting for child processes...` (verbose), on SIGINT/SIGTERM.
+    WaitingForChildren,
+    /// `<n> command(s) still running, not waiting for them` (log, stderr):
+    /// shutdown's bounded wait ran out. Not in 0.8, which waits for ever.
+    ChildrenLeftRunning {
+        /// How many commands were still running.
+        count: usize,
+    },
+    /// `closing...` (verbose).
+    Closing,
+    /// `shutting down` (log).
+    ShuttingDown,
+    /// `no more sequences left in the one time sequences file for door <door> --> disabling the door`
+    /// (log, stderr).
+    OneTimeExhausted {
+        /// The door's name.
+        door: &'a str,
+    },
+    /// `error while disabling used one time sequence for door <door> --> disabling the door`
+    /// (log, stderr).
+    OneTimeUpdateFailed {
+        /// The door's name.
+        door: &'a str,
+    },
+    /// `new sequence for door <door>: <sequence>` (debug).
+    OneTimeNext {
+        /// The door's name.
+        door: &'a str,
+        /// Its sequence from now on.
+        sequence: &'a Sequence,
+    },
+    /// An error at run time, printed as is (log, stderr), e.g. `pcap: <error>`.
+    Error(&'a dyn fmt::Display),
+    /// A configuration echo line (debug).
+    Config(ConfigEcho<'a>),
+    /// `local IP: <addr>` (debug).
+    LocalIp(IpAddr),
+    /// `adding pcap expression for door '<door>': <expr>` (debug).
+    PcapExpression {
+        /// The door's name.
+        door: &'a str,
+        /// The filter expression.
+        expression: &'a str,
+    },
+    /// `<YYYY-MM-DD> <HH:MM:SS>: <tcp|udp>: <src>:<sport> -> <dst>:<dport> <wirelen> bytes`
+    /// (debug), in local time. 0.8 prints the month 0-based (B16); we do not.
+    Packet {
+        /// The capture timestamp.
+        time: SystemTime,
+        /// The decoded packet.
+        packet: &'a Packet,
+        /// The frame's length on the wire.
+        wire_len: u32,
+    },
+    /// `removing failed knock attempt (<src>)` (debug).
+    RemovingFailedAttempt(IpAddr),
+    /// `removing successful knock attempt (<src>)` (debug).
+    RemovingSuccessfulAttempt(IpAddr),
+    /// `packet is not <FLAG>, ignoring...`, or `packet is not !<FLAG>, ignoring...`
+    /// for a flag that must be clear (debug).
+    FlagMismatch {
+        /// The first flag whose constraint the packet violates.
+        flag: TcpFlag,
+        /// Whether the door requires it set (`SYN`) or clear (`!ACK`).
+        required: bool,
+    },
+    /// Any other `-D` line, printed as is (debug), e.g. `ethernet interface detected`.
+    Debug(&'a dyn fmt::Display),
+}
+
+impl Message<'_> {
+    /// Writes the message text (no timestamp, no newline) and returns where it goes.
+    pub fn render(&self, out: &mut dyn fmt::Write) -> Result<Sinks, fmt::Error> {
+        Ok(match self {
+            Message::Listening { interface } => {
+                write!(out, "listening on {interface}...")?;
+                VERBOSE
+            }
+            Message::StartingUp { interface } => {
+                write!(out, "starting up, listening on {interface}")?;
+                LOG
+            }
+            Message::Stage {
+                source,
+                door,
+                stage,
+            } => {
+                write!(out, "{source}: {door}: Stage {stage}")?;
+                LOG | VERBOSE
+            }
+            Message::OpenSesame { source, door } => {
+                write!(out, "{source}: {door}: OPEN SESAME")?;
+                LOG | VERBOSE
+            }
+            Message::RunningCommand { door, command } => {
+                write!(out, "{door}: running command: {command}")?;
+                LOG | VERBOSE
+            }
+            Message::NonZeroStatus { door, code } => {
+                write!(
+                    out,
+                    "{door}: command returned non-zero status code ({code})"
+                )?;
+                LOG | STDERR
+            }
+            Message::KilledBySignal { door, signal } => {
+                let name = nix::sys::signal::Signal::try_from(*signal)
+                    .map_or("unknown signal", |s| s.as_str());
+                write!(out, "{door}: command killed by signal {signal} ({name})")?;
+                LOG | STDERR
+            }
+            Message::SpawnFailed { door, error } => {
+                let reason = io_message(error);
+                write!(out, "{door}: error: command fork failed! ({reason})")?;
+                LOG | STDERR
+            }
+            Message::CommandTruncated(CommandKind::Start) => {
+                out.write_str(
+                    "error: parsed start command has been truncated! --> won't execute it",
+                )?;
+                LOG | STDERR
+            }
+            Message::CommandTruncated(CommandKind::Stop) => {
+                out.write_str(
+                    "error: parsed stop command has been truncated! --> won't execute start command",
+                )?;
+                LOG | STDERR
+            }
+            Message::CommandDropped { source, door } => {
+                write!(
+                    out,
+                    "{source}: {door}: too many commands waiting, start command dropped"
+                )?;
+                LOG | STDERR
+            }
+            Message::CommandTimeout { source, door } => {
+                write!(out, "{source}: {door}: command timeout")?;
+                LOG | VERBOSE
+            }
+            Message::SequenceTimeout {
+                source,
+                door,
+                stage,
+            } => {
+                write!(out, "{source}: {door}: sequence timeout (stage {stage})")?;
+                LOG | VERBOSE
+            }
+            Message::ReReadingConfig { path } => {
+                write!(out, "re-reading config file: {}", path.display())?;
+                LOG | VERBOSE
+            }
+            Message::ReloadFailed { error } => {
+                write!(out, "{error} --> keeping the previous configuration")?;
+                LOG | STDERR
+            }
+            Message::ClosingLogFile { path } => {
+                write!(out, "closing log file: {}", path.display())?;
+                VERBOSE
+            }
+            Message::ReopeningLogFile { path } => {
+                write!(out, "re-opening log file: {}", path.display())?;
+                LOG | VERBOSE
+            }
+            Message::LogFileUnavailable { error } => {
+                let reason = io_message(error);
+                write!(out, "warning: cannot open logfile: {reason}")?;
+                STDERR
+            }
+            Message::PidFileFailed { path, error } => {
+                let reason = io_message(error);
+                write!(
+                    out,
+                    "could not create pid file {}: {reason}",
+                    path.display()
+                )?;
+                LOG | DEBUG
+            }
+            Message::WaitingForChildren => {
+                out.write_str("waiting for child processes...")?;
+                VERBOSE
+            }
+            Message::ChildrenLeftRunning { count } => {
+                write!(
+                    out,
+                    "{count} command(s) still running, not waiting for them"
+                )?;
+                LOG | STDERR
+            }
+            Message::Closing => {
+                out.write_str("closing...")?;
+                VERBOSE
+            }
+            Message::ShuttingDown => {
+                out.write_str("shutting down")?;
+                LOG
+            }
+            Message::OneTimeExhausted { door } => {
+                write!(out, "no more sequences left in the one time sequences file for door {door} --> disabling the door")?;
+                LOG | STDERR
+            }
+            Message::OneTimeUpdateFailed { door } => {
+                write!(out, "error while disabling used one time sequence for door {door} --> disabling the door")?;
+                LOG | STDERR
+            }
+            Message::OneTimeNext { door, sequence } => {
+                write!(out, "new sequence for door {door}: {sequence}")?;
+                DEBUG
+            }
+            Message::Error(error) => {
+                write!(out, "{error}")?;
+                LOG | STDERR
+            }
+            Message::Config(echo) => {
+                write!(out, "{echo}")?;
+                DEBUG
+            }
+            Message::LocalIp(addr) => {
+                write!(out, "local IP: {addr}")?;
+                DEBUG
+            }
+            Message::PcapExpression { door, expression } => {
+                write!(
+                    out,
+                    "adding pcap expression for door '{door}': {expression}"
+                )?;
+                DEBUG
+            }
+            Message::Packet {
+                time,
+                packet,
+                wire_len,
+            } => {
+                let time = DateTime::<Local>::from(*time).format("%Y-%m-%d %H:%M:%S");
+                let Packet {
+                    protocol,
+                    src,
+                    src_port,
+                    dst,
+                    dst_port,
+                    ..
+                } = packet;
+                write!(
+                    out,
+                    "{time}: {protocol}: {src}:{src_port} -> {dst}:{dst_port} {wire_len} bytes"
+                )?;
+                DEBUG
+            }
+            Message::RemovingFailedAttempt(src) => {
+                write!(out, "removing failed knock attempt ({src})")?;
+                DEBUG
+            }
+            Message::RemovingSuccessfulAttempt(src) => {
+                write!(out, "removing successful knock attempt ({src})")?;
+                DEBUG
+            }
+            Message::FlagMismatch { flag, required } => {
+                out.write_str("packet is not ")?;
+                if !required {
+                    out.write_char('!')?;
+                }
+                write_upper(out, flag.name())?;
+                out.write_str(", ignoring...")?;
+                DEBUG
+            }
+            Message::Debug(line) => {
+                write!(out, "{line}")?;
+                DEBUG
+            }
+        })
+    }
+
+    /// Where the message goes.
+    pub fn sinks(&self) -> Sinks {
+        self.render(&mut Discard).unwrap_or(Sinks::NONE)
+    }
+}
+
+impl fmt::Display for Message<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.render(f).map(drop)
+    }
+}
+
+/// A writer that drops its input, for asking a message only for its sinks.
+struct Discard;
+
+impl fmt::Write for Discard {
+    fn write_str(&mut self, _: &str) -> fmt::Result {
+        Ok(())
+    }
+}
+
+fn write_upper(out: &mut dyn fmt::Write, name: &str) -> fmt::Result {
+    name.chars()
+        .try_for_each(|c| out.write_char(c.to_ascii_uppercase()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::time::Duration;
+
+    use chrono::{Datelike, TimeZone};
+    use knock_proto::Protocol;
+
+    use super::*;
+
+    fn v4() -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(198, 18, 1, 2))
+    }
+
+    fn check(message: Message<'_>, text: &str, sinks: Sinks) {
+        assert_eq!(message.to_string(), text);
+        assert_eq!(message.sinks(), sinks, "sinks of {text:?}");
+    }
+
+    #[test]
+    fn knock_progress_lines() {
+        let plain = Source::new(v4());
+        let named = Source::with_host(v4(), Some("knocker-b.test"));
+        check(
+            Message::Stage {
+                source: plain,
+                door: "seq3",
+                stage: 1,
+            },
+            "198.18.1.2: seq3: Stage 1",
+            LOG | VERBOSE,
+        );
+        check(
+            Message::Stage {
+                source: named,
+                door: "seq2",
+                stage: 2,
+            },
+            "198.18.1.2 (knocker-b.test): seq2: Stage 2",
+            LOG | VERBOSE,
+        );
+        check(
+            Message::OpenSesame {
+                source: plain,
+                door: "seq3",
+            },
+            "198.18.1.2: seq3: OPEN SESAME",
+            LOG | VERBOSE,
+        );
+        check(
+            Message::SequenceTimeout {
+                source: named,
+                door: "seq2",
+                stage: 1,
+            },
+            "198.18.1.2 (knocker-b.test): seq2: sequence timeout (stage 1)",
+            LOG | VERBOSE,
+        );
+        let v6 = Source::new(IpAddr::V6(Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 2)));
+        check(
+            Message::Stage {
+                source: v6,
+                door: "d",
+                stage: 3,
+            },
+            "fd00:1::2: d: Stage 3",
+            LOG | VERBOSE,
+        );
+    }
+
+    #[test]
+    fn command_lines() {
+        let source = Source::new(v4());
+        check(
+            Message::RunningCommand {
+                door: "seq3",
+                command: "echo 198.18.1.2",
+            },
+            "seq3: running command: echo 198.18.1.2",
+            LOG | VERBOSE,
+        );
+        check(
+            Message::NonZeroStatus {
+                door: "fails",
+                code: 1,
+            },
+            "fails: command returned non-zero status code (1)",
+            LOG | STDERR,
+        );
+        check(
+            Message::KilledBySignal {
+                door: "d",
+                signal: 9,
+            },
+            "d: command killed by signal 9 (SIGKILL)",
+            LOG | STDERR,
+        );
+        let error = io::Error::from_raw_os_error(libc::EAGAIN);
+        check(
+            Message::SpawnFailed {
+                door: "d",
+                error: &error,
+            },
+            "d: error: command fork failed! (Resource temporarily unavailable)",
+            LOG | STDERR,
+        );
+        check(
+            Message::CommandTruncated(CommandKind::Start),
+            "error: parsed start command has been truncated! --> won't execute it",
+            LOG | STDERR,
+        );
+        check(
+            Message::CommandTruncated(CommandKind::Stop),
+            "error: parsed stop command has been truncated! --> won't execute start command",
+            LOG | STDERR,
+        );
+        check(
+            Message::CommandDropped { source, door: "d" },
+            "198.18.1.2: d: too many commands waiting, start command dropped",
+            LOG | STDERR,
+        );
+        check(
+            Message::CommandTimeout {
+                source,
+                door: "startstop",
+            },
+            "198.18.1.2: startstop: command timeout",
+            LOG | VERBOSE,
+        );
+    }
+
+    #[test]
+    fn lifecycle_lines() {
+        let path = Path::new("/tmp/t/knockd.conf");
+        check(
+            Message::Listening {
+                interface: "kref-va",
+            },
+            "listening on kref-va...",
+            VERBOSE,
+        );
+        check(
+            Message::StartingUp {
+                interface: "kref-va",
+            },
+            "starting up, listening on kref-va",
+            LOG,
+        );
+        check(
+            Message::ReReadingConfig { path },
+            "re-reading config file: /tmp/t/knockd.conf",
+            LOG | VERBOSE,
+        );
+        check(
+            Message::ReloadFailed {
+                error: &"/tmp/t/knockd.conf: line 11: syntax error",
+            },
+            "/tmp/t/knockd.conf: line 11: syntax error --> keeping the previous configuration",
+            LOG | STDERR,
+        );
+        check(
+            Message::ClosingLogFile {
+                path: Path::new("/var/log/k.log"),
+            },
+            "closing log file: /var/log/k.log",
+            VERBOSE,
+        );
+        check(
+            Message::ReopeningLogFile {
+                path: Path::new("/var/log/k.log"),
+            },
+            "re-opening log file: /var/log/k.log",
+            LOG | VERBOSE,
+        );
+        let missing = io::Error::from_raw_os_error(libc::ENOENT);
+        check(
+            Message::LogFileUnavailable { error: &missing },
+            "warning: cannot open logfile: No such file or directory",
+            STDERR,
+        );
+        check(
+            Message::PidFileFailed {
+                path: Path::new("/run/k.pid"),
+                error: &missing,
+            },
+            "could not create pid file /run/k.pid: No such file or directory",
+            LOG | DEBUG,
+        );
+        check(
+            Message::WaitingForChildren,
+            "waiting for child processes...",
+            VERBOSE,
+        );
+        check(
+            Message::ChildrenLeftRunning { count: 2 },
+            "2 command(s) still running, not waiting for them",
+            LOG | STDERR,
+        );
+        check(Message::Closing, "closing...", VERBOSE);
+        check(Message::ShuttingDown, "shutting down", LOG);
+        check(Message::Error(&"pcap: boom"), "pcap: boom", LOG | STDERR);
+    }
+
+    #[test]
+    fn one_time_sequence_lines() {
+        check(
+            Message::OneTimeExhausted { door: "otp" },
+            "no more sequences left in the one time sequences file for door otp --> disabling the door",
+            LOG | STDERR,
+        );
+        check(
+            Message::OneTimeUpdateFailed { door: "otp" },
+            "error while disabling used one time sequence for door otp --> disabling the door",
+            LOG | STDERR,
+        );
+        let sequence = Sequence::parse("2001,2002:udp,2003").unwrap();
+        check(
+            Message::OneTimeNext {
+                door: "otp",
+                sequence: &sequence,
+            },
+            "new sequence for door otp: 2001:tcp,2002:udp,2003:tcp",
+            DEBUG,
+        );
+    }
+
+    #[test]
+    fn debug_lines() {
+        check(Message::LocalIp(v4()), "local IP: 198.18.1.2", DEBUG);
+        check(
+            Message::PcapExpression {
+                door: "seq3",
+                expression: "((dst host 198.18.1.1))",
+            },
+            "adding pcap expression for door 'seq3': ((dst host 198.18.1.1))",
+            DEBUG,
+        );
+        check(
+            Message::RemovingFailedAttempt(v4()),
+            "removing failed knock attempt (198.18.1.2)",
+            DEBUG,
+        );
+        check(
+            Message::RemovingSuccessfulAttempt(v4()),
+            "removing successful knock attempt (198.18.1.2)",
+            DEBUG,
+        );
+        check(
+            Message::FlagMismatch {
+                flag: TcpFlag::Syn,
+                required: true,
+            },
+            "packet is not SYN, ignoring...",
+            DEBUG,
+        );
+        check(
+            Message::FlagMismatch {
+                flag: TcpFlag::Ack,
+                required: false,
+            },
+            "packet is not !ACK, ignoring...",
+            DEBUG,
+        );
+        check(
+            Message::Debug(&"ethernet interface detected"),
+            "ethernet interface detected",
+            DEBUG,
+        );
+    }
+
+    #[test]
+    fn config_echo_lines() {
+        check(
+            Message::Config(ConfigEcho::NewSection("ssh")),
+            "config: new section: 'ssh'",
+            DEBUG,
+        );
+        check(
+            Message::Config(ConfigEcho::UseSyslog),
+            "config: usesyslog",
+            DEBUG,
+        );
+        check(
+            Message::Config(ConfigEcho::TcpFlag {
+                flag: TcpFlag::Psh,
+                required: false,
+            }),
+            "config: tcp flag: !PSH",
+            DEBUG,
+        );
+        check(
+            Message::Config(ConfigEcho::Setting {
+                door: None,
+                key: "interface",
+                value: &"eth0",
+            }),
+            "config: interface: eth0",
+            DEBUG,
+        );
+        check(
+            Message::Config(ConfigEcho::Setting {
+                door: Some("ssh"),
+                key: "cmd_timeout",
+                value: &10,
+            }),
+            "config: ssh: cmd_timeout: 10",
+            DEBUG,
+        );
+    }
+
+    /// 0.8 printed November as `-10-` (B16); the month must be the real one.
+    #[test]
+    fn packet_line_has_the_real_month() {
+        let local = Local
+            .with_ymd_and_hms(2026, 11, 24, 17, 46, 30)
+            .single()
+            .unwrap();
+        let time = SystemTime::from(local) + Duration::from_millis(250);
+        let packet = Packet {
+            src: v4(),
+            dst: IpAddr::V4(Ipv4Addr::new(198, 18, 1, 1)),
+            protocol: Protocol::Tcp,
+            src_port: 32820,
+            dst_port: 7000,
+            tcp_flags: 0x02,
+        };
+        let message = Message::Packet {
+            time,
+            packet: &packet,
+            wire_len: 74,
+        };
+        assert_eq!(local.month(), 11);
+        check(
+            message,
+            "2026-11-24 17:46:30: tcp: 198.18.1.2:32820 -> 198.18.1.1:7000 74 bytes",
+            DEBUG,
+        );
+        let january = Local
+            .with_ymd_and_hms(2027, 1, 5, 8, 0, 1)
+            .single()
+            .unwrap();
+        let datagram = Packet {
+            protocol: Protocol::Udp,
+            tcp_flags: 0,
+            ..packet
+        };
+        let udp = Message::Packet {
+            time: january.into(),
+            packet: &datagram,
+            wire_len: 43,
+        };
+        assert!(
+            udp.to_string().starts_with("2027-01-05 08:00:01: udp: "),
+            "{udp}"
+        );
+    }
+}

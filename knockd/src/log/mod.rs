@@ -1,0 +1,700 @@
+//! knockd 0.8's log lines and where they go.
+//!
+//! Design: a plain [`Logger`] that the server owns and passes by `&mut` to
+//! whoever logs, over the typed catalogue in [`message`]. Each message's text
+//! and sinks are defined once, in [`Message::render`]; [`Logger::emit`] renders
+//! it once and writes it to the log file (`[YYYY-MM-DD HH:MM] ` prefix,
+//! local time), syslog, verbose or debug stdout and stderr as the message and
+//! the `-v`/`-D` flags say. Every message is also emitted as a `tracing`
+//! event (text and sinks as fields) for any subscriber a binary installs.
+//!
+//! Why not a `tracing_subscriber::Layer` that routes events to the sinks: the
+//! sinks need mutable state the server changes at run time (reopening the
+//! file on SIGHUP, switching syslog on), which a global subscriber would hide
+//! behind a lock and make hard to test; a struct with injectable stdout and
+//! stderr writers is synchronous, needs no global state, and gives each test
+//! its own sinks.
+//!
+//! Fault tolerance: nothing here returns an error or panics on I/O. A line
+//! that cannot be written is dropped; a log file that cannot be opened is
+//! reported once on stderr (`warning: cannot open logfile: ...`, as 0.8) and
+//! retried on each later line; a log file deleted under the daemon is
+//! recreated at its path on the next line.
+
+mod file;
+mod message;
+mod syslog;
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::Local;
+use knock_proto::{Config, SequenceSource};
+
+use file::LogFile;
+pub use message::{CommandKind, ConfigEcho, Message, Sinks, Source};
+use syslog::Syslog;
+
+/// Which sinks are on: the global `[options]` and the `-v`/`-D` flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogSettings {
+    /// `LogFile` / `-g`: append log lines to this file.
+    pub log_file: Option<PathBuf>,
+    /// `UseSyslog`: send log lines to syslog.
+    pub use_syslog: bool,
+    /// `-v`: print verbose lines on stdout.
+    pub verbose: bool,
+    /// `-D`: print debug lines on stdout.
+    pub debug: bool,
+}
+
+/// The sinks of knockd's messages.
+pub struct Logger {
+    file: Option<LogFile>,
+    syslog: Option<Syslog>,
+    verbose: bool,
+    debug: bool,
+    stdout: Box<dyn Write>,
+    stderr: Box<dyn Write>,
+}
+
+impl std::fmt::Debug for Logger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logger")
+            .field("log_file", &self.log_file())
+            .field("syslog", &self.syslog.is_some())
+            .field("verbose", &self.verbose)
+            .field("debug", &self.debug)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Logger {
+    /// A logger on the process's stdout and stderr. Opens the log file (a
+    /// failure prints `warning: cannot open logfile: <strerror>` on stderr and
+    /// logging goes on without it) and, when enabled, syslog.
+    pub fn new(settings: &LogSettings) -> Logger {
+        Logger::with_writers(settings, Box::new(io::stdout()), Box::new(io::stderr()))
+    }
+
+    /// A logger printing on the given writers instead of stdout and stderr.
+    pub fn with_writers(
+        settings: &LogSettings,
+        stdout: Box<dyn Write>,
+        stderr: Box<dyn Write>,
+    ) -> Logger {
+        let mut logger = Logger {
+            file: None,
+            syslog: settings.use_syslog.then(Syslog::open),
+            verbose: settings.verbose,
+            debug: settings.debug,
+            stdout,
+            stderr,
+        };
+        if let Some(path) = &settings.log_file {
+            logger.open_file(path.clone());
+        }
+        logger
+    }
+
+    /// Whether `-D` lines are printed; lets callers skip building costly ones.
+    pub fn debug(&self) -> bool {
+        self.debug
+    }
+
+    /// The log file's path, if one is configured.
+    pub fn log_file(&self) -> Option<&Path> {
+        self.file.as_ref().map(LogFile::path)
+    }
+
+    /// Sends a message to its sinks.
+    pub fn emit(&mut self, message: &Message<'_>) {
+        let mut text = String::new();
+        let Ok(sinks) = message.render(&mut text) else {
+            return;
+        };
+        if sinks.contains(Sinks::DEBUG) {
+            tracing::debug!(?sinks, text);
+        } else if sinks.contains(Sinks::STDERR) {
+            tracing::warn!(?sinks, text);
+        } else {
+            tracing::info!(?sinks, text);
+        }
+        if sinks.contains(Sinks::LOG) {
+            if let Some(file) = self.file.as_mut() {
+                file.write_line(Local::now(), &text);
+            }
+            if let Some(syslog) = &self.syslog {
+                syslog.send(&text);
+            }
+        }
+        let on_stdout = (self.verbose && sinks.contains(Sinks::VERBOSE))
+            || (self.debug && sinks.contains(Sinks::DEBUG));
+        if on_stdout {
+            print_line(&mut self.stdout, &text);
+        }
+        if sinks.contains(Sinks::STDERR) {
+            print_line(&mut self.stderr, &text);
+        }
+    }
+
+    /// Closes the log file and opens it again in append mode, at `new_path`
+    /// if given, else at the current path (SIGHUP, logrotate's `postrotate`).
+    /// Prints `closing log file: <old>` (verbose) and logs
+    /// `re-opening log file: <path>`, which lands in the reopened file. Does
+    /// nothing when no log file was ever configured.
+    pub fn reopen(&mut self, new_path: Option<PathBuf>) {
+        let old = self.file.take();
+        if let Some(old) = &old {
+            self.emit(&Message::ClosingLogFile { path: old.path() });
+        }
+        let Some(path) = new_path.or_else(|| old.map(|f| f.path().to_owned())) else {
+            return;
+        };
+        self.open_file(path.clone());
+        self.emit(&Message::ReopeningLogFile { path: &path });
+    }
+
+    /// Turns syslog on (a reload that added `UseSyslog`); as in 0.8 it cannot
+    /// be turned off again.
+    pub fn enable_syslog(&mut self) {
+        if self.syslog.is_none() {
+            self.syslog = Some(Syslog::open());
+        }
+    }
+
+    /// Prints the `-D` configuration echo (`config: new section: 'ssh'`, ...).
+    /// 0.8 echoes while parsing, in file order; this echoes the parsed
+    /// configuration: `[options]` first, then each door's settings in a fixed order.
+    pub fn config_echo(&mut self, config: &Config) {
+        if !self.debug {
+            return;
+        }
+        let options = &config.options;
+        if options.use_syslog {
+            self.emit(&Message::Config(ConfigEcho::UseSyslog));
+        }
+        let option_paths = [
+            ("log file", &options.log_file),
+            ("pid file", &options.pid_file),
+        ];
+        for (key, path) in option_paths {
+            if let Some(path) = path {
+                self.echo_setting(None, key, &path.display());
+            }
+        }
+        if let Some(interface) = &options.interface {
+            self.echo_setting(None, "interface", interface);
+        }
+        for door in &config.doors {
+            let name = door.name.as_str();
+            self.emit(&Message::Config(ConfigEcho::NewSection(name)));
+            if let Some(target) = &door.target {
+                self.echo_setting(Some(name), "target", target);
+            }
+            match &door.sequence {
+                SequenceSource::Fixed(sequence) => {
+                    self.echo_setting(Some(name), "sequence", sequence);
+                }
+                SequenceSource::OneTime(path) => {
+                    self.echo_setting(Some(name), "one time sequences file", &path.display());
+                }
+            }
+            self.echo_setting(Some(name), "seq_timeout", &door.seq_timeout.as_secs());
+            for (flag, required) in door.tcp_flags.constraints() {
+                self.emit(&Message::Config(ConfigEcho::TcpFlag { flag, required }));
+            }
+            let commands = [
+                ("start_command", &door.start_command),
+                ("start_command_6", &door.start_command_6),
+                ("stop_command", &door.stop_command),
+                ("stop_command_6", &door.stop_command_6),
+            ];
+            for (key, command) in commands {
+                if let Some(command) = command {
+                    self.echo_setting(Some(name), key, command);
+                }
+            }
+            self.echo_setting(Some(name), "cmd_timeout", &door.cmd_timeout.as_secs());
+        }
+    }
+
+    fn echo_setting(
+        &mut self,
+        door: Option<&str>,
+        key: &'static str,
+        value: &dyn std::fmt::Display,
+    ) {
+        self.emit(&Message::Config(ConfigEcho::Setting { door, key, value }));
+    }
+
+    fn open_file(&mut self, path: PathBuf) {
+        let mut file = LogFile::new(path);
+        if let Err(error) = file.open() {
+            self.emit(&Message::LogFileUnavailable { error: &error });
+        }
+        self.file = Some(file);
+    }
+}
+
+/// Writes one line and flushes it, as stdout may be a pipe or file read line
+/// by line; errors (a closed pipe) are ignored so printing never stops knockd.
+fn print_line(out: &mut dyn Write, text: &str) {
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+}
+
+/// Loggers whose output a test can read back.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::cell::RefCell;
+    use std::io::{self, Write};
+    use std::path::PathBuf;
+    use std::rc::Rc;
+
+    use super::{LogSettings, Logger};
+
+    /// A writer into a buffer shared with the test.
+    #[derive(Clone, Default)]
+    pub(crate) struct SharedBuf(Rc<RefCell<Vec<u8>>>);
+
+    impl SharedBuf {
+        /// Everything written so far.
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.borrow()).into_owned()
+        }
+    }
+
+    impl Write for SharedBuf {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What a captured logger wrote: stdout, stderr and a log file in a temporary directory.
+    pub(crate) struct Captured {
+        pub(crate) stdout: SharedBuf,
+        pub(crate) stderr: SharedBuf,
+        pub(crate) log_path: PathBuf,
+        pub(crate) dir: tempfile::TempDir,
+    }
+
+    impl Captured {
+        /// The log file's lines without their `[YYYY-MM-DD HH:MM] ` prefix.
+        pub(crate) fn log_lines(&self) -> Vec<String> {
+            let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+            text.lines()
+                .map(|line| line.get(PREFIX_LEN..).unwrap_or(line).to_owned())
+                .collect()
+        }
+    }
+
+    /// Length of `[YYYY-MM-DD HH:MM] `.
+    pub(crate) const PREFIX_LEN: usize = 19;
+
+    /// A logger writing to a fresh log file and to buffers.
+    pub(crate) fn capture(verbose: bool, debug: bool) -> (Logger, Captured) {
+        let dir = tempfile::tempdir().unwrap();
+        let log_path = dir.path().join("knockd.log");
+        let stdout = SharedBuf::default();
+        let stderr = SharedBuf::default();
+        let settings = LogSettings {
+            log_file: Some(log_path.clone()),
+            use_syslog: false,
+            verbose,
+            debug,
+        };
+        let logger = Logger::with_writers(
+            &settings,
+            Box::new(stdout.clone()),
+            Box::new(stderr.clone()),
+        );
+        let captured = Captured {
+            stdout,
+            stderr,
+            log_path,
+            dir,
+        };
+        (logger, captured)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::SystemTime;
+
+    use knock_proto::{Door, Protocol, Sequence, TcpFlags};
+
+    use super::testing::{capture, PREFIX_LEN};
+    use super::*;
+    use crate::packet::Packet;
+
+    fn source() -> Source<'static> {
+        Source::new(IpAddr::V4(Ipv4Addr::new(198, 18, 1, 2)))
+    }
+
+    /// Checks `[YYYY-MM-DD HH:MM] `, the regex `^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}\] `.
+    fn has_prefix(line: &str) -> bool {
+        let pattern = "[dddd-dd-dd dd:dd] ";
+        line.len() > pattern.len()
+            && line.bytes().zip(pattern.bytes()).all(|(c, p)| match p {
+                b'd' => c.is_ascii_digit(),
+                _ => c == p,
+            })
+    }
+
+    /// One of each kind of message, as the server logs them on a typical run.
+    fn run(logger: &mut Logger) {
+        let s = source();
+        let error = io::Error::from_raw_os_error(libc::ENOENT);
+        let messages = [
+            Message::Listening { interface: "eth0" },
+            Message::StartingUp { interface: "eth0" },
+            Message::LocalIp(s.addr),
+            Message::Stage {
+                source: s,
+                door: "ssh",
+                stage: 1,
+            },
+            Message::OpenSesame {
+                source: s,
+                door: "ssh",
+            },
+            Message::RunningCommand {
+                door: "ssh",
+                command: "open 198.18.1.2",
+            },
+            Message::NonZeroStatus {
+                door: "ssh",
+                code: 3,
+            },
+            Message::CommandTimeout {
+                source: s,
+                door: "ssh",
+            },
+            Message::SequenceTimeout {
+                source: s,
+                door: "ssh",
+                stage: 2,
+            },
+            Message::ReReadingConfig {
+                path: Path::new("/etc/knockd.conf"),
+            },
+            Message::RemovingFailedAttempt(s.addr),
+            Message::OneTimeExhausted { door: "otp" },
+            Message::PidFileFailed {
+                path: Path::new("/run/knockd.pid"),
+                error: &error,
+            },
+            Message::WaitingForChildren,
+            Message::Closing,
+            Message::ShuttingDown,
+        ];
+        for message in &messages {
+            logger.emit(message);
+        }
+    }
+
+    const LOGGED: [&str; 11] = [
+        "starting up, listening on eth0",
+        "198.18.1.2: ssh: Stage 1",
+        "198.18.1.2: ssh: OPEN SESAME",
+        "ssh: running command: open 198.18.1.2",
+        "ssh: command returned non-zero status code (3)",
+        "198.18.1.2: ssh: command timeout",
+        "198.18.1.2: ssh: sequence timeout (stage 2)",
+        "re-reading config file: /etc/knockd.conf",
+        "no more sequences left in the one time sequences file for door otp --> disabling the door",
+        "could not create pid file /run/knockd.pid: No such file or directory",
+        "shutting down",
+    ];
+
+    const VERBOSE: [&str; 9] = [
+        "listening on eth0...",
+        "198.18.1.2: ssh: Stage 1",
+        "198.18.1.2: ssh: OPEN SESAME",
+        "ssh: running command: open 198.18.1.2",
+        "198.18.1.2: ssh: command timeout",
+        "198.18.1.2: ssh: sequence timeout (stage 2)",
+        "re-reading config file: /etc/knockd.conf",
+        "waiting for child processes...",
+        "closing...",
+    ];
+
+    const STDERR: [&str; 2] = [
+        "ssh: command returned non-zero status code (3)",
+        "no more sequences left in the one time sequences file for door otp --> disabling the door",
+    ];
+
+    const DEBUG: [&str; 3] = [
+        "local IP: 198.18.1.2",
+        "removing failed knock attempt (198.18.1.2)",
+        "could not create pid file /run/knockd.pid: No such file or directory",
+    ];
+
+    fn lines(text: &str) -> Vec<&str> {
+        text.lines().collect()
+    }
+
+    #[test]
+    fn log_file_gets_exact_lines_without_blank_ones() {
+        let (mut logger, captured) = capture(false, false);
+        run(&mut logger);
+        let bytes = fs::read_to_string(&captured.log_path).unwrap();
+        assert!(bytes.ends_with('\n'));
+        let raw: Vec<&str> = bytes.lines().collect();
+        assert_eq!(raw.len(), LOGGED.len(), "{bytes}");
+        for (line, expected) in raw.iter().zip(LOGGED) {
+            assert!(has_prefix(line), "{line:?}");
+            assert_eq!(line.get(PREFIX_LEN..), Some(expected));
+        }
+        // The stamp is the local time of writing, to the minute.
+        let stamp = Local::now().format("[%Y-%m-%d ").to_string();
+        assert!(bytes.starts_with(&stamp), "{bytes}");
+    }
+
+    #[test]
+    fn quiet_run_prints_errors_only() {
+        let (mut logger, captured) = capture(false, false);
+        run(&mut logger);
+        assert_eq!(captured.stdout.text(), "");
+        assert_eq!(lines(&captured.stderr.text()), STDERR);
+    }
+
+    #[test]
+    fn verbose_run_prints_verbose_lines_without_timestamps() {
+        let (mut logger, captured) = capture(true, false);
+        run(&mut logger);
+        assert_eq!(lines(&captured.stdout.text()), VERBOSE);
+        assert_eq!(lines(&captured.stderr.text()), STDERR);
+    }
+
+    #[test]
+    fn debug_run_prints_debug_lines_but_no_stage_lines() {
+        let (mut logger, captured) = capture(false, true);
+        run(&mut logger);
+        assert_eq!(lines(&captured.stdout.text()), DEBUG);
+        assert_eq!(captured.log_lines(), LOGGED);
+    }
+
+    #[test]
+    fn verbose_and_debug_share_stdout_in_order() {
+        let (mut logger, captured) = capture(true, true);
+        run(&mut logger);
+        let stdout = captured.stdout.text();
+        let printed = lines(&stdout);
+        assert_eq!(printed.len(), VERBOSE.len() + DEBUG.len());
+        assert_eq!(
+            printed.get(..3),
+            Some(
+                &[
+                    "listening on eth0...",
+                    "local IP: 198.18.1.2",
+                    "198.18.1.2: ssh: Stage 1"
+                ][..]
+            )
+        );
+    }
+
+    #[test]
+    fn reopen_after_rename_keeps_old_lines_in_the_renamed_file() {
+        let (mut logger, captured) = capture(true, false);
+        logger.emit(&Message::StartingUp { interface: "eth0" });
+        let rotated = captured.dir.path().join("knockd.log.1");
+        fs::rename(&captured.log_path, &rotated).unwrap();
+        // Until the reopen, lines follow the open file to its new name.
+        logger.emit(&Message::OpenSesame {
+            source: source(),
+            door: "ssh",
+        });
+        logger.reopen(None);
+        logger.emit(&Message::ShuttingDown);
+
+        let old = fs::read_to_string(&rotated).unwrap();
+        let old: Vec<_> = old.lines().filter_map(|l| l.get(PREFIX_LEN..)).collect();
+        assert_eq!(
+            old,
+            [
+                "starting up, listening on eth0",
+                "198.18.1.2: ssh: OPEN SESAME"
+            ]
+        );
+        let path = captured.log_path.display();
+        assert_eq!(
+            captured.log_lines(),
+            [
+                format!("re-opening log file: {path}"),
+                "shutting down".to_owned()
+            ]
+        );
+        let stdout = captured.stdout.text();
+        assert!(
+            stdout.contains(&format!(
+                "closing log file: {path}\nre-opening log file: {path}\n"
+            )),
+            "{stdout}"
+        );
+    }
+
+    #[test]
+    fn reopen_can_move_to_a_new_path() {
+        let (mut logger, captured) = capture(false, false);
+        let new_path = captured.dir.path().join("other.log");
+        logger.reopen(Some(new_path.clone()));
+        logger.emit(&Message::ShuttingDown);
+        assert_eq!(logger.log_file(), Some(new_path.as_path()));
+        let new = fs::read_to_string(&new_path).unwrap();
+        assert!(new.ends_with("] shutting down\n"), "{new}");
+        assert_eq!(captured.log_lines(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn deleted_log_file_is_recreated() {
+        let (mut logger, captured) = capture(false, false);
+        logger.emit(&Message::StartingUp { interface: "eth0" });
+        fs::remove_file(&captured.log_path).unwrap();
+        logger.emit(&Message::ShuttingDown);
+        assert_eq!(captured.log_lines(), ["shutting down"]);
+    }
+
+    #[test]
+    fn unopenable_log_file_warns_and_logging_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing_dir = dir.path().join("no/such/dir/knockd.log");
+        let stderr = testing::SharedBuf::default();
+        let stdout = testing::SharedBuf::default();
+        let settings = LogSettings {
+            log_file: Some(missing_dir.clone()),
+            verbose: true,
+            ..LogSettings::default()
+        };
+        let mut logger = Logger::with_writers(
+            &settings,
+            Box::new(stdout.clone()),
+            Box::new(stderr.clone()),
+        );
+        logger.emit(&Message::Stage {
+            source: source(),
+            door: "d",
+            stage: 1,
+        });
+        logger.reopen(None);
+        assert_eq!(
+            lines(&stderr.text()),
+            ["warning: cannot open logfile: No such file or directory"; 2]
+        );
+        assert!(stdout.text().starts_with("198.18.1.2: d: Stage 1\n"));
+        // Once the directory exists, the next line recreates the file.
+        fs::create_dir_all(missing_dir.parent().unwrap()).unwrap();
+        logger.emit(&Message::ShuttingDown);
+        assert!(fs::read_to_string(&missing_dir)
+            .unwrap()
+            .ends_with("] shutting down\n"));
+    }
+
+    #[test]
+    fn reopen_without_a_log_file_does_nothing() {
+        let stderr = testing::SharedBuf::default();
+        let stdout = testing::SharedBuf::default();
+        let settings = LogSettings {
+            verbose: true,
+            ..LogSettings::default()
+        };
+        let mut logger = Logger::with_writers(
+            &settings,
+            Box::new(stdout.clone()),
+            Box::new(stderr.clone()),
+        );
+        logger.reopen(None);
+        assert_eq!(stdout.text(), "");
+        assert_eq!(stderr.text(), "");
+        assert_eq!(logger.log_file(), None);
+    }
+
+    #[test]
+    fn log_file_is_not_inherited_by_children() {
+        let (mut logger, captured) = capture(false, false);
+        logger.emit(&Message::ShuttingDown);
+        let listing = std::process::Command::new("/bin/sh")
+            .args(["-c", "ls -l /proc/$$/fd"])
+            .output()
+            .unwrap();
+        let listing = String::from_utf8_lossy(&listing.stdout);
+        assert!(
+            !listing.contains(captured.log_path.to_str().unwrap()),
+            "{listing}"
+        );
+    }
+
+    #[test]
+    fn config_echo_lists_options_and_doors() {
+        let (mut logger, captured) = capture(false, true);
+        let mut config = Config::default();
+        config.options.use_syslog = true;
+        config.options.log_file = Some("/var/log/knockd.log".into());
+        config.options.interface = Some("eth0".to_owned());
+        let sequence = Sequence::parse("7000,8000:udp").unwrap();
+        let mut door = Door::new("ssh", SequenceSource::Fixed(sequence));
+        door.tcp_flags = TcpFlags::parse("syn,!ack").unwrap();
+        door.start_command = Some("open %IP%".to_owned());
+        config.doors.push(door);
+        logger.config_echo(&config);
+        assert_eq!(
+            lines(&captured.stdout.text()),
+            [
+                "config: usesyslog",
+                "config: log file: /var/log/knockd.log",
+                "config: interface: eth0",
+                "config: new section: 'ssh'",
+                "config: ssh: sequence: 7000:tcp,8000:udp",
+                "config: ssh: seq_timeout: 25",
+                "config: tcp flag: SYN",
+                "config: tcp flag: !ACK",
+                "config: ssh: start_command: open %IP%",
+                "config: ssh: cmd_timeout: 10",
+            ]
+        );
+        assert_eq!(captured.log_lines(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn config_echo_is_silent_without_debug() {
+        let (mut logger, captured) = capture(true, false);
+        logger.config_echo(&Config::default());
+        let door = Door::new("d", SequenceSource::OneTime("/x".into()));
+        logger.config_echo(&Config {
+            doors: vec![door],
+            ..Config::default()
+        });
+        assert_eq!(captured.stdout.text(), "");
+    }
+
+    #[test]
+    fn packet_debug_line_reaches_stdout() {
+        let (mut logger, captured) = capture(false, true);
+        let s = source();
+        let packet = Packet {
+            src: s.addr,
+            dst: s.addr,
+            protocol: Protocol::Udp,
+            src_port: 5,
+            dst_port: 6,
+            tcp_flags: 0,
+        };
+        logger.emit(&Message::Packet {
+            time: SystemTime::now(),
+            packet: &packet,
+            wire_len: 43,
+        });
+        let month = Local::now().format("-%m-").to_string();
+        let stdout = captured.stdout.text();
+        assert_eq!(stdout.get(4..8), Some(month.as_str()), "{stdout}");
+        assert!(stdout.ends_with(": udp: 198.18.1.2:5 -> 198.18.1.2:6 43 bytes\n"));
+    }
+}

@@ -1,0 +1,58 @@
+//! Syslog as knockd sends it: ident `knockd`, no pid, facility daemon (as
+//! Debian's 0.8 build), severity notice.
+
+use std::borrow::Cow;
+
+use nix::syslog::{openlog, syslog, Facility, LogFlags, Priority, Severity};
+
+/// The process's connection to syslog (libc keeps it global).
+#[derive(Debug)]
+pub(super) struct Syslog;
+
+impl Syslog {
+    /// Sets the ident and facility for every later message. libc connects to
+    /// `/dev/log` lazily and drops messages while there is no syslog daemon.
+    pub(super) fn open() -> Self {
+        // openlog only records its arguments; it cannot fail on Linux.
+        let _ = openlog(Some(c"knockd"), LogFlags::empty(), Facility::LOG_DAEMON);
+        Syslog
+    }
+
+    /// Sends one message; failures are ignored, as a missing syslog daemon must
+    /// not stop knockd.
+    pub(super) fn send(&self, text: &str) {
+        let priority = Priority::new(Severity::LOG_NOTICE, Facility::LOG_DAEMON);
+        let _ = syslog(priority, payload(text).as_ref());
+    }
+}
+
+/// The datagram payload for a message: its text without trailing newlines
+/// (0.8 sent some, B17) and without NUL bytes, which C strings cannot carry.
+pub(super) fn payload(text: &str) -> Cow<'_, str> {
+    let text = text.trim_end_matches('\n');
+    if text.contains('\0') {
+        Cow::Owned(text.replace('\0', ""))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_is_the_message_text() {
+        assert_eq!(
+            payload("seq3: running command: echo hi"),
+            "seq3: running command: echo hi"
+        );
+        assert!(matches!(payload("shutting down"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn payload_drops_trailing_newlines_and_nul_bytes() {
+        assert_eq!(payload("re-opening log file: \n"), "re-opening log file: ");
+        assert_eq!(payload("a\0b\0"), "ab");
+    }
+}
