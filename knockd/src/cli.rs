@@ -1,1 +1,78 @@
-//! TODO
+//! knockd's command line: knockd 0.8's options, plus `--check` and tuning flags.
+//!
+//! This module has no dependencies on the rest of the crate so that a build
+//! script can include it to generate the man page's option list and shell
+//! completions.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// The default configuration file, as in 0.8.
+pub const DEFAULT_CONFIG: &str = "/etc/knockd.conf";
+/// The default pid file, as in 0.8.
+pub const DEFAULT_PID_FILE: &str = "/var/run/knockd.pid";
+/// The default capture interface when neither `-i` nor `Interface` names one, as in 0.8.
+pub const DEFAULT_INTERFACE: &str = "eth0";
+
+/// knockd's arguments.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "knockd",
+    version,
+    about = "Port-knock server: watches an interface for secret knock sequences and runs a command for each",
+    long_about = None,
+    after_help = "Signals: SIGHUP reloads the configuration and reopens the log file; \
+                  SIGTERM and SIGINT run the stop commands of open doors and exit."
+)]
+pub struct Args {
+    /// Network interface to listen on (overrides Interface in the config)
+    #[arg(short = 'i', long = "interface", value_name = "INT")]
+    pub interface: Option<String>,
+
+    /// Run in the background, writing the pid file
+    #[arg(short = 'd', long = "daemon")]
+    pub daemon: bool,
+
+    /// Configuration file; a name ending in .toml is read as TOML
+    #[arg(short = 'c', long = "config", value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+
+    /// Print debugging messages
+    #[arg(short = 'D', long = "debug")]
+    pub debug: bool,
+
+    /// Look up the DNS names of knockers for the log (never delays matching)
+    #[arg(short = 'l', long = "lookup")]
+    pub lookup: bool,
+
+    /// Pid file for daemon mode (PidFile in the config wins, as in knockd 0.8)
+    #[arg(short = 'p', long = "pidfile", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+
+    /// Log file (LogFile in the config wins, as in knockd 0.8)
+    #[arg(short = 'g', long = "logfile", value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+
+    /// Print verbose status messages
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+
+    /// Ignore the interface's IPv6 addresses (IPv6 knocks are not seen)
+    #[arg(short = '4', long = "only-ip-v4")]
+    pub only_ipv4: bool,
+
+    /// Check the configuration: print each door and its capture filter, then exit 0 (valid) or 1
+    #[arg(long = "check")]
+    pub check: bool,
+
+    /// Most knock attempts tracked at once; beyond it the least advanced, oldest attempt is dropped
+    #[arg(long = "max-attempts", value_name = "N", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: u32,
+
+    /// Most door commands running at once; more wait in a queue
+    #[arg(long = "max-commands", value_name = "N", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_commands: u32,
+}

@@ -9,10 +9,14 @@
 pub mod capture;
 pub mod cli;
 pub mod commands;
+pub mod daemon;
+pub mod doors;
 pub mod engine;
 pub mod filter;
 pub mod interfaces;
 pub mod log;
 pub mod packet;
+pub mod resolver;
 pub mod server;
+pub mod signals;
 pub mod wire;
