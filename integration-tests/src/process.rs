@@ -1,0 +1,61 @@
+//! Running short-lived helper processes (`ip`, clients) with a time bound.
+
+use std::io::Read;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::Duration;
+
+use crate::wait::wait_until;
+
+/// Runs `command` to completion within `timeout`, capturing stdout and stderr.
+///
+/// Panics (failing the test) when it cannot start or overruns.
+pub fn run_bounded(command: &mut Command, timeout: Duration) -> Output {
+    try_run_bounded(command, timeout).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Like [`run_bounded`] but reports failure as text; for use in `Drop`, which must not panic.
+pub fn try_run_bounded(command: &mut Command, timeout: Duration) -> Result<Output, String> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
+    let Some(status) = wait_child(&mut child, timeout) else {
+        // The child is ours; kill and reap it so nothing outlives the test.
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("{command:?} did not finish within {timeout:?}"));
+    };
+    // Outputs are small (a few lines), so the pipes never filled up while we waited.
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    if let Some(mut pipe) = child.stdout.take() {
+        let _ = pipe.read_to_end(&mut stdout);
+    }
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_end(&mut stderr);
+    }
+    Ok(Output {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// Runs `command` within `timeout` and panics with its stderr unless it exits 0.
+pub fn run_ok(command: &mut Command, timeout: Duration) -> Output {
+    let output = run_bounded(command, timeout);
+    assert!(
+        output.status.success(),
+        "{command:?} failed with {}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Waits up to `timeout` for `child` to exit.
+pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    wait_until(timeout, || child.try_wait().ok().flatten())
+}

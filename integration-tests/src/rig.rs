@@ -1,0 +1,89 @@
+//! The usual test set-up in one value: a net, a scratch dir and a running server.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::daemon::Daemon;
+use crate::env::Pair;
+use crate::net::Net;
+use crate::scratch::Scratch;
+
+/// File name of the config inside the scratch dir.
+const CONFIG: &str = "knockd.conf";
+
+/// A server from `pair` running on a fresh [`Net`] with a config in a [`Scratch`] dir.
+///
+/// Fields drop in declaration order: the server dies before its namespaces are deleted.
+#[derive(Debug)]
+pub struct Rig {
+    /// The running server.
+    pub daemon: Daemon,
+    /// The namespaces it runs in.
+    pub net: Net,
+    /// Config, log and command output files.
+    pub scratch: Scratch,
+    /// The binaries under test.
+    pub pair: Pair,
+}
+
+impl Rig {
+    /// Writes `config` into `scratch`, creates a net and starts `pair.knockd` with `args` on it.
+    pub fn start(pair: &Pair, scratch: Scratch, config: &str, args: &[&str]) -> Rig {
+        Rig::start_on(pair, Net::new(), scratch, config, args)
+    }
+
+    /// Like [`Rig::start`] on a net made beforehand (when the config needs its addresses).
+    pub fn start_on(pair: &Pair, net: Net, scratch: Scratch, config: &str, args: &[&str]) -> Rig {
+        let path = scratch.write(CONFIG, config);
+        let daemon = Daemon::start(&net, &scratch, &pair.knockd, &path, args);
+        Rig {
+            daemon,
+            net,
+            scratch,
+            pair: pair.clone(),
+        }
+    }
+
+    /// The config file the server reads (rewrite it before a SIGHUP).
+    pub fn config_path(&self) -> PathBuf {
+        self.scratch.path(CONFIG)
+    }
+
+    /// Stops the server (SIGTERM, bounded wait) and starts it again with `args` on the same files.
+    pub fn restart(&mut self, args: &[&str]) {
+        self.daemon.signal(nix::sys::signal::Signal::SIGTERM);
+        self.daemon.wait_exit();
+        let config = self.config_path();
+        self.daemon = Daemon::start(&self.net, &self.scratch, &self.pair.knockd, &config, args);
+    }
+
+    /// Runs the pair's client in the client namespace; fails the test unless it exits 0.
+    pub fn knock(&self, args: &[&str]) -> Output {
+        self.net.knock(&self.pair.knock, args)
+    }
+
+    /// The server's IPv4 address as text, for client command lines.
+    pub fn server_v4(&self) -> String {
+        self.net.server_v4().to_string()
+    }
+
+    /// The server's IPv6 address as text, for client command lines.
+    pub fn server_v6(&self) -> String {
+        self.net.server_v6().to_string()
+    }
+
+    /// Waits until the sync door has opened again: every packet sent before was processed.
+    pub fn sync(&self) {
+        self.daemon.sync(&self.net);
+    }
+
+    /// Path of a file in the scratch dir (e.g. the `out` file commands append to).
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.scratch.path(name)
+    }
+
+    /// The scratch dir.
+    pub fn dir(&self) -> &Path {
+        self.scratch.dir()
+    }
+}

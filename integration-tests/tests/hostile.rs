@@ -1,0 +1,141 @@
+//! Hostile traffic against our knockd: spoofed floods and malformed frames must neither stop a
+//! real knock nor the daemon. Spoofed sources come from 198.19.0.0/16 and are framed to the
+//! server's MAC; the server's replies have no route out of its namespace.
+
+use std::net::Ipv4Addr;
+
+use integration_tests::{
+    config, door, root_and_iproute2, Packet, Pair, Rig, Scratch, TcpFlag, SYNC_SOURCE,
+};
+
+/// How many distinct spoofed sources hit the first port before the real knock.
+const FLOOD: u32 = 20_000;
+/// How many spoofed first-port hits arrive between two stages of the real knock.
+const BETWEEN_STAGES: u32 = 500;
+
+/// The `n`-th spoofed source in 198.19.0.0/16, never the sync probe's address.
+fn spoofed(n: u32) -> Ipv4Addr {
+    let host = n % 0xfffe;
+    let addr = Ipv4Addr::new(198, 19, (host >> 8) as u8, host as u8);
+    if addr == SYNC_SOURCE {
+        Ipv4Addr::new(198, 19, 0, 1)
+    } else {
+        addr
+    }
+}
+
+fn ours() -> Option<Pair> {
+    root_and_iproute2().then(Pair::ours)
+}
+
+fn syn_from(src: Ipv4Addr, rig: &Rig, port: u16) -> Packet {
+    Packet::tcp(src, rig.net.server_v4(), port, &[TcpFlag::Syn])
+}
+
+#[test]
+fn spoofed_first_port_flood_does_not_stop_a_real_knock() {
+    let Some(pair) = ours() else { return };
+    let scratch = Scratch::new();
+    let out = scratch.path("out");
+    let rig = Rig::start(
+        &pair,
+        scratch,
+        &config(&[door("flooded", "7000,8000,9000", &out, &["tcpflags = syn"])]),
+        &[],
+    );
+    let client = rig.net.client_v4();
+    let flood = |range: std::ops::Range<u32>| -> Vec<Packet> {
+        range.map(|n| syn_from(spoofed(n), &rig, 7000)).collect()
+    };
+
+    for chunk in (0..FLOOD).step_by(2_000) {
+        rig.net.send(&flood(chunk..chunk + 2_000));
+    }
+    rig.sync();
+
+    // The real knock, with spoofed first-port hits between its stages.
+    let mut packets = vec![syn_from(client, &rig, 7000)];
+    packets.extend(flood(FLOOD..FLOOD + BETWEEN_STAGES));
+    packets.push(syn_from(client, &rig, 8000));
+    packets.extend(flood(FLOOD + BETWEEN_STAGES..FLOOD + 2 * BETWEEN_STAGES));
+    packets.push(syn_from(client, &rig, 9000));
+    rig.net.send(&packets);
+    rig.scratch
+        .expect_lines("out", &format!("flooded {client}"), 1);
+
+    rig.knock(&[&rig.server_v4(), "7000", "8000", "9000"]);
+    rig.scratch
+        .expect_lines("out", &format!("flooded {client}"), 2);
+    assert_eq!(
+        rig.daemon.log_count("flooded: OPEN SESAME"),
+        2,
+        "no spoofed source may open"
+    );
+}
+
+/// Truncated and inconsistent frames from other sources, between the stages of a real knock.
+#[test]
+fn malformed_frames_do_not_disturb_a_knock() {
+    let Some(pair) = ours() else { return };
+    let scratch = Scratch::new();
+    let out = scratch.path("out");
+    let rig = Rig::start(
+        &pair,
+        scratch,
+        &config(&[door("sturdy", "7000,8000,9000", &out, &[])]),
+        &[],
+    );
+    let (client, mac_src, mac_dst) = (
+        rig.net.client_v4(),
+        rig.net.client_mac(),
+        rig.net.server_mac(),
+    );
+    let frame = |packet: Packet| packet.ethernet_frame(mac_src, mac_dst).unwrap();
+    let v4 = |port| frame(syn_from(spoofed(7), &rig, port));
+    let v6 = |port| {
+        frame(Packet::tcp(
+            rig.net.host_v6(7),
+            rig.net.server_v6(),
+            port,
+            &[TcpFlag::Syn],
+        ))
+    };
+
+    let mut malformed = Vec::new();
+    for port in [7000, 8000, 9000] {
+        malformed.push(v4(port)[..14].to_vec()); // Ethernet header only
+        malformed.push(v4(port)[..14 + 10].to_vec()); // IPv4 header cut short
+        malformed.push(v4(port)[..14 + 20 + 6].to_vec()); // TCP header cut short
+        malformed.push(v6(port)[..14 + 30].to_vec()); // IPv6 header cut short
+        malformed.push(v6(port)[..14 + 40 + 4].to_vec()); // TCP over IPv6 cut short
+        let mut bad_ihl = v4(port);
+        bad_ihl[14] = 0x4f; // IHL of 60 bytes in a 40-byte packet
+        malformed.push(bad_ihl);
+        let mut long_total = v4(port);
+        long_total[16..18].copy_from_slice(&1500u16.to_be_bytes()); // total length beyond the frame
+        malformed.push(long_total);
+        let mut bad_offset = v4(port);
+        bad_offset[14 + 20 + 12] = 0xf0; // TCP data offset of 60 bytes in a 20-byte segment
+        malformed.push(bad_offset);
+        let mut bad_version = v4(port);
+        bad_version[14] = 0x55; // version 5 under the IPv4 EtherType
+        malformed.push(bad_version);
+        let mut short_udp = frame(Packet::udp(spoofed(8), rig.net.server_v4(), port));
+        short_udp[14 + 20 + 4..14 + 20 + 6].copy_from_slice(&2u16.to_be_bytes()); // UDP length below its header
+        malformed.push(short_udp);
+    }
+
+    let real = |port| frame(syn_from(client, &rig, port));
+    let mut frames = vec![real(7000)];
+    frames.extend(malformed.iter().cloned());
+    frames.push(real(8000));
+    frames.extend(malformed.iter().cloned());
+    frames.push(real(9000));
+    rig.net.send_frames(&frames);
+
+    rig.scratch
+        .expect_lines("out", &format!("sturdy {client}"), 1);
+    rig.knock(&[&rig.server_v4(), "7000", "8000", "9000"]);
+    rig.scratch
+        .expect_lines("out", &format!("sturdy {client}"), 2);
+}
