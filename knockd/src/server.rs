@@ -36,6 +36,8 @@ use crate::wire::{self, DecodeError, LinkType};
 const BATCH: usize = 256;
 /// How long shutdown waits for commands (stop commands included) to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How often a lost capture (interface down or gone) is tried again.
+const CAPTURE_RETRY: Duration = Duration::from_secs(1);
 
 /// Runs knockd with parsed arguments; returns the process's exit status.
 pub fn run(args: Args) -> ExitCode {
@@ -94,7 +96,8 @@ pub fn run(args: Args) -> ExitCode {
         interface,
         link,
         local_addrs,
-        capture,
+        capture: Some(capture),
+        capture_retry: None,
         logger,
         loaded,
         resolver: None,
@@ -308,7 +311,9 @@ struct Server {
     interface: String,
     link: LinkType,
     local_addrs: Vec<IpAddr>,
-    capture: Capture,
+    /// `None` while the interface is down or gone; see [`Server::capture_lost`].
+    capture: Option<Capture>,
+    capture_retry: Option<Instant>,
     logger: Logger,
     loaded: Loaded,
     engine: Engine,
@@ -322,28 +327,33 @@ impl Server {
     fn run_loop(&mut self, signals: &Signals) -> ExitCode {
         loop {
             let now = Instant::now();
-            let timeout = [self.engine.next_deadline(), self.runner.next_deadline()]
-                .into_iter()
-                .flatten()
-                .min()
-                .map(|deadline| deadline.saturating_duration_since(now));
-            let (capture_ready, signal_ready) =
-                match wait(self.capture.as_fd(), signals.fd(), timeout) {
-                    Ok(ready) => ready,
-                    Err(e) => {
-                        self.logger
-                            .emit(&Message::Error(&format_args!("poll: {}", io_message(&e))));
-                        (false, true)
-                    }
-                };
+            let timeout = [
+                self.engine.next_deadline(),
+                self.runner.next_deadline(),
+                self.capture_retry,
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|deadline| deadline.saturating_duration_since(now));
+            let capture_fd = self.capture.as_ref().map(|c| c.as_fd());
+            let (capture_ready, signal_ready) = match wait(capture_fd, signals.fd(), timeout) {
+                Ok(ready) => ready,
+                Err(e) => {
+                    self.logger
+                        .emit(&Message::Error(&format_args!("poll: {}", io_message(&e))));
+                    (false, true)
+                }
+            };
             if capture_ready {
                 if let Err(e) = self.read_packets() {
-                    self.logger
-                        .emit(&Message::Error(&format_args!("pcap: {e}")));
-                    return self.shut_down();
+                    self.capture_lost(&e);
                 }
             }
             let now = Instant::now();
+            if self.capture_retry.is_some_and(|at| at <= now) {
+                self.reopen_capture(now);
+            }
             self.engine.on_timer(now, &mut self.events);
             self.handle_events();
             self.runner.on_timer(now, &mut self.logger);
@@ -368,12 +378,14 @@ impl Server {
         let wall = SystemTime::now();
         let link = self.link;
         let mut batch = std::mem::take(&mut self.batch);
-        let read = self
-            .capture
-            .read_available(BATCH, |timestamp, wire_len, frame| {
-                batch.push((timestamp, wire::decode(link, frame), wire_len));
-            })
-            .map_err(|e| e.to_string());
+        let read = match self.capture.as_mut() {
+            Some(capture) => capture
+                .read_available(BATCH, |timestamp, wire_len, frame| {
+                    batch.push((timestamp, wire::decode(link, frame), wire_len));
+                })
+                .map_err(|e| e.to_string()),
+            None => Ok(0),
+        };
         for (timestamp, decoded, wire_len) in batch.drain(..) {
             let packet = match decoded {
                 Ok(packet) => packet,
@@ -525,9 +537,44 @@ impl Server {
                 expression: &door.expression,
             });
         }
-        self.capture
-            .set_filter(&expression.whole)
-            .map_err(|e| e.to_string())
+        match self.capture.as_mut() {
+            Some(capture) => capture
+                .set_filter(&expression.whole)
+                .map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// The capture failed (the interface went down or was removed): close it
+    /// and try again every second, instead of exiting as 0.8 does. Knocks
+    /// sent meanwhile are not seen; attempts in progress are kept.
+    fn capture_lost(&mut self, error: &str) {
+        self.capture = None;
+        self.capture_retry = Some(Instant::now() + CAPTURE_RETRY);
+        self.logger.emit(&Message::CaptureLost {
+            interface: &self.interface,
+            error: &error,
+        });
+    }
+
+    fn reopen_capture(&mut self, now: Instant) {
+        let opened = Capture::open(&self.interface).and_then(|c| c.link_type().map(|l| (c, l)));
+        let Ok((capture, link)) = opened else {
+            self.capture_retry = Some(now + CAPTURE_RETRY);
+            return;
+        };
+        self.capture = Some(capture);
+        self.capture_retry = None;
+        self.link = link;
+        // The addresses may have changed while the interface was away.
+        self.local_addrs = local_addresses(&self.interface, self.args.only_ipv4, &mut self.logger);
+        self.engine.set_local_addrs(self.local_addrs.clone());
+        match self.install_filter() {
+            Ok(()) => self.logger.emit(&Message::CaptureRestored {
+                interface: &self.interface,
+            }),
+            Err(e) => self.capture_lost(&e),
+        }
     }
 
     /// SIGHUP: a valid configuration replaces the doors (in-progress knocks on
@@ -574,14 +621,14 @@ impl Server {
 
 /// Polls the capture and signal descriptors; returns which are readable.
 fn wait(
-    capture: BorrowedFd<'_>,
+    capture: Option<BorrowedFd<'_>>,
     signals: BorrowedFd<'_>,
     timeout: Option<Duration>,
 ) -> io::Result<(bool, bool)> {
-    let mut fds = [
-        PollFd::new(capture, PollFlags::POLLIN),
-        PollFd::new(signals, PollFlags::POLLIN),
-    ];
+    let mut fds = vec![PollFd::new(signals, PollFlags::POLLIN)];
+    if let Some(capture) = capture {
+        fds.push(PollFd::new(capture, PollFlags::POLLIN));
+    }
     let timeout = match timeout {
         None => PollTimeout::NONE,
         // Round up so that a deadline is never polled for 0 ms repeatedly.
@@ -600,7 +647,8 @@ fn wait(
             r.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP)
         })
     };
-    Ok((ready(&fds[0]), ready(&fds[1])))
+    let capture_ready = fds.get(1).is_some_and(ready);
+    Ok((capture_ready, fds.first().is_some_and(ready)))
 }
 
 /// The monotonic instant of a packet captured at wall-clock `timestamp`,

@@ -301,6 +301,19 @@ pub enum Message<'a> {
         /// Its sequence from now on.
         sequence: &'a Sequence,
     },
+    /// `<pcap error> --> capture on <iface> stopped, retrying every second`
+    /// (log, stderr): the interface went down or vanished. 0.8 exits here.
+    CaptureLost {
+        /// The capture interface.
+        interface: &'a str,
+        /// What libpcap said.
+        error: &'a dyn fmt::Display,
+    },
+    /// `capture on <iface> restored` (log): the interface is back.
+    CaptureRestored {
+        /// The capture interface.
+        interface: &'a str,
+    },
     /// An error at run time, printed as is (log, stderr), e.g. `pcap: <error>`.
     Error(&'a dyn fmt::Display),
     /// A configuration echo line (debug).
@@ -477,6 +490,17 @@ impl Message<'_> {
             Message::OneTimeNext { door, sequence } => {
                 write!(out, "new sequence for door {door}: {sequence}")?;
                 DEBUG
+            }
+            Message::CaptureLost { interface, error } => {
+                write!(
+                    out,
+                    "{error} --> capture on {interface} stopped, retrying every second"
+                )?;
+                LOG | STDERR
+            }
+            Message::CaptureRestored { interface } => {
+                write!(out, "capture on {interface} restored")?;
+                LOG
             }
             Message::Error(error) => {
                 write!(out, "{error}")?;
@@ -781,6 +805,19 @@ mod tests {
             Message::OneTimeUpdateFailed { door: "otp" },
             "error while disabling used one time sequence for door otp --> disabling the door",
             LOG | STDERR,
+        );
+        check(
+            Message::CaptureLost {
+                interface: "eth0",
+                error: &"pcap: The interface disappeared (eth0)",
+            },
+            "pcap: The interface disappeared (eth0) --> capture on eth0 stopped, retrying every second",
+            LOG | STDERR,
+        );
+        check(
+            Message::CaptureRestored { interface: "eth0" },
+            "capture on eth0 restored",
+            LOG,
         );
         let sequence = Sequence::parse("2001,2002:udp,2003").unwrap();
         check(
