@@ -67,6 +67,7 @@ pub fn run(args: Args) -> ExitCode {
 
     let mut logger = Logger::new(&log_settings(&args, &loaded, &base));
     logger.config_echo(&loaded.config);
+    report_used_up(&loaded, &mut logger);
 
     let capture = match Capture::open(&interface) {
         Ok(capture) => capture,
@@ -212,6 +213,16 @@ fn filter_doors(doors: &[RuntimeDoor]) -> Vec<FilterDoor<'_>> {
             })
         })
         .collect()
+}
+
+/// Says which one-time doors start disabled because their file is used up.
+/// 0.8 exits at start in that case; we run the other doors.
+fn report_used_up(loaded: &Loaded, logger: &mut Logger) {
+    for d in &loaded.doors {
+        if d.one_time.is_some() && d.active_sequence().is_none() {
+            logger.emit(&Message::OneTimeExhausted { door: &d.door.name });
+        }
+    }
 }
 
 /// knockd 0.8's `-D` line for the capture's link type.
@@ -591,6 +602,7 @@ impl Server {
                 return;
             }
         };
+        report_used_up(&loaded, &mut self.logger);
         let settings = log_settings(&self.args, &loaded, &self.base);
         // As in 0.8, a LogFile removed from the file keeps the old one and
         // UseSyslog cannot be turned off by a reload.
