@@ -1,0 +1,16 @@
+//! Generates knock's shell completions (see packaging/completions.rs).
+
+use clap::CommandFactory;
+
+// Only the clap definition is used here, not the fields' readers, which the
+// client uses.
+#[allow(dead_code)]
+#[path = "src/cli.rs"]
+mod cli;
+
+#[path = "../packaging/completions.rs"]
+mod completions;
+
+fn main() -> std::io::Result<()> {
+    completions::generate(cli::Cli::command(), "knock")
+}
