@@ -1,7 +1,9 @@
 //! The shared vocabulary of `knockd` and `knock`: knock sequences, TCP flag
 //! specs, the door configuration with its knockd.conf and TOML readers, and
-//! one-time sequences files. Nothing here touches the network.
+//! one-time sequences files, and the Internet checksum both programs put on
+//! (or check in) packets. Nothing here touches the network.
 
+pub mod checksum;
 pub mod config;
 pub mod flags;
 pub mod knockd_conf;

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 pub const HEADER_LEN: usize = 20;
 
 /// IANA protocol number of TCP, part of the checksum's pseudo-header.
-const IPPROTO_TCP: u16 = 6;
+const IPPROTO_TCP: u8 = 6;
 
 /// Data offset of a header without options: 5 words, in the high nibble.
 const DATA_OFFSET: u8 = 5 << 4;
@@ -50,50 +50,10 @@ impl TcpSegment {
     }
 }
 
-/// The TCP checksum of `segment` between `src` and `dst`: the one's
-/// complement of the one's complement sum of pseudo-header and segment.
-///
-/// Over a segment whose checksum field is already filled in, the result is 0,
-/// which is how a receiver verifies it.
+/// The TCP checksum of `segment` between `src` and `dst`. Over a segment
+/// whose checksum field is already filled in, the result is 0.
 pub fn checksum(src: IpAddr, dst: IpAddr, segment: &[u8]) -> u16 {
-    // The IPv4 pseudo-header (RFC 793) and the IPv6 one (RFC 8200) differ in
-    // layout only: both add the two addresses, the protocol number and the
-    // segment length, and a length below 65536 sums the same whether it is
-    // stored in 16 bits or 32.
-    let length = u32::try_from(segment.len()).unwrap_or(u32::MAX);
-    let pseudo = u64::from(IPPROTO_TCP) + u64::from(length >> 16) + u64::from(length & 0xffff);
-    let sum = sum_words(address_sum(src) + address_sum(dst) + pseudo, segment);
-    !fold(sum)
-}
-
-/// The 16-bit words of an address, summed without folding.
-fn address_sum(addr: IpAddr) -> u64 {
-    match addr {
-        IpAddr::V4(a) => sum_words(0, &a.octets()),
-        IpAddr::V6(a) => sum_words(0, &a.octets()),
-    }
-}
-
-/// Adds `bytes` as big-endian 16-bit words to `acc`; an odd last byte is
-/// padded with a zero byte on the right (RFC 1071).
-fn sum_words(acc: u64, bytes: &[u8]) -> u64 {
-    bytes.chunks(2).fold(acc, |acc, pair| {
-        let (hi, lo) = match *pair {
-            [hi, lo] => (hi, lo),
-            [hi] => (hi, 0),
-            _ => (0, 0),
-        };
-        acc + u64::from(u16::from_be_bytes([hi, lo]))
-    })
-}
-
-/// Folds the carries back in until the sum fits 16 bits.
-fn fold(mut sum: u64) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    // The loop leaves at most 16 bits.
-    u16::try_from(sum).unwrap_or(u16::MAX)
+    knock_proto::checksum::transport(src, dst, IPPROTO_TCP, segment)
 }
 
 #[cfg(test)]
@@ -125,18 +85,6 @@ mod tests {
         let src: Ipv6Addr = "2001:db8::1".parse().unwrap();
         let dst: Ipv6Addr = "2001:db8::2".parse().unwrap();
         (src.into(), dst.into())
-    }
-
-    #[test]
-    fn rfc1071_example_sum() {
-        // RFC 1071 section 3: these bytes sum to 0xddf2.
-        let bytes = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
-        assert_eq!(fold(sum_words(0, &bytes)), 0xddf2);
-    }
-
-    #[test]
-    fn odd_length_is_padded_on_the_right() {
-        assert_eq!(fold(sum_words(0, &[0x12, 0x34, 0x56])), 0x1234 + 0x5600);
     }
 
     #[test]

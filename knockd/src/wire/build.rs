@@ -22,8 +22,9 @@ use knock_proto::Protocol;
 
 use super::ip::IPV6_DEST_OPTS;
 use super::link::{AF_INET, ETHERTYPE_QINQ, ETHERTYPE_VLAN};
-use super::{checksum, LinkType, ETHERTYPE_IPV4, ETHERTYPE_IPV6, PROTO_TCP, PROTO_UDP};
+use super::{LinkType, ETHERTYPE_IPV4, ETHERTYPE_IPV6, PROTO_TCP, PROTO_UDP};
 use crate::packet::Packet;
+use knock_proto::checksum;
 
 /// Destination MAC of built Ethernet frames (locally administered).
 const DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
@@ -260,10 +261,8 @@ impl PacketBuilder {
 
     fn ipv4(&self, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
         let protocol = self.protocol_number();
-        let segment = self.segment(|len| {
-            let addresses = checksum::sum(checksum::sum(0, &src.octets()), &dst.octets());
-            checksum::sum(addresses, &[0, protocol, (len >> 8) as u8, len as u8])
-        });
+        let segment =
+            self.segment(|len| checksum::pseudo_header(src.into(), dst.into(), protocol, len));
 
         let header_len = 20 + self.ipv4_options.len();
         let mut packet = Vec::with_capacity(header_len + segment.len());
@@ -285,14 +284,8 @@ impl PacketBuilder {
 
     fn ipv6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> Vec<u8> {
         let protocol = self.protocol_number();
-        let segment = self.segment(|len| {
-            let addresses = checksum::sum(checksum::sum(0, &src.octets()), &dst.octets());
-            let len = u32::try_from(len).unwrap_or(u32::MAX);
-            checksum::sum(
-                checksum::sum(addresses, &len.to_be_bytes()),
-                &[0, 0, 0, protocol],
-            )
-        });
+        let segment =
+            self.segment(|len| checksum::pseudo_header(src.into(), dst.into(), protocol, len));
 
         let extension: &[u8] = if self.ipv6_destination_options {
             // Next header, length 0 (8 bytes), then a PadN option filling the rest.

@@ -5,8 +5,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use knock_proto::Protocol;
 
 use super::transport::{TcpHeader, UdpHeader};
-use super::{checksum, DecodeError, Layer, Unsupported, PROTO_TCP, PROTO_UDP};
+use super::{DecodeError, Layer, Unsupported, PROTO_TCP, PROTO_UDP};
 use crate::packet::Packet;
+use knock_proto::checksum;
 
 /// IPv6 extension header: hop-by-hop options.
 pub(crate) const IPV6_HOP_BY_HOP: u8 = 0;

@@ -13,7 +13,6 @@
 //! locally generated or forwarded knocks. The IPv4 header checksum is always
 //! computed in software on Linux and is therefore checked.
 
-mod checksum;
 mod ip;
 mod link;
 mod transport;

@@ -1,6 +1,6 @@
 use std::net::{IpAddr, SocketAddr};
 
-use knock_proto::Protocol;
+use knock_proto::{checksum, Protocol};
 use proptest::prelude::*;
 
 use super::build::PacketBuilder;
