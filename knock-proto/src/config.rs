@@ -105,7 +105,7 @@ impl Door {
 
 fn pick<'a>(ipv6: bool, v4: &'a Option<String>, v6: &'a Option<String>) -> Option<&'a str> {
     let chosen = if ipv6 && v6.is_some() { v6 } else { v4 };
-    chosen.as_deref().filter(|c| !c.trim().is_empty())
+    chosen.as_deref().filter(|c| !c.trim_ascii().is_empty())
 }
 
 impl Config {
@@ -262,7 +262,7 @@ impl std::error::Error for ConfigError {}
 
 /// Parses a duration in seconds: a non-negative decimal number, fractions allowed (`2.5`).
 pub(crate) fn parse_seconds(text: &str) -> Option<Duration> {
-    let text = text.trim();
+    let text = text.trim_ascii();
     let valid = !text.is_empty()
         && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
         && text.bytes().filter(|&b| b == b'.').count() <= 1

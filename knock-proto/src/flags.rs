@@ -126,9 +126,9 @@ impl TcpFlags {
     /// overrides an earlier one. This is how several `TCPFlags` lines accumulate in 0.8.
     pub fn add(&mut self, text: &str) -> Result<(), FlagError> {
         for raw in text.split(',') {
-            let token = raw.trim();
+            let token = raw.trim_ascii();
             let (negated, name) = match token.strip_prefix('!') {
-                Some(rest) => (true, rest.trim_start()),
+                Some(rest) => (true, rest.trim_ascii_start()),
                 None => (false, token),
             };
             let flag = TcpFlag::from_name(name).ok_or_else(|| FlagError {

@@ -1,6 +1,6 @@
 //! The knockd.conf reader, hand-written to knockd 0.8's grammar.
 //!
-//! Lines are trimmed (so CRLF works); blank lines and lines starting with `#`
+//! Lines are trimmed of ASCII blanks, as C's `isspace` does (so CRLF works); blank lines and lines starting with `#`
 //! are ignored. `[options]` (exactly, case-sensitive) is the global section and
 //! every other `[name]` starts a door. A directive is split at its first `=`;
 //! keys are case-insensitive, values are kept verbatim. A bare `UseSyslog` is
@@ -46,7 +46,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
         let err = |kind| ConfigError::new(path, Some(line_no), kind);
         let line = std::str::from_utf8(raw)
             .map_err(|_| err(ConfigErrorKind::NotUtf8))?
-            .trim();
+            .trim_ascii();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
@@ -73,7 +73,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
         }
 
         let (key_text, value) = match line.split_once('=') {
-            Some((k, v)) => (k.trim(), Some(v.trim())),
+            Some((k, v)) => (k.trim_ascii(), Some(v.trim_ascii())),
             None => (line, None),
         };
         let key = key_text.to_ascii_uppercase();

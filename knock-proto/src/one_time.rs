@@ -1,6 +1,8 @@
 //! One-time sequences files: one sequence per line, used once each.
 //!
-//! Blank lines and lines starting with `#` (after trimming) are skipped; the
+//! Blank lines and lines starting with `#` (after trimming ASCII blanks; a
+//! line starting with a no-break space is an error, since `#` over its first
+//! byte would leave invalid UTF-8) are skipped; the
 //! active sequence is the first remaining line. Consuming it writes `#` over
 //! the first byte of exactly that line and syncs the file to disk before
 //! returning, so a crash right after can never make the sequence valid again.
@@ -102,7 +104,7 @@ impl OneTimeSequences {
             offset += raw.len() + 1;
             let text = std::str::from_utf8(raw)
                 .map_err(|_| error(path, Some(line), OneTimeErrorKind::NotUtf8))?
-                .trim();
+                .trim_ascii();
             if text.is_empty() || text.starts_with('#') {
                 continue;
             }
@@ -241,6 +243,15 @@ mod tests {
         let err = OneTimeSequences::load(f.path()).unwrap_err();
         assert_eq!(err.line, Some(1));
         assert!(err.to_string().contains("port abc is invalid"), "{err}");
+    }
+
+    #[test]
+    fn a_line_starting_with_a_no_break_space_is_refused() {
+        // Marking it would leave `#\xa0...`, which is not UTF-8 and would make
+        // the whole file unreadable (found by fuzzing).
+        let f = write("\u{a0}1001,1002\n 2001\n");
+        let err = OneTimeSequences::load(f.path()).unwrap_err();
+        assert_eq!(err.line, Some(1));
     }
 
     #[test]

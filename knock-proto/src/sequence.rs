@@ -38,7 +38,7 @@ impl FromStr for Protocol {
 
     /// Parses `tcp` or `udp` in any case, ignoring surrounding blanks (as 0.8 does).
     fn from_str(s: &str) -> Result<Self, ()> {
-        let s = s.trim();
+        let s = s.trim_ascii();
         if s.eq_ignore_ascii_case("tcp") {
             Ok(Protocol::Tcp)
         } else if s.eq_ignore_ascii_case("udp") {
@@ -150,7 +150,7 @@ impl Sequence {
     /// case-insensitive and defaults to TCP. Text after a second `:` is
     /// ignored, as in 0.8.
     pub fn parse(text: &str) -> Result<Self, SequenceError> {
-        if text.trim().is_empty() {
+        if text.trim_ascii().is_empty() {
             return Err(SequenceError::Empty);
         }
         let elements: Vec<&str> = text.split(',').collect();
@@ -197,12 +197,12 @@ impl Sequence {
 }
 
 fn parse_element(element: &str, position: usize) -> Result<Knock, SequenceError> {
-    let trimmed = element.trim();
+    let trimmed = element.trim_ascii();
     if trimmed.is_empty() {
         return Err(SequenceError::EmptyElement { position });
     }
     let mut parts = trimmed.splitn(3, ':');
-    let port_text = parts.next().unwrap_or_default().trim();
+    let port_text = parts.next().unwrap_or_default().trim_ascii();
     let protocol = match parts.next() {
         None => Protocol::Tcp,
         Some(p) => p.parse().map_err(|()| SequenceError::UnknownProtocol {

@@ -29,7 +29,7 @@ use crate::interfaces;
 use crate::log::{LogSettings, Logger, Message, Source};
 use crate::packet::Packet;
 use crate::resolver::Resolver;
-use crate::signals::Signals;
+use crate::signals::{Pending, Signals};
 use crate::wire::{self, DecodeError, LinkType};
 
 /// How many packets one wake-up reads at most before timers and signals get a turn.
@@ -367,16 +367,21 @@ impl Server {
             }
             self.engine.on_timer(now, &mut self.events);
             self.handle_events();
+            // Drain the signal pipe before reaping: a command that reaping
+            // starts may exit at once, and its SIGCHLD wake-up must stay in
+            // the pipe for the next poll rather than be drained unseen.
+            let pending = if signal_ready {
+                signals.take()
+            } else {
+                Pending::default()
+            };
             self.runner.on_timer(now, &mut self.logger);
             self.runner.reap(now, &mut self.logger);
-            if signal_ready {
-                let pending = signals.take();
-                if pending.shutdown {
-                    return self.shut_down();
-                }
-                if pending.reload {
-                    self.reload();
-                }
+            if pending.shutdown {
+                return self.shut_down();
+            }
+            if pending.reload {
+                self.reload();
             }
         }
     }

@@ -288,8 +288,9 @@ pub enum Message<'a> {
         /// The door's name.
         door: &'a str,
     },
-    /// `error while disabling used one time sequence for door <door> --> disabling the door`
-    /// (log, stderr).
+    /// `error while marking the used one time sequence for door <door> --> not opening the door`
+    /// (log, stderr). 0.8's wording ends in `--> disabling the door`; we keep
+    /// the door armed with the same, still unused, sequence.
     OneTimeUpdateFailed {
         /// The door's name.
         door: &'a str,
@@ -484,7 +485,7 @@ impl Message<'_> {
                 LOG | STDERR
             }
             Message::OneTimeUpdateFailed { door } => {
-                write!(out, "error while disabling used one time sequence for door {door} --> disabling the door")?;
+                write!(out, "error while marking the used one time sequence for door {door} --> not opening the door")?;
                 LOG | STDERR
             }
             Message::OneTimeNext { door, sequence } => {
@@ -803,7 +804,7 @@ mod tests {
         );
         check(
             Message::OneTimeUpdateFailed { door: "otp" },
-            "error while disabling used one time sequence for door otp --> disabling the door",
+            "error while marking the used one time sequence for door otp --> not opening the door",
             LOG | STDERR,
         );
         check(
