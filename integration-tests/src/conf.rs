@@ -21,10 +21,13 @@ pub fn sync_door_name(port: u16) -> String {
 
 /// A door whose start command appends `<name> %IP%` to `out`, plus any `extra` directives.
 pub fn door(name: &str, sequence: &str, out: &Path, extra: &[&str]) -> String {
-    let mut text = format!(
-        "[{name}]\n    sequence = {sequence}\n    start_command = echo {name} %IP% >> {}\n",
-        out.display()
-    );
+    let command = format!("echo {name} %IP% >> {}", out.display());
+    door_running(name, sequence, &command, extra)
+}
+
+/// A door whose start command is `command`, plus any `extra` directives.
+pub fn door_running(name: &str, sequence: &str, command: &str, extra: &[&str]) -> String {
+    let mut text = format!("[{name}]\n    sequence = {sequence}\n    start_command = {command}\n");
     for line in extra {
         let _ = writeln!(text, "    {line}");
     }

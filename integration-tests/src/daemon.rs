@@ -20,6 +20,17 @@ use crate::wait::{count_lines, read_text, wait_for_count, wait_until, WAIT};
 /// The spoofed source of sync probes; floods use other 198.19.0.0/16 addresses.
 pub const SYNC_SOURCE: Ipv4Addr = Ipv4Addr::new(198, 19, 255, 254);
 
+/// The `n`-th spoofed flood source in 198.19.0.0/16 (65,534 distinct ones), never [`SYNC_SOURCE`].
+pub fn spoofed_v4(n: u32) -> Ipv4Addr {
+    let host = n % 0xfffe;
+    let addr = Ipv4Addr::new(198, 19, (host >> 8) as u8, host as u8);
+    if addr == SYNC_SOURCE {
+        Ipv4Addr::new(198, 19, 0, 1)
+    } else {
+        addr
+    }
+}
+
 /// How long one sync probe may go unanswered before it is sent again.
 const SYNC_RETRY: Duration = Duration::from_millis(300);
 
@@ -282,6 +293,14 @@ mod tests {
         let pid = Pid::from_raw(child.id() as i32);
         child.wait().unwrap();
         assert!(!is_alive(pid));
+    }
+
+    #[test]
+    fn spoofed_sources_are_distinct_and_never_the_sync_source() {
+        let sources: std::collections::HashSet<Ipv4Addr> = (0..0xfffe).map(spoofed_v4).collect();
+        assert_eq!(sources.len(), 0xfffe);
+        assert!(!sources.contains(&SYNC_SOURCE));
+        assert!(sources.iter().all(|a| a.octets()[..2] == [198, 19]));
     }
 
     #[test]

@@ -21,19 +21,23 @@ mod frame;
 mod inject;
 mod net;
 mod process;
+mod procfs;
 mod rig;
 mod scratch;
 mod wait;
 
-pub use conf::{config, config_with_sync, door, sync_door, sync_door_name, SYNC_PORT};
-pub use daemon::{Daemon, SYNC_SOURCE};
+pub use conf::{
+    config, config_with_sync, door, door_running, sync_door, sync_door_name, SYNC_PORT,
+};
+pub use daemon::{spoofed_v4, Daemon, SYNC_SOURCE};
 pub use env::{
     debian_peer, root_and_iproute2, workspace_binary, Pair, DEBIAN_KNOCK, DEBIAN_KNOCKD,
 };
 pub use frame::{flag_bits, FrameError, Mac, Packet, Transport};
 pub use knock_proto::TcpFlag;
 pub use net::Net;
-pub use process::{run_bounded, run_ok};
+pub use process::{run_bounded, run_ok, try_run_bounded};
+pub use procfs::{children, executable, open_fds, rss_kib};
 pub use rig::Rig;
 pub use scratch::Scratch;
 pub use wait::{count_lines, read_text, wait_for_count, wait_for_line, wait_until, WAIT};

@@ -119,6 +119,29 @@ impl Net {
         }
     }
 
+    /// Deletes the veth pair, as when the server's interface is removed under a running server.
+    pub fn delete_link(&self) {
+        ip(&["-n", &self.server_ns, "link", "del", &self.server_iface]);
+    }
+
+    /// Creates the veth pair again after [`Net::delete_link`]: same names, MACs and addresses.
+    pub fn recreate_link(&self) {
+        self.configure();
+    }
+
+    /// Sets the server's veth administratively up or down (the client's end loses its carrier).
+    pub fn set_server_link(&self, up: bool) {
+        let state = if up { "up" } else { "down" };
+        ip(&[
+            "-n",
+            &self.server_ns,
+            "link",
+            "set",
+            &self.server_iface,
+            state,
+        ]);
+    }
+
     /// Name of the server namespace.
     pub fn server_ns(&self) -> &str {
         &self.server_ns

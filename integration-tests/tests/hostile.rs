@@ -5,24 +5,13 @@
 use std::net::Ipv4Addr;
 
 use integration_tests::{
-    config, door, root_and_iproute2, Packet, Pair, Rig, Scratch, TcpFlag, SYNC_SOURCE,
+    config, door, root_and_iproute2, spoofed_v4, Packet, Pair, Rig, Scratch, TcpFlag,
 };
 
 /// How many distinct spoofed sources hit the first port before the real knock.
 const FLOOD: u32 = 20_000;
 /// How many spoofed first-port hits arrive between two stages of the real knock.
 const BETWEEN_STAGES: u32 = 500;
-
-/// The `n`-th spoofed source in 198.19.0.0/16, never the sync probe's address.
-fn spoofed(n: u32) -> Ipv4Addr {
-    let host = n % 0xfffe;
-    let addr = Ipv4Addr::new(198, 19, (host >> 8) as u8, host as u8);
-    if addr == SYNC_SOURCE {
-        Ipv4Addr::new(198, 19, 0, 1)
-    } else {
-        addr
-    }
-}
 
 fn ours() -> Option<Pair> {
     root_and_iproute2().then(Pair::ours)
@@ -45,7 +34,7 @@ fn spoofed_first_port_flood_does_not_stop_a_real_knock() {
     );
     let client = rig.net.client_v4();
     let flood = |range: std::ops::Range<u32>| -> Vec<Packet> {
-        range.map(|n| syn_from(spoofed(n), &rig, 7000)).collect()
+        range.map(|n| syn_from(spoofed_v4(n), &rig, 7000)).collect()
     };
 
     for chunk in (0..FLOOD).step_by(2_000) {
@@ -91,7 +80,7 @@ fn malformed_frames_do_not_disturb_a_knock() {
         rig.net.server_mac(),
     );
     let frame = |packet: Packet| packet.ethernet_frame(mac_src, mac_dst).unwrap();
-    let v4 = |port| frame(syn_from(spoofed(7), &rig, port));
+    let v4 = |port| frame(syn_from(spoofed_v4(7), &rig, port));
     let v6 = |port| {
         frame(Packet::tcp(
             rig.net.host_v6(7),
@@ -120,7 +109,7 @@ fn malformed_frames_do_not_disturb_a_knock() {
         let mut bad_version = v4(port);
         bad_version[14] = 0x55; // version 5 under the IPv4 EtherType
         malformed.push(bad_version);
-        let mut short_udp = frame(Packet::udp(spoofed(8), rig.net.server_v4(), port));
+        let mut short_udp = frame(Packet::udp(spoofed_v4(8), rig.net.server_v4(), port));
         short_udp[14 + 20 + 4..14 + 20 + 6].copy_from_slice(&2u16.to_be_bytes()); // UDP length below its header
         malformed.push(short_udp);
     }
