@@ -18,8 +18,14 @@
 //!   ignored for it ([`Event::FlagsIgnored`]). If S has an attempt on the door,
 //!   the packet either matches the next knock (port and protocol) and advances
 //!   it, or invalidates it and is then reconsidered as a first knock (0.8
-//!   drops it: B4). Without an attempt, the door's first knock starts one.
-//!   Doors and sources never disturb each other (0.8: B5, B6).
+//!   drops it: B4). Without an attempt, the door's first knock starts one,
+//!   even while S is in the middle of another door (0.8: B6). Doors and
+//!   sources never disturb each other's attempts (0.8: B5).
+//! * **A knock is used once**: a packet that advances (or completes) one of
+//!   S's attempts starts no new attempt on any door, as in 0.8. Otherwise the
+//!   last knock of an opening door would start its closing twin (`9000` of
+//!   `7000,8000,9000` starting `9000,8000,7000`) and log a spurious stage and
+//!   timeout.
 //! * **Timeouts** run from the first knock: an attempt is dead at
 //!   `first knock + seq_timeout`. [`Engine::on_timer`] reports them on time
 //!   without traffic (0.8 only notices at the next packet: #71, B2).
@@ -160,6 +166,18 @@ pub struct Engine {
     /// The latest time seen; time never runs backwards inside the engine.
     clock: Option<Instant>,
     stats: Stats,
+    /// Scratch list of the doors a packet may start, kept to avoid allocating per packet.
+    startable: Vec<usize>,
+}
+
+/// What a visible packet did to the door's attempt by its source.
+enum Progress {
+    /// The door ignores the packet: disabled, wrong destination or wrong flags.
+    Ignored,
+    /// The packet advanced (or completed) the source's attempt.
+    Advanced,
+    /// The source has no attempt on the door (any more): the packet may start one.
+    Free,
 }
 
 impl Engine {
@@ -174,6 +192,7 @@ impl Engine {
             doors_by_knock: Vec::new(),
             clock: None,
             stats: Stats::default(),
+            startable: Vec::new(),
         };
         engine.index_knocks();
         engine
@@ -186,9 +205,22 @@ impl Engine {
         if !self.is_visible(packet, knock) {
             return;
         }
+        let mut startable = std::mem::take(&mut self.startable);
+        let mut advanced = false;
         for door in 0..self.doors.len() {
-            self.knock_door(door, packet, knock, now, events);
+            match self.continue_attempt(door, packet, knock, now, events) {
+                Progress::Ignored => {}
+                Progress::Advanced => advanced = true,
+                Progress::Free => startable.push(door),
+            }
         }
+        if !advanced {
+            for &door in &startable {
+                self.start_attempt(door, packet.src, knock, now, events);
+            }
+        }
+        startable.clear();
+        self.startable = startable;
     }
 
     /// Ends every attempt whose timeout is due at or before `now`, earliest first.
@@ -318,22 +350,23 @@ impl Engine {
     }
 
     /// Offers a visible packet to one door.
-    fn knock_door(
+    /// First phase of a packet for one door: flags, timeout, advance or invalidate.
+    fn continue_attempt(
         &mut self,
         index: usize,
         packet: &Packet,
         knock: Knock,
         now: Instant,
         events: &mut Vec<Event>,
-    ) {
+    ) -> Progress {
         let Some(door) = self.doors.get(index) else {
-            return;
+            return Progress::Ignored;
         };
         let Some(sequence) = &door.sequence else {
-            return;
+            return Progress::Ignored;
         };
         if !self.accepts_destination(door, packet.dst) {
-            return;
+            return Progress::Ignored;
         }
         let source = packet.src;
         if packet.protocol == Protocol::Tcp {
@@ -344,48 +377,69 @@ impl Engine {
                     flag,
                     must_be_set,
                 });
-                return;
+                return Progress::Ignored;
             }
         }
-        if let Some(id) = self.attempts.find(source, index) {
-            let stage = self.attempts.stage(id);
-            if self.attempts.is_expired(id, now) {
-                self.attempts.remove(id);
-                self.stats.timed_out += 1;
-                events.push(Event::Timeout {
-                    source,
-                    door: index,
-                    stage,
-                });
-            } else if sequence.get(stage) == Some(knock) {
-                let stage = if stage + 1 < sequence.len() {
-                    self.attempts.advance(id)
-                } else {
-                    self.attempts.remove(id);
-                    sequence.len()
-                };
-                events.push(Event::Stage {
-                    source,
-                    door: index,
-                    stage,
-                });
-                if stage == sequence.len() {
-                    self.stats.opened += 1;
-                    events.push(Event::Open {
-                        source,
-                        door: index,
-                    });
-                }
-                return;
-            } else {
-                self.attempts.remove(id);
-                self.stats.invalidated += 1;
-                events.push(Event::Invalidated {
-                    source,
-                    door: index,
-                });
-            }
+        let Some(id) = self.attempts.find(source, index) else {
+            return Progress::Free;
+        };
+        let stage = self.attempts.stage(id);
+        if self.attempts.is_expired(id, now) {
+            self.attempts.remove(id);
+            self.stats.timed_out += 1;
+            events.push(Event::Timeout {
+                source,
+                door: index,
+                stage,
+            });
+            return Progress::Free;
         }
+        if sequence.get(stage) != Some(knock) {
+            self.attempts.remove(id);
+            self.stats.invalidated += 1;
+            events.push(Event::Invalidated {
+                source,
+                door: index,
+            });
+            return Progress::Free;
+        }
+        let stage = if stage + 1 < sequence.len() {
+            self.attempts.advance(id)
+        } else {
+            self.attempts.remove(id);
+            sequence.len()
+        };
+        events.push(Event::Stage {
+            source,
+            door: index,
+            stage,
+        });
+        if stage == sequence.len() {
+            self.stats.opened += 1;
+            events.push(Event::Open {
+                source,
+                door: index,
+            });
+        }
+        Progress::Advanced
+    }
+
+    /// Second phase, for a door the source has no attempt on: its first knock
+    /// starts one (and opens a one-knock door at once).
+    fn start_attempt(
+        &mut self,
+        index: usize,
+        source: IpAddr,
+        knock: Knock,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        let Some(door) = self.doors.get(index) else {
+            return;
+        };
+        let Some(sequence) = &door.sequence else {
+            return;
+        };
         if sequence.get(0) != Some(knock) {
             return;
         }

@@ -116,6 +116,8 @@ impl Model {
         }
         let knock = Knock::new(packet.dst_port, packet.protocol);
         let source = packet.src;
+        let mut free = Vec::new();
+        let mut advanced = false;
         for (index, door) in self.doors.iter().enumerate() {
             let Some(sequence) = &door.sequence else {
                 continue;
@@ -162,6 +164,7 @@ impl Model {
                         self.attempts
                             .insert(at, (source, index, stage + 1, deadline));
                     }
+                    advanced = true;
                     continue;
                 } else {
                     events.push(Event::Invalidated {
@@ -170,6 +173,17 @@ impl Model {
                     });
                 }
             }
+            free.push(index);
+        }
+        // A knock that advanced an attempt starts nothing new.
+        if advanced {
+            return events;
+        }
+        for index in free {
+            let door = &self.doors[index];
+            let Some(sequence) = &door.sequence else {
+                continue;
+            };
             if sequence.knocks()[0] == knock {
                 events.push(Event::Stage {
                     source,

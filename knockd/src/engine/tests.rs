@@ -408,6 +408,28 @@ fn b6_c52_attempt_on_one_door_does_not_block_another() {
 }
 
 #[test]
+fn a_knock_that_advances_one_door_starts_no_other() {
+    // As in 0.8: the last knock of `openSSH` is the first of `closeSSH`, but it
+    // is used up by the open and must not leave a closeSSH attempt to time out.
+    let mut b = Bench::new(vec![
+        door("openSSH", "7000,8000,9000", 5000),
+        door("closeSSH", "9000,8000,7000", 5000),
+    ]);
+    let events = b.knocks(0, &syns(A, &[7000, 8000, 9000]));
+    assert_eq!(
+        events,
+        [stage(A, 0, 1), stage(A, 0, 2), stage(A, 0, 3), open(A, 0)]
+    );
+    assert_eq!(b.engine.attempts(), 0);
+    let events = b.knocks(100, &syns(A, &[9000, 8000, 7000]));
+    assert_eq!(
+        events,
+        [stage(A, 1, 1), stage(A, 1, 2), stage(A, 1, 3), open(A, 1)]
+    );
+    assert_eq!(b.engine.attempts(), 0);
+}
+
+#[test]
 fn b5_c53_doors_sharing_a_first_port_both_work() {
     // 0.8: D2 (listed second) never opens with `7000 8001 9001`: D1's failed
     // attempt is the list head and removing it orphans D2's attempt.
