@@ -16,10 +16,14 @@ use pcap::{Activated, Active, Offline};
 use crate::wire::LinkType;
 
 /// Snap length: headers only. Enough for Ethernet + two VLAN tags + IPv6 with
-/// a long extension chain + a TCP header with options.
-pub const DEFAULT_SNAPLEN: i32 = 512;
-/// Kernel ring size: room for bursts (a SYN sweep) while the daemon is busy.
-pub const DEFAULT_BUFFER_SIZE: i32 = 4 << 20;
+/// about 130 bytes of extension headers + a TCP header with options. In
+/// immediate mode every ring frame is this big, so a small snap length is what
+/// lets a small ring hold many packets.
+pub const DEFAULT_SNAPLEN: i32 = 256;
+/// Kernel ring size: about 6,000 packets of room for bursts (a SYN flood)
+/// while the daemon is busy, and no more resident memory than knockd 0.8's
+/// default 2 MiB.
+pub const DEFAULT_BUFFER_SIZE: i32 = 2 << 20;
 
 /// How a live capture is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
