@@ -16,16 +16,6 @@ use knockd::packet::Packet;
 use knockd::wire::build::PacketBuilder;
 use knockd::wire::LinkType;
 
-/// Every link type, in the order the first input byte picks them.
-pub const LINK_TYPES: [LinkType; 6] = [
-    LinkType::Ethernet,
-    LinkType::LinuxSll,
-    LinkType::LinuxSll2,
-    LinkType::RawIp,
-    LinkType::Null,
-    LinkType::Loop,
-];
-
 /// Decodes `data[1..]` as a frame of the link type `data[0]` picks.
 ///
 /// Besides never panicking, a frame that decodes must survive a rebuild: the
@@ -34,7 +24,7 @@ pub fn decode(data: &[u8]) {
     let Some((&pick, frame)) = data.split_first() else {
         return;
     };
-    let link = LINK_TYPES[usize::from(pick) % LINK_TYPES.len()];
+    let link = LinkType::ALL[usize::from(pick) % LinkType::ALL.len()];
     match knockd::wire::decode(link, frame) {
         Ok(packet) => {
             let rebuilt = PacketBuilder::from_packet(&packet).frame(link);

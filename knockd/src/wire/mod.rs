@@ -45,6 +45,16 @@ pub enum LinkType {
 }
 
 impl LinkType {
+    /// Every supported link type.
+    pub const ALL: [LinkType; 6] = [
+        LinkType::Ethernet,
+        LinkType::LinuxSll,
+        LinkType::LinuxSll2,
+        LinkType::RawIp,
+        LinkType::Null,
+        LinkType::Loop,
+    ];
+
     /// Maps a libpcap `DLT_*` value (as returned by `pcap_datalink`) to a link type.
     pub fn from_dlt(dlt: i32) -> Option<LinkType> {
         match dlt {

@@ -6,14 +6,6 @@ use proptest::prelude::*;
 use super::build::PacketBuilder;
 use super::*;
 
-const ALL_LINKS: [LinkType; 6] = [
-    LinkType::Ethernet,
-    LinkType::LinuxSll,
-    LinkType::LinuxSll2,
-    LinkType::RawIp,
-    LinkType::Null,
-    LinkType::Loop,
-];
 const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
 
@@ -62,7 +54,7 @@ fn every_link_type_decodes_tcp_and_udp_of_both_families() {
         PacketBuilder::udp(sa("198.18.1.2:5000"), sa("198.18.1.1:6001")),
         PacketBuilder::udp(sa("[fd00:1::2]:5000"), sa("[fd00:1::1]:6001")),
     ];
-    for link in ALL_LINKS {
+    for link in LinkType::ALL {
         for sample in &samples {
             let frame = sample.frame(link);
             assert_eq!(
@@ -100,7 +92,7 @@ fn dlt_values_map_to_link_types() {
     assert_eq!(LinkType::from_dlt(108), Some(LinkType::Loop));
     assert_eq!(LinkType::from_dlt(105), None); // 802.11
     assert_eq!(LinkType::from_dlt(-1), None);
-    for link in ALL_LINKS {
+    for link in LinkType::ALL {
         assert_eq!(LinkType::from_dlt(link.dlt()), Some(link));
     }
 }
@@ -152,7 +144,7 @@ fn ipv6_destination_options_are_walked() {
     let sample = tcp6().ipv6_destination_options();
     let ip = sample.ip();
     assert_eq!(Ipv6Packet::new_checked(&ip).unwrap().next_header(), 60);
-    for link in ALL_LINKS {
+    for link in LinkType::ALL {
         assert_eq!(
             decode(link, &sample.frame(link)),
             Ok(sample.packet()),
@@ -259,7 +251,7 @@ fn ipv6_chain_errors() {
 
 #[test]
 fn every_prefix_of_a_header_only_frame_is_an_error() {
-    for link in ALL_LINKS {
+    for link in LinkType::ALL {
         for sample in header_only_samples() {
             let frame = sample.frame(link);
             assert_eq!(decode(link, &frame), Ok(sample.packet()));
@@ -438,7 +430,7 @@ fn errors_name_their_kind() {
 }
 
 fn arb_link() -> impl Strategy<Value = LinkType> {
-    proptest::sample::select(ALL_LINKS.to_vec())
+    proptest::sample::select(LinkType::ALL.to_vec())
 }
 
 fn arb_packet() -> impl Strategy<Value = Packet> {
