@@ -33,7 +33,7 @@ pub use daemon::{spoofed_v4, Daemon, SYNC_SOURCE};
 pub use env::{
     debian_peer, root_and_iproute2, workspace_binary, Pair, DEBIAN_KNOCK, DEBIAN_KNOCKD,
 };
-pub use frame::{flag_bits, FrameError, Mac, Packet, Transport};
+pub use frame::{flag_bits, Mac, Packet};
 pub use knock_proto::TcpFlag;
 pub use net::Net;
 pub use process::{run_bounded, run_ok, try_run_bounded};

@@ -265,11 +265,7 @@ impl Net {
     pub fn send(&self, packets: &[Packet]) {
         let frames: Vec<Vec<u8>> = packets
             .iter()
-            .map(|packet| {
-                packet
-                    .ethernet_frame(self.client_mac, self.server_mac)
-                    .unwrap_or_else(|e| panic!("cannot frame {packet:?}: {e}"))
-            })
+            .map(|packet| packet.ethernet_frame(self.client_mac, self.server_mac))
             .collect();
         self.send_frames(&frames);
     }

@@ -79,7 +79,7 @@ fn malformed_frames_do_not_disturb_a_knock() {
         rig.net.client_mac(),
         rig.net.server_mac(),
     );
-    let frame = |packet: Packet| packet.ethernet_frame(mac_src, mac_dst).unwrap();
+    let frame = |packet: Packet| packet.ethernet_frame(mac_src, mac_dst);
     let v4 = |port| frame(syn_from(spoofed_v4(7), &rig, port));
     let v6 = |port| {
         frame(Packet::tcp(

@@ -54,6 +54,8 @@ pub struct PacketBuilder {
     payload: Vec<u8>,
     ipv4_options: Vec<u8>,
     ipv6_destination_options: bool,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
 }
 
 impl PacketBuilder {
@@ -98,6 +100,8 @@ impl PacketBuilder {
             payload: Vec::new(),
             ipv4_options: Vec::new(),
             ipv6_destination_options: false,
+            src_mac: SRC_MAC,
+            dst_mac: DST_MAC,
         }
     }
 
@@ -121,6 +125,15 @@ impl PacketBuilder {
     /// IPv6 header and the transport header; ignored for IPv4.
     pub fn ipv6_destination_options(mut self) -> Self {
         self.ipv6_destination_options = true;
+        self
+    }
+
+    /// Sets the source and destination MAC addresses of Ethernet frames (and
+    /// the source address of Linux cooked headers); locally administered
+    /// placeholders by default.
+    pub fn macs(mut self, src: [u8; 6], dst: [u8; 6]) -> Self {
+        self.src_mac = src;
+        self.dst_mac = dst;
         self
     }
 
@@ -162,7 +175,7 @@ impl PacketBuilder {
                 frame.extend_from_slice(&0u16.to_be_bytes()); // sent to us
                 frame.extend_from_slice(&1u16.to_be_bytes()); // ARPHRD_ETHER
                 frame.extend_from_slice(&6u16.to_be_bytes());
-                frame.extend_from_slice(&SRC_MAC);
+                frame.extend_from_slice(&self.src_mac);
                 frame.extend_from_slice(&[0, 0]);
                 frame.extend_from_slice(&ethertype.to_be_bytes());
             }
@@ -172,7 +185,7 @@ impl PacketBuilder {
                 frame.extend_from_slice(&1u32.to_be_bytes()); // interface index
                 frame.extend_from_slice(&1u16.to_be_bytes()); // ARPHRD_ETHER
                 frame.extend_from_slice(&[0, 6]); // sent to us, address length
-                frame.extend_from_slice(&SRC_MAC);
+                frame.extend_from_slice(&self.src_mac);
                 frame.extend_from_slice(&[0, 0]);
             }
             LinkType::Null => frame.extend_from_slice(&self.family().to_ne_bytes()),
@@ -187,8 +200,8 @@ impl PacketBuilder {
     pub fn ethernet_vlan(&self, vlan_ids: &[u16]) -> Vec<u8> {
         let ip = self.ip();
         let mut frame = Vec::with_capacity(ip.len() + 14 + 4 * vlan_ids.len());
-        frame.extend_from_slice(&DST_MAC);
-        frame.extend_from_slice(&SRC_MAC);
+        frame.extend_from_slice(&self.dst_mac);
+        frame.extend_from_slice(&self.src_mac);
         for (i, id) in vlan_ids.iter().enumerate() {
             let tpid = if i + 1 < vlan_ids.len() {
                 ETHERTYPE_QINQ
