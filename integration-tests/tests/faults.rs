@@ -14,6 +14,7 @@
 //! |                                         | leaving the command running (logged)                     |
 //! | start command fails                     | `command returned non-zero status code (N)`, keeps going |
 //! | start command prints megabytes          | keeps serving (output is inherited, never piped)         |
+//! | start command lists its descriptors     | stdin, stdout, stderr only                               |
 //! | log file deleted                        | recreated at the same path by the next line              |
 //! | log file rotated, then SIGHUP           | old lines stay in the renamed file, new ones in a new one|
 //! | one-time file cannot be written         | the door stays shut, the error is logged, file unchanged;|
@@ -300,6 +301,30 @@ fn failing_start_command_is_reported_and_serving_goes_on() {
     rig.scratch
         .expect_lines("out", &format!("other {}", rig.net.client_v4()), 1);
     assert!(rig.daemon.is_running());
+}
+
+#[test]
+fn start_command_inherits_no_descriptor_but_stdio() {
+    let Some(pair) = ours() else { return };
+    let scratch = Scratch::new();
+    let listing = scratch.path("fds");
+    // ls lists its own descriptors: stdin, stdout, stderr and the directory it reads.
+    let list = format!(
+        "ls /proc/self/fd > {}.tmp && mv {0}.tmp {0}",
+        listing.display()
+    );
+    let doors = [door_running("fds", "7000,8000", &list, &[])];
+    let rig = Rig::start(&pair, scratch, &config(&doors), &[]);
+
+    rig.knock(&[&rig.server_v4(), "7000", "8000"]);
+    let fds = wait_until(WAIT, || fs::read_to_string(&listing).ok());
+    let fds: Vec<String> = fds
+        .expect("the command did not run")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    // The capture socket, signal pipe and log file stay behind.
+    assert_eq!(fds, ["0", "1", "2", "3"], "the command's descriptors");
 }
 
 #[test]

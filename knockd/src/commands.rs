@@ -14,9 +14,9 @@
 //! Children get stdin from `/dev/null` and the daemon's stdout and stderr (as
 //! in 0.8), and their own process group, so a Ctrl-C meant for a foreground
 //! knockd does not also kill half-run firewall commands. On Linux every
-//! descriptor above 2 is marked close-on-exec in the child before the shell
-//! starts, so the capture socket, log file or one-time sequences file never
-//! leak into commands even if their owner forgot `O_CLOEXEC` (0.8's B26).
+//! descriptor above 2 is marked close-on-exec before each spawn, so the
+//! capture socket, log file or one-time sequences file never leak into
+//! commands even if their owner forgot `O_CLOEXEC` (0.8's B26).
 //!
 //! Bounds (0.8 had none, B12/B13): at most [`RunnerLimits::max_running`]
 //! commands run at once. Start commands beyond that wait in a FIFO of at most
@@ -308,7 +308,7 @@ impl CommandRunner {
             .arg(command)
             .stdin(Stdio::null())
             .process_group(0);
-        close_inherited_descriptors(&mut shell);
+        close_inherited_descriptors();
         match shell.spawn() {
             Ok(child) => {
                 let id = self.next_id;
@@ -362,30 +362,31 @@ fn report_exit(door: &str, status: ExitStatus, log: &mut Logger) {
     }
 }
 
-/// Marks every descriptor above stderr close-on-exec in the child.
+/// Marks every descriptor above stderr close-on-exec, so that no child
+/// inherits one whatever its owner (libpcap, the resolver) forgot.
+///
+/// This runs in the daemon, which never execs, rather than in a `pre_exec`
+/// hook: a hook forces `fork`, which copies the page tables (capture ring
+/// included) on every knock, where without one std uses `posix_spawn`, i.e.
+/// `vfork`.
 #[cfg(target_os = "linux")]
-fn close_inherited_descriptors(command: &mut Command) {
-    // SAFETY: the hook runs in the forked child before exec and makes a single
-    // system call, which is async-signal-safe and touches no memory of ours.
+fn close_inherited_descriptors() {
+    // SAFETY: a single system call on no memory of ours. Kernels before 5.11
+    // fail with EINVAL or ENOSYS; the descriptors are then as safe as their
+    // owners made them.
     unsafe {
-        command.pre_exec(|| {
-            // Marking rather than closing keeps std's own exec-error pipe
-            // working. Kernels before 5.11 fail with EINVAL or ENOSYS; the
-            // descriptors are then as safe as their owners made them.
-            libc::syscall(
-                libc::SYS_close_range,
-                3 as libc::c_uint,
-                libc::c_uint::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            );
-            Ok(())
-        });
+        libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
     }
 }
 
 /// Elsewhere descriptors rely on their owners' close-on-exec flags.
 #[cfg(not(target_os = "linux"))]
-fn close_inherited_descriptors(_: &mut Command) {}
+fn close_inherited_descriptors() {}
 
 #[cfg(test)]
 mod tests {
