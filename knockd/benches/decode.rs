@@ -7,11 +7,12 @@
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use knockd::wire::build::PacketBuilder;
 use knockd::wire::{decode, LinkType};
+
+mod common;
 
 const SYN: u8 = 0x02;
 
@@ -87,10 +88,7 @@ fn decoding(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(500));
+    config = common::short_runs();
     targets = decoding
 }
 criterion_main!(benches);

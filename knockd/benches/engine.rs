@@ -17,6 +17,8 @@ use knock_proto::{Knock, Protocol, Sequence, TcpFlags};
 use knockd::engine::{Engine, EngineDoor, Limits};
 use knockd::packet::Packet;
 
+mod common;
+
 const TRACKED: [u32; 4] = [1, 1_000, 65_000, 1_000_000];
 const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 1));
 const KNOCK_PORT: u16 = 7000;
@@ -101,10 +103,7 @@ fn engine(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(500));
+    config = common::short_runs();
     targets = engine
 }
 criterion_main!(benches);
