@@ -1,6 +1,5 @@
 //! Replays the committed fuzz inputs: shared by the stable regression tests
-//! `knockd/tests/fuzz_regressions.rs` and `knock-proto/tests/fuzz_regressions.rs`
-//! (both crates sit next to `fuzz/`).
+//! `knockd/core/tests/fuzz_regressions.rs` and `knock-proto/tests/fuzz_regressions.rs`.
 
 use std::fs;
 use std::panic;
@@ -10,7 +9,12 @@ use std::path::{Path, PathBuf};
 /// seeds) and `fuzz/regressions/<target>/` (every crash input found), and
 /// panics naming each file whose check failed, or when there are no inputs.
 pub fn replay(target: &str, check: fn(&[u8])) {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    // The including crate sits somewhere below the workspace root, beside `fuzz/`.
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join("fuzz"))
+        .find(|dir| dir.join("inputs.rs").is_file())
+        .unwrap_or_else(|| panic!("no fuzz/ above {}", env!("CARGO_MANIFEST_DIR")));
     let mut files: Vec<PathBuf> = ["corpus", "regressions"]
         .iter()
         .flat_map(|kind| inputs_in(&fuzz.join(kind).join(target)))

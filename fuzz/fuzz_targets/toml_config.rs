@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| knockd_fuzz::proto_checks::toml_config(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| knockd_fuzz::knockd_checks::toml_config(data));

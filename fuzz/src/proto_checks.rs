@@ -1,5 +1,6 @@
-//! Checks of knock-proto's readers on arbitrary bytes: knockd.conf, TOML,
-//! sequences, TCP flag specs and one-time sequences files.
+//! Checks of knock-proto's readers on arbitrary bytes: sequences, TCP flag
+//! specs and one-time sequences files, and the round trips the configuration
+//! checks of `knockd_checks` reuse.
 //!
 //! Shared by the fuzz targets and by `knock-proto/tests/fuzz_regressions.rs`,
 //! which replays the committed corpus and crash inputs on stable Rust. A
@@ -10,47 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use knock_proto::{Config, ConfigError, OneTimeSequences, Sequence, SequenceSource, TcpFlags};
-
-/// Reads `data` as knockd.conf.
-pub fn knockd_conf(data: &[u8]) {
-    let path = Path::new("fuzz/knockd.conf");
-    check_config(path, data, knock_proto::knockd_conf::parse(path, data));
-}
-
-/// Reads `data` as a TOML configuration.
-pub fn toml_config(data: &[u8]) {
-    let path = Path::new("fuzz/knockd.toml");
-    check_config(path, data, knock_proto::toml_config::parse(path, data));
-}
-
-/// What either reader must give: an error that names the file and a line
-/// that exists, or doors whose sequences and flag specs print in a form that
-/// reads back the same.
-fn check_config(path: &Path, data: &[u8], result: Result<Config, ConfigError>) {
-    match result {
-        Ok(config) => {
-            for door in &config.doors {
-                if let SequenceSource::Fixed(sequence) = &door.sequence {
-                    check_sequence_round_trip(sequence);
-                }
-                if !door.tcp_flags.is_any() {
-                    check_flags_round_trip(door.tcp_flags);
-                }
-            }
-        }
-        Err(error) => {
-            assert_eq!(error.path, path, "the error names another file");
-            let lines = data.split(|&b| b == b'\n').count();
-            assert!(
-                error.line.is_none_or(|line| (1..=lines).contains(&line)),
-                "error on line {:?} of a {lines}-line file: {error}",
-                error.line
-            );
-            assert!(error.to_string().contains("knockd"), "{error}");
-        }
-    }
-}
+use knock_proto::{OneTimeSequences, Sequence, TcpFlags};
 
 /// Parses `data` (lossily made UTF-8) both as a knock sequence and as a TCP
 /// flag spec.
@@ -81,7 +42,8 @@ pub fn sequence_and_flags(data: &[u8]) {
     }
 }
 
-fn check_sequence_round_trip(sequence: &Sequence) {
+/// A sequence prints in a form that reads back the same.
+pub fn check_sequence_round_trip(sequence: &Sequence) {
     let printed = sequence.to_string();
     assert_eq!(
         Sequence::parse(&printed).as_ref(),
@@ -90,7 +52,9 @@ fn check_sequence_round_trip(sequence: &Sequence) {
     );
 }
 
-fn check_flags_round_trip(flags: TcpFlags) {
+/// A flag spec prints in a form that reads back the same, and its two
+/// matchers agree on every flag byte.
+pub fn check_flags_round_trip(flags: TcpFlags) {
     assert_eq!(flags.required() & flags.forbidden(), 0, "{flags:?}");
     let printed = flags.to_string();
     assert_eq!(

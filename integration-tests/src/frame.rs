@@ -1,5 +1,5 @@
 //! Frames for the injector: packets a socket API cannot produce (exact TCP
-//! flags, byte-identical duplicates, spoofed sources), built by knockd's own
+//! flags, byte-identical duplicates, spoofed sources), built by knockd-testkit's
 //! frame builder with valid checksums. Tests that want a malformed packet
 //! build a valid one and then damage the bytes.
 
@@ -7,8 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use knock_proto::TcpFlag;
-use knockd::wire::build::PacketBuilder;
-use knockd::wire::LinkType;
+use knockd_core::wire::LinkType;
+use knockd_testkit::PacketBuilder;
 
 /// A MAC address.
 pub type Mac = [u8; 6];
@@ -64,7 +64,7 @@ fn endpoints(src: IpAddr, dst: IpAddr, dst_port: u16) -> (SocketAddr, SocketAddr
 mod tests {
     use super::*;
     use knock_proto::Protocol;
-    use knockd::wire::decode;
+    use knockd_core::wire::decode;
     use std::net::Ipv4Addr;
 
     const CLIENT_MAC: Mac = [0x02, 0, 0, 0, 0, 0x0c];

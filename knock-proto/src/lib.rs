@@ -1,17 +1,28 @@
-//! The shared vocabulary of `knockd` and `knock`: knock sequences, TCP flag
-//! specs, the door configuration with its knockd.conf and TOML readers, and
-//! one-time sequences files, and the Internet checksum both programs put on
-//! (or check in) packets. Nothing here touches the network.
+//! What `knockd` and `knock` share: knock sequences and their syntax, TCP
+//! flag specs, one-time sequences files, the Internet checksum and the TCP
+//! segment writer both programs put on (or check in) packets.
+//!
+//! Portable by construction: std only, no networking and no platform-specific
+//! code, so the client that depends on it builds wherever Rust does.
+
+#![forbid(unsafe_code)]
 
 pub mod checksum;
-pub mod config;
 pub mod flags;
-pub mod knockd_conf;
 pub mod one_time;
+pub mod segment;
 pub mod sequence;
-pub mod toml_config;
 
-pub use config::{Config, ConfigError, ConfigErrorKind, Door, Options, SequenceSource};
 pub use flags::{FlagError, TcpFlag, TcpFlags};
 pub use one_time::{OneTimeError, OneTimeErrorKind, OneTimeSequences};
 pub use sequence::{Knock, Protocol, Sequence, SequenceError};
+
+/// The OS's message for an I/O error without Rust's ` (os error N)` suffix,
+/// as C's `strerror` gives it and knockd 0.8 printed it.
+pub fn io_message(error: &std::io::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(suffix) = text.rfind(" (os error ") {
+        text.truncate(suffix);
+    }
+    text
+}

@@ -16,11 +16,10 @@
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::config::io_message;
+use crate::io_message;
 use crate::sequence::{Sequence, SequenceError};
 
 /// An error reading or consuming a one-time sequences file.
@@ -168,7 +167,10 @@ impl OneTimeSequences {
             *self = current;
             return Err(error(&self.path, Some(line), OneTimeErrorKind::Changed));
         }
-        file.write_all_at(b"#", active.offset as u64)
+        // Seek and write rather than a positioned write: the same on every
+        // platform, and the descriptor is ours alone.
+        file.seek(SeekFrom::Start(active.offset as u64))
+            .and_then(|_| file.write_all(b"#"))
             .and_then(|()| file.sync_data())
             .map_err(io_err)?;
         self.entries.remove(0);

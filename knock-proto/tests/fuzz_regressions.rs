@@ -7,16 +7,6 @@ mod inputs;
 mod proto_checks;
 
 #[test]
-fn knockd_conf_inputs_pass() {
-    inputs::replay("knockd_conf", proto_checks::knockd_conf);
-}
-
-#[test]
-fn toml_config_inputs_pass() {
-    inputs::replay("toml_config", proto_checks::toml_config);
-}
-
-#[test]
 fn sequence_and_flags_inputs_pass() {
     inputs::replay("sequence_and_flags", proto_checks::sequence_and_flags);
 }

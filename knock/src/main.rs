@@ -6,8 +6,6 @@ mod hit;
 mod knocker;
 mod plan;
 mod raw;
-#[cfg(unix)]
-mod segment;
 mod send;
 mod target;
 

@@ -21,7 +21,7 @@ mod unix {
     use socket2::{Domain, Protocol, Socket, Type};
 
     use crate::error::Error;
-    use crate::segment::TcpSegment;
+    use knock_proto::segment::TcpSegment;
 
     /// Source ports are drawn from Linux's default ephemeral range, where an
     /// ordinary client's would be.

@@ -34,7 +34,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use knock_proto::Door;
+use knockd_core::config::Door;
 
 use crate::log::{CommandKind, Logger, Message, Source};
 
@@ -61,6 +61,17 @@ impl Default for RunnerLimits {
             max_queued: 1024,
         }
     }
+}
+
+/// The runner's totals since it was created.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CommandStats {
+    /// Commands started.
+    pub run: u64,
+    /// Commands that exited non-zero, were killed by a signal, or could not be started.
+    pub failed: u64,
+    /// Start commands never run: too long, or the queue was full.
+    pub dropped: u64,
 }
 
 /// A knocker as the runner keeps it for later log lines.
@@ -114,6 +125,7 @@ pub struct CommandRunner {
     running: Vec<Running>,
     queued: VecDeque<QueuedStart>,
     stops: Vec<PendingStop>,
+    stats: CommandStats,
 }
 
 impl CommandRunner {
@@ -128,22 +140,13 @@ impl CommandRunner {
             running: Vec::new(),
             queued: VecDeque::new(),
             stops: Vec::new(),
+            stats: CommandStats::default(),
         }
     }
 
-    /// Commands running now.
-    pub fn running(&self) -> usize {
-        self.running.len()
-    }
-
-    /// Stop commands scheduled but not yet started.
-    pub fn pending_stops(&self) -> usize {
-        self.stops.len()
-    }
-
-    /// Start commands waiting for a free slot.
-    pub fn queued(&self) -> usize {
-        self.queued.len()
+    /// Totals since the runner was created.
+    pub fn stats(&self) -> CommandStats {
+        self.stats
     }
 
     /// Runs `door`'s start command for a knocker that just opened it (OPEN
@@ -163,13 +166,16 @@ impl CommandRunner {
             .map(|c| c.replace("%IP%", &address));
         if start.len() > MAX_COMMAND_LEN {
             log.emit(&Message::CommandTruncated(CommandKind::Start));
+            self.stats.dropped += 1;
             return;
         }
         if stop.as_ref().is_some_and(|c| c.len() > MAX_COMMAND_LEN) {
             log.emit(&Message::CommandTruncated(CommandKind::Stop));
+            self.stats.dropped += 1;
             return;
         }
         if self.queued.len() >= self.limits.max_queued {
+            self.stats.dropped += 1;
             log.emit(&Message::CommandDropped {
                 source,
                 door: &door.name,
@@ -311,6 +317,7 @@ impl CommandRunner {
         close_inherited_descriptors();
         match shell.spawn() {
             Ok(child) => {
+                self.stats.run += 1;
                 let id = self.next_id;
                 self.next_id = self.next_id.wrapping_add(1);
                 self.running.push(Running {
@@ -321,6 +328,7 @@ impl CommandRunner {
                 Some(id)
             }
             Err(error) => {
+                self.stats.failed += 1;
                 log.emit(&Message::SpawnFailed {
                     door,
                     error: &error,
@@ -338,6 +346,9 @@ impl CommandRunner {
                 Ok(None) => i += 1,
                 Ok(Some(status)) => {
                     let entry = self.running.swap_remove(i);
+                    if !status.success() {
+                        self.stats.failed += 1;
+                    }
                     report_exit(&entry.door, status, log);
                 }
                 Err(error) => {
@@ -393,10 +404,29 @@ mod tests {
     use std::fs;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
-    use knock_proto::{Sequence, SequenceSource};
+    use knock_proto::Sequence;
+    use knockd_core::config::SequenceSource;
 
     use super::*;
     use crate::log::testing::{capture, Captured};
+
+    /// What the tests inspect of a runner.
+    impl CommandRunner {
+        /// Commands running now.
+        fn running(&self) -> usize {
+            self.running.len()
+        }
+
+        /// Stop commands scheduled but not yet started.
+        fn pending_stops(&self) -> usize {
+            self.stops.len()
+        }
+
+        /// Start commands waiting for a free slot.
+        fn queued(&self) -> usize {
+            self.queued.len()
+        }
+    }
 
     const V4: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 2));
     const V6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 2));
@@ -453,7 +483,7 @@ mod tests {
             None,
             Duration::ZERO,
         );
-        runner.open_door(&d, Source::new(V4), Instant::now(), &mut log);
+        runner.open_door(&d, Source::with_host(V4, None), Instant::now(), &mut log);
         drive(&mut runner, &mut log, Duration::from_secs(10), idle);
         assert_eq!(read(&out), "198.18.1.2 and 198.18.1.2\n");
         assert_eq!(
@@ -474,19 +504,19 @@ mod tests {
             None,
             Duration::ZERO,
         );
-        runner.open_door(&d, Source::new(V6), Instant::now(), &mut log);
+        runner.open_door(&d, Source::with_host(V6, None), Instant::now(), &mut log);
         drive(&mut runner, &mut log, Duration::from_secs(10), idle);
         d.start_command_6 = Some(format!("echo v6 %IP% >> {out}"));
-        runner.open_door(&d, Source::new(V6), Instant::now(), &mut log);
+        runner.open_door(&d, Source::with_host(V6, None), Instant::now(), &mut log);
         drive(&mut runner, &mut log, Duration::from_secs(10), idle);
-        runner.open_door(&d, Source::new(V4), Instant::now(), &mut log);
+        runner.open_door(&d, Source::with_host(V4, None), Instant::now(), &mut log);
         drive(&mut runner, &mut log, Duration::from_secs(10), idle);
         assert_eq!(read(&out), "v4 fd00:1::2\nv6 fd00:1::2\nv4 198.18.1.2\n");
 
         // A present but empty Start_Command_6 disables IPv6 commands.
         d.start_command_6 = Some(String::new());
         d.stop_command = Some(format!("echo stop >> {out}"));
-        runner.open_door(&d, Source::new(V6), Instant::now(), &mut log);
+        runner.open_door(&d, Source::with_host(V6, None), Instant::now(), &mut log);
         assert!(idle(&runner));
         assert_eq!(captured.log_lines().len(), 3);
     }
@@ -496,7 +526,7 @@ mod tests {
         let (mut log, captured) = capture(true, false);
         let mut runner = runner();
         let d = door(None, Some("echo stop"), Duration::ZERO);
-        runner.open_door(&d, Source::new(V4), Instant::now(), &mut log);
+        runner.open_door(&d, Source::with_host(V4, None), Instant::now(), &mut log);
         assert!(idle(&runner));
         assert_eq!(captured.log_lines(), Vec::<String>::new());
     }
@@ -543,7 +573,7 @@ mod tests {
         let mut runner = runner();
         runner.open_door(
             &door(Some("exit 3"), None, Duration::ZERO),
-            Source::new(V4),
+            Source::with_host(V4, None),
             Instant::now(),
             &mut log,
         );
@@ -560,7 +590,7 @@ mod tests {
         let mut runner = runner();
         runner.open_door(
             &door(Some("kill -9 $$"), None, Duration::ZERO),
-            Source::new(V4),
+            Source::with_host(V4, None),
             Instant::now(),
             &mut log,
         );
@@ -578,13 +608,13 @@ mod tests {
         let long = format!("true {}", "%IP%".repeat(500));
         runner.open_door(
             &door(Some(&long), None, Duration::ZERO),
-            Source::new(V4),
+            Source::with_host(V4, None),
             Instant::now(),
             &mut log,
         );
         runner.open_door(
             &door(Some("true"), Some(&long), Duration::ZERO),
-            Source::new(V4),
+            Source::with_host(V4, None),
             Instant::now(),
             &mut log,
         );
@@ -609,7 +639,7 @@ mod tests {
             Duration::from_millis(50),
         );
         let opened = Instant::now();
-        runner.open_door(&d, Source::new(V4), opened, &mut log);
+        runner.open_door(&d, Source::with_host(V4, None), opened, &mut log);
         std::thread::sleep(Duration::from_millis(150));
         let now = Instant::now();
         runner.reap(now, &mut log);
@@ -639,7 +669,7 @@ mod tests {
             Duration::ZERO,
         );
         for _ in 0..10 {
-            runner.open_door(&d, Source::new(V4), Instant::now(), &mut log);
+            runner.open_door(&d, Source::with_host(V4, None), Instant::now(), &mut log);
         }
         assert_eq!((runner.running(), runner.queued()), (3, 7));
         let mut most = 0;
@@ -666,7 +696,7 @@ mod tests {
             Duration::ZERO,
         );
         for _ in 0..5 {
-            runner.open_door(&d, Source::new(V4), Instant::now(), &mut log);
+            runner.open_door(&d, Source::with_host(V4, None), Instant::now(), &mut log);
         }
         assert_eq!((runner.running(), runner.queued()), (1, 2));
         let dropped = "198.18.1.2: d: too many commands waiting, start command dropped\n";
@@ -686,7 +716,7 @@ mod tests {
             Some(&format!("echo stop >> {out}")),
             Duration::from_secs(3600),
         );
-        runner.open_door(&d, Source::new(V4), Instant::now(), &mut log);
+        runner.open_door(&d, Source::with_host(V4, None), Instant::now(), &mut log);
         let begun = Instant::now();
         assert_eq!(runner.shutdown(begun, Duration::from_secs(10), &mut log), 0);
         assert!(begun.elapsed() < Duration::from_secs(5));
@@ -705,7 +735,7 @@ mod tests {
             Some(&format!("echo stop >> {out}")),
             Duration::from_secs(3600),
         );
-        runner.open_door(&d, Source::new(V4), Instant::now(), &mut log);
+        runner.open_door(&d, Source::with_host(V4, None), Instant::now(), &mut log);
         let begun = Instant::now();
         let left = runner.shutdown(begun, Duration::from_millis(300), &mut log);
         let took = begun.elapsed();
@@ -746,7 +776,7 @@ mod tests {
             None,
             Duration::ZERO,
         );
-        runner.open_door(&d, Source::new(V4), Instant::now(), &mut log);
+        runner.open_door(&d, Source::with_host(V4, None), Instant::now(), &mut log);
         drive(&mut runner, &mut log, Duration::from_secs(10), idle);
         let ours: Vec<String> = ["/proc/self/fd/1", "/proc/self/fd/2"]
             .iter()
@@ -773,7 +803,7 @@ mod tests {
             None,
             Duration::ZERO,
         );
-        runner.open_door(&d, Source::new(V4), Instant::now(), &mut log);
+        runner.open_door(&d, Source::with_host(V4, None), Instant::now(), &mut log);
         drive(&mut runner, &mut log, Duration::from_secs(10), idle);
         let listing = read(&out);
         assert!(listing.contains(" 0 -> "), "{listing}");
@@ -792,7 +822,7 @@ mod tests {
         // std refuses a NUL byte in an argument, which stands in for a fork
         // failure (EAGAIN) that a test cannot provoke safely.
         let d = door(Some("true\0"), Some("true"), Duration::ZERO);
-        runner.open_door(&d, Source::new(V4), Instant::now(), &mut log);
+        runner.open_door(&d, Source::with_host(V4, None), Instant::now(), &mut log);
         assert!(idle(&runner));
         let lines = captured.log_lines();
         assert_eq!(lines.len(), 2, "{lines:?}");

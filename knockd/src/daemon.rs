@@ -54,11 +54,6 @@ impl PidFile {
             path: path.to_owned(),
         })
     }
-
-    /// The pid file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 impl Drop for PidFile {

@@ -1,11 +1,40 @@
-//! knockd: the port-knock server. All the work is in the library.
+//! knockd: the port-knock server.
+//!
+//! A thin binary over `knockd-core`, which decides everything (configuration,
+//! decoding, matching, the capture filter). The modules here are the OS side,
+//! private to the binary: the libpcap capture, the command runner, the log,
+//! signals, daemon mode and the poll loop that ties them together.
+
+// knockd needs libpcap, poll(2), POSIX signals and /bin/sh. Linux is tested;
+// the BSDs and macOS are written for but not tested (see the README).
+#[cfg(not(unix))]
+compile_error!(
+    "knockd runs on Unix systems with libpcap (Linux is tested); this target is not supported"
+);
+
+mod capture;
+mod check;
+mod cli;
+mod commands;
+mod config_echo;
+mod counters;
+mod daemon;
+mod interfaces;
+mod log;
+mod resolver;
+mod server;
+mod setup;
+mod signals;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::server::Server;
+use crate::setup::Setup;
+
 fn main() -> ExitCode {
-    let args = match knockd::cli::Args::try_parse() {
+    let args = match cli::Args::try_parse() {
         Ok(args) => args,
         Err(e) => {
             // --help and --version succeed; every usage error exits 1 (0.8 exits 0, clap 2).
@@ -17,5 +46,21 @@ fn main() -> ExitCode {
             };
         }
     };
-    knockd::server::run(args)
+    let setup = match Setup::read(args) {
+        Ok(setup) => setup,
+        Err(e) => return fail(&e),
+    };
+    if setup.args.check {
+        return check::run(&setup);
+    }
+    match Server::start(setup) {
+        Ok(server) => server.run(),
+        Err(e) => fail(&e),
+    }
+}
+
+/// Prints an error on stderr the way knockd always has; exit status 1.
+fn fail(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("{error}");
+    ExitCode::FAILURE
 }

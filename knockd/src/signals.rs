@@ -17,8 +17,6 @@ pub struct Pending {
     pub reload: bool,
     /// SIGTERM or SIGINT: shut down.
     pub shutdown: bool,
-    /// SIGCHLD: a command finished.
-    pub child: bool,
 }
 
 /// The installed handlers and the read end of their wake-up pipe.
@@ -27,7 +25,6 @@ pub struct Signals {
     wake: UnixStream,
     reload: Arc<AtomicBool>,
     shutdown: Arc<AtomicBool>,
-    child: Arc<AtomicBool>,
 }
 
 impl Signals {
@@ -39,19 +36,19 @@ impl Signals {
             wake,
             reload: Arc::default(),
             shutdown: Arc::default(),
-            child: Arc::default(),
         };
         for (signal, flag) in [
             (SIGHUP, &signals.reload),
             (SIGTERM, &signals.shutdown),
             (SIGINT, &signals.shutdown),
-            (SIGCHLD, &signals.child),
         ] {
             // The flag is registered before the wake-up so that the loop,
             // once woken, always finds it set.
             signal_hook::flag::register(signal, Arc::clone(flag))?;
             signal_hook::low_level::pipe::register(signal, notify.try_clone()?)?;
         }
+        // SIGCHLD only wakes the loop, which reaps whatever has exited.
+        signal_hook::low_level::pipe::register(SIGCHLD, notify)?;
         Ok(signals)
     }
 
@@ -73,7 +70,6 @@ impl Signals {
         Pending {
             reload: self.reload.swap(false, Ordering::SeqCst),
             shutdown: self.shutdown.swap(false, Ordering::SeqCst),
-            child: self.child.swap(false, Ordering::SeqCst),
         }
     }
 }

@@ -13,10 +13,10 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use chrono::{DateTime, Local};
-use knock_proto::config::io_message;
+use knock_proto::io_message;
 use knock_proto::{Sequence, TcpFlag};
 
-use crate::packet::Packet;
+use knockd_core::Packet;
 
 /// A set of destinations for a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,11 +64,6 @@ pub struct Source<'a> {
 }
 
 impl<'a> Source<'a> {
-    /// A knocker shown by address only.
-    pub fn new(addr: IpAddr) -> Self {
-        Source { addr, host: None }
-    }
-
     /// A knocker shown by address and, when known, host name.
     pub fn with_host(addr: IpAddr, host: Option<&'a str>) -> Self {
         Source { addr, host }
@@ -278,6 +273,17 @@ pub enum Message<'a> {
         /// How many commands were still running.
         count: usize,
     },
+    /// `<n> knock attempt(s) dropped: more than <max> in progress` (log,
+    /// verbose), at most once a second during a flood. Not in 0.8, whose
+    /// attempt list grows without bound.
+    AttemptsEvicted {
+        /// Attempts evicted since the last such line.
+        count: u64,
+        /// `--max-attempts`.
+        max: usize,
+    },
+    /// `counters: <line>` (verbose), at shutdown. Not in 0.8.
+    Counters(&'a dyn fmt::Display),
     /// `closing...` (verbose).
     Closing,
     /// `shutting down` (log).
@@ -340,8 +346,6 @@ pub enum Message<'a> {
     },
     /// `removing failed knock attempt (<src>)` (debug).
     RemovingFailedAttempt(IpAddr),
-    /// `removing successful knock attempt (<src>)` (debug).
-    RemovingSuccessfulAttempt(IpAddr),
     /// `packet is not <FLAG>, ignoring...`, or `packet is not !<FLAG>, ignoring...`
     /// for a flag that must be clear (debug).
     FlagMismatch {
@@ -355,15 +359,30 @@ pub enum Message<'a> {
 }
 
 impl Message<'_> {
-    /// Writes the message text (no timestamp, no newline) and returns where it goes.
-    pub fn render(&self, out: &mut dyn fmt::Write) -> Result<Sinks, fmt::Error> {
+    /// Where the message goes. Formats nothing: a line no sink wants is never rendered.
+    pub fn sinks(&self) -> Sinks {
+        self.describe(None).unwrap_or(Sinks::NONE)
+    }
+
+    /// Writes the message text (no timestamp, no newline).
+    pub fn write(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        self.describe(Some(out)).map(drop)
+    }
+
+    /// The one definition of every message: its sinks and, when `out` is
+    /// given, its text, side by side in one `match` arm.
+    fn describe(&self, out: Option<&mut dyn fmt::Write>) -> Result<Sinks, fmt::Error> {
         Ok(match self {
             Message::Listening { interface } => {
-                write!(out, "listening on {interface}...")?;
+                if let Some(out) = out {
+                    write!(out, "listening on {interface}...")?;
+                }
                 VERBOSE
             }
             Message::StartingUp { interface } => {
-                write!(out, "starting up, listening on {interface}")?;
+                if let Some(out) = out {
+                    write!(out, "starting up, listening on {interface}")?;
+                }
                 LOG
             }
             Message::Stage {
@@ -371,56 +390,76 @@ impl Message<'_> {
                 door,
                 stage,
             } => {
-                write!(out, "{source}: {door}: Stage {stage}")?;
+                if let Some(out) = out {
+                    write!(out, "{source}: {door}: Stage {stage}")?;
+                }
                 LOG | VERBOSE
             }
             Message::OpenSesame { source, door } => {
-                write!(out, "{source}: {door}: OPEN SESAME")?;
+                if let Some(out) = out {
+                    write!(out, "{source}: {door}: OPEN SESAME")?;
+                }
                 LOG | VERBOSE
             }
             Message::RunningCommand { door, command } => {
-                write!(out, "{door}: running command: {command}")?;
+                if let Some(out) = out {
+                    write!(out, "{door}: running command: {command}")?;
+                }
                 LOG | VERBOSE
             }
             Message::NonZeroStatus { door, code } => {
-                write!(
-                    out,
-                    "{door}: command returned non-zero status code ({code})"
-                )?;
+                if let Some(out) = out {
+                    write!(
+                        out,
+                        "{door}: command returned non-zero status code ({code})"
+                    )?;
+                }
                 LOG | STDERR
             }
             Message::KilledBySignal { door, signal } => {
-                let name = nix::sys::signal::Signal::try_from(*signal)
-                    .map_or("unknown signal", |s| s.as_str());
-                write!(out, "{door}: command killed by signal {signal} ({name})")?;
+                if let Some(out) = out {
+                    let name = nix::sys::signal::Signal::try_from(*signal)
+                        .map_or("unknown signal", |s| s.as_str());
+                    write!(out, "{door}: command killed by signal {signal} ({name})")?;
+                }
                 LOG | STDERR
             }
             Message::SpawnFailed { door, error } => {
-                let reason = io_message(error);
-                write!(out, "{door}: error: command fork failed! ({reason})")?;
+                if let Some(out) = out {
+                    let reason = io_message(error);
+                    write!(out, "{door}: error: command fork failed! ({reason})")?;
+                }
                 LOG | STDERR
             }
             Message::CommandTruncated(CommandKind::Start) => {
-                out.write_str(
-                    "error: parsed start command has been truncated! --> won't execute it",
-                )?;
+                if let Some(out) = out {
+                    out.write_str(
+                        "error: parsed start command has been truncated! --> won't execute it",
+                    )?;
+                }
                 LOG | STDERR
             }
             Message::CommandTruncated(CommandKind::Stop) => {
-                out.write_str(
-                    "error: parsed stop command has been truncated! --> won't execute start command",
-                )?;
+                if let Some(out) = out {
+                    out.write_str(
+                        "error: parsed stop command has been truncated! --> won't execute start command",
+                    )?;
+                }
                 LOG | STDERR
             }
             Message::CommandDropped { source, door } => {
-                write!(
-                    out,
-                    "{source}: {door}: too many commands waiting, start command dropped"
-                )?;
+                if let Some(out) = out {
+                    write!(
+                        out,
+                        "{source}: {door}: too many commands waiting, start command dropped"
+                    )?;
+                }
                 LOG | STDERR
             }
             Message::CommandTimeout { source, door } => {
-                write!(out, "{source}: {door}: command timeout")?;
+                if let Some(out) = out {
+                    write!(out, "{source}: {door}: command timeout")?;
+                }
                 LOG | VERBOSE
             }
             Message::SequenceTimeout {
@@ -428,98 +467,153 @@ impl Message<'_> {
                 door,
                 stage,
             } => {
-                write!(out, "{source}: {door}: sequence timeout (stage {stage})")?;
+                if let Some(out) = out {
+                    write!(out, "{source}: {door}: sequence timeout (stage {stage})")?;
+                }
                 LOG | VERBOSE
             }
             Message::ReReadingConfig { path } => {
-                write!(out, "re-reading config file: {}", path.display())?;
+                if let Some(out) = out {
+                    write!(out, "re-reading config file: {}", path.display())?;
+                }
                 LOG | VERBOSE
             }
             Message::ReloadFailed { error } => {
-                write!(out, "{error} --> keeping the previous configuration")?;
+                if let Some(out) = out {
+                    write!(out, "{error} --> keeping the previous configuration")?;
+                }
                 LOG | STDERR
             }
             Message::ClosingLogFile { path } => {
-                write!(out, "closing log file: {}", path.display())?;
+                if let Some(out) = out {
+                    write!(out, "closing log file: {}", path.display())?;
+                }
                 VERBOSE
             }
             Message::ReopeningLogFile { path } => {
-                write!(out, "re-opening log file: {}", path.display())?;
+                if let Some(out) = out {
+                    write!(out, "re-opening log file: {}", path.display())?;
+                }
                 LOG | VERBOSE
             }
             Message::LogFileUnavailable { error } => {
-                let reason = io_message(error);
-                write!(out, "warning: cannot open logfile: {reason}")?;
+                if let Some(out) = out {
+                    let reason = io_message(error);
+                    write!(out, "warning: cannot open logfile: {reason}")?;
+                }
                 STDERR
             }
             Message::PidFileFailed { path, error } => {
-                let reason = io_message(error);
-                write!(
-                    out,
-                    "could not create pid file {}: {reason}",
-                    path.display()
-                )?;
+                if let Some(out) = out {
+                    let reason = io_message(error);
+                    write!(
+                        out,
+                        "could not create pid file {}: {reason}",
+                        path.display()
+                    )?;
+                }
                 LOG | DEBUG
             }
             Message::WaitingForChildren => {
-                out.write_str("waiting for child processes...")?;
+                if let Some(out) = out {
+                    out.write_str("waiting for child processes...")?;
+                }
                 VERBOSE
             }
             Message::ChildrenLeftRunning { count } => {
-                write!(
-                    out,
-                    "{count} command(s) still running, not waiting for them"
-                )?;
+                if let Some(out) = out {
+                    write!(
+                        out,
+                        "{count} command(s) still running, not waiting for them"
+                    )?;
+                }
                 LOG | STDERR
             }
+            Message::AttemptsEvicted { count, max } => {
+                if let Some(out) = out {
+                    write!(
+                        out,
+                        "{count} knock attempt(s) dropped: more than {max} in progress"
+                    )?;
+                }
+                LOG | VERBOSE
+            }
+            Message::Counters(line) => {
+                if let Some(out) = out {
+                    write!(out, "counters: {line}")?;
+                }
+                VERBOSE
+            }
             Message::Closing => {
-                out.write_str("closing...")?;
+                if let Some(out) = out {
+                    out.write_str("closing...")?;
+                }
                 VERBOSE
             }
             Message::ShuttingDown => {
-                out.write_str("shutting down")?;
+                if let Some(out) = out {
+                    out.write_str("shutting down")?;
+                }
                 LOG
             }
             Message::OneTimeExhausted { door } => {
-                write!(out, "no more sequences left in the one time sequences file for door {door} --> disabling the door")?;
+                if let Some(out) = out {
+                    write!(out, "no more sequences left in the one time sequences file for door {door} --> disabling the door")?;
+                }
                 LOG | STDERR
             }
             Message::OneTimeUpdateFailed { door } => {
-                write!(out, "error while marking the used one time sequence for door {door} --> not opening the door")?;
+                if let Some(out) = out {
+                    write!(out, "error while marking the used one time sequence for door {door} --> not opening the door")?;
+                }
                 LOG | STDERR
             }
             Message::OneTimeNext { door, sequence } => {
-                write!(out, "new sequence for door {door}: {sequence}")?;
+                if let Some(out) = out {
+                    write!(out, "new sequence for door {door}: {sequence}")?;
+                }
                 DEBUG
             }
             Message::CaptureLost { interface, error } => {
-                write!(
-                    out,
-                    "{error} --> capture on {interface} stopped, retrying every second"
-                )?;
+                if let Some(out) = out {
+                    write!(
+                        out,
+                        "{error} --> capture on {interface} stopped, retrying every second"
+                    )?;
+                }
                 LOG | STDERR
             }
             Message::CaptureRestored { interface } => {
-                write!(out, "capture on {interface} restored")?;
+                if let Some(out) = out {
+                    write!(out, "capture on {interface} restored")?;
+                }
                 LOG
             }
             Message::Error(error) => {
-                write!(out, "{error}")?;
+                if let Some(out) = out {
+                    write!(out, "{error}")?;
+                }
                 LOG | STDERR
             }
             Message::Config(echo) => {
-                write!(out, "{echo}")?;
+                if let Some(out) = out {
+                    write!(out, "{echo}")?;
+                }
                 DEBUG
             }
             Message::LocalIp(addr) => {
-                write!(out, "local IP: {addr}")?;
+                if let Some(out) = out {
+                    write!(out, "local IP: {addr}")?;
+                }
                 DEBUG
             }
             Message::PcapExpression { door, expression } => {
-                write!(
-                    out,
-                    "adding pcap expression for door '{door}': {expression}"
-                )?;
+                if let Some(out) = out {
+                    write!(
+                        out,
+                        "adding pcap expression for door '{door}': {expression}"
+                    )?;
+                }
                 DEBUG
             }
             Message::Packet {
@@ -527,63 +621,53 @@ impl Message<'_> {
                 packet,
                 wire_len,
             } => {
-                let time = DateTime::<Local>::from(*time).format("%Y-%m-%d %H:%M:%S");
-                let Packet {
-                    protocol,
-                    src,
-                    src_port,
-                    dst,
-                    dst_port,
-                    ..
-                } = packet;
-                write!(
-                    out,
-                    "{time}: {protocol}: {src}:{src_port} -> {dst}:{dst_port} {wire_len} bytes"
-                )?;
+                if let Some(out) = out {
+                    let time = DateTime::<Local>::from(*time).format("%Y-%m-%d %H:%M:%S");
+                    let Packet {
+                        protocol,
+                        src,
+                        src_port,
+                        dst,
+                        dst_port,
+                        ..
+                    } = packet;
+                    write!(
+                        out,
+                        "{time}: {protocol}: {src}:{src_port} -> {dst}:{dst_port} {wire_len} bytes"
+                    )?;
+                }
                 DEBUG
             }
             Message::RemovingFailedAttempt(src) => {
-                write!(out, "removing failed knock attempt ({src})")?;
-                DEBUG
-            }
-            Message::RemovingSuccessfulAttempt(src) => {
-                write!(out, "removing successful knock attempt ({src})")?;
+                if let Some(out) = out {
+                    write!(out, "removing failed knock attempt ({src})")?;
+                }
                 DEBUG
             }
             Message::FlagMismatch { flag, required } => {
-                out.write_str("packet is not ")?;
-                if !required {
-                    out.write_char('!')?;
+                if let Some(out) = out {
+                    out.write_str("packet is not ")?;
+                    if !required {
+                        out.write_char('!')?;
+                    }
+                    write_upper(out, flag.name())?;
+                    out.write_str(", ignoring...")?;
                 }
-                write_upper(out, flag.name())?;
-                out.write_str(", ignoring...")?;
                 DEBUG
             }
             Message::Debug(line) => {
-                write!(out, "{line}")?;
+                if let Some(out) = out {
+                    write!(out, "{line}")?;
+                }
                 DEBUG
             }
         })
-    }
-
-    /// Where the message goes.
-    pub fn sinks(&self) -> Sinks {
-        self.render(&mut Discard).unwrap_or(Sinks::NONE)
     }
 }
 
 impl fmt::Display for Message<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.render(f).map(drop)
-    }
-}
-
-/// A writer that drops its input, for asking a message only for its sinks.
-struct Discard;
-
-impl fmt::Write for Discard {
-    fn write_str(&mut self, _: &str) -> fmt::Result {
-        Ok(())
+        self.write(f)
     }
 }
 
@@ -613,7 +697,7 @@ mod tests {
 
     #[test]
     fn knock_progress_lines() {
-        let plain = Source::new(v4());
+        let plain = Source::with_host(v4(), None);
         let named = Source::with_host(v4(), Some("knocker-b.test"));
         check(
             Message::Stage {
@@ -650,7 +734,7 @@ mod tests {
             "198.18.1.2 (knocker-b.test): seq2: sequence timeout (stage 1)",
             LOG | VERBOSE,
         );
-        let v6 = Source::new(IpAddr::V6(Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 2)));
+        let v6 = Source::with_host(IpAddr::V6(Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 2)), None);
         check(
             Message::Stage {
                 source: v6,
@@ -664,7 +748,7 @@ mod tests {
 
     #[test]
     fn command_lines() {
-        let source = Source::new(v4());
+        let source = Source::with_host(v4(), None);
         check(
             Message::RunningCommand {
                 door: "seq3",
@@ -790,6 +874,19 @@ mod tests {
             "2 command(s) still running, not waiting for them",
             LOG | STDERR,
         );
+        check(
+            Message::AttemptsEvicted {
+                count: 3,
+                max: 100_000,
+            },
+            "3 knock attempt(s) dropped: more than 100000 in progress",
+            LOG | VERBOSE,
+        );
+        check(
+            Message::Counters(&"engine: 2 attempts started"),
+            "counters: engine: 2 attempts started",
+            VERBOSE,
+        );
         check(Message::Closing, "closing...", VERBOSE);
         check(Message::ShuttingDown, "shutting down", LOG);
         check(Message::Error(&"pcap: boom"), "pcap: boom", LOG | STDERR);
@@ -845,11 +942,6 @@ mod tests {
         check(
             Message::RemovingFailedAttempt(v4()),
             "removing failed knock attempt (198.18.1.2)",
-            DEBUG,
-        );
-        check(
-            Message::RemovingSuccessfulAttempt(v4()),
-            "removing successful knock attempt (198.18.1.2)",
             DEBUG,
         );
         check(

@@ -2,18 +2,20 @@
 //!
 //! Design: a plain [`Logger`] that the server owns and passes by `&mut` to
 //! whoever logs, over the typed catalogue in [`message`]. Each message's text
-//! and sinks are defined once, in [`Message::render`]; [`Logger::emit`] renders
-//! it once and writes it to the log file (`[YYYY-MM-DD HH:MM] ` prefix,
-//! local time), syslog, verbose or debug stdout and stderr as the message and
-//! the `-v`/`-D` flags say. Every message is also emitted as a `tracing`
-//! event (text and sinks as fields) for any subscriber a binary installs.
+//! and sinks are defined once, in one arm of `Message::describe`;
+//! [`Logger::emit`] first asks only for the sinks, and renders the text once,
+//! into a reused buffer, only when one of them is on: the log file
+//! (`[YYYY-MM-DD HH:MM] ` prefix, local time), syslog, verbose or debug stdout
+//! and stderr, as the message and the `-v`/`-D` flags say. A `-D` line is
+//! never formatted without `-D`.
 //!
-//! Why not a `tracing_subscriber::Layer` that routes events to the sinks: the
-//! sinks need mutable state the server changes at run time (reopening the
-//! file on SIGHUP, switching syslog on), which a global subscriber would hide
-//! behind a lock and make hard to test; a struct with injectable stdout and
-//! stderr writers is synchronous, needs no global state, and gives each test
-//! its own sinks.
+//! The typed messages are the structured record: their fields (door, source,
+//! stage) are what a JSON log format will write. `tracing` is not used: its
+//! events would be a second, unread path that formats every line, and its
+//! global subscriber would hide the state the server changes at run time
+//! (reopening the file on SIGHUP, switching syslog on) behind a lock; a
+//! struct with injectable stdout and stderr writers is synchronous, needs no
+//! global state, and gives each test its own sinks.
 //!
 //! Fault tolerance: nothing here returns an error or panics on I/O. A line
 //! that cannot be written is dropped; a log file that cannot be opened is
@@ -29,7 +31,6 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::Local;
-use knock_proto::{Config, SequenceSource};
 
 use file::LogFile;
 pub use message::{CommandKind, ConfigEcho, Message, Sinks, Source};
@@ -56,6 +57,8 @@ pub struct Logger {
     debug: bool,
     stdout: Box<dyn Write>,
     stderr: Box<dyn Write>,
+    /// The text of the message being emitted, reused from line to line.
+    text: String,
 }
 
 impl std::fmt::Debug for Logger {
@@ -90,6 +93,7 @@ impl Logger {
             debug: settings.debug,
             stdout,
             stderr,
+            text: String::new(),
         };
         if let Some(path) = &settings.log_file {
             logger.open_file(path.clone());
@@ -107,35 +111,35 @@ impl Logger {
         self.file.as_ref().map(LogFile::path)
     }
 
-    /// Sends a message to its sinks.
+    /// Sends a message to its sinks; renders it only if one of them is on.
     pub fn emit(&mut self, message: &Message<'_>) {
-        let mut text = String::new();
-        let Ok(sinks) = message.render(&mut text) else {
-            return;
-        };
-        if sinks.contains(Sinks::DEBUG) {
-            tracing::debug!(?sinks, text);
-        } else if sinks.contains(Sinks::STDERR) {
-            tracing::warn!(?sinks, text);
-        } else {
-            tracing::info!(?sinks, text);
-        }
-        if sinks.contains(Sinks::LOG) {
-            if let Some(file) = self.file.as_mut() {
-                file.write_line(Local::now(), &text);
-            }
-            if let Some(syslog) = &self.syslog {
-                syslog.send(&text);
-            }
-        }
-        let on_stdout = (self.verbose && sinks.contains(Sinks::VERBOSE))
+        let sinks = message.sinks();
+        let to_log = sinks.contains(Sinks::LOG) && (self.file.is_some() || self.syslog.is_some());
+        let to_stdout = (self.verbose && sinks.contains(Sinks::VERBOSE))
             || (self.debug && sinks.contains(Sinks::DEBUG));
-        if on_stdout {
-            print_line(&mut self.stdout, &text);
+        let to_stderr = sinks.contains(Sinks::STDERR);
+        if !(to_log || to_stdout || to_stderr) {
+            return;
         }
-        if sinks.contains(Sinks::STDERR) {
-            print_line(&mut self.stderr, &text);
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        if message.write(&mut text).is_ok() {
+            if to_log {
+                if let Some(file) = self.file.as_mut() {
+                    file.write_line(Local::now(), &text);
+                }
+                if let Some(syslog) = &self.syslog {
+                    syslog.send(&text);
+                }
+            }
+            if to_stdout {
+                print_line(&mut self.stdout, &text);
+            }
+            if to_stderr {
+                print_line(&mut self.stderr, &text);
+            }
         }
+        self.text = text;
     }
 
     /// Closes the log file and opens it again in append mode, at `new_path`
@@ -161,71 +165,6 @@ impl Logger {
         if self.syslog.is_none() {
             self.syslog = Some(Syslog::open());
         }
-    }
-
-    /// Prints the `-D` configuration echo (`config: new section: 'ssh'`, ...).
-    /// 0.8 echoes while parsing, in file order; this echoes the parsed
-    /// configuration: `[options]` first, then each door's settings in a fixed order.
-    pub fn config_echo(&mut self, config: &Config) {
-        if !self.debug {
-            return;
-        }
-        let options = &config.options;
-        if options.use_syslog {
-            self.emit(&Message::Config(ConfigEcho::UseSyslog));
-        }
-        let option_paths = [
-            ("log file", &options.log_file),
-            ("pid file", &options.pid_file),
-        ];
-        for (key, path) in option_paths {
-            if let Some(path) = path {
-                self.echo_setting(None, key, &path.display());
-            }
-        }
-        if let Some(interface) = &options.interface {
-            self.echo_setting(None, "interface", interface);
-        }
-        for door in &config.doors {
-            let name = door.name.as_str();
-            self.emit(&Message::Config(ConfigEcho::NewSection(name)));
-            if let Some(target) = &door.target {
-                self.echo_setting(Some(name), "target", target);
-            }
-            match &door.sequence {
-                SequenceSource::Fixed(sequence) => {
-                    self.echo_setting(Some(name), "sequence", sequence);
-                }
-                SequenceSource::OneTime(path) => {
-                    self.echo_setting(Some(name), "one time sequences file", &path.display());
-                }
-            }
-            self.echo_setting(Some(name), "seq_timeout", &door.seq_timeout.as_secs());
-            for (flag, required) in door.tcp_flags.constraints() {
-                self.emit(&Message::Config(ConfigEcho::TcpFlag { flag, required }));
-            }
-            let commands = [
-                ("start_command", &door.start_command),
-                ("start_command_6", &door.start_command_6),
-                ("stop_command", &door.stop_command),
-                ("stop_command_6", &door.stop_command_6),
-            ];
-            for (key, command) in commands {
-                if let Some(command) = command {
-                    self.echo_setting(Some(name), key, command);
-                }
-            }
-            self.echo_setting(Some(name), "cmd_timeout", &door.cmd_timeout.as_secs());
-        }
-    }
-
-    fn echo_setting(
-        &mut self,
-        door: Option<&str>,
-        key: &'static str,
-        value: &dyn std::fmt::Display,
-    ) {
-        self.emit(&Message::Config(ConfigEcho::Setting { door, key, value }));
     }
 
     fn open_file(&mut self, path: PathBuf) {
@@ -329,14 +268,14 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
     use std::time::SystemTime;
 
-    use knock_proto::{Door, Protocol, Sequence, TcpFlags};
+    use knock_proto::Protocol;
 
     use super::testing::{capture, PREFIX_LEN};
     use super::*;
-    use crate::packet::Packet;
+    use knockd_core::Packet;
 
     fn source() -> Source<'static> {
-        Source::new(IpAddr::V4(Ipv4Addr::new(198, 18, 1, 2)))
+        Source::with_host(IpAddr::V4(Ipv4Addr::new(198, 18, 1, 2)), None)
     }
 
     /// Checks `[YYYY-MM-DD HH:MM] `, the regex `^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}\] `.
@@ -630,49 +569,6 @@ mod tests {
             !listing.contains(captured.log_path.to_str().unwrap()),
             "{listing}"
         );
-    }
-
-    #[test]
-    fn config_echo_lists_options_and_doors() {
-        let (mut logger, captured) = capture(false, true);
-        let mut config = Config::default();
-        config.options.use_syslog = true;
-        config.options.log_file = Some("/var/log/knockd.log".into());
-        config.options.interface = Some("eth0".to_owned());
-        let sequence = Sequence::parse("7000,8000:udp").unwrap();
-        let mut door = Door::new("ssh", SequenceSource::Fixed(sequence));
-        door.tcp_flags = TcpFlags::parse("syn,!ack").unwrap();
-        door.start_command = Some("open %IP%".to_owned());
-        config.doors.push(door);
-        logger.config_echo(&config);
-        assert_eq!(
-            lines(&captured.stdout.text()),
-            [
-                "config: usesyslog",
-                "config: log file: /var/log/knockd.log",
-                "config: interface: eth0",
-                "config: new section: 'ssh'",
-                "config: ssh: sequence: 7000:tcp,8000:udp",
-                "config: ssh: seq_timeout: 25",
-                "config: tcp flag: SYN",
-                "config: tcp flag: !ACK",
-                "config: ssh: start_command: open %IP%",
-                "config: ssh: cmd_timeout: 10",
-            ]
-        );
-        assert_eq!(captured.log_lines(), Vec::<String>::new());
-    }
-
-    #[test]
-    fn config_echo_is_silent_without_debug() {
-        let (mut logger, captured) = capture(true, false);
-        logger.config_echo(&Config::default());
-        let door = Door::new("d", SequenceSource::OneTime("/x".into()));
-        logger.config_echo(&Config {
-            doors: vec![door],
-            ..Config::default()
-        });
-        assert_eq!(captured.stdout.text(), "");
     }
 
     #[test]

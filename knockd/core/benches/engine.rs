@@ -1,0 +1,109 @@
+//! Cost of one packet through the matching engine, by number of tracked sources.
+//!
+//! * `hit`: a knock that advances an attempt, round-robin over the tracked sources;
+//! * `miss`: a packet to a port in no sequence (what the kernel filter
+//!   normally drops, and what an attacker's noise costs when there is none);
+//! * `flood`: first knocks from ever new sources with the table full, so each
+//!   one evicts the oldest attempt.
+//!
+//! `cargo bench --bench engine -- --quick` runs in well under a minute.
+
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use knock_proto::{Knock, Protocol, Sequence, TcpFlags};
+use knockd_core::engine::{Engine, EngineDoor, Limits};
+use knockd_core::Packet;
+
+mod common;
+
+const TRACKED: [u32; 4] = [1, 1_000, 65_000, 1_000_000];
+const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 1));
+const KNOCK_PORT: u16 = 7000;
+const NOISE_PORT: u16 = 1234;
+
+/// Tracked sources: 10.0.0.0 upwards.
+fn tracked(n: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n))
+}
+
+/// Flooding sources: 64.0.0.0 upwards, never tracked before.
+fn spoofed(n: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(0x4000_0000u32.wrapping_add(n)))
+}
+
+fn packet(src: IpAddr, dst_port: u16) -> Packet {
+    Packet {
+        src,
+        dst: LOCAL,
+        protocol: Protocol::Udp,
+        src_port: 40000,
+        dst_port,
+        tcp_flags: 0,
+    }
+}
+
+/// One door knocking the same port 32 times, so that hits keep advancing
+/// attempts instead of opening at once, with `sources` attempts at stage 1
+/// and the table full.
+fn engine_tracking(sources: u32, now: Instant) -> Engine {
+    let knocks = vec![Knock::new(KNOCK_PORT, Protocol::Udp); Sequence::MAX_LEN];
+    let door = EngineDoor {
+        name: "bench".into(),
+        sequence: Sequence::new(knocks).ok(),
+        seq_timeout: Duration::from_secs(3600),
+        tcp_flags: TcpFlags::ANY,
+        target: None,
+    };
+    let limits = Limits {
+        max_attempts: sources as usize,
+    };
+    let mut engine = Engine::new(vec![door], vec![LOCAL], limits);
+    let mut events = Vec::new();
+    for n in 0..sources {
+        engine.on_packet(&packet(tracked(n), KNOCK_PORT), now, &mut events);
+        events.clear();
+    }
+    assert_eq!(engine.attempts(), sources as usize);
+    engine
+}
+
+fn bench_kind(c: &mut Criterion, kind: &str, next: fn(u32, u32) -> Packet) {
+    let mut group = c.benchmark_group(kind);
+    group.throughput(Throughput::Elements(1));
+    for sources in TRACKED {
+        let now = Instant::now();
+        let mut engine = engine_tracking(sources, now);
+        let mut events = Vec::with_capacity(4);
+        let mut n = 0u32;
+        group.bench_function(BenchmarkId::from_parameter(sources), |b| {
+            b.iter(|| {
+                let packet = next(n, sources);
+                n = n.wrapping_add(1);
+                engine.on_packet(black_box(&packet), now, &mut events);
+                events.clear();
+            })
+        });
+        assert!(engine.attempts() <= sources as usize);
+    }
+    group.finish();
+}
+
+fn engine(c: &mut Criterion) {
+    bench_kind(c, "hit", |n, sources| {
+        packet(tracked(n % sources), KNOCK_PORT)
+    });
+    bench_kind(c, "miss", |n, sources| {
+        packet(tracked(n % sources), NOISE_PORT)
+    });
+    bench_kind(c, "flood", |n, _| packet(spoofed(n), KNOCK_PORT));
+}
+
+criterion_group! {
+    name = benches;
+    config = common::short_runs();
+    targets = engine
+}
+criterion_main!(benches);

@@ -1,0 +1,112 @@
+//! Configuration errors: which file, which line, and what is wrong.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use knock_proto::{io_message, FlagError, SequenceError};
+
+/// A configuration error: which file, which line (when one is to blame), and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file being read.
+    pub path: PathBuf,
+    /// The 1-based line, when the error is tied to one.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub kind: ConfigErrorKind,
+}
+
+/// What is wrong with a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigErrorKind {
+    /// The file could not be read (the OS's message).
+    Io(String),
+    /// A line is not valid UTF-8.
+    NotUtf8,
+    /// `[]`.
+    BadSectionName,
+    /// A directive before the first section.
+    OutsideSection,
+    /// A key that is not known in this section, or a key without `=` other than `UseSyslog`.
+    SyntaxError(String),
+    /// A bad `TCPFlags` token.
+    Flag(FlagError),
+    /// A bad sequence in a door.
+    Sequence {
+        /// The door's name.
+        door: String,
+        /// What is wrong with its sequence.
+        error: SequenceError,
+    },
+    /// A door with neither `Sequence` nor `One_Time_Sequences`.
+    EmptySequence {
+        /// The door's name.
+        door: String,
+    },
+    /// A value that does not fit its key.
+    InvalidValue {
+        /// The key as written.
+        key: String,
+        /// The value as written.
+        value: String,
+        /// What the key wants.
+        expected: &'static str,
+    },
+    /// A TOML syntax or type error (toml's message).
+    Toml(String),
+}
+
+impl ConfigError {
+    pub(super) fn new(path: &Path, line: Option<usize>, kind: ConfigErrorKind) -> Self {
+        ConfigError {
+            path: path.to_owned(),
+            line,
+            kind,
+        }
+    }
+
+    pub(super) fn io(path: &Path, error: &io::Error) -> Self {
+        ConfigError::new(path, None, ConfigErrorKind::Io(io_message(error)))
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ": line {line}")?;
+        }
+        write!(f, ": {}", self.kind)
+    }
+}
+
+impl fmt::Display for ConfigErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigErrorKind::Io(message) => f.write_str(message),
+            ConfigErrorKind::NotUtf8 => f.write_str("line is not valid UTF-8"),
+            ConfigErrorKind::BadSectionName => {
+                f.write_str("bad section name (expected [options] or [door name])")
+            }
+            ConfigErrorKind::OutsideSection => f.write_str(
+                "all directives must belong to a section (start the file with [options] or [door name])",
+            ),
+            ConfigErrorKind::SyntaxError(detail) => write!(f, "syntax error: {detail}"),
+            ConfigErrorKind::Flag(e) => write!(f, "{e}"),
+            ConfigErrorKind::Sequence { door, error } => write!(f, "section {door}: {error}"),
+            ConfigErrorKind::EmptySequence { door } => write!(
+                f,
+                "section '{door}' has an empty knock sequence (give it a Sequence or One_Time_Sequences)"
+            ),
+            ConfigErrorKind::InvalidValue {
+                key,
+                value,
+                expected,
+            } => write!(f, "invalid value \"{value}\" for {key} (expected {expected})"),
+            ConfigErrorKind::Toml(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -1,0 +1,660 @@
+//! The knockd.conf reader, hand-written to knockd 0.8's grammar.
+//!
+//! Lines are trimmed of ASCII blanks, as C's `isspace` does (so CRLF works); blank lines and lines starting with `#`
+//! are ignored. `[options]` (exactly, case-sensitive) is the global section and
+//! every other `[name]` starts a door. A directive is split at its first `=`;
+//! keys are case-insensitive, values are kept verbatim. A bare `UseSyslog` is
+//! accepted in any section.
+//!
+//! Deliberate differences from 0.8, all refusals of input 0.8 silently turns
+//! into something else: bad ports (`-1`, `abc`, empty elements), junk or
+//! negative timeouts, empty paths, and `Target` values that are not IP
+//! addresses. Long lines are not split at 4095 bytes, door names are not cut at
+//! 127 bytes, a `#` comment after a sequence is always allowed, and
+//! `TCPFlags = syn, ack` is accepted.
+
+use std::path::{Path, PathBuf};
+
+use knock_proto::Sequence;
+
+use super::value::{
+    parse_address, parse_seconds, ADDRESS_EXPECTED, PATH_EXPECTED, SECONDS_EXPECTED,
+};
+use super::{Config, ConfigError, ConfigErrorKind, Door, Options, SequenceSource};
+
+/// Parses knockd.conf text read from `path` (used in error messages).
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut options = Options::default();
+    let mut doors: Vec<PendingDoor> = Vec::new();
+    let mut in_options = None;
+
+    for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line_no = index + 1;
+        let at = |kind| ConfigError::new(path, Some(line_no), kind);
+        match lex(raw).map_err(at)? {
+            Line::Blank => {}
+            Line::Section(name) => {
+                let is_options = name == "options";
+                if !is_options {
+                    doors.push(PendingDoor::new(line_no, name));
+                }
+                in_options = Some(is_options);
+            }
+            Line::Directive { key, value } => {
+                let directive = Directive::new(key, value);
+                match (in_options, doors.last_mut()) {
+                    (None, _) => Err(ConfigErrorKind::OutsideSection),
+                    _ if directive.key == "USESYSLOG" => directive.use_syslog(&mut options),
+                    (Some(true), _) => directive.apply_option(&mut options),
+                    (Some(false), Some(door)) => directive.apply_door(door),
+                    (Some(false), None) => Err(ConfigErrorKind::OutsideSection),
+                }
+                .map_err(at)?;
+            }
+        }
+    }
+
+    let doors = doors
+        .into_iter()
+        .map(|pending| pending.finish(path))
+        .collect::<Result<_, _>>()?;
+    Ok(Config { options, doors })
+}
+
+/// One line of knockd.conf, trimmed.
+enum Line<'a> {
+    /// Empty or a `#` comment.
+    Blank,
+    /// `[name]`: `[options]` or a door.
+    Section(&'a str),
+    /// `key = value`, or a bare `key`.
+    Directive {
+        key: &'a str,
+        value: Option<&'a str>,
+    },
+}
+
+fn lex(raw: &[u8]) -> Result<Line<'_>, ConfigErrorKind> {
+    let line = std::str::from_utf8(raw)
+        .map_err(|_| ConfigErrorKind::NotUtf8)?
+        .trim_ascii();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(Line::Blank);
+    }
+    if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+        if name.is_empty() {
+            return Err(ConfigErrorKind::BadSectionName);
+        }
+        return Ok(Line::Section(name));
+    }
+    Ok(match line.split_once('=') {
+        Some((key, value)) => Line::Directive {
+            key: key.trim_ascii(),
+            value: Some(value.trim_ascii()),
+        },
+        None => Line::Directive {
+            key: line,
+            value: None,
+        },
+    })
+}
+
+/// A directive being applied: its key as written and upper-cased (keys are
+/// case-insensitive), and its value verbatim.
+struct Directive<'a> {
+    written: &'a str,
+    key: String,
+    value: Option<&'a str>,
+}
+
+impl<'a> Directive<'a> {
+    fn new(written: &'a str, value: Option<&'a str>) -> Self {
+        Directive {
+            written,
+            key: written.to_ascii_uppercase(),
+            value,
+        }
+    }
+
+    /// A bare `UseSyslog`, accepted in any section and always global.
+    fn use_syslog(&self, options: &mut Options) -> Result<(), ConfigErrorKind> {
+        if self.value.is_some() {
+            return Err(ConfigErrorKind::SyntaxError(
+                "UseSyslog takes no value (write just UseSyslog)".into(),
+            ));
+        }
+        options.use_syslog = true;
+        Ok(())
+    }
+
+    fn apply_option(&self, options: &mut Options) -> Result<(), ConfigErrorKind> {
+        let value = self.value()?;
+        match self.key.as_str() {
+            "LOGFILE" => options.log_file = Some(self.path(value)?),
+            "PIDFILE" => options.pid_file = Some(self.path(value)?),
+            "INTERFACE" => {
+                let name = self.non_empty(value, "an interface name")?;
+                // 0.8 keeps the first Interface line it sees.
+                options.interface.get_or_insert_with(|| name.to_owned());
+            }
+            key if door_key(key).is_some() => {
+                return Err(self.misplaced("belongs in a door section, not in [options]"))
+            }
+            _ => return Err(self.unknown()),
+        }
+        Ok(())
+    }
+
+    fn apply_door(&self, door: &mut PendingDoor) -> Result<(), ConfigErrorKind> {
+        let value = self.value()?;
+        match door_key(&self.key) {
+            Some(set) => set(self, door, value),
+            None if OPTION_KEYS.contains(&self.key.as_str()) => {
+                Err(self.misplaced("belongs in [options], not in a door section"))
+            }
+            None => Err(self.unknown()),
+        }
+    }
+
+    /// The value; only `UseSyslog` may come without one.
+    fn value(&self) -> Result<&'a str, ConfigErrorKind> {
+        self.value.ok_or_else(|| {
+            ConfigErrorKind::SyntaxError(format!(
+                "\"{}\" is not a directive (expected KEY = VALUE)",
+                self.written
+            ))
+        })
+    }
+
+    fn invalid(&self, value: &str, expected: &'static str) -> ConfigErrorKind {
+        ConfigErrorKind::InvalidValue {
+            key: self.written.to_owned(),
+            value: value.to_owned(),
+            expected,
+        }
+    }
+
+    fn non_empty<'v>(
+        &self,
+        value: &'v str,
+        expected: &'static str,
+    ) -> Result<&'v str, ConfigErrorKind> {
+        if value.is_empty() {
+            Err(self.invalid(value, expected))
+        } else {
+            Ok(value)
+        }
+    }
+
+    fn path(&self, value: &str) -> Result<PathBuf, ConfigErrorKind> {
+        self.non_empty(value, PATH_EXPECTED).map(PathBuf::from)
+    }
+
+    fn seconds(&self, value: &str) -> Result<std::time::Duration, ConfigErrorKind> {
+        parse_seconds(value).ok_or_else(|| self.invalid(value, SECONDS_EXPECTED))
+    }
+
+    fn misplaced(&self, where_: &str) -> ConfigErrorKind {
+        ConfigErrorKind::SyntaxError(format!("{} {where_}", self.written))
+    }
+
+    fn unknown(&self) -> ConfigErrorKind {
+        ConfigErrorKind::SyntaxError(format!("unknown directive \"{}\"", self.written))
+    }
+}
+
+/// The keys of `[options]` (besides `UseSyslog`, which any section takes).
+const OPTION_KEYS: [&str; 3] = ["LOGFILE", "PIDFILE", "INTERFACE"];
+
+/// Sets one door key from its value.
+type SetDoorKey = fn(&Directive<'_>, &mut PendingDoor, &str) -> Result<(), ConfigErrorKind>;
+
+/// Every door key, upper-cased, with its aliases: the one table both the
+/// door sections and the misplaced-key check of `[options]` read.
+const DOOR_KEYS: &[(&[&str], SetDoorKey)] = &[
+    (&["SEQUENCE"], |_, door, value| {
+        // 0.8 reads ports with atoi, so a trailing comment works there.
+        let text = value.split('#').next().unwrap_or_default();
+        let sequence = Sequence::parse(text).map_err(|error| ConfigErrorKind::Sequence {
+            door: door.door.name.clone(),
+            error,
+        })?;
+        door.sequence = Some(SequenceSource::Fixed(sequence));
+        Ok(())
+    }),
+    (&["ONE_TIME_SEQUENCES"], |d, door, value| {
+        door.sequence = Some(SequenceSource::OneTime(d.path(value)?));
+        Ok(())
+    }),
+    (&["SEQ_TIMEOUT", "TIMEOUT"], |d, door, value| {
+        door.door.seq_timeout = d.seconds(value)?;
+        Ok(())
+    }),
+    (&["CMD_TIMEOUT"], |d, door, value| {
+        door.door.cmd_timeout = d.seconds(value)?;
+        Ok(())
+    }),
+    (&["TCPFLAGS"], |_, door, value| {
+        door.door
+            .tcp_flags
+            .add(value)
+            .map_err(ConfigErrorKind::Flag)
+    }),
+    (&["START_COMMAND", "COMMAND"], |_, door, value| {
+        door.door.start_command = Some(value.to_owned());
+        Ok(())
+    }),
+    (&["START_COMMAND_6", "COMMAND_6"], |_, door, value| {
+        door.door.start_command_6 = Some(value.to_owned());
+        Ok(())
+    }),
+    (&["STOP_COMMAND"], |_, door, value| {
+        door.door.stop_command = Some(value.to_owned());
+        Ok(())
+    }),
+    (&["STOP_COMMAND_6"], |_, door, value| {
+        door.door.stop_command_6 = Some(value.to_owned());
+        Ok(())
+    }),
+    (&["TARGET"], |d, door, value| {
+        let target = parse_address(value).ok_or_else(|| d.invalid(value, ADDRESS_EXPECTED))?;
+        door.door.target = Some(target);
+        Ok(())
+    }),
+];
+
+/// The setter of an upper-cased door key, if it is one.
+fn door_key(key: &str) -> Option<SetDoorKey> {
+    DOOR_KEYS
+        .iter()
+        .find(|(names, _)| names.contains(&key))
+        .map(|&(_, set)| set)
+}
+
+/// A door being read, with the line of its header for the final check.
+struct PendingDoor {
+    line: usize,
+    sequence: Option<SequenceSource>,
+    /// The door with a placeholder sequence until its own is read.
+    door: Door,
+}
+
+impl PendingDoor {
+    fn new(line: usize, name: &str) -> Self {
+        PendingDoor {
+            line,
+            sequence: None,
+            door: Door::new(name, SequenceSource::OneTime(PathBuf::new())),
+        }
+    }
+
+    /// The door, or an error naming its header line if it never got a sequence.
+    fn finish(self, path: &Path) -> Result<Door, ConfigError> {
+        let Some(sequence) = self.sequence else {
+            return Err(ConfigError::new(
+                path,
+                Some(self.line),
+                ConfigErrorKind::EmptySequence {
+                    door: self.door.name,
+                },
+            ));
+        };
+        Ok(Door {
+            sequence,
+            ..self.door
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use knock_proto::TcpFlags;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    fn read(text: &str) -> Result<Config, ConfigError> {
+        parse(Path::new("/etc/knockd.conf"), text.as_bytes())
+    }
+
+    fn error(text: &str) -> (Option<usize>, String) {
+        let e = read(text).unwrap_err();
+        (e.line, e.kind.to_string())
+    }
+
+    fn fixed(door: &Door) -> String {
+        match &door.sequence {
+            SequenceSource::Fixed(s) => s.to_string(),
+            SequenceSource::OneTime(p) => format!("file {}", p.display()),
+        }
+    }
+
+    const CLASSIC: &str = "\
+[options]
+\tUseSyslog
+\tLogFile = /var/log/knockd.log
+
+[openSSH]
+\tsequence    = 7000,8000,9000
+\tseq_timeout = 5
+\tcommand     = /sbin/iptables -A INPUT -s %IP% -p tcp --dport 22 -j ACCEPT
+\ttcpflags    = syn
+";
+
+    #[test]
+    fn the_classic_example_reads_with_0_8_defaults() {
+        let c = read(CLASSIC).unwrap();
+        assert!(c.options.use_syslog);
+        assert_eq!(c.options.log_file, Some("/var/log/knockd.log".into()));
+        assert_eq!(c.doors.len(), 1);
+        let d = &c.doors[0];
+        assert_eq!(d.name, "openSSH");
+        assert_eq!(fixed(d), "7000:tcp,8000:tcp,9000:tcp");
+        assert_eq!(d.seq_timeout, Duration::from_secs(5));
+        assert_eq!(d.cmd_timeout, Duration::from_secs(10));
+        assert_eq!(d.tcp_flags, TcpFlags::parse("syn").unwrap());
+        assert_eq!(
+            d.start_command.as_deref(),
+            Some("/sbin/iptables -A INPUT -s %IP% -p tcp --dport 22 -j ACCEPT")
+        );
+    }
+
+    #[test]
+    fn seq_timeout_defaults_to_25_seconds() {
+        let c = read("[d]\nsequence = 1\n").unwrap();
+        assert_eq!(c.doors[0].seq_timeout, Duration::from_secs(25));
+    }
+
+    #[test]
+    fn c10_directive_before_any_section() {
+        assert_eq!(error("sequence = 1\n").0, Some(1),);
+        assert!(error("logfile = x\n")
+            .1
+            .starts_with("all directives must belong to a section"));
+    }
+
+    #[test]
+    fn c11_empty_section_name() {
+        let (line, msg) = error("[options]\n[]\n");
+        assert_eq!(line, Some(2));
+        assert!(msg.starts_with("bad section name"), "{msg}");
+    }
+
+    #[test]
+    fn c12_unknown_and_misplaced_keys_are_syntax_errors() {
+        for (text, line, word) in [
+            (
+                "[d]\nsequence = 1\nfoo = bar\n",
+                3,
+                "unknown directive \"foo\"",
+            ),
+            ("[options]\nbar = 1\n", 2, "unknown directive \"bar\""),
+            (
+                "[d]\nsequence = 1\nLogFile = /x\n",
+                3,
+                "LogFile belongs in [options]",
+            ),
+            (
+                "[options]\nsequence = 1\n",
+                2,
+                "sequence belongs in a door section",
+            ),
+            (
+                "[d]\nsequence = 1\ncommand\n",
+                3,
+                "\"command\" is not a directive",
+            ),
+        ] {
+            let (l, msg) = error(text);
+            assert_eq!(l, Some(line), "{text}");
+            assert!(
+                msg.starts_with("syntax error") && msg.contains(word),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn c13_bare_usesyslog_is_global_even_in_a_door() {
+        let c = read("[d]\nsequence = 1\nUseSyslog\n").unwrap();
+        assert!(c.options.use_syslog);
+    }
+
+    #[test]
+    fn c14_usesyslog_with_a_value_is_a_syntax_error() {
+        let (line, msg) = error("[options]\nUseSyslog = yes\n");
+        assert_eq!(line, Some(2));
+        assert!(msg.contains("UseSyslog takes no value"), "{msg}");
+    }
+
+    #[test]
+    fn c15_capitalised_options_is_a_door() {
+        let (line, msg) = error("[Options]\nlogfile = x\n");
+        assert_eq!(line, Some(2));
+        assert!(msg.contains("belongs in [options]"), "{msg}");
+    }
+
+    #[test]
+    fn c16_to_c20_sequences() {
+        assert!(error("[d]\nsequence = 7000,70000\n")
+            .1
+            .starts_with("section d: port 70000 is invalid"));
+        assert!(error("[d]\nsequence = 7000:icmp\n")
+            .1
+            .starts_with("section d: unknown protocol in knock sequence element 7000:icmp"));
+        let ports = |n: usize| (1..=n).map(|p| p.to_string()).collect::<Vec<_>>().join(",");
+        assert!(read(&format!("[d]\nsequence = {}\n", ports(32))).is_ok());
+        assert!(error(&format!("[d]\nsequence = {}\n", ports(33)))
+            .1
+            .starts_with("section d: too many ports"));
+        let c = read("[d]\nsequence = 0,65535, 8000 , 9000:UDP ,10000: tcp\n").unwrap();
+        assert_eq!(
+            fixed(&c.doors[0]),
+            "0:tcp,65535:tcp,8000:tcp,9000:udp,10000:tcp"
+        );
+    }
+
+    #[test]
+    fn c17_c20_values_0_8_mangles_are_refused_with_line_and_value() {
+        // 0.8 turns -1 into 65535, abc into 0, `sequence =` into 0:tcp and `1,,2,` into 1,0,2,0.
+        for (value, what) in [
+            ("-1", "port -1 is invalid"),
+            ("abc", "port abc is invalid"),
+            ("", "empty knock sequence"),
+            ("1,,2,", "element 2 of the knock sequence is empty"),
+        ] {
+            let (line, msg) = error(&format!("[d]\nsequence = {value}\n"));
+            assert_eq!(line, Some(2), "{value}");
+            assert!(msg.contains(what), "{value}: {msg}");
+        }
+    }
+
+    #[test]
+    fn c21_door_without_sequence_names_door_and_header_line() {
+        let (line, msg) = error("[options]\n\n[d]\ncommand = x\n");
+        assert_eq!(line, Some(3));
+        assert!(
+            msg.starts_with("section 'd' has an empty knock sequence"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn c22_c23_tcp_flags() {
+        let (line, msg) = error("[d]\nsequence = 1\ntcpflags = syn,foo\n");
+        assert_eq!(line, Some(3));
+        assert!(msg.starts_with("unrecognized flag \"foo\""), "{msg}");
+        assert!(error("[d]\nsequence = 1\ntcpflags = syn,\n")
+            .1
+            .starts_with("unrecognized flag \"\""));
+        assert!(error("[d]\nsequence = 1\ntcpflags = push\n")
+            .1
+            .contains("\"push\""));
+        // Deliberate difference: 0.8 refuses the blank in `syn, ack`.
+        let c = read("[d]\nsequence = 1\ntcpflags = syn, ack\n").unwrap();
+        assert_eq!(c.doors[0].tcp_flags.to_string(), "syn,ack");
+        // Several lines accumulate, later tokens override.
+        let c = read("[d]\nsequence = 1\ntcpflags = syn,ack\nTCPFlags = !ack,fin\n").unwrap();
+        assert_eq!(c.doors[0].tcp_flags.to_string(), "fin,syn,!ack");
+    }
+
+    #[test]
+    fn c24_crlf_and_indented_comments() {
+        let c = read("[options]\r\n   # comment\r\n\tlogfile = /l\r\n[d]\r\n sequence = 1,2\r\n")
+            .unwrap();
+        assert_eq!(c.options.log_file, Some("/l".into()));
+        assert_eq!(fixed(&c.doors[0]), "1:tcp,2:tcp");
+    }
+
+    #[test]
+    fn c25_comments_after_sequences() {
+        let c = read("[d]\nsequence = 1,2 # c\n").unwrap();
+        assert_eq!(fixed(&c.doors[0]), "1:tcp,2:tcp");
+        // Deliberate difference: 0.8 calls the protocol `udp # c` unknown.
+        let c = read("[d]\nsequence = 1,2:udp # c\n").unwrap();
+        assert_eq!(fixed(&c.doors[0]), "1:tcp,2:udp");
+        assert!(error("[d]\nsequence = 1\n; comment\n")
+            .1
+            .starts_with("syntax error"));
+    }
+
+    #[test]
+    fn c26_timeouts_aliases_and_refused_junk() {
+        let c = read("[d]\nsequence = 1\ntimeout = 7\ncmd_timeout = 2.5\n").unwrap();
+        assert_eq!(c.doors[0].seq_timeout, Duration::from_secs(7));
+        assert_eq!(c.doors[0].cmd_timeout, Duration::from_millis(2500));
+        // 0.8 reads `abc` as 0 and sleeps ~136 years for -5.
+        for (key, value) in [
+            ("seq_timeout", "abc"),
+            ("cmd_timeout", "-5"),
+            ("Seq_Timeout", ""),
+        ] {
+            let (line, msg) = error(&format!("[d]\nsequence = 1\n{key} = {value}\n"));
+            assert_eq!(line, Some(3));
+            assert!(
+                msg.starts_with(&format!("invalid value \"{value}\" for {key}")),
+                "{msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn c27_values_keep_everything_after_the_first_equals() {
+        let c = read("[d]\nsequence = 1\nstart_command = a=b c==d # not a comment\n").unwrap();
+        assert_eq!(
+            c.doors[0].start_command.as_deref(),
+            Some("a=b c==d # not a comment")
+        );
+    }
+
+    #[test]
+    fn c28_duplicate_door_names_are_two_doors() {
+        let c = read("[ssh]\nsequence = 1\n[ssh]\nsequence = 2\n").unwrap();
+        assert_eq!(c.doors.len(), 2);
+        assert_eq!(fixed(&c.doors[1]), "2:tcp");
+    }
+
+    #[test]
+    fn c29_section_names_keep_inner_text() {
+        let c = read("[  my door  ]\nsequence = 1\n[a]b]\nsequence = 2\n").unwrap();
+        assert_eq!(c.doors[0].name, "  my door  ");
+        assert_eq!(c.doors[1].name, "a]b");
+        // `[options` without the bracket is a directive without `=`.
+        assert!(error("[options\n").1.starts_with("all directives"));
+        // Deliberate difference: 0.8 cuts door names at 127 bytes.
+        let long = "n".repeat(200);
+        let c = read(&format!("[{long}]\nsequence = 1\n")).unwrap();
+        assert_eq!(c.doors[0].name, long);
+    }
+
+    #[test]
+    fn c30_long_lines_are_not_split() {
+        // Deliberate difference: 0.8 splits lines at 4095 bytes and reports a syntax error.
+        let command = format!("echo {}", "x".repeat(5000));
+        let c = read(&format!("[d]\nsequence = 1\ncommand = {command}\n")).unwrap();
+        assert_eq!(c.doors[0].start_command.as_deref(), Some(command.as_str()));
+    }
+
+    #[test]
+    fn c31_one_time_sequences_path_is_kept() {
+        let c = read("[d]\none_time_sequences = /etc/knockd/otp\n").unwrap();
+        assert_eq!(fixed(&c.doors[0]), "file /etc/knockd/otp");
+        assert!(error("[d]\none_time_sequences =\n")
+            .1
+            .starts_with("invalid value"));
+    }
+
+    #[test]
+    fn c32_empty_config_is_valid() {
+        assert_eq!(read("").unwrap(), Config::default());
+        assert_eq!(
+            read("# only comments\n[options]\n").unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn sequence_and_one_time_sequences_replace_each_other() {
+        let c = read("[d]\none_time_sequences = /o\nsequence = 5\n").unwrap();
+        assert_eq!(fixed(&c.doors[0]), "5:tcp");
+        let c = read("[d]\nsequence = 5\none_time_sequences = /o\n").unwrap();
+        assert_eq!(fixed(&c.doors[0]), "file /o");
+    }
+
+    #[test]
+    fn global_options_follow_0_8_precedence_within_the_file() {
+        let c = read(
+            "[options]\nInterface = eth1\nInterface = eth2\nLogFile = /a\nLogFile = /b\nPidFile = /p\n",
+        )
+        .unwrap();
+        assert_eq!(c.options.interface.as_deref(), Some("eth1"));
+        assert_eq!(c.options.log_file, Some("/b".into()));
+        assert_eq!(c.options.pid_file, Some("/p".into()));
+    }
+
+    #[test]
+    fn commands_and_their_ipv6_variants_and_target() {
+        let c = read(
+            "[d]\nsequence = 1\nCommand = a\nCommand_6 = b\nStop_Command = c\nstop_command_6 = \nTarget = FD00:1::1\n",
+        )
+        .unwrap();
+        let d = &c.doors[0];
+        assert_eq!(d.start_command.as_deref(), Some("a"));
+        assert_eq!(d.start_command_6.as_deref(), Some("b"));
+        assert_eq!(d.stop_command.as_deref(), Some("c"));
+        assert_eq!(d.stop_command_6.as_deref(), Some(""));
+        assert_eq!(d.target, Some("fd00:1::1".parse().unwrap()));
+        assert!(error("[d]\nsequence = 1\ntarget = gateway.example\n")
+            .1
+            .contains("expected an IPv4 or IPv6 address"));
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let e = read("[d]\nsequence = 1\nbogus = 1\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/etc/knockd.conf: line 3: syntax error: unknown directive \"bogus\""
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error_naming_the_line() {
+        let e = parse(Path::new("f"), b"[d]\nsequence = 1\ncommand = \xff\n").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert_eq!(e.kind, ConfigErrorKind::NotUtf8);
+    }
+
+    proptest! {
+        #[test]
+        fn no_text_panics_the_reader(text in "(\\[[a-z ]{0,6}\\]|[A-Za-z_]{0,12} ?= ?[0-9a-z,:!# ]{0,20}|#.*|\r|\n){0,12}") {
+            let _ = read(&text);
+        }
+
+        #[test]
+        fn no_bytes_panic_the_reader(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            let _ = parse(Path::new("f"), &bytes);
+        }
+    }
+}

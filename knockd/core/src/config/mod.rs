@@ -1,0 +1,33 @@
+//! knockd's configuration: the model ([`Config`], [`Door`]) and its two
+//! readers, knockd 0.8's knockd.conf syntax ([`knockd_conf`]) and TOML
+//! ([`toml`]), chosen by the file's extension in [`Config::load`].
+//!
+//! The readers share the model, the errors and the value parsers of
+//! [`value`]; this module only dispatches to them.
+
+mod error;
+pub mod knockd_conf;
+mod model;
+pub mod toml;
+mod value;
+
+use std::path::Path;
+
+pub use error::{ConfigError, ConfigErrorKind};
+pub use model::{Config, Door, Options, SequenceSource, DEFAULT_CMD_TIMEOUT, DEFAULT_SEQ_TIMEOUT};
+
+impl Config {
+    /// Reads a configuration file, choosing the reader by extension: `.toml`
+    /// files are TOML, everything else is knockd.conf syntax.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let bytes = std::fs::read(path).map_err(|e| ConfigError::io(path, &e))?;
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+        {
+            toml::parse(path, &bytes)
+        } else {
+            knockd_conf::parse(path, &bytes)
+        }
+    }
+}

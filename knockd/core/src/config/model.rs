@@ -1,0 +1,218 @@
+//! The configuration model: global options and doors, as both readers produce them.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use knock_proto::{Sequence, TcpFlags};
+
+/// knockd 0.8's default `Seq_Timeout`.
+pub const DEFAULT_SEQ_TIMEOUT: Duration = Duration::from_secs(25);
+/// knockd 0.8's default `Cmd_Timeout`.
+pub const DEFAULT_CMD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A whole configuration: global options and doors in file order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    /// The `[options]` section.
+    pub options: Options,
+    /// Every door, in file order. Names may repeat: each is its own door, as in 0.8.
+    pub doors: Vec<Door>,
+}
+
+/// Global settings (`[options]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Options {
+    /// `UseSyslog`: log to syslog as well.
+    pub use_syslog: bool,
+    /// `LogFile`: append log lines to this file.
+    pub log_file: Option<PathBuf>,
+    /// `PidFile`: where `-d` writes the daemon's pid.
+    pub pid_file: Option<PathBuf>,
+    /// `Interface`: capture interface when `-i` is not given.
+    pub interface: Option<String>,
+}
+
+/// Where a door's sequence comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SequenceSource {
+    /// `Sequence = ...`: a fixed sequence.
+    Fixed(Sequence),
+    /// `One_Time_Sequences = path`: the first unused line of this file, consumed on use.
+    OneTime(PathBuf),
+}
+
+/// One door: a knock sequence and what to do when it is knocked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Door {
+    /// The section name.
+    pub name: String,
+    /// The sequence, fixed or from a one-time sequences file.
+    pub sequence: SequenceSource,
+    /// `Seq_Timeout`: the whole sequence must be knocked within this time of its first knock.
+    pub seq_timeout: Duration,
+    /// `TCPFlags`: what TCP knocks' flags must look like.
+    pub tcp_flags: TcpFlags,
+    /// `Start_Command` (alias `Command`): run for IPv4 knockers.
+    pub start_command: Option<String>,
+    /// `Start_Command_6` (alias `Command_6`): run for IPv6 knockers.
+    pub start_command_6: Option<String>,
+    /// `Stop_Command`: run `cmd_timeout` after the start command.
+    pub stop_command: Option<String>,
+    /// `Stop_Command_6`: the IPv6 stop command.
+    pub stop_command_6: Option<String>,
+    /// `Cmd_Timeout`: delay between the start and the stop command.
+    pub cmd_timeout: Duration,
+    /// `Target`: match knocks to this address instead of the interface's own.
+    pub target: Option<IpAddr>,
+}
+
+impl Door {
+    /// A door with 0.8's defaults and no commands.
+    pub fn new(name: impl Into<String>, sequence: SequenceSource) -> Self {
+        Door {
+            name: name.into(),
+            sequence,
+            seq_timeout: DEFAULT_SEQ_TIMEOUT,
+            tcp_flags: TcpFlags::ANY,
+            start_command: None,
+            start_command_6: None,
+            stop_command: None,
+            stop_command_6: None,
+            cmd_timeout: DEFAULT_CMD_TIMEOUT,
+            target: None,
+        }
+    }
+
+    /// The four command settings under the names 0.8 echoes them with
+    /// (`start_command`, `start_command_6`, `stop_command`, `stop_command_6`),
+    /// set or not, in that order.
+    pub fn commands(&self) -> [(&'static str, Option<&str>); 4] {
+        [
+            ("start_command", self.start_command.as_deref()),
+            ("start_command_6", self.start_command_6.as_deref()),
+            ("stop_command", self.stop_command.as_deref()),
+            ("stop_command_6", self.stop_command_6.as_deref()),
+        ]
+    }
+
+    /// The start command for a knocker of the given family, as 0.8 chooses it:
+    /// an IPv6 knocker gets `Start_Command_6`, falling back to `Start_Command`
+    /// only when `Start_Command_6` was never set. An empty command is none.
+    pub fn start_command_for(&self, ipv6: bool) -> Option<&str> {
+        pick(ipv6, &self.start_command, &self.start_command_6)
+    }
+
+    /// The stop command for a knocker of the given family, chosen like the start
+    /// command. It runs only when a start command ran.
+    pub fn stop_command_for(&self, ipv6: bool) -> Option<&str> {
+        self.start_command_for(ipv6)?;
+        pick(ipv6, &self.stop_command, &self.stop_command_6)
+    }
+
+    /// Whether the door has a stop command for either family (its
+    /// `Cmd_Timeout` then matters).
+    pub fn has_stop_command(&self) -> bool {
+        self.stop_command.is_some() || self.stop_command_6.is_some()
+    }
+}
+
+fn pick<'a>(ipv6: bool, v4: &'a Option<String>, v6: &'a Option<String>) -> Option<&'a str> {
+    let chosen = if ipv6 && v6.is_some() { v6 } else { v4 };
+    chosen.as_deref().filter(|c| !c.trim_ascii().is_empty())
+}
+
+impl Config {
+    /// Makes every relative path in the configuration (log file, pid file,
+    /// one-time sequences files) absolute against `base`, so that a daemon that
+    /// later changes directory still finds them.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(p) = self.options.log_file.as_mut() {
+            resolve(p);
+        }
+        if let Some(p) = self.options.pid_file.as_mut() {
+            resolve(p);
+        }
+        for door in &mut self.doors {
+            if let SequenceSource::OneTime(p) = &mut door.sequence {
+                resolve(p);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn door() -> Door {
+        Door::new("d", SequenceSource::Fixed(Sequence::parse("1").unwrap()))
+    }
+
+    #[test]
+    fn ipv6_knockers_fall_back_to_the_ipv4_command_only_when_the_6_key_is_absent() {
+        // Checklist 65.
+        let mut d = door();
+        d.start_command = Some("v4 %IP%".into());
+        assert_eq!(d.start_command_for(true), Some("v4 %IP%"));
+        d.start_command_6 = Some("v6 %IP%".into());
+        assert_eq!(d.start_command_for(true), Some("v6 %IP%"));
+        assert_eq!(d.start_command_for(false), Some("v4 %IP%"));
+        d.start_command_6 = Some(String::new());
+        assert_eq!(d.start_command_for(true), None);
+    }
+
+    #[test]
+    fn no_stop_command_without_a_start_command() {
+        // Checklist 66.
+        let mut d = door();
+        d.stop_command = Some("stop".into());
+        assert_eq!(d.stop_command_for(false), None);
+        d.start_command = Some("start".into());
+        assert_eq!(d.stop_command_for(false), Some("stop"));
+        assert_eq!(d.stop_command_for(true), Some("stop"));
+        d.stop_command_6 = Some("stop6".into());
+        assert_eq!(d.stop_command_for(true), Some("stop6"));
+    }
+
+    #[test]
+    fn commands_are_labelled_in_0_8_echo_order() {
+        let mut d = door();
+        d.start_command_6 = Some("b".into());
+        d.stop_command = Some("c".into());
+        assert_eq!(
+            d.commands(),
+            [
+                ("start_command", None),
+                ("start_command_6", Some("b")),
+                ("stop_command", Some("c")),
+                ("stop_command_6", None),
+            ]
+        );
+        assert!(d.has_stop_command());
+        assert!(!door().has_stop_command());
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_base() {
+        let mut c = Config::default();
+        c.options.log_file = Some("log".into());
+        c.options.pid_file = Some("/run/k.pid".into());
+        let mut d = door();
+        d.sequence = SequenceSource::OneTime("otp".into());
+        c.doors.push(d);
+        c.resolve_paths(Path::new("/etc/knockd"));
+        assert_eq!(c.options.log_file, Some("/etc/knockd/log".into()));
+        assert_eq!(c.options.pid_file, Some("/run/k.pid".into()));
+        assert_eq!(
+            c.doors[0].sequence,
+            SequenceSource::OneTime("/etc/knockd/otp".into())
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! The TOML reader: the same model as knockd.conf, in a typed syntax.
+//!
+//! ```toml
+//! [options]
+//! use_syslog = true
+//! log_file = "/var/log/knockd.log"
+//!
+//! [[door]]
+//! name = "openSSH"
+//! sequence = "7000,8000,9000"        # or ["7000", "8000:udp", 9000]
+//! seq_timeout = 5
+//! tcp_flags = "syn"
+//! start_command = "/sbin/iptables -A INPUT -s %IP% -p tcp --dport 22 -j ACCEPT"
+//! ```
+//!
+//! Keys are the knockd.conf directive names in lower case (TOML keys are
+//! case-sensitive); doors are an array of tables so that order and repeated
+//! names are kept as in knockd.conf. Unknown keys are errors.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use ::toml::Spanned;
+use serde::Deserialize;
+
+use knock_proto::{Sequence, TcpFlags};
+
+use super::value::{parse_address, parse_seconds, ADDRESS_EXPECTED, SECONDS_EXPECTED};
+use super::{Config, ConfigError, ConfigErrorKind, Door, Options, SequenceSource};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    options: OptionsTable,
+    #[serde(default)]
+    door: Vec<DoorTable>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct OptionsTable {
+    #[serde(default)]
+    use_syslog: bool,
+    log_file: Option<PathBuf>,
+    pid_file: Option<PathBuf>,
+    interface: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DoorTable {
+    name: Spanned<String>,
+    sequence: Option<Spanned<SequenceValue>>,
+    one_time_sequences: Option<PathBuf>,
+    seq_timeout: Option<Spanned<Seconds>>,
+    tcp_flags: Option<Spanned<String>>,
+    start_command: Option<String>,
+    start_command_6: Option<String>,
+    stop_command: Option<String>,
+    stop_command_6: Option<String>,
+    cmd_timeout: Option<Spanned<Seconds>>,
+    target: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SequenceValue {
+    Text(String),
+    List(Vec<Element>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Element {
+    Port(i64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Seconds {
+    Integer(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl SequenceValue {
+    fn to_text(&self) -> String {
+        match self {
+            SequenceValue::Text(t) => t.clone(),
+            SequenceValue::List(elements) => elements
+                .iter()
+                .map(|e| match e {
+                    Element::Port(p) => p.to_string(),
+                    Element::Text(t) => t.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+}
+
+impl Seconds {
+    fn text(&self) -> String {
+        match self {
+            Seconds::Integer(i) => i.to_string(),
+            Seconds::Float(f) => f.to_string(),
+            Seconds::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// Parses TOML configuration text read from `path` (used in error messages).
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = line_of(bytes, e.valid_up_to());
+        ConfigError::new(path, Some(line), ConfigErrorKind::NotUtf8)
+    })?;
+    let file: File = ::toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(bytes, s.start));
+        ConfigError::new(
+            path,
+            line,
+            ConfigErrorKind::Toml(e.message().trim().to_owned()),
+        )
+    })?;
+    let at =
+        |span: Range<usize>, kind| ConfigError::new(path, Some(line_of(bytes, span.start)), kind);
+
+    let options = Options {
+        use_syslog: file.options.use_syslog,
+        log_file: file.options.log_file,
+        pid_file: file.options.pid_file,
+        interface: file.options.interface,
+    };
+    let mut doors = Vec::with_capacity(file.door.len());
+    for table in file.door {
+        let name = table.name.get_ref().clone();
+        let name_span = table.name.span();
+        let sequence = match (table.sequence, table.one_time_sequences) {
+            (Some(_), Some(_)) => {
+                return Err(at(
+                    name_span,
+                    ConfigErrorKind::SyntaxError(format!(
+                        "door {name} has both sequence and one_time_sequences (keep one)"
+                    )),
+                ))
+            }
+            (None, None) => {
+                return Err(at(name_span, ConfigErrorKind::EmptySequence { door: name }))
+            }
+            (None, Some(file)) => SequenceSource::OneTime(file),
+            (Some(value), None) => {
+                let parsed = Sequence::parse(&value.get_ref().to_text());
+                SequenceSource::Fixed(parsed.map_err(|error| {
+                    at(
+                        value.span(),
+                        ConfigErrorKind::Sequence {
+                            door: name.clone(),
+                            error,
+                        },
+                    )
+                })?)
+            }
+        };
+        let mut door = Door::new(name, sequence);
+        if let Some(v) = table.seq_timeout {
+            door.seq_timeout = seconds(v, "seq_timeout", &at)?;
+        }
+        if let Some(v) = table.cmd_timeout {
+            door.cmd_timeout = seconds(v, "cmd_timeout", &at)?;
+        }
+        if let Some(v) = table.tcp_flags {
+            door.tcp_flags =
+                TcpFlags::parse(v.get_ref()).map_err(|e| at(v.span(), ConfigErrorKind::Flag(e)))?;
+        }
+        if let Some(v) = table.target {
+            door.target = Some(parse_address(v.get_ref()).ok_or_else(|| {
+                at(
+                    v.span(),
+                    ConfigErrorKind::InvalidValue {
+                        key: "target".into(),
+                        value: v.get_ref().clone(),
+                        expected: ADDRESS_EXPECTED,
+                    },
+                )
+            })?);
+        }
+        door.start_command = table.start_command;
+        door.start_command_6 = table.start_command_6;
+        door.stop_command = table.stop_command;
+        door.stop_command_6 = table.stop_command_6;
+        doors.push(door);
+    }
+    Ok(Config { options, doors })
+}
+
+fn seconds(
+    value: Spanned<Seconds>,
+    key: &str,
+    at: &impl Fn(Range<usize>, ConfigErrorKind) -> ConfigError,
+) -> Result<std::time::Duration, ConfigError> {
+    let text = value.get_ref().text();
+    parse_seconds(&text).ok_or_else(|| {
+        at(
+            value.span(),
+            ConfigErrorKind::InvalidValue {
+                key: key.into(),
+                value: text,
+                expected: SECONDS_EXPECTED,
+            },
+        )
+    })
+}
+
+/// The 1-based line holding byte `offset`.
+fn line_of(bytes: &[u8], offset: usize) -> usize {
+    let end = offset.min(bytes.len());
+    bytes[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}

@@ -1,0 +1,56 @@
+//! Value parsers shared by the knockd.conf and TOML readers, with the words
+//! their error messages use for what a key expects.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Parses a duration in seconds: a non-negative decimal number, fractions allowed (`2.5`).
+pub(super) fn parse_seconds(text: &str) -> Option<Duration> {
+    let text = text.trim_ascii();
+    let valid = !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && text.bytes().filter(|&b| b == b'.').count() <= 1
+        && text.bytes().any(|b| b.is_ascii_digit());
+    if !valid {
+        return None;
+    }
+    let secs: f64 = text.parse().ok()?;
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+/// Words for the error messages of [`parse_seconds`] values.
+pub(super) const SECONDS_EXPECTED: &str = "a number of seconds, such as 5 or 2.5";
+
+/// Parses a `Target`: an IPv4 or IPv6 address, no host names (0.8 reads a
+/// name as 0.0.0.0).
+pub(super) fn parse_address(text: &str) -> Option<IpAddr> {
+    text.parse().ok()
+}
+
+/// Words for the error messages of [`parse_address`] values.
+pub(super) const ADDRESS_EXPECTED: &str = "an IPv4 or IPv6 address";
+
+/// Words for the error messages of file-path values, which must not be empty.
+pub(super) const PATH_EXPECTED: &str = "a file path";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_accept_integers_and_fractions_only() {
+        assert_eq!(parse_seconds("25"), Some(Duration::from_secs(25)));
+        assert_eq!(parse_seconds(" 2.5 "), Some(Duration::from_millis(2500)));
+        assert_eq!(parse_seconds("0"), Some(Duration::ZERO));
+        for bad in ["", "abc", "-5", "1.2.3", ".", "5s", "1e3"] {
+            assert_eq!(parse_seconds(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn addresses_are_literal_ip_addresses() {
+        assert_eq!(parse_address("FD00:1::1"), "fd00:1::1".parse().ok());
+        assert_eq!(parse_address("198.18.0.1"), "198.18.0.1".parse().ok());
+        assert_eq!(parse_address("gateway.example"), None);
+    }
+}

@@ -1,0 +1,481 @@
+//! The matching engine: a pure state machine from packets to door events.
+//!
+//! Decoded packets and the current time go in, [`Event`]s come out; nothing
+//! here reads a clock, does I/O or logs. Time is whatever [`Instant`] the
+//! caller passes, with exact sub-second arithmetic; an instant earlier than
+//! one already seen is taken as the latest one (time stands still, it never
+//! runs backwards).
+//!
+//! The model is knockd 0.8's (reference §6) with its state bugs fixed:
+//!
+//! * **Visibility** (§4.2): a packet counts only if, for at least one door, its
+//!   destination passes that door's destination check, its (protocol, port) is
+//!   in that door's sequence and, for TCP, its flags satisfy that door's
+//!   `TCPFlags`. Anything else changes nothing, whether or not the kernel
+//!   filter let it through.
+//! * **Per door**, a visible packet from source S: doors whose destination
+//!   check fails are skipped; a TCP packet violating the door's flags is
+//!   ignored for it ([`Event::FlagsIgnored`]). If S has an attempt on the door,
+//!   the packet either matches the next knock (port and protocol) and advances
+//!   it, or invalidates it and is then reconsidered as a first knock (0.8
+//!   drops it: B4). Without an attempt, the door's first knock starts one,
+//!   even while S is in the middle of another door (0.8: B6). Doors and
+//!   sources never disturb each other's attempts (0.8: B5).
+//! * **A knock is used once**: a packet that advances (or completes) one of
+//!   S's attempts starts no new attempt on any door, as in 0.8. Otherwise the
+//!   last knock of an opening door would start its closing twin (`9000` of
+//!   `7000,8000,9000` starting `9000,8000,7000`) and log a spurious stage and
+//!   timeout.
+//! * **Timeouts** run from the first knock: an attempt is dead at
+//!   `first knock + seq_timeout`. [`Engine::on_timer`] reports them on time
+//!   without traffic (0.8 only notices at the next packet: #71, B2).
+//! * **Bounded state**: at most [`Limits::max_attempts`] attempts, O(1) work
+//!   per packet whatever the number of sources; when full, the least advanced,
+//!   oldest attempt is evicted (0.8 grows without bound: B7).
+
+mod attempts;
+
+#[cfg(test)]
+mod props;
+#[cfg(test)]
+mod tests;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use knock_proto::{Knock, Protocol, Sequence, TcpFlag, TcpFlags};
+
+use crate::packet::Packet;
+use attempts::Attempts;
+
+/// What the engine needs to know about one door.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineDoor {
+    /// The section name (only compared on reload; events carry the door's index).
+    pub name: String,
+    /// The knock sequence; `None` disables the door (an exhausted one-time file).
+    pub sequence: Option<Sequence>,
+    /// How long after its first knock an attempt may be completed.
+    pub seq_timeout: Duration,
+    /// What TCP knocks' flags must look like.
+    pub tcp_flags: TcpFlags,
+    /// `Target`: accept knocks to this address instead of the local ones.
+    pub target: Option<IpAddr>,
+}
+
+/// Resource limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most attempts tracked at once, over all sources and doors (at least 1).
+    pub max_attempts: usize,
+}
+
+impl Default for Limits {
+    /// 100 000 attempts: about 10 MB at most (see the attempt table).
+    fn default() -> Self {
+        Limits {
+            max_attempts: 100_000,
+        }
+    }
+}
+
+/// Something that happened to a door. `door` is the index into the doors
+/// vector; `stage` counts matched knocks from 1, as logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// `source` matched knock number `stage` of the door.
+    Stage {
+        /// The knocker.
+        source: IpAddr,
+        /// Index of the door.
+        door: usize,
+        /// Knocks matched so far.
+        stage: usize,
+    },
+    /// `source` completed the sequence (follows the final [`Event::Stage`]).
+    Open {
+        /// The knocker.
+        source: IpAddr,
+        /// Index of the door.
+        door: usize,
+    },
+    /// The attempt ran out of time after `stage` knocks.
+    Timeout {
+        /// The knocker.
+        source: IpAddr,
+        /// Index of the door.
+        door: usize,
+        /// Knocks matched before the timeout.
+        stage: usize,
+    },
+    /// A wrong knock ended the attempt (0.8's debug `removing failed knock attempt`).
+    Invalidated {
+        /// The knocker.
+        source: IpAddr,
+        /// Index of the door.
+        door: usize,
+    },
+    /// A TCP packet was ignored for the door because of its flags (0.8's debug
+    /// `packet is not SYN, ignoring...`, or `!SYN` when `must_be_set` is false).
+    FlagsIgnored {
+        /// The knocker.
+        source: IpAddr,
+        /// Index of the door.
+        door: usize,
+        /// The first flag in header-bit order that is wrong.
+        flag: TcpFlag,
+        /// Whether the door wants the flag set (it was clear) or clear (it was set).
+        must_be_set: bool,
+    },
+    /// The attempt was dropped to make room for a new one.
+    Evicted {
+        /// The knocker.
+        source: IpAddr,
+        /// Index of the door.
+        door: usize,
+        /// Knocks matched before the eviction.
+        stage: usize,
+    },
+}
+
+/// Running totals since the engine was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Attempts started (multi-knock doors only; one-knock doors open at once).
+    pub created: u64,
+    /// Doors opened.
+    pub opened: u64,
+    /// Attempts ended by a wrong knock.
+    pub invalidated: u64,
+    /// Attempts ended by their timeout.
+    pub timed_out: u64,
+    /// Attempts evicted because the table was full.
+    pub evicted: u64,
+}
+
+/// The matching state machine for all doors and sources.
+#[derive(Debug)]
+pub struct Engine {
+    doors: Vec<EngineDoor>,
+    local_addrs: Vec<IpAddr>,
+    /// For each knock, the enabled doors whose sequence contains it, sorted by
+    /// knock: the visibility test, and the whole cost of a packet that is not
+    /// a knock. The table is fixed by the config, so a binary search beats hashing.
+    doors_by_knock: Vec<(Knock, Vec<usize>)>,
+    attempts: Attempts,
+    /// The latest time seen; time never runs backwards inside the engine.
+    clock: Option<Instant>,
+    stats: Stats,
+    /// Scratch list of the doors a packet may start, kept to avoid allocating per packet.
+    startable: Vec<usize>,
+}
+
+/// What a visible packet did to the door's attempt by its source.
+enum Progress {
+    /// The door ignores the packet: disabled, wrong destination or wrong flags.
+    Ignored,
+    /// The packet advanced (or completed) the source's attempt.
+    Advanced,
+    /// The source has no attempt on the door (any more): the packet may start one.
+    Free,
+}
+
+impl Engine {
+    /// An engine for `doors`, accepting knocks to `local_addrs` (any
+    /// destination when empty: an interface without addresses) for doors
+    /// without a target.
+    pub fn new(doors: Vec<EngineDoor>, local_addrs: Vec<IpAddr>, limits: Limits) -> Self {
+        let mut engine = Engine {
+            attempts: Attempts::new(doors.len(), limits.max_attempts),
+            doors,
+            local_addrs,
+            doors_by_knock: Vec::new(),
+            clock: None,
+            stats: Stats::default(),
+            startable: Vec::new(),
+        };
+        engine.index_knocks();
+        engine
+    }
+
+    /// Feeds one captured packet seen at `now`, appending what happened to `events`.
+    pub fn on_packet(&mut self, packet: &Packet, now: Instant, events: &mut Vec<Event>) {
+        let now = self.tick(now);
+        let knock = Knock::new(packet.dst_port, packet.protocol);
+        if !self.is_visible(packet, knock) {
+            return;
+        }
+        let mut startable = std::mem::take(&mut self.startable);
+        let mut advanced = false;
+        for door in 0..self.doors.len() {
+            match self.continue_attempt(door, packet, knock, now, events) {
+                Progress::Ignored => {}
+                Progress::Advanced => advanced = true,
+                Progress::Free => startable.push(door),
+            }
+        }
+        if !advanced {
+            for &door in &startable {
+                self.start_attempt(door, packet.src, knock, now, events);
+            }
+        }
+        startable.clear();
+        self.startable = startable;
+    }
+
+    /// Ends every attempt whose timeout is due at or before `now`, earliest first.
+    pub fn on_timer(&mut self, now: Instant, events: &mut Vec<Event>) {
+        let now = self.tick(now);
+        while let Some((door, deadline)) = self.earliest_deadline() {
+            if deadline > now {
+                break;
+            }
+            let Some(ended) = self.attempts.pop_expired(door, now) else {
+                break;
+            };
+            self.stats.timed_out += 1;
+            events.push(Event::Timeout {
+                source: ended.source,
+                door: ended.door,
+                stage: ended.stage,
+            });
+        }
+    }
+
+    /// When [`Engine::on_timer`] next has something to do, if ever.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.earliest_deadline().map(|(_, deadline)| deadline)
+    }
+
+    /// Replaces door `door`'s sequence (a one-time door after use; `None`
+    /// disables it) and drops its attempts. An unknown index is ignored.
+    pub fn set_sequence(&mut self, door: usize, sequence: Option<Sequence>) {
+        if let Some(entry) = self.doors.get_mut(door) {
+            entry.sequence = sequence;
+            self.attempts.clear_door(door);
+            self.index_knocks();
+        }
+    }
+
+    /// Installs a reloaded configuration. Attempts on doors that are unchanged
+    /// (equal name, sequence, flags, target and timeout) carry over to the new
+    /// door; the others are dropped silently. 0.8 drops every attempt.
+    pub fn reconfigure(&mut self, doors: Vec<EngineDoor>, local_addrs: Vec<IpAddr>) {
+        let mut new_door_of: Vec<Option<usize>> = vec![None; self.doors.len()];
+        for (new, door) in doors.iter().enumerate() {
+            if door.sequence.is_none() {
+                continue;
+            }
+            // Duplicate doors pair up in order, each old door at most once.
+            let old = self
+                .doors
+                .iter()
+                .zip(&new_door_of)
+                .position(|(old, taken)| taken.is_none() && old == door);
+            if let Some(slot) = old.and_then(|old| new_door_of.get_mut(old)) {
+                *slot = Some(new);
+            }
+        }
+        self.attempts.renumber_doors(&new_door_of, doors.len());
+        self.doors = doors;
+        self.local_addrs = local_addrs;
+        self.index_knocks();
+    }
+
+    /// Replaces the local addresses that doors without a target accept.
+    pub fn set_local_addrs(&mut self, local_addrs: Vec<IpAddr>) {
+        self.local_addrs = local_addrs;
+    }
+
+    /// Number of attempts in progress.
+    pub fn attempts(&self) -> usize {
+        self.attempts.len()
+    }
+
+    /// Running totals.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    fn tick(&mut self, now: Instant) -> Instant {
+        let now = self.clock.map_or(now, |clock| clock.max(now));
+        self.clock = Some(now);
+        now
+    }
+
+    fn index_knocks(&mut self) {
+        let mut pairs: Vec<(Knock, usize)> = self
+            .doors
+            .iter()
+            .enumerate()
+            .flat_map(|(index, door)| {
+                let knocks = door.sequence.iter().flat_map(Sequence::knocks);
+                knocks.map(move |&knock| (knock, index))
+            })
+            .collect();
+        pairs.sort_by_key(|&(knock, index)| (knock_order(knock), index));
+        pairs.dedup();
+        self.doors_by_knock.clear();
+        for (knock, index) in pairs {
+            match self.doors_by_knock.last_mut() {
+                Some((last, doors)) if *last == knock => doors.push(index),
+                _ => self.doors_by_knock.push((knock, vec![index])),
+            }
+        }
+    }
+
+    fn is_visible(&self, packet: &Packet, knock: Knock) -> bool {
+        let found = self
+            .doors_by_knock
+            .binary_search_by_key(&knock_order(knock), |&(k, _)| knock_order(k));
+        let Some((_, doors)) = found.ok().and_then(|at| self.doors_by_knock.get(at)) else {
+            return false;
+        };
+        doors.iter().filter_map(|&d| self.doors.get(d)).any(|door| {
+            self.accepts_destination(door, packet.dst)
+                && (packet.protocol != Protocol::Tcp || door.tcp_flags.matches(packet.tcp_flags))
+        })
+    }
+
+    fn accepts_destination(&self, door: &EngineDoor, dst: IpAddr) -> bool {
+        match door.target {
+            Some(target) => target == dst,
+            None => self.local_addrs.is_empty() || self.local_addrs.contains(&dst),
+        }
+    }
+
+    /// Offers a visible packet to one door.
+    /// First phase of a packet for one door: flags, timeout, advance or invalidate.
+    fn continue_attempt(
+        &mut self,
+        index: usize,
+        packet: &Packet,
+        knock: Knock,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) -> Progress {
+        let Some(door) = self.doors.get(index) else {
+            return Progress::Ignored;
+        };
+        let Some(sequence) = &door.sequence else {
+            return Progress::Ignored;
+        };
+        if !self.accepts_destination(door, packet.dst) {
+            return Progress::Ignored;
+        }
+        let source = packet.src;
+        if packet.protocol == Protocol::Tcp {
+            if let Some((flag, must_be_set)) = door.tcp_flags.first_violation(packet.tcp_flags) {
+                events.push(Event::FlagsIgnored {
+                    source,
+                    door: index,
+                    flag,
+                    must_be_set,
+                });
+                return Progress::Ignored;
+            }
+        }
+        let Some(id) = self.attempts.find(source, index) else {
+            return Progress::Free;
+        };
+        let stage = self.attempts.stage(id);
+        if self.attempts.is_expired(id, now) {
+            self.attempts.remove(id);
+            self.stats.timed_out += 1;
+            events.push(Event::Timeout {
+                source,
+                door: index,
+                stage,
+            });
+            return Progress::Free;
+        }
+        if sequence.get(stage) != Some(knock) {
+            self.attempts.remove(id);
+            self.stats.invalidated += 1;
+            events.push(Event::Invalidated {
+                source,
+                door: index,
+            });
+            return Progress::Free;
+        }
+        let stage = if stage + 1 < sequence.len() {
+            self.attempts.advance(id)
+        } else {
+            self.attempts.remove(id);
+            sequence.len()
+        };
+        events.push(Event::Stage {
+            source,
+            door: index,
+            stage,
+        });
+        if stage == sequence.len() {
+            self.stats.opened += 1;
+            events.push(Event::Open {
+                source,
+                door: index,
+            });
+        }
+        Progress::Advanced
+    }
+
+    /// Second phase, for a door the source has no attempt on: its first knock
+    /// starts one (and opens a one-knock door at once).
+    fn start_attempt(
+        &mut self,
+        index: usize,
+        source: IpAddr,
+        knock: Knock,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        let Some(door) = self.doors.get(index) else {
+            return;
+        };
+        let Some(sequence) = &door.sequence else {
+            return;
+        };
+        if sequence.get(0) != Some(knock) {
+            return;
+        }
+        if sequence.len() == 1 {
+            self.stats.opened += 1;
+            events.push(Event::Stage {
+                source,
+                door: index,
+                stage: 1,
+            });
+            events.push(Event::Open {
+                source,
+                door: index,
+            });
+            return;
+        }
+        let deadline = now.checked_add(door.seq_timeout);
+        if let Some(evicted) = self.attempts.insert(source, index, deadline) {
+            self.stats.evicted += 1;
+            events.push(Event::Evicted {
+                source: evicted.source,
+                door: evicted.door,
+                stage: evicted.stage,
+            });
+        }
+        self.stats.created += 1;
+        events.push(Event::Stage {
+            source,
+            door: index,
+            stage: 1,
+        });
+    }
+
+    fn earliest_deadline(&self) -> Option<(usize, Instant)> {
+        (0..self.doors.len())
+            .filter_map(|door| Some((door, self.attempts.next_deadline(door)?)))
+            .min_by_key(|&(_, deadline)| deadline)
+    }
+}
+
+/// The sort key of the knock index.
+fn knock_order(knock: Knock) -> (Protocol, u16) {
+    (knock.protocol, knock.port)
+}

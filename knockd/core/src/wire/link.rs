@@ -1,0 +1,215 @@
+//! Link-layer headers: Ethernet (with VLAN tags), Linux cooked v1/v2 and
+//! BSD loopback.
+
+use super::{DecodeError, Layer, LinkType, Unsupported, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+
+/// 802.1Q customer VLAN tag.
+pub const ETHERTYPE_VLAN: u16 = 0x8100;
+/// 802.1ad service VLAN tag (QinQ outer tag).
+pub const ETHERTYPE_QINQ: u16 = 0x88a8;
+/// Pre-standard QinQ outer tag still emitted by some switches.
+const ETHERTYPE_QINQ_LEGACY: u16 = 0x9100;
+/// At most an outer and an inner tag; a third is refused rather than walked.
+const MAX_VLAN_TAGS: usize = 2;
+
+/// `AF_INET`, the same on every platform.
+pub const AF_INET: u32 = 2;
+/// `AF_INET6` on Linux, NetBSD/OpenBSD, FreeBSD and macOS: a capture may come
+/// from any of them.
+pub const AF_INET6: [u32; 4] = [10, 24, 28, 30];
+
+/// Where the IP header starts and what the link layer says it is.
+pub(crate) enum Network<'a> {
+    /// The link layer says IPv4.
+    Ipv4(&'a [u8]),
+    /// The link layer says IPv6.
+    Ipv6(&'a [u8]),
+    /// No link layer: the version nibble decides.
+    ByVersion(&'a [u8]),
+}
+
+/// Strips the link-layer header of `frame`.
+pub(crate) fn network_layer(link: LinkType, frame: &[u8]) -> Result<Network<'_>, DecodeError> {
+    match link {
+        LinkType::Ethernet => {
+            let eth = EthernetFrame::new_checked(frame)?;
+            by_ethertype(eth.ethertype(), eth.payload())
+        }
+        LinkType::LinuxSll => {
+            let sll = SllHeader::new_checked(frame)?;
+            by_ethertype(sll.protocol(), sll.payload())
+        }
+        LinkType::LinuxSll2 => {
+            let sll2 = Sll2Header::new_checked(frame)?;
+            by_ethertype(sll2.protocol(), sll2.payload())
+        }
+        LinkType::RawIp => Ok(Network::ByVersion(frame)),
+        LinkType::Null | LinkType::Loop => {
+            let lo = LoopbackHeader::new_checked(link, frame)?;
+            match lo.family() {
+                AF_INET => Ok(Network::Ipv4(lo.payload())),
+                af if AF_INET6.contains(&af) => Ok(Network::Ipv6(lo.payload())),
+                af => Err(DecodeError::Unsupported(Unsupported::AddressFamily(af))),
+            }
+        }
+    }
+}
+
+fn by_ethertype(ethertype: u16, payload: &[u8]) -> Result<Network<'_>, DecodeError> {
+    match ethertype {
+        ETHERTYPE_IPV4 => Ok(Network::Ipv4(payload)),
+        ETHERTYPE_IPV6 => Ok(Network::Ipv6(payload)),
+        other => Err(DecodeError::Unsupported(Unsupported::EtherType(other))),
+    }
+}
+
+fn is_vlan_tag(ethertype: u16) -> bool {
+    matches!(
+        ethertype,
+        ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_LEGACY
+    )
+}
+
+/// A checked view of an Ethernet II frame, with up to two VLAN tags walked.
+#[derive(Debug, Clone, Copy)]
+pub struct EthernetFrame<'a> {
+    ethertype: u16,
+    vlan_tags: usize,
+    payload: &'a [u8],
+}
+
+impl<'a> EthernetFrame<'a> {
+    /// Validates the Ethernet header and any VLAN tags of `frame`.
+    pub fn new_checked(frame: &'a [u8]) -> Result<Self, DecodeError> {
+        let (header, mut payload) = frame
+            .split_first_chunk::<14>()
+            .ok_or(DecodeError::Truncated(Layer::Link))?;
+        let mut ethertype = u16::from_be_bytes([header[12], header[13]]);
+        let mut vlan_tags = 0;
+        while is_vlan_tag(ethertype) && vlan_tags < MAX_VLAN_TAGS {
+            // A tag is 2 bytes of priority/VLAN id, then the next EtherType.
+            let (tag, rest) = payload
+                .split_first_chunk::<4>()
+                .ok_or(DecodeError::Truncated(Layer::Link))?;
+            ethertype = u16::from_be_bytes([tag[2], tag[3]]);
+            payload = rest;
+            vlan_tags += 1;
+        }
+        Ok(EthernetFrame {
+            ethertype,
+            vlan_tags,
+            payload,
+        })
+    }
+
+    /// The EtherType after the VLAN tags.
+    pub fn ethertype(&self) -> u16 {
+        self.ethertype
+    }
+
+    /// How many VLAN tags were skipped.
+    pub fn vlan_tags(&self) -> usize {
+        self.vlan_tags
+    }
+
+    /// The network-layer bytes.
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+}
+
+/// A checked view of a Linux cooked (SLL, v1) header: 16 bytes, protocol at 14.
+#[derive(Debug, Clone, Copy)]
+pub struct SllHeader<'a> {
+    header: &'a [u8; 16],
+    payload: &'a [u8],
+}
+
+impl<'a> SllHeader<'a> {
+    /// Validates the 16-byte SLL header of `frame`.
+    pub fn new_checked(frame: &'a [u8]) -> Result<Self, DecodeError> {
+        let (header, payload) = frame
+            .split_first_chunk::<16>()
+            .ok_or(DecodeError::Truncated(Layer::Link))?;
+        Ok(SllHeader { header, payload })
+    }
+
+    /// The protocol (an EtherType for IP).
+    pub fn protocol(&self) -> u16 {
+        u16::from_be_bytes([self.header[14], self.header[15]])
+    }
+
+    /// The network-layer bytes.
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+}
+
+/// A checked view of a Linux cooked v2 (SLL2) header: 20 bytes, protocol at 0.
+#[derive(Debug, Clone, Copy)]
+pub struct Sll2Header<'a> {
+    header: &'a [u8; 20],
+    payload: &'a [u8],
+}
+
+impl<'a> Sll2Header<'a> {
+    /// Validates the 20-byte SLL2 header of `frame`.
+    pub fn new_checked(frame: &'a [u8]) -> Result<Self, DecodeError> {
+        let (header, payload) = frame
+            .split_first_chunk::<20>()
+            .ok_or(DecodeError::Truncated(Layer::Link))?;
+        Ok(Sll2Header { header, payload })
+    }
+
+    /// The protocol (an EtherType for IP).
+    pub fn protocol(&self) -> u16 {
+        u16::from_be_bytes([self.header[0], self.header[1]])
+    }
+
+    /// The network-layer bytes.
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+}
+
+/// A checked view of a BSD loopback header (`DLT_NULL` / `DLT_LOOP`): a 4-byte
+/// address family.
+#[derive(Debug, Clone, Copy)]
+pub struct LoopbackHeader<'a> {
+    family: u32,
+    payload: &'a [u8],
+}
+
+impl<'a> LoopbackHeader<'a> {
+    /// Validates the 4-byte header of `frame`. `DLT_LOOP` stores the family in
+    /// network byte order; `DLT_NULL` in the byte order of the capturing host,
+    /// so a family that is unknown in ours is tried byte-swapped (a savefile
+    /// written on a host of the other endianness).
+    pub fn new_checked(link: LinkType, frame: &'a [u8]) -> Result<Self, DecodeError> {
+        let (header, payload) = frame
+            .split_first_chunk::<4>()
+            .ok_or(DecodeError::Truncated(Layer::Link))?;
+        let family = if link == LinkType::Loop {
+            u32::from_be_bytes(*header)
+        } else {
+            let native = u32::from_ne_bytes(*header);
+            let known = |af: u32| af == AF_INET || AF_INET6.contains(&af);
+            if known(native) || !known(native.swap_bytes()) {
+                native
+            } else {
+                native.swap_bytes()
+            }
+        };
+        Ok(LoopbackHeader { family, payload })
+    }
+
+    /// The address family, in host byte order.
+    pub fn family(&self) -> u32 {
+        self.family
+    }
+
+    /// The network-layer bytes.
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+}

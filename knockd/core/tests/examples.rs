@@ -1,0 +1,83 @@
+//! The shipped example configurations: each knockd.conf and its TOML twin
+//! must read to the same model.
+
+use std::path::PathBuf;
+
+use knock_proto::OneTimeSequences;
+use knockd_core::Config;
+
+fn example(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name)
+}
+
+#[test]
+fn each_knockd_conf_example_and_its_toml_twin_give_the_same_model() {
+    for stem in ["knockd", "start-stop", "one-time"] {
+        let conf = Config::load(&example(&format!("{stem}.conf"))).unwrap();
+        let toml = Config::load(&example(&format!("{stem}.toml"))).unwrap();
+        assert!(!conf.doors.is_empty(), "{stem}");
+        assert_eq!(conf, toml, "{stem}");
+    }
+}
+
+#[test]
+fn the_example_one_time_file_has_three_sequences() {
+    let ots = OneTimeSequences::load(&example("smtp_sequences")).unwrap();
+    assert_eq!(ots.remaining(), 3);
+    assert_eq!(
+        ots.active().unwrap().to_string(),
+        "4151:tcp,2412:tcp,3215:tcp"
+    );
+}
+
+#[test]
+fn toml_errors_name_file_line_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    for (text, line, words) in [
+        (
+            "[[door]]\nname = \"d\"\nsequence = \"7000,70000\"\n",
+            3,
+            "port 70000 is invalid",
+        ),
+        (
+            "[[door]]\nname = \"d\"\nsequence = \"1\"\nsequnce = \"2\"\n",
+            4,
+            "sequnce",
+        ),
+        (
+            "[[door]]\nname = \"d\"\nsequence = \"1\"\ncmd_timeout = -5\n",
+            4,
+            "invalid value \"-5\" for cmd_timeout",
+        ),
+        (
+            "[[door]]\nname = \"d\"\nsequence = \"1\"\ntcp_flags = \"syn,push\"\n",
+            4,
+            "unrecognized flag \"push\"",
+        ),
+        ("[[door]]\nname = \"d\"\n", 2, "has an empty knock sequence"),
+        ("[options]\nlog_file = 3\n", 2, "invalid type"),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let e = Config::load(&path).unwrap_err();
+        assert_eq!(e.line, Some(line), "{text}: {e}");
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(&format!("{}: line {line}: ", path.display())),
+            "{shown}"
+        );
+        assert!(shown.contains(words), "{shown}");
+    }
+}
+
+#[test]
+fn a_missing_file_names_the_path_and_the_os_reason() {
+    let e = Config::load(&example("does-not-exist.conf")).unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("does-not-exist.conf: No such file or directory"),
+        "{e}"
+    );
+}

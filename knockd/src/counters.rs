@@ -1,0 +1,278 @@
+//! What the daemon counts, in one place: packets read and why some did not
+//! decode, libpcap's drop counters, the engine's totals, the events the
+//! server sees and the command runner's totals. `-v` prints them at shutdown;
+//! the status command of the operator surface will read the same value.
+//!
+//! Evictions are also logged while they happen, at most once a second with
+//! a count, so that a flood that fills the attempt table cannot flood the log.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use knockd_core::engine::Stats;
+use knockd_core::wire::DecodeErrorKind;
+
+use crate::capture::CaptureStats;
+use crate::commands::CommandStats;
+use crate::log::{Logger, Message};
+
+/// The shortest interval between two eviction lines.
+const EVICTION_LINE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Totals since knockd started; reloads and reopened captures add to them.
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    /// Frames read from the capture.
+    pub frames: u64,
+    /// Frames that did not decode, by [`DecodeErrorKind::index`].
+    pub not_decoded: [u64; DecodeErrorKind::ALL.len()],
+    /// Knocks that matched a stage of some door.
+    pub stage_hits: u64,
+    /// Packets a door ignored for their TCP flags.
+    pub flags_ignored: u64,
+    /// The engine's totals, as of the last [`Counters::refresh`].
+    pub engine: Stats,
+    /// The command runner's totals, as of the last [`Counters::refresh`].
+    pub commands: CommandStats,
+    /// libpcap's counters of the captures closed so far (a reopened
+    /// capture's own counters start from zero).
+    closed_captures: CaptureTotals,
+    /// libpcap's counters of the open capture, as last read.
+    open_capture: CaptureTotals,
+    /// Evictions not yet in an eviction line.
+    evictions_unlogged: u64,
+    /// When the last eviction line was logged.
+    last_eviction_line: Option<Instant>,
+}
+
+/// libpcap's counters, widened so that sums over several captures do not wrap.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CaptureTotals {
+    /// Packets that passed the kernel filter.
+    pub received: u64,
+    /// Packets the kernel dropped because the ring was full.
+    pub dropped: u64,
+    /// Packets dropped by the interface or its driver.
+    pub interface_dropped: u64,
+}
+
+impl From<CaptureStats> for CaptureTotals {
+    fn from(stats: CaptureStats) -> Self {
+        CaptureTotals {
+            received: stats.received.into(),
+            dropped: stats.dropped.into(),
+            interface_dropped: stats.interface_dropped.into(),
+        }
+    }
+}
+
+impl std::ops::Add for CaptureTotals {
+    type Output = CaptureTotals;
+
+    fn add(self, other: CaptureTotals) -> CaptureTotals {
+        CaptureTotals {
+            received: self.received + other.received,
+            dropped: self.dropped + other.dropped,
+            interface_dropped: self.interface_dropped + other.interface_dropped,
+        }
+    }
+}
+
+impl Counters {
+    /// Counts a frame that did not decode.
+    pub fn not_decoded(&mut self, kind: DecodeErrorKind) {
+        if let Some(count) = self.not_decoded.get_mut(kind.index()) {
+            *count += 1;
+        }
+    }
+
+    /// Takes in the totals kept elsewhere: the engine's, the runner's and,
+    /// when a capture is open, its libpcap counters.
+    pub fn refresh(
+        &mut self,
+        engine: Stats,
+        commands: CommandStats,
+        capture: Option<CaptureStats>,
+    ) {
+        self.engine = engine;
+        self.commands = commands;
+        if let Some(stats) = capture {
+            self.open_capture = stats.into();
+        }
+    }
+
+    /// The open capture is gone: its last counters join the closed ones.
+    pub fn capture_closed(&mut self) {
+        self.closed_captures = self.closed_captures + self.open_capture;
+        self.open_capture = CaptureTotals::default();
+    }
+
+    /// libpcap's counters over every capture since start.
+    pub fn capture(&self) -> CaptureTotals {
+        self.closed_captures + self.open_capture
+    }
+
+    /// Counts an evicted attempt; returns how many evictions to log now, if
+    /// an eviction line is due.
+    pub fn evicted(&mut self, now: Instant) -> Option<u64> {
+        self.evictions_unlogged += 1;
+        let due = self
+            .last_eviction_line
+            .is_none_or(|last| now.saturating_duration_since(last) >= EVICTION_LINE_INTERVAL);
+        due.then(|| self.take_evictions(now))
+    }
+
+    /// When evictions counted since the last line are due for theirs.
+    pub fn eviction_deadline(&self) -> Option<Instant> {
+        if self.evictions_unlogged == 0 {
+            return None;
+        }
+        self.last_eviction_line
+            .and_then(|last| last.checked_add(EVICTION_LINE_INTERVAL))
+    }
+
+    /// How many evictions to log now, if their line is due.
+    pub fn due_evictions(&mut self, now: Instant) -> Option<u64> {
+        let due = self.eviction_deadline().is_some_and(|at| at <= now);
+        due.then(|| self.take_evictions(now))
+    }
+
+    fn take_evictions(&mut self, now: Instant) -> u64 {
+        self.last_eviction_line = Some(now);
+        std::mem::take(&mut self.evictions_unlogged)
+    }
+
+    /// Writes the counters as `-v` lines (`counters: packets: ...`).
+    pub fn report(&self, log: &mut Logger) {
+        let not_decoded: u64 = self.not_decoded.iter().sum();
+        log.emit(&Message::Counters(&format_args!(
+            "packets: {} captured, {not_decoded} not decoded{}",
+            self.frames,
+            NotDecoded(&self.not_decoded),
+        )));
+        let capture = self.capture();
+        log.emit(&Message::Counters(&format_args!(
+            "capture: {} received, {} dropped by the kernel, {} by the interface",
+            capture.received, capture.dropped, capture.interface_dropped
+        )));
+        let engine = &self.engine;
+        log.emit(&Message::Counters(&format_args!(
+            "knocks: {} stage hits, {} ignored for their flags; attempts: {} started, {} opened, \
+             {} invalidated, {} timed out, {} evicted",
+            self.stage_hits,
+            self.flags_ignored,
+            engine.created,
+            engine.opened,
+            engine.invalidated,
+            engine.timed_out,
+            engine.evicted
+        )));
+        let commands = &self.commands;
+        log.emit(&Message::Counters(&format_args!(
+            "commands: {} run, {} failed, {} dropped",
+            commands.run, commands.failed, commands.dropped
+        )));
+    }
+}
+
+/// ` (3 unsupported, 1 truncated)`: the kinds that occurred, or nothing.
+struct NotDecoded<'a>(&'a [u64; DecodeErrorKind::ALL.len()]);
+
+impl fmt::Display for NotDecoded<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut kinds = DecodeErrorKind::ALL
+            .iter()
+            .zip(self.0)
+            .filter(|(_, &count)| count > 0)
+            .peekable();
+        if kinds.peek().is_none() {
+            return Ok(());
+        }
+        f.write_str(" (")?;
+        let mut first = true;
+        for (kind, count) in kinds {
+            if !first {
+                f.write_str(", ")?;
+            }
+            first = false;
+            write!(f, "{count} {}", kind.name())?;
+        }
+        f.write_str(")")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::testing::capture;
+
+    #[test]
+    fn evictions_are_logged_at_most_once_a_second_with_their_count() {
+        let mut counters = Counters::default();
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        assert_eq!(counters.evicted(at(0)), Some(1), "the first one at once");
+        assert_eq!(counters.evicted(at(10)), None);
+        assert_eq!(counters.evicted(at(500)), None);
+        assert_eq!(counters.eviction_deadline(), Some(at(1000)));
+        assert_eq!(counters.due_evictions(at(999)), None);
+        assert_eq!(counters.due_evictions(at(1000)), Some(2));
+        assert_eq!(counters.eviction_deadline(), None, "nothing left to log");
+        assert_eq!(counters.evicted(at(1500)), None);
+        assert_eq!(counters.evicted(at(2000)), Some(2), "due with the next one");
+    }
+
+    #[test]
+    fn capture_counters_add_up_over_reopened_captures() {
+        let mut counters = Counters::default();
+        let stats = |received, dropped| CaptureStats {
+            received,
+            dropped,
+            interface_dropped: 0,
+        };
+        counters.refresh(
+            Stats::default(),
+            CommandStats::default(),
+            Some(stats(10, 1)),
+        );
+        counters.capture_closed();
+        counters.refresh(
+            Stats::default(),
+            CommandStats::default(),
+            Some(stats(u32::MAX, 2)),
+        );
+        assert_eq!(
+            counters.capture(),
+            CaptureTotals {
+                received: 10 + u64::from(u32::MAX),
+                dropped: 3,
+                interface_dropped: 0
+            }
+        );
+    }
+
+    #[test]
+    fn the_report_names_every_counter() {
+        let (mut logger, captured) = capture(true, false);
+        let mut counters = Counters {
+            frames: 7,
+            stage_hits: 4,
+            ..Counters::default()
+        };
+        counters.not_decoded(DecodeErrorKind::Unsupported);
+        counters.not_decoded(DecodeErrorKind::Truncated);
+        counters.not_decoded(DecodeErrorKind::Unsupported);
+        counters.engine.opened = 1;
+        counters.commands.run = 2;
+        counters.report(&mut logger);
+        assert_eq!(
+            captured.stdout.text(),
+            "counters: packets: 7 captured, 3 not decoded (1 truncated, 2 unsupported)\n\
+             counters: capture: 0 received, 0 dropped by the kernel, 0 by the interface\n\
+             counters: knocks: 4 stage hits, 0 ignored for their flags; attempts: 0 started, \
+             1 opened, 0 invalidated, 0 timed out, 0 evicted\n\
+             counters: commands: 2 run, 0 failed, 0 dropped\n"
+        );
+        assert_eq!(captured.log_lines(), Vec::<String>::new(), "-v only");
+    }
+}

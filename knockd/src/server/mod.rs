@@ -1,0 +1,511 @@
+//! The daemon's poll loop over the capture descriptor, the signal pipe and
+//! the timers of the engine, the command runner and the counters.
+//!
+//! Everything that changes state happens here, in the loop: packets are
+//! decoded and fed to the engine, engine events become log lines and
+//! commands, SIGHUP reloads, SIGTERM/SIGINT shut down. Nothing runs in signal
+//! context and nothing blocks: capture is nonblocking, commands are reaped
+//! with `try_wait`, and reverse lookups (`-l`) happen on a worker thread.
+//! [`startup`] builds the server.
+
+mod startup;
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
+
+use knock_proto::{io_message, Sequence};
+use knockd_core::doors::{self, Loaded, RuntimeDoor};
+use knockd_core::engine::{Engine, EngineDoor, Event};
+use knockd_core::filter;
+use knockd_core::wire::{self, DecodeError, LinkType};
+use knockd_core::Packet;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::capture::{Capture, CaptureError};
+use crate::commands::CommandRunner;
+use crate::counters::Counters;
+use crate::daemon::PidFile;
+use crate::interfaces;
+use crate::log::{Logger, Message, Source};
+use crate::resolver::Resolver;
+use crate::setup::{filter_doors, Setup};
+use crate::signals::{Pending, Signals};
+
+/// How many packets one wake-up reads at most before timers and signals get a turn.
+const BATCH: usize = 256;
+/// How long shutdown waits for commands (stop commands included) to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How often a lost capture (interface down or gone) is tried again.
+const CAPTURE_RETRY: Duration = Duration::from_secs(1);
+
+/// A started daemon: run it with [`Server::run`].
+pub struct Server {
+    setup: Setup,
+    link: LinkType,
+    local_addrs: Vec<IpAddr>,
+    /// `None` while the interface is down or gone; see [`Server::capture_lost`].
+    capture: Option<Capture>,
+    capture_retry: Option<Instant>,
+    logger: Logger,
+    engine: Engine,
+    runner: CommandRunner,
+    resolver: Option<Resolver>,
+    signals: Signals,
+    /// Held only to be removed when the server is dropped.
+    _pid_file: Option<PidFile>,
+    counters: Counters,
+    batch: Vec<(SystemTime, Result<Packet, DecodeError>, u32)>,
+    events: Vec<Event>,
+}
+
+impl Server {
+    /// Runs the loop until SIGTERM or SIGINT; returns the exit status.
+    pub fn run(mut self) -> ExitCode {
+        loop {
+            let now = Instant::now();
+            let timeout = [
+                self.engine.next_deadline(),
+                self.runner.next_deadline(),
+                self.counters.eviction_deadline(),
+                self.capture_retry,
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|deadline| deadline.saturating_duration_since(now));
+            let capture_fd = self.capture.as_ref().map(|c| c.as_fd());
+            let ready = wait(capture_fd, self.signals.fd(), timeout);
+            let (capture_ready, signal_ready) = ready.unwrap_or_else(|e| {
+                self.logger
+                    .emit(&Message::Error(&format_args!("poll: {}", io_message(&e))));
+                (false, true)
+            });
+            if capture_ready {
+                if let Err(e) = self.read_packets() {
+                    self.capture_lost(&e);
+                }
+            }
+            let now = Instant::now();
+            if self.capture_retry.is_some_and(|at| at <= now) {
+                self.reopen_capture(now);
+            }
+            self.engine.on_timer(now, &mut self.events);
+            self.handle_events();
+            if let Some(count) = self.counters.due_evictions(now) {
+                self.log_evictions(count);
+            }
+            // Drain the signal pipe before reaping: a command that reaping
+            // starts may exit at once, and its SIGCHLD wake-up must stay in
+            // the pipe for the next poll rather than be drained unseen.
+            let pending = if signal_ready {
+                self.signals.take()
+            } else {
+                Pending::default()
+            };
+            self.runner.on_timer(now, &mut self.logger);
+            self.runner.reap(now, &mut self.logger);
+            if pending.shutdown {
+                return self.shut_down();
+            }
+            if pending.reload {
+                self.reload();
+            }
+        }
+    }
+
+    /// Reads what the capture has, then feeds each decoded packet to the
+    /// engine and handles its events before the next packet, so debug packet
+    /// lines and the log lines they cause interleave as in 0.8.
+    fn read_packets(&mut self) -> Result<(), CaptureError> {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let link = self.link;
+        let mut batch = std::mem::take(&mut self.batch);
+        let read = match self.capture.as_mut() {
+            Some(capture) => capture.read_available(BATCH, |timestamp, wire_len, frame| {
+                batch.push((timestamp, wire::decode(link, frame), wire_len));
+            }),
+            None => Ok(0),
+        };
+        self.counters.frames += batch.len() as u64;
+        for (timestamp, decoded, wire_len) in batch.drain(..) {
+            let packet = match decoded {
+                Ok(packet) => packet,
+                Err(e) => {
+                    // Never trusted, never fatal: 0.8's `packet is not IPv4 or IPv6, ignoring...`.
+                    self.counters.not_decoded(e.kind());
+                    self.logger
+                        .emit(&Message::Debug(&format_args!("ignoring packet: {e}")));
+                    continue;
+                }
+            };
+            if self.logger.debug() {
+                self.logger.emit(&Message::Packet {
+                    time: timestamp,
+                    packet: &packet,
+                    wire_len,
+                });
+            }
+            self.engine
+                .on_packet(&packet, instant_of(timestamp, wall, now), &mut self.events);
+            self.handle_events();
+        }
+        self.batch = batch;
+        read.map(drop)
+    }
+
+    fn handle_events(&mut self) {
+        let events = std::mem::take(&mut self.events);
+        for event in &events {
+            self.handle(event);
+        }
+        self.events = events;
+        self.events.clear();
+    }
+
+    fn host(&self, source: IpAddr) -> Option<String> {
+        self.resolver.as_ref().and_then(|r| r.name(source))
+    }
+
+    fn door_name(&self, door: usize) -> String {
+        self.setup
+            .loaded
+            .doors
+            .get(door)
+            .map(|d| d.door.name.clone())
+            .unwrap_or_default()
+    }
+
+    fn handle(&mut self, event: &Event) {
+        match *event {
+            Event::Stage {
+                source,
+                door,
+                stage,
+            } => {
+                self.counters.stage_hits += 1;
+                let (host, door) = (self.host(source), self.door_name(door));
+                self.logger.emit(&Message::Stage {
+                    source: Source::with_host(source, host.as_deref()),
+                    door: &door,
+                    stage,
+                });
+            }
+            Event::Open { source, door } => self.open(source, door),
+            Event::Timeout {
+                source,
+                door,
+                stage,
+            } => {
+                let (host, door) = (self.host(source), self.door_name(door));
+                self.logger.emit(&Message::SequenceTimeout {
+                    source: Source::with_host(source, host.as_deref()),
+                    door: &door,
+                    stage,
+                });
+            }
+            Event::Invalidated { source, .. } => {
+                self.logger.emit(&Message::RemovingFailedAttempt(source))
+            }
+            Event::FlagsIgnored {
+                flag, must_be_set, ..
+            } => {
+                self.counters.flags_ignored += 1;
+                self.logger.emit(&Message::FlagMismatch {
+                    flag,
+                    required: must_be_set,
+                });
+            }
+            Event::Evicted { .. } => {
+                if let Some(count) = self.counters.evicted(Instant::now()) {
+                    self.log_evictions(count);
+                }
+            }
+        }
+    }
+
+    fn log_evictions(&mut self, count: u64) {
+        self.logger.emit(&Message::AttemptsEvicted {
+            count,
+            max: self.setup.args.max_attempts as usize,
+        });
+    }
+
+    /// OPEN SESAME. A one-time door's sequence is marked used on disk first,
+    /// and the door opens only if that worked, so a crash can never let the
+    /// same sequence in twice.
+    fn open(&mut self, source: IpAddr, door: usize) {
+        let Some(runtime) = self.setup.loaded.doors.get_mut(door) else {
+            return;
+        };
+        let name = runtime.door.name.clone();
+        let Some(file) = runtime.one_time.as_mut() else {
+            self.open_door(source, door);
+            return;
+        };
+        let consumed = file.consume();
+        let next = file.active().cloned();
+        match consumed {
+            Ok(()) => {
+                self.open_door(source, door);
+                match &next {
+                    Some(sequence) => self.logger.emit(&Message::OneTimeNext {
+                        door: &name,
+                        sequence,
+                    }),
+                    None => self.logger.emit(&Message::OneTimeExhausted { door: &name }),
+                }
+            }
+            Err(e) => {
+                self.logger.emit(&Message::Error(&e));
+                self.logger
+                    .emit(&Message::OneTimeUpdateFailed { door: &name });
+            }
+        }
+        self.rearm(door, next);
+    }
+
+    fn open_door(&mut self, source: IpAddr, door: usize) {
+        let host = self.host(source);
+        let Some(runtime) = self.setup.loaded.doors.get(door) else {
+            return;
+        };
+        let source = Source::with_host(source, host.as_deref());
+        self.logger.emit(&Message::OpenSesame {
+            source,
+            door: &runtime.door.name,
+        });
+        self.runner
+            .open_door(&runtime.door, source, Instant::now(), &mut self.logger);
+    }
+
+    /// Arms a one-time door with its next sequence (or disables it) and
+    /// rebuilds the filter for both address families.
+    fn rearm(&mut self, door: usize, next: Option<Sequence>) {
+        self.engine.set_sequence(door, next);
+        self.reinstall_filter();
+    }
+
+    /// Installs the filter for the current doors; a failure is logged and
+    /// the previous filter stays.
+    fn reinstall_filter(&mut self) {
+        if let Err(e) = self.install_filter() {
+            self.logger.emit(&Message::Error(&e));
+        }
+    }
+
+    fn install_filter(&mut self) -> Result<(), CaptureError> {
+        install_filter(
+            self.capture.as_mut(),
+            &self.setup.loaded.doors,
+            &self.local_addrs,
+            self.setup.args.only_ipv4,
+            &mut self.logger,
+        )
+    }
+
+    /// The capture failed (the interface went down or was removed): close it
+    /// and try again every second, instead of exiting as 0.8 does. Knocks
+    /// sent meanwhile are not seen; attempts in progress are kept.
+    fn capture_lost(&mut self, error: &CaptureError) {
+        self.refresh_counters();
+        self.counters.capture_closed();
+        self.capture = None;
+        self.capture_retry = Some(Instant::now() + CAPTURE_RETRY);
+        self.logger.emit(&Message::CaptureLost {
+            interface: &self.setup.interface,
+            error,
+        });
+    }
+
+    fn reopen_capture(&mut self, now: Instant) {
+        let opened =
+            Capture::open(&self.setup.interface).and_then(|c| c.link_type().map(|l| (c, l)));
+        let Ok((capture, link)) = opened else {
+            self.capture_retry = Some(now + CAPTURE_RETRY);
+            return;
+        };
+        self.capture = Some(capture);
+        self.capture_retry = None;
+        self.link = link;
+        // The addresses may have changed while the interface was away.
+        self.refresh_local_addrs();
+        self.engine.set_local_addrs(self.local_addrs.clone());
+        match self.install_filter() {
+            Ok(()) => self.logger.emit(&Message::CaptureRestored {
+                interface: &self.setup.interface,
+            }),
+            Err(e) => self.capture_lost(&e),
+        }
+    }
+
+    fn refresh_local_addrs(&mut self) {
+        let only_ipv4 = self.setup.args.only_ipv4;
+        self.local_addrs = local_addresses(&self.setup.interface, only_ipv4, &mut self.logger);
+    }
+
+    /// SIGHUP: a valid configuration replaces the doors (in-progress knocks on
+    /// unchanged doors survive) and the log file is reopened; an invalid one
+    /// is reported and the running configuration stays.
+    fn reload(&mut self) {
+        self.logger.emit(&Message::ReReadingConfig {
+            path: &self.setup.config_path,
+        });
+        let loaded = match doors::load(&self.setup.config_path, &self.setup.base) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                self.logger.emit(&Message::ReloadFailed { error: &e });
+                return;
+            }
+        };
+        report_used_up(&loaded, &mut self.logger);
+        let settings = self.setup.log_settings(&loaded.config);
+        // As in 0.8, a LogFile removed from the file keeps the old one and
+        // UseSyslog cannot be turned off by a reload.
+        self.logger.reopen(settings.log_file);
+        if settings.use_syslog {
+            self.logger.enable_syslog();
+        }
+        self.refresh_local_addrs();
+        self.engine
+            .reconfigure(engine_doors(&loaded.doors), self.local_addrs.clone());
+        self.setup.loaded = loaded;
+        self.reinstall_filter();
+    }
+
+    fn refresh_counters(&mut self) {
+        let capture = self.capture.as_mut().and_then(|c| c.stats().ok());
+        self.counters
+            .refresh(self.engine.stats(), self.runner.stats(), capture);
+    }
+
+    /// SIGTERM/SIGINT: run the stop commands of doors still open, wait a
+    /// bounded time for commands, print the counters with `-v`, log
+    /// `shutting down` and exit 0.
+    fn shut_down(&mut self) -> ExitCode {
+        self.logger.emit(&Message::WaitingForChildren);
+        self.runner
+            .shutdown(Instant::now(), SHUTDOWN_GRACE, &mut self.logger);
+        self.refresh_counters();
+        self.counters.report(&mut self.logger);
+        self.logger.emit(&Message::Closing);
+        self.logger.emit(&Message::ShuttingDown);
+        ExitCode::SUCCESS
+    }
+}
+
+/// Installs the filter for `doors` on `capture` (none while it is lost),
+/// logging each door's part with `-D` as 0.8 does.
+fn install_filter(
+    capture: Option<&mut Capture>,
+    doors: &[RuntimeDoor],
+    local_addrs: &[IpAddr],
+    only_ipv4: bool,
+    logger: &mut Logger,
+) -> Result<(), CaptureError> {
+    let expression = filter::expression(&filter_doors(doors), local_addrs, only_ipv4);
+    for door in &expression.per_door {
+        logger.emit(&Message::PcapExpression {
+            door: &door.door,
+            expression: &door.expression,
+        });
+    }
+    match capture {
+        Some(capture) => capture.set_filter(&expression.whole),
+        None => Ok(()),
+    }
+}
+
+fn engine_doors(doors: &[RuntimeDoor]) -> Vec<EngineDoor> {
+    doors
+        .iter()
+        .map(|d| EngineDoor {
+            name: d.door.name.clone(),
+            sequence: d.active_sequence().cloned(),
+            seq_timeout: d.door.seq_timeout,
+            tcp_flags: d.door.tcp_flags,
+            target: d.door.target,
+        })
+        .collect()
+}
+
+/// Says which one-time doors start disabled because their file is used up.
+/// 0.8 exits at start in that case; we run the other doors.
+fn report_used_up(loaded: &Loaded, logger: &mut Logger) {
+    for d in &loaded.doors {
+        if d.one_time.is_some() && d.active_sequence().is_none() {
+            logger.emit(&Message::OneTimeExhausted { door: &d.door.name });
+        }
+    }
+}
+
+/// The interface's addresses, each logged with `-D` (`local IP: ...`).
+fn local_addresses(interface: &str, only_ipv4: bool, logger: &mut Logger) -> Vec<IpAddr> {
+    // `any` has no addresses of its own; doors then match every destination.
+    let addrs = interfaces::local_addresses(interface, only_ipv4).unwrap_or_default();
+    for addr in &addrs {
+        logger.emit(&Message::LocalIp(*addr));
+    }
+    addrs
+}
+
+/// Polls the capture and signal descriptors; returns which are readable.
+fn wait(
+    capture: Option<BorrowedFd<'_>>,
+    signals: BorrowedFd<'_>,
+    timeout: Option<Duration>,
+) -> io::Result<(bool, bool)> {
+    let mut fds = vec![PollFd::new(signals, PollFlags::POLLIN)];
+    if let Some(capture) = capture {
+        fds.push(PollFd::new(capture, PollFlags::POLLIN));
+    }
+    let timeout = match timeout {
+        None => PollTimeout::NONE,
+        // Round up so that a deadline is never polled for 0 ms repeatedly.
+        Some(d) => {
+            let ms = d.as_micros().div_ceil(1000);
+            PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+        }
+    };
+    match poll(&mut fds, timeout) {
+        Ok(_) => {}
+        Err(nix::errno::Errno::EINTR) => return Ok((false, true)),
+        Err(e) => return Err(e.into()),
+    }
+    let ready = |fd: &PollFd| {
+        fd.revents().is_some_and(|r| {
+            r.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP)
+        })
+    };
+    let capture_ready = fds.get(1).is_some_and(ready);
+    Ok((capture_ready, fds.first().is_some_and(ready)))
+}
+
+/// The monotonic instant of a packet captured at wall-clock `timestamp`,
+/// given that the wall clock read `wall` at monotonic `now`. Packets are
+/// matched by when they arrived, not by when the loop got to them.
+fn instant_of(timestamp: SystemTime, wall: SystemTime, now: Instant) -> Instant {
+    let age = wall.duration_since(timestamp).unwrap_or_default();
+    now.checked_sub(age).unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packet_instants_are_their_arrival_times_never_in_the_future() {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let earlier = wall - Duration::from_millis(30);
+        assert_eq!(
+            instant_of(earlier, wall, now),
+            now - Duration::from_millis(30)
+        );
+        let later = wall + Duration::from_secs(1);
+        assert_eq!(instant_of(later, wall, now), now);
+    }
+}

@@ -1,0 +1,143 @@
+//! Start-up: from a read configuration to a running [`Server`], checking
+//! everything that can fail before detaching, in knockd 0.8's order of log
+//! lines.
+
+use std::fmt;
+use std::io;
+
+use knock_proto::io_message;
+use knockd_core::engine::{Engine, Limits};
+use knockd_core::wire::LinkType;
+
+use super::{engine_doors, install_filter, local_addresses, report_used_up, Server, BATCH};
+use crate::capture::{Capture, CaptureError};
+use crate::commands::{CommandRunner, RunnerLimits};
+use crate::config_echo;
+use crate::counters::Counters;
+use crate::daemon::{self, PidFile};
+use crate::log::{Logger, Message};
+use crate::resolver::Resolver;
+use crate::setup::Setup;
+use crate::signals::Signals;
+
+/// Why knockd could not start. Printed on stderr as is; knockd then exits 1.
+#[derive(Debug)]
+pub enum StartError {
+    /// The interface could not be opened, has an unsupported link type, or
+    /// refused the capture filter.
+    Capture(CaptureError),
+    /// `-d`: the fork or the detach from the terminal failed.
+    Background(io::Error),
+    /// The signal handlers could not be installed.
+    Signals(io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Capture(e) => e.fmt(f),
+            StartError::Background(e) => {
+                write!(f, "cannot run in the background: {}", io_message(e))
+            }
+            StartError::Signals(e) => {
+                write!(f, "cannot install signal handlers: {}", io_message(e))
+            }
+        }
+    }
+}
+
+impl From<CaptureError> for StartError {
+    fn from(error: CaptureError) -> Self {
+        StartError::Capture(error)
+    }
+}
+
+impl Server {
+    /// Opens the log, the capture and its filter, detaches with `-d`, and
+    /// installs the signal handlers: a server ready for [`Server::run`].
+    pub fn start(setup: Setup) -> Result<Server, StartError> {
+        let mut logger = Logger::new(&setup.log_settings(&setup.loaded.config));
+        config_echo::echo(&setup.loaded.config, &mut logger);
+        report_used_up(&setup.loaded, &mut logger);
+
+        let mut capture = Capture::open(&setup.interface)?;
+        let link = capture.link_type()?;
+        logger.emit(&Message::Debug(&link_type_line(link)));
+        let only_ipv4 = setup.args.only_ipv4;
+        let local_addrs = local_addresses(&setup.interface, only_ipv4, &mut logger);
+        let doors = &setup.loaded.doors;
+        install_filter(
+            Some(&mut capture),
+            doors,
+            &local_addrs,
+            only_ipv4,
+            &mut logger,
+        )?;
+
+        // Detach only once everything that can fail at start has been checked.
+        let mut pid_file = None;
+        if setup.args.daemon {
+            daemon::detach().map_err(StartError::Background)?;
+            let path = setup.pid_file_path();
+            match PidFile::create(&path) {
+                Ok(pid) => pid_file = Some(pid),
+                Err(error) => logger.emit(&Message::PidFileFailed {
+                    path: &path,
+                    error: &error,
+                }),
+            }
+        }
+        let mut resolver = None;
+        if setup.args.lookup {
+            match Resolver::start() {
+                Ok(started) => resolver = Some(started),
+                Err(e) => logger.emit(&Message::Error(&format_args!(
+                    "cannot start the resolver for -l: {}",
+                    io_message(&e)
+                ))),
+            }
+        }
+        let signals = Signals::install().map_err(StartError::Signals)?;
+
+        let interface = &setup.interface;
+        logger.emit(&Message::Listening { interface });
+        logger.emit(&Message::StartingUp { interface });
+        Ok(Server {
+            engine: Engine::new(
+                engine_doors(doors),
+                local_addrs.clone(),
+                Limits {
+                    max_attempts: setup.args.max_attempts as usize,
+                },
+            ),
+            runner: CommandRunner::new(RunnerLimits {
+                max_running: setup.args.max_commands as usize,
+                ..RunnerLimits::default()
+            }),
+            setup,
+            link,
+            local_addrs,
+            capture: Some(capture),
+            capture_retry: None,
+            logger,
+            resolver,
+            signals,
+            _pid_file: pid_file,
+            counters: Counters::default(),
+            batch: Vec::with_capacity(BATCH),
+            events: Vec::new(),
+        })
+    }
+}
+
+/// knockd 0.8's `-D` line for the capture's link type.
+fn link_type_line(link: LinkType) -> String {
+    match link {
+        LinkType::Ethernet => "ethernet interface detected".to_owned(),
+        LinkType::LinuxSll | LinkType::LinuxSll2 => {
+            format!("ppp interface detected (linux \"cooked\" encapsulation, {link})")
+        }
+        LinkType::RawIp => "raw interface detected, no encapsulation".to_owned(),
+        LinkType::Null | LinkType::Loop => format!("loopback interface detected ({link})"),
+    }
+}

@@ -1,0 +1,112 @@
+//! What the daemon and `--check` both derive from the command line and the
+//! configuration file, with 0.8's precedence between the two.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use knock_proto::io_message;
+use knockd_core::config::Config;
+use knockd_core::doors::{self, LoadError, Loaded, RuntimeDoor};
+use knockd_core::filter::FilterDoor;
+
+use crate::cli::{Args, DEFAULT_INTERFACE, DEFAULT_PID_FILE};
+use crate::log::LogSettings;
+
+/// The arguments, the loaded configuration and what follows from both.
+#[derive(Debug)]
+pub struct Setup {
+    /// The command line.
+    pub args: Args,
+    /// The directory knockd started in: relative paths resolve against it,
+    /// also after `-d` changed to `/`.
+    pub base: PathBuf,
+    /// The configuration file, absolute.
+    pub config_path: PathBuf,
+    /// The configuration and its doors.
+    pub loaded: Loaded,
+    /// The capture interface: `-i`, else `Interface`, else `eth0`.
+    pub interface: String,
+}
+
+/// Why the configuration could not be read.
+#[derive(Debug)]
+pub enum SetupError {
+    /// The current directory is unreadable (deleted under us).
+    CurrentDir(io::Error),
+    /// The configuration or a one-time sequences file it names.
+    Load(LoadError),
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetupError::CurrentDir(e) => {
+                write!(f, "cannot read the current directory: {}", io_message(e))
+            }
+            SetupError::Load(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Setup {
+    /// Reads the configuration `args` names.
+    pub fn read(args: Args) -> Result<Setup, SetupError> {
+        let base = std::env::current_dir().map_err(SetupError::CurrentDir)?;
+        let config_path = base.join(&args.config);
+        let loaded = doors::load(&config_path, &base).map_err(SetupError::Load)?;
+        let interface = args
+            .interface
+            .clone()
+            .or_else(|| loaded.config.options.interface.clone())
+            .unwrap_or_else(|| DEFAULT_INTERFACE.to_owned());
+        Ok(Setup {
+            args,
+            base,
+            config_path,
+            loaded,
+            interface,
+        })
+    }
+
+    /// The log's sinks for `config`: as in 0.8, `LogFile` in the
+    /// configuration wins over `-g`.
+    pub fn log_settings(&self, config: &Config) -> LogSettings {
+        LogSettings {
+            log_file: config
+                .options
+                .log_file
+                .clone()
+                .or_else(|| self.args.log_file.as_ref().map(|p| self.base.join(p))),
+            use_syslog: config.options.use_syslog,
+            verbose: self.args.verbose,
+            debug: self.args.debug,
+        }
+    }
+
+    /// The pid file: `PidFile` in the configuration wins over `-p`, as in 0.8.
+    pub fn pid_file_path(&self) -> PathBuf {
+        self.loaded
+            .config
+            .options
+            .pid_file
+            .clone()
+            .or_else(|| self.args.pid_file.as_ref().map(|p| self.base.join(p)))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PID_FILE))
+    }
+}
+
+/// The enabled doors as the capture filter sees them.
+pub fn filter_doors(doors: &[RuntimeDoor]) -> Vec<FilterDoor<'_>> {
+    doors
+        .iter()
+        .filter_map(|d| {
+            Some(FilterDoor {
+                name: &d.door.name,
+                sequence: d.active_sequence()?,
+                tcp_flags: d.door.tcp_flags,
+                target: d.door.target,
+            })
+        })
+        .collect()
+}
