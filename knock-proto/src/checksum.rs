@@ -22,8 +22,7 @@ pub fn sum(mut acc: u32, bytes: &[u8]) -> u32 {
 /// checksum field is already filled in, the result is 0: that is how a
 /// receiver verifies it.
 pub fn finish(acc: u32) -> u16 {
-    // `fold` leaves at most 16 bits, so the conversion never saturates.
-    !u16::try_from(fold(acc)).unwrap_or(u16::MAX)
+    !u16::try_from(fold(acc)).expect("fold leaves at most 16 bits")
 }
 
 /// The running sum of the TCP/UDP pseudo-header for a segment of `len` bytes.

@@ -3,6 +3,12 @@
 //! A spec is a pair of bit masks: flags that must be set and flags that must
 //! be clear; every other flag is "don't care".
 
+// An input path: any bytes must give a value or an error, never a panic.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 use std::fmt;
 use std::str::FromStr;
 

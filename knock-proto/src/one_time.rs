@@ -14,6 +14,12 @@
 //! lines are compared whole, and running out of sequences is a state the
 //! caller handles, not a crash.
 
+// An input path: any bytes must give a value or an error, never a panic.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};

@@ -5,6 +5,12 @@
 //! what it silently turns into something else (`-1` becoming 65535, `abc` or an
 //! empty element becoming port 0) is an error naming the element.
 
+// An input path: any bytes must give a value or an error, never a panic.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -32,11 +32,14 @@ pub fn run(setup: &Setup) -> ExitCode {
         let door = &d.door;
         println!();
         println!("[{}]", door.name);
-        match (d.active_sequence(), &d.one_time) {
+        let one_time = d
+            .one_time
+            .as_ref()
+            .and_then(|f| Some((f, f.active_line()?)));
+        match (d.active_sequence(), one_time) {
             (Some(seq), None) => println!("  sequence: {seq}"),
-            (Some(seq), Some(file)) => println!(
-                "  sequence: {seq} (line {} of {}, {} unused)",
-                file.active_line().unwrap_or_default(),
+            (Some(seq), Some((file, line))) => println!(
+                "  sequence: {seq} (line {line} of {}, {} unused)",
                 file.path().display(),
                 file.remaining()
             ),

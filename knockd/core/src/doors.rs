@@ -1,6 +1,12 @@
 //! Doors as the daemon runs them: the configuration read from disk plus, for
 //! one-time doors, the state of their sequences file.
 
+// An input path: any bytes must give a value or an error, never a panic.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 use std::fmt;
 use std::path::Path;
 

@@ -170,13 +170,16 @@ impl Server {
         self.resolver.as_ref().and_then(|r| r.name(source))
     }
 
+    /// The name of door `door` of an engine event, which always names a
+    /// door of the running configuration.
     fn door_name(&self, door: usize) -> String {
-        self.setup
-            .loaded
-            .doors
-            .get(door)
-            .map(|d| d.door.name.clone())
-            .unwrap_or_default()
+        let runtime = self.setup.loaded.doors.get(door);
+        debug_assert!(
+            runtime.is_some(),
+            "event for door {door} of {}",
+            self.setup.loaded.doors.len()
+        );
+        runtime.map(|d| d.door.name.clone()).unwrap_or_default()
     }
 
     fn handle(&mut self, event: &Event) {

@@ -5,6 +5,12 @@
 //! The readers share the model, the errors and the value parsers of
 //! [`value`]; this module only dispatches to them.
 
+// An input path: any bytes must give a value or an error, never a panic.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 mod error;
 pub mod knockd_conf;
 mod model;

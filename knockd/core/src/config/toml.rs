@@ -216,6 +216,6 @@ fn seconds(
 
 /// The 1-based line holding byte `offset`.
 fn line_of(bytes: &[u8], offset: usize) -> usize {
-    let end = offset.min(bytes.len());
-    bytes[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    let before = bytes.get(..offset).unwrap_or(bytes);
+    before.iter().filter(|&&b| b == b'\n').count() + 1
 }

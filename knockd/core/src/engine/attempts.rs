@@ -38,6 +38,10 @@ const NIL: u32 = u32::MAX;
 /// opens the door and ends the attempt), so one bit per stage fits a `u32`.
 const STAGES: usize = Sequence::MAX_LEN;
 const _: () = assert!(STAGES <= u32::BITS as usize);
+// The module doc promises at most ~66 bytes per attempt: a 56-byte slot,
+// plus a 4-byte slot number and a control byte in the hash table at worst
+// twice over (just after it doubled). Checked when compiling.
+const _: () = assert!(std::mem::size_of::<Slot>() <= 56);
 
 /// The most attempts the table can hold: slot indices are `u32` and `NIL` is taken.
 pub(super) const MAX_CAPACITY: usize = NIL as usize - 1;
@@ -190,7 +194,9 @@ impl Attempts {
                 index
             }
             None => {
-                let index = u32::try_from(self.slots.len()).unwrap_or(NIL);
+                // The cap keeps the table below MAX_CAPACITY, so indices fit.
+                let index = u32::try_from(self.slots.len())
+                    .expect("the attempt table never holds more than MAX_CAPACITY slots");
                 if self.slots.len() == self.slots.capacity() {
                     // Grow by doubling, but never past the cap: memory at the
                     // cap is then exactly `cap` slots.
@@ -285,7 +291,9 @@ impl Attempts {
         self.by_door = by_door;
         // Door numbers are part of the keys: re-key every live attempt.
         self.index.clear();
-        for index in 0..u32::try_from(self.slots.len()).unwrap_or(NIL) {
+        let len = u32::try_from(self.slots.len())
+            .expect("the attempt table never holds more than MAX_CAPACITY slots");
+        for index in 0..len {
             let Some(slot) = self.slots.get_mut(index as usize) else {
                 break;
             };
@@ -405,16 +413,6 @@ mod tests {
             at = slot.by_deadline.next;
         }
         out
-    }
-
-    #[test]
-    fn memory_per_attempt_is_within_budget() {
-        // The module doc promises at most ~66 bytes per attempt: a 56-byte
-        // slot, plus a 4-byte slot number and a control byte in the hash table
-        // at worst twice over (just after it doubled).
-        assert!(std::mem::size_of::<Slot>() <= 56);
-        let bucket = std::mem::size_of::<u32>() + 1;
-        assert!(std::mem::size_of::<Slot>() + 2 * bucket <= 66);
     }
 
     #[test]

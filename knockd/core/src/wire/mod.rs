@@ -16,6 +16,12 @@
 //! hand BPF a header whose checksum was never computed
 //! ([`LinkType::ipv4_header_checksum`]).
 
+// An input path: any bytes must give a value or an error, never a panic.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 mod ip;
 mod link;
 mod transport;
