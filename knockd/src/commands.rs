@@ -632,15 +632,23 @@ mod tests {
     fn stop_waits_for_a_slow_start() {
         let (mut log, captured) = capture(false, false);
         let out = out_file(&captured);
+        // The start command runs until the test opens its gate (at most 10 s).
+        let gate = captured.dir.path().join("gate");
+        let start = format!(
+            "for i in $(seq 1000); do [ -e {gate} ] && break; sleep 0.01; done; echo start >> {out}",
+            gate = gate.display()
+        );
         let mut runner = runner();
+        let cmd_timeout = Duration::from_millis(50);
         let d = door(
-            Some(&format!("sleep 0.5; echo start >> {out}")),
+            Some(&start),
             Some(&format!("echo stop >> {out}")),
-            Duration::from_millis(50),
+            cmd_timeout,
         );
         let opened = Instant::now();
         runner.open_door(&d, Source::with_host(V4, None), opened, &mut log);
-        std::thread::sleep(Duration::from_millis(150));
+        // Let the stop fall due while the start still runs.
+        std::thread::sleep(cmd_timeout * 2);
         let now = Instant::now();
         runner.reap(now, &mut log);
         runner.on_timer(now, &mut log);
@@ -650,6 +658,8 @@ mod tests {
             None,
             "a blocked stop must not busy-wake the server"
         );
+        assert_eq!(read(&out), "", "the stop waits for its start");
+        fs::write(&gate, "").unwrap();
         drive(&mut runner, &mut log, Duration::from_secs(10), idle);
         assert_eq!(read(&out), "start\nstop\n");
     }
@@ -764,6 +774,7 @@ mod tests {
     /// Output is inherited, never piped through the daemon, so a command
     /// printing megabytes cannot block on it.
     #[test]
+    #[cfg(target_os = "linux")] // reads /proc
     fn commands_share_the_daemons_stdout_and_stderr() {
         let (mut log, captured) = capture(false, false);
         let out = out_file(&captured);
@@ -787,6 +798,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")] // reads /proc
     fn descriptors_do_not_leak_into_commands() {
         let (mut log, captured) = capture(false, false);
         let out = out_file(&captured);

@@ -557,6 +557,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")] // reads /proc
     fn log_file_is_not_inherited_by_children() {
         let (mut logger, captured) = capture(false, false);
         logger.emit(&Message::ShuttingDown);
