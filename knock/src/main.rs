@@ -19,16 +19,7 @@ use crate::plan::Plan;
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            // clap prints help and version to stdout, usage errors to stderr.
-            let _ = e.print();
-            // clap's own exit status for usage errors is 2; knock has always used 1.
-            return if e.use_stderr() {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(e) => return usage(&e),
     };
     match Plan::from_cli(cli).and_then(|plan| knocker::knock(&plan)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -37,4 +28,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Help and version (on stdout) exit 0; usage errors (on stderr) exit 1, as
+/// knock always has, where clap's own status is 2.
+fn usage(error: &clap::Error) -> ExitCode {
+    let _ = error.print();
+    ExitCode::from(u8::from(error.use_stderr()))
 }

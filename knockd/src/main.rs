@@ -36,15 +36,7 @@ use crate::setup::Setup;
 fn main() -> ExitCode {
     let args = match cli::Args::try_parse() {
         Ok(args) => args,
-        Err(e) => {
-            // --help and --version succeed; every usage error exits 1 (0.8 exits 0, clap 2).
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(e) => return usage(&e),
     };
     let setup = match Setup::read(args) {
         Ok(setup) => setup,
@@ -57,6 +49,13 @@ fn main() -> ExitCode {
         Ok(server) => server.run(),
         Err(e) => fail(&e),
     }
+}
+
+/// Help and version (on stdout) exit 0; usage errors (on stderr) exit 1,
+/// where 0.8 exits 0 and clap 2.
+fn usage(error: &clap::Error) -> ExitCode {
+    let _ = error.print();
+    ExitCode::from(u8::from(error.use_stderr()))
 }
 
 /// Prints an error on stderr the way knockd always has; exit status 1.
