@@ -6,6 +6,7 @@
 //! code, so the client that depends on it builds wherever Rust does.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod checksum;
 pub mod flags;

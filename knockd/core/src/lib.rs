@@ -22,6 +22,7 @@
 //! one-time sequences files, the Internet checksum) is in `knock-proto`.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod config;
 pub mod doors;

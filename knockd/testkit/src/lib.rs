@@ -15,6 +15,8 @@
 //! assert_eq!(decode(LinkType::Ethernet, &frame), Ok(knock.packet()));
 //! ```
 
+#![warn(missing_docs)]
+
 mod frame;
 
 pub use frame::{PacketBuilder, Transport};

@@ -3,7 +3,7 @@
 //! ([`toml`]), chosen by the file's extension in [`Config::load`].
 //!
 //! The readers share the model, the errors and the value parsers of
-//! [`value`]; this module only dispatches to them.
+//! the private `value` module; this module only dispatches to them.
 
 // An input path: any bytes must give a value or an error, never a panic.
 #![cfg_attr(
