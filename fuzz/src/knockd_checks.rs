@@ -249,6 +249,8 @@ fn read_door(input: &mut Reader<'_>) -> Option<EngineDoor> {
         seq_timeout: TIMEOUTS[usize::from(header >> 2 & 7)],
         tcp_flags,
         target: (header & 0x80 != 0).then_some(TARGET),
+        // The history oracle below knows nothing of cooldowns.
+        cooldown: Duration::ZERO,
     })
 }
 
@@ -395,6 +397,7 @@ impl Tracker {
                     );
                 }
                 Event::Invalidated { .. } | Event::Evicted { .. } => {}
+                Event::CoolingDown { .. } => panic!("{event:?} from a door without a cooldown"),
             }
         }
     }

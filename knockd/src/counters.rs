@@ -30,6 +30,9 @@ pub struct Counters {
     pub stage_hits: u64,
     /// Packets a door ignored for their TCP flags.
     pub flags_ignored: u64,
+    /// Knocks a door ignored because it opened for their source less than
+    /// its `Cooldown` ago.
+    pub cooling_down: u64,
     /// The engine's totals, as of the last [`Counters::refresh`].
     pub engine: Stats,
     /// The command runner's totals, as of the last [`Counters::refresh`].
@@ -157,10 +160,11 @@ impl Counters {
         )));
         let engine = &self.engine;
         log.emit(&Message::Counters(&format_args!(
-            "knocks: {} stage hits, {} ignored for their flags; attempts: {} started, {} opened, \
-             {} invalidated, {} timed out, {} evicted",
+            "knocks: {} stage hits, {} ignored for their flags, {} while cooling down; \
+             attempts: {} started, {} opened, {} invalidated, {} timed out, {} evicted",
             self.stage_hits,
             self.flags_ignored,
+            self.cooling_down,
             engine.created,
             engine.opened,
             engine.invalidated,
@@ -269,8 +273,8 @@ mod tests {
             captured.stdout.text(),
             "counters: packets: 7 captured, 3 not decoded (1 truncated, 2 unsupported)\n\
              counters: capture: 0 received, 0 dropped by the kernel, 0 by the interface\n\
-             counters: knocks: 4 stage hits, 0 ignored for their flags; attempts: 0 started, \
-             1 opened, 0 invalidated, 0 timed out, 0 evicted\n\
+             counters: knocks: 4 stage hits, 0 ignored for their flags, 0 while cooling down; \
+             attempts: 0 started, 1 opened, 0 invalidated, 0 timed out, 0 evicted\n\
              counters: commands: 2 run, 0 failed, 0 dropped\n"
         );
         assert_eq!(captured.log_lines(), Vec::<String>::new(), "-v only");

@@ -56,6 +56,7 @@ fn engine_tracking(sources: u32, now: Instant) -> Engine {
         seq_timeout: Duration::from_secs(3600),
         tcp_flags: TcpFlags::ANY,
         target: None,
+        cooldown: Duration::ZERO,
     };
     let limits = Limits {
         max_attempts: sources as usize,

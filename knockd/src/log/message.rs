@@ -10,7 +10,7 @@ use std::io;
 use std::net::IpAddr;
 use std::ops::BitOr;
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Local};
 use knock_proto::io_message;
@@ -78,6 +78,15 @@ impl fmt::Display for Source<'_> {
         }
         Ok(())
     }
+}
+
+/// The cap on open doors that refused an opening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenCap {
+    /// The door's `Max_Open`.
+    Door(usize),
+    /// `--max-open`.
+    All(usize),
 }
 
 /// Which of a door's two commands a message is about.
@@ -170,6 +179,72 @@ pub enum Message<'a> {
         /// The door's name.
         door: &'a str,
     },
+    /// `<src>: <door>: OPEN SESAME (door already open, extended)` (log,
+    /// verbose): a `Refresh` door knocked again while open. Not in 0.8.
+    OpenSesameExtended {
+        /// The knocker.
+        source: Source<'a>,
+        /// The door's name.
+        door: &'a str,
+    },
+    /// `<src>: <door>: OPEN SESAME refused: ...` (log, verbose): a cap on open
+    /// doors (`Max_Open`, `--max-open`) is reached. Not in 0.8.
+    OpenRefused {
+        /// The knocker.
+        source: Source<'a>,
+        /// The door's name.
+        door: &'a str,
+        /// Which cap, and its value.
+        cap: OpenCap,
+    },
+    /// `<src>: <door>: closing a door left open by a previous run` (log,
+    /// verbose): the ledger held a stop command past its deadline. Not in 0.8.
+    ClosingLeftOpen {
+        /// The knocker.
+        source: Source<'a>,
+        /// The door's name.
+        door: &'a str,
+    },
+    /// `<src>: <door>: a door left open by a previous run closes in <n>s`
+    /// (log, verbose). Not in 0.8.
+    LeftOpenRearmed {
+        /// The knocker.
+        source: Source<'a>,
+        /// The door's name.
+        door: &'a str,
+        /// Time left until its stop command.
+        left: Duration,
+    },
+    /// `<src>: <door>: start command still running at shutdown, stop command
+    /// not run --> ...` (log, stderr). Not in 0.8.
+    StopLeftPending {
+        /// The knocker.
+        source: Source<'a>,
+        /// The door's name.
+        door: &'a str,
+        /// Whether the ledger keeps the stop command for the next start.
+        in_ledger: bool,
+    },
+    /// `<error> --> doors opened now will not close if knockd dies ...` (log,
+    /// stderr): the state directory is unusable. Not in 0.8.
+    LedgerUnavailable {
+        /// Why.
+        error: &'a dyn fmt::Display,
+    },
+    /// `door ledger <path>: skipped line(s) <n>, ... that are not records`
+    /// (log, stderr). Not in 0.8.
+    LedgerLinesSkipped {
+        /// The journal.
+        path: &'a Path,
+        /// The 1-based numbers of the skipped lines.
+        lines: &'a [usize],
+    },
+    /// `error: cannot write the door ledger: <strerror> --> ...` (log,
+    /// stderr). Not in 0.8.
+    LedgerWriteFailed {
+        /// Why.
+        error: &'a io::Error,
+    },
     /// `<door>: running command: <cmd>` (log, verbose). 0.8 adds a blank log
     /// line after it (B17); we do not.
     RunningCommand {
@@ -216,6 +291,14 @@ pub enum Message<'a> {
     },
     /// `<src>: <door>: command timeout` (log, verbose): the stop command is due.
     CommandTimeout {
+        /// The knocker.
+        source: Source<'a>,
+        /// The door's name.
+        door: &'a str,
+    },
+    /// `<src>: <door>: knock ignored, the door opened for it less than Cooldown ago`
+    /// (debug). Not in 0.8.
+    CoolingDown {
         /// The knocker.
         source: Source<'a>,
         /// The door's name.
@@ -401,6 +484,99 @@ impl Message<'_> {
                 }
                 LOG | VERBOSE
             }
+            Message::OpenSesameExtended { source, door } => {
+                if let Some(out) = out {
+                    write!(
+                        out,
+                        "{source}: {door}: OPEN SESAME (door already open, extended)"
+                    )?;
+                }
+                LOG | VERBOSE
+            }
+            Message::OpenRefused { source, door, cap } => {
+                if let Some(out) = out {
+                    write!(out, "{source}: {door}: OPEN SESAME refused: ")?;
+                    match cap {
+                        OpenCap::Door(max) => write!(
+                            out,
+                            "the door is open for {max} knocker(s) already (Max_Open)"
+                        )?,
+                        OpenCap::All(max) => {
+                            write!(out, "{max} doors are open already (--max-open)")?
+                        }
+                    }
+                }
+                LOG | VERBOSE
+            }
+            Message::ClosingLeftOpen { source, door } => {
+                if let Some(out) = out {
+                    write!(
+                        out,
+                        "{source}: {door}: closing a door left open by a previous run"
+                    )?;
+                }
+                LOG | VERBOSE
+            }
+            Message::LeftOpenRearmed { source, door, left } => {
+                if let Some(out) = out {
+                    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+                    write!(
+                        out,
+                        "{source}: {door}: a door left open by a previous run closes in {secs}s"
+                    )?;
+                }
+                LOG | VERBOSE
+            }
+            Message::StopLeftPending {
+                source,
+                door,
+                in_ledger,
+            } => {
+                if let Some(out) = out {
+                    write!(
+                        out,
+                        "{source}: {door}: start command still running at shutdown, stop command not run"
+                    )?;
+                    out.write_str(if *in_ledger {
+                        " --> it runs at the next start or with knockd --close-all"
+                    } else {
+                        " --> the door stays open (no door ledger)"
+                    })?;
+                }
+                LOG | STDERR
+            }
+            Message::LedgerUnavailable { error } => {
+                if let Some(out) = out {
+                    write!(
+                        out,
+                        "{error} --> doors opened now will not close if knockd dies (fix the state directory or give another with --state-dir)"
+                    )?;
+                }
+                LOG | STDERR
+            }
+            Message::LedgerLinesSkipped { path, lines } => {
+                if let Some(out) = out {
+                    write!(out, "door ledger {}: skipped line(s) ", path.display())?;
+                    for (i, line) in lines.iter().enumerate() {
+                        if i > 0 {
+                            out.write_str(", ")?;
+                        }
+                        write!(out, "{line}")?;
+                    }
+                    out.write_str(" that are not records")?;
+                }
+                LOG | STDERR
+            }
+            Message::LedgerWriteFailed { error } => {
+                if let Some(out) = out {
+                    let reason = io_message(error);
+                    write!(
+                        out,
+                        "error: cannot write the door ledger: {reason} --> this door will not close if knockd dies before its stop command runs"
+                    )?;
+                }
+                LOG | STDERR
+            }
             Message::RunningCommand { door, command } => {
                 if let Some(out) = out {
                     write!(out, "{door}: running command: {command}")?;
@@ -461,6 +637,15 @@ impl Message<'_> {
                     write!(out, "{source}: {door}: command timeout")?;
                 }
                 LOG | VERBOSE
+            }
+            Message::CoolingDown { source, door } => {
+                if let Some(out) = out {
+                    write!(
+                        out,
+                        "{source}: {door}: knock ignored, the door opened for it less than Cooldown ago"
+                    )?;
+                }
+                DEBUG
             }
             Message::SequenceTimeout {
                 source,
@@ -679,7 +864,6 @@ fn write_upper(out: &mut dyn fmt::Write, name: &str) -> fmt::Result {
 #[cfg(test)]
 mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
-    use std::time::Duration;
 
     use chrono::{Datelike, TimeZone};
     use knock_proto::Protocol;
@@ -733,6 +917,14 @@ mod tests {
             },
             "198.18.1.2 (knocker-b.test): seq2: sequence timeout (stage 1)",
             LOG | VERBOSE,
+        );
+        check(
+            Message::CoolingDown {
+                source: plain,
+                door: "udp",
+            },
+            "198.18.1.2: udp: knock ignored, the door opened for it less than Cooldown ago",
+            DEBUG,
         );
         let v6 = Source::with_host(IpAddr::V6(Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 2)), None);
         check(

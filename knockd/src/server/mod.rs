@@ -25,11 +25,11 @@ use knockd_core::Packet;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::capture::{Capture, CaptureError};
-use crate::commands::CommandRunner;
+use crate::commands::{CommandRunner, Opening};
 use crate::counters::Counters;
 use crate::daemon::PidFile;
 use crate::interfaces;
-use crate::log::{Logger, Message, Source};
+use crate::log::{Logger, Message, OpenCap, Source};
 use crate::resolver::Resolver;
 use crate::setup::{filter_doors, Setup};
 use crate::signals::{Pending, Signals};
@@ -222,6 +222,16 @@ impl Server {
                     required: must_be_set,
                 });
             }
+            Event::CoolingDown { source, door } => {
+                self.counters.cooling_down += 1;
+                if self.logger.debug() {
+                    let door = self.door_name(door);
+                    self.logger.emit(&Message::CoolingDown {
+                        source: Source::with_host(source, None),
+                        door: &door,
+                    });
+                }
+            }
             Event::Evicted { .. } => {
                 if let Some(count) = self.counters.evicted(Instant::now()) {
                     self.log_evictions(count);
@@ -237,23 +247,59 @@ impl Server {
         });
     }
 
-    /// OPEN SESAME. A one-time door's sequence is marked used on disk first,
-    /// and the door opens only if that worked, so a crash can never let the
-    /// same sequence in twice.
-    fn open(&mut self, source: IpAddr, door: usize) {
+    /// OPEN SESAME, unless a cap on open doors refuses it or a refreshing
+    /// door only moves its stop. A one-time door's sequence is marked used on
+    /// disk first, and the door opens only if that worked, so a crash can
+    /// never let the same sequence in twice.
+    fn open(&mut self, addr: IpAddr, door: usize) {
+        let host = self.host(addr);
+        let source = Source::with_host(addr, host.as_deref());
         let Some(runtime) = self.setup.loaded.doors.get_mut(door) else {
             return;
         };
         let name = runtime.door.name.clone();
+        let now = Instant::now();
+        let cap = match self.runner.opening(&runtime.door, addr) {
+            Opening::Open => None,
+            Opening::Extend => {
+                self.logger.emit(&Message::OpenSesameExtended {
+                    source,
+                    door: &name,
+                });
+                self.runner
+                    .extend(&runtime.door, addr, now, &mut self.logger);
+                return;
+            }
+            Opening::DoorFull { max } => Some(OpenCap::Door(max)),
+            Opening::AllFull { max } => Some(OpenCap::All(max)),
+        };
+        if let Some(cap) = cap {
+            self.logger.emit(&Message::OpenRefused {
+                source,
+                door: &name,
+                cap,
+            });
+            return;
+        }
         let Some(file) = runtime.one_time.as_mut() else {
-            self.open_door(source, door);
+            self.logger.emit(&Message::OpenSesame {
+                source,
+                door: &name,
+            });
+            self.runner
+                .open_door(&runtime.door, source, now, &mut self.logger);
             return;
         };
         let consumed = file.consume();
         let next = file.active().cloned();
         match consumed {
             Ok(()) => {
-                self.open_door(source, door);
+                self.logger.emit(&Message::OpenSesame {
+                    source,
+                    door: &name,
+                });
+                self.runner
+                    .open_door(&runtime.door, source, now, &mut self.logger);
                 match &next {
                     Some(sequence) => self.logger.emit(&Message::OneTimeNext {
                         door: &name,
@@ -269,20 +315,6 @@ impl Server {
             }
         }
         self.rearm(door, next);
-    }
-
-    fn open_door(&mut self, source: IpAddr, door: usize) {
-        let host = self.host(source);
-        let Some(runtime) = self.setup.loaded.doors.get(door) else {
-            return;
-        };
-        let source = Source::with_host(source, host.as_deref());
-        self.logger.emit(&Message::OpenSesame {
-            source,
-            door: &runtime.door.name,
-        });
-        self.runner
-            .open_door(&runtime.door, source, Instant::now(), &mut self.logger);
     }
 
     /// Arms a one-time door with its next sequence (or disables it) and
@@ -431,6 +463,7 @@ fn engine_doors(doors: &[RuntimeDoor]) -> Vec<EngineDoor> {
             seq_timeout: d.door.seq_timeout,
             tcp_flags: d.door.tcp_flags,
             target: d.door.target,
+            cooldown: d.door.cooldown,
         })
         .collect()
 }

@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use knock_proto::Sequence;
 
 use super::value::{
-    parse_address, parse_seconds, ADDRESS_EXPECTED, PATH_EXPECTED, SECONDS_EXPECTED,
+    parse_address, parse_count, parse_seconds, parse_switch, ADDRESS_EXPECTED, COUNT_EXPECTED,
+    PATH_EXPECTED, SECONDS_EXPECTED, SWITCH_EXPECTED,
 };
 use super::{Config, ConfigError, ConfigErrorKind, Door, Options, SequenceSource};
 
@@ -133,6 +134,7 @@ impl<'a> Directive<'a> {
         match self.key.as_str() {
             "LOGFILE" => options.log_file = Some(self.path(value)?),
             "PIDFILE" => options.pid_file = Some(self.path(value)?),
+            "STATEDIR" => options.state_dir = Some(self.path(value)?),
             "INTERFACE" => {
                 let name = self.non_empty(value, "an interface name")?;
                 // 0.8 keeps the first Interface line it sees.
@@ -205,7 +207,7 @@ impl<'a> Directive<'a> {
 }
 
 /// The keys of `[options]` (besides `UseSyslog`, which any section takes).
-const OPTION_KEYS: [&str; 3] = ["LOGFILE", "PIDFILE", "INTERFACE"];
+const OPTION_KEYS: [&str; 4] = ["LOGFILE", "PIDFILE", "STATEDIR", "INTERFACE"];
 
 /// Sets one door key from its value.
 type SetDoorKey = fn(&Directive<'_>, &mut PendingDoor, &str) -> Result<(), ConfigErrorKind>;
@@ -255,6 +257,19 @@ const DOOR_KEYS: &[(&[&str], SetDoorKey)] = &[
     }),
     (&["STOP_COMMAND_6"], |_, door, value| {
         door.door.stop_command_6 = Some(value.to_owned());
+        Ok(())
+    }),
+    (&["REFRESH"], |d, door, value| {
+        door.door.refresh = parse_switch(value).ok_or_else(|| d.invalid(value, SWITCH_EXPECTED))?;
+        Ok(())
+    }),
+    (&["COOLDOWN"], |d, door, value| {
+        door.door.cooldown = d.seconds(value)?;
+        Ok(())
+    }),
+    (&["MAX_OPEN"], |d, door, value| {
+        door.door.max_open =
+            Some(parse_count(value).ok_or_else(|| d.invalid(value, COUNT_EXPECTED))?);
         Ok(())
     }),
     (&["TARGET"], |d, door, value| {
@@ -628,6 +643,37 @@ mod tests {
         assert!(error("[d]\nsequence = 1\ntarget = gateway.example\n")
             .1
             .contains("expected an IPv4 or IPv6 address"));
+    }
+
+    #[test]
+    fn ledger_directives_refresh_cooldown_max_open_and_state_dir() {
+        let c = read(
+            "[options]\nStateDir = /var/lib/k\n[d]\nsequence = 1\nRefresh = yes\nCooldown = 2.5\nMax_Open = 3\n",
+        )
+        .unwrap();
+        assert_eq!(c.options.state_dir, Some("/var/lib/k".into()));
+        let d = &c.doors[0];
+        assert!(d.refresh);
+        assert_eq!(d.cooldown, Duration::from_millis(2500));
+        assert_eq!(d.max_open, Some(3));
+        let plain = &read("[d]\nsequence = 1\n").unwrap().doors[0];
+        assert_eq!(
+            (plain.refresh, plain.cooldown, plain.max_open),
+            (false, Duration::ZERO, None)
+        );
+        for (line, expected) in [
+            ("refresh = maybe", "expected yes or no"),
+            ("cooldown = -1", "expected a number of seconds"),
+            ("max_open = 0", "expected a whole number of at least 1"),
+            ("StateDir = /x", "StateDir belongs in [options]"),
+        ] {
+            let (at, msg) = error(&format!("[d]\nsequence = 1\n{line}\n"));
+            assert_eq!(at, Some(3), "{line}");
+            assert!(msg.contains(expected), "{line}: {msg}");
+        }
+        assert!(error("[options]\nrefresh = yes\n")
+            .1
+            .contains("belongs in a door section"));
     }
 
     #[test]

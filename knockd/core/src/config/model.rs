@@ -31,6 +31,8 @@ pub struct Options {
     pub pid_file: Option<PathBuf>,
     /// `Interface`: capture interface when `-i` is not given.
     pub interface: Option<String>,
+    /// `StateDir`: where the door ledger lives when `--state-dir` is not given.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Where a door's sequence comes from.
@@ -66,6 +68,15 @@ pub struct Door {
     pub cmd_timeout: Duration,
     /// `Target`: match knocks to this address instead of the interface's own.
     pub target: Option<IpAddr>,
+    /// `Refresh`: a knock on a door already open for the knocker moves its
+    /// stop command to `cmd_timeout` after that knock instead of running the
+    /// start command again.
+    pub refresh: bool,
+    /// `Cooldown`: after the door opens for a knocker, that knocker's
+    /// further knocks on it are ignored this long.
+    pub cooldown: Duration,
+    /// `Max_Open`: most knockers this door may be open for at once.
+    pub max_open: Option<usize>,
 }
 
 impl Door {
@@ -82,6 +93,9 @@ impl Door {
             stop_command_6: None,
             cmd_timeout: DEFAULT_CMD_TIMEOUT,
             target: None,
+            refresh: false,
+            cooldown: Duration::ZERO,
+            max_open: None,
         }
     }
 
@@ -125,8 +139,8 @@ fn pick<'a>(ipv6: bool, v4: &'a Option<String>, v6: &'a Option<String>) -> Optio
 
 impl Config {
     /// Makes every relative path in the configuration (log file, pid file,
-    /// one-time sequences files) absolute against `base`, so that a daemon that
-    /// later changes directory still finds them.
+    /// state directory, one-time sequences files) absolute against `base`, so
+    /// that a daemon that later changes directory still finds them.
     pub fn resolve_paths(&mut self, base: &Path) {
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -137,6 +151,9 @@ impl Config {
             resolve(p);
         }
         if let Some(p) = self.options.pid_file.as_mut() {
+            resolve(p);
+        }
+        if let Some(p) = self.options.state_dir.as_mut() {
             resolve(p);
         }
         for door in &mut self.doors {

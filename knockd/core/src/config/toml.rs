@@ -25,7 +25,9 @@ use serde::Deserialize;
 
 use knock_proto::{Sequence, TcpFlags};
 
-use super::value::{parse_address, parse_seconds, ADDRESS_EXPECTED, SECONDS_EXPECTED};
+use super::value::{
+    parse_address, parse_seconds, ADDRESS_EXPECTED, COUNT_EXPECTED, SECONDS_EXPECTED,
+};
 use super::{Config, ConfigError, ConfigErrorKind, Door, Options, SequenceSource};
 
 #[derive(Deserialize)]
@@ -44,6 +46,7 @@ struct OptionsTable {
     use_syslog: bool,
     log_file: Option<PathBuf>,
     pid_file: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
     interface: Option<String>,
 }
 
@@ -61,6 +64,10 @@ struct DoorTable {
     stop_command_6: Option<String>,
     cmd_timeout: Option<Spanned<Seconds>>,
     target: Option<Spanned<String>>,
+    #[serde(default)]
+    refresh: bool,
+    cooldown: Option<Spanned<Seconds>>,
+    max_open: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -132,6 +139,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
         use_syslog: file.options.use_syslog,
         log_file: file.options.log_file,
         pid_file: file.options.pid_file,
+        state_dir: file.options.state_dir,
         interface: file.options.interface,
     };
     let mut doors = Vec::with_capacity(file.door.len());
@@ -187,6 +195,23 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
                 )
             })?);
         }
+        if let Some(v) = table.cooldown {
+            door.cooldown = seconds(v, "cooldown", &at)?;
+        }
+        if let Some(v) = table.max_open {
+            let count = usize::try_from(*v.get_ref()).ok().filter(|&n| n >= 1);
+            door.max_open = Some(count.ok_or_else(|| {
+                at(
+                    v.span(),
+                    ConfigErrorKind::InvalidValue {
+                        key: "max_open".into(),
+                        value: v.get_ref().to_string(),
+                        expected: COUNT_EXPECTED,
+                    },
+                )
+            })?);
+        }
+        door.refresh = table.refresh;
         door.start_command = table.start_command;
         door.start_command_6 = table.start_command_6;
         door.stop_command = table.stop_command;

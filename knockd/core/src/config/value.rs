@@ -30,6 +30,31 @@ pub(super) fn parse_address(text: &str) -> Option<IpAddr> {
 /// Words for the error messages of [`parse_address`] values.
 pub(super) const ADDRESS_EXPECTED: &str = "an IPv4 or IPv6 address";
 
+/// Parses a switch: `yes`, `no`, `true`, `false`, `on`, `off`, `1` or `0`,
+/// in any case.
+pub(super) fn parse_switch(text: &str) -> Option<bool> {
+    match text.trim_ascii().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "on" | "1" => Some(true),
+        "no" | "false" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Words for the error messages of [`parse_switch`] values.
+pub(super) const SWITCH_EXPECTED: &str = "yes or no";
+
+/// Parses a count of at least 1.
+pub(super) fn parse_count(text: &str) -> Option<usize> {
+    let text = text.trim_ascii();
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok().filter(|&n| n >= 1)
+}
+
+/// Words for the error messages of [`parse_count`] values.
+pub(super) const COUNT_EXPECTED: &str = "a whole number of at least 1";
+
 /// Words for the error messages of file-path values, which must not be empty.
 pub(super) const PATH_EXPECTED: &str = "a file path";
 
@@ -44,6 +69,32 @@ mod tests {
         assert_eq!(parse_seconds("0"), Some(Duration::ZERO));
         for bad in ["", "abc", "-5", "1.2.3", ".", "5s", "1e3"] {
             assert_eq!(parse_seconds(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn switches_and_counts() {
+        for (text, value) in [
+            ("yes", true),
+            ("No", false),
+            ("TRUE", true),
+            ("off", false),
+            ("1", true),
+        ] {
+            assert_eq!(parse_switch(text), Some(value), "{text}");
+        }
+        assert_eq!(parse_switch("y"), None);
+        assert_eq!(parse_count(" 12 "), Some(12));
+        for bad in [
+            "0",
+            "-1",
+            "+3",
+            "1.5",
+            "",
+            "many",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(parse_count(bad), None, "{bad}");
         }
     }
 

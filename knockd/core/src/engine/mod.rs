@@ -29,11 +29,15 @@
 //! * **Timeouts** run from the first knock: an attempt is dead at
 //!   `first knock + seq_timeout`. [`Engine::on_timer`] reports them on time
 //!   without traffic (0.8 only notices at the next packet: #71, B2).
+//! * **Cooldown**: after a door opens for a source, that source's knocks on
+//!   that door are ignored for the door's `Cooldown` ([`Event::CoolingDown`]):
+//!   no attempt, no second opening (knockd issue #86).
 //! * **Bounded state**: at most [`Limits::max_attempts`] attempts, O(1) work
 //!   per packet whatever the number of sources; when full, the least advanced,
 //!   oldest attempt is evicted (0.8 grows without bound: B7).
 
 mod attempts;
+mod cooldowns;
 
 #[cfg(test)]
 mod props;
@@ -47,6 +51,7 @@ use knock_proto::{Knock, Protocol, Sequence, TcpFlag, TcpFlags};
 
 use crate::packet::Packet;
 use attempts::Attempts;
+use cooldowns::Cooldowns;
 
 /// What the engine needs to know about one door.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,12 +66,16 @@ pub struct EngineDoor {
     pub tcp_flags: TcpFlags,
     /// `Target`: accept knocks to this address instead of the local ones.
     pub target: Option<IpAddr>,
+    /// `Cooldown`: after the door opens for a source, that source's knocks
+    /// on it are ignored this long ([`Event::CoolingDown`]).
+    pub cooldown: Duration,
 }
 
 /// Resource limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Most attempts tracked at once, over all sources and doors (at least 1).
+    /// Most attempts tracked at once, over all sources and doors (at least
+    /// 1); also the most (source, door) pairs cooling down at once.
     pub max_attempts: usize,
 }
 
@@ -127,6 +136,14 @@ pub enum Event {
         /// Whether the door wants the flag set (it was clear) or clear (it was set).
         must_be_set: bool,
     },
+    /// A knock on a door that opened for `source` less than the door's
+    /// `Cooldown` ago was ignored.
+    CoolingDown {
+        /// The knocker.
+        source: IpAddr,
+        /// Index of the door.
+        door: usize,
+    },
     /// The attempt was dropped to make room for a new one.
     Evicted {
         /// The knocker.
@@ -163,6 +180,7 @@ pub struct Engine {
     /// a knock. The table is fixed by the config, so a binary search beats hashing.
     doors_by_knock: Vec<(Knock, Vec<usize>)>,
     attempts: Attempts,
+    cooldowns: Cooldowns,
     /// The latest time seen; time never runs backwards inside the engine.
     clock: Option<Instant>,
     stats: Stats,
@@ -187,6 +205,7 @@ impl Engine {
     pub fn new(doors: Vec<EngineDoor>, local_addrs: Vec<IpAddr>, limits: Limits) -> Self {
         let mut engine = Engine {
             attempts: Attempts::new(doors.len(), limits.max_attempts),
+            cooldowns: Cooldowns::new(limits.max_attempts),
             doors,
             local_addrs,
             doors_by_knock: Vec::new(),
@@ -277,6 +296,7 @@ impl Engine {
             }
         }
         self.attempts.renumber_doors(&new_door_of, doors.len());
+        self.cooldowns.renumber(&new_door_of);
         self.doors = doors;
         self.local_addrs = local_addrs;
         self.index_knocks();
@@ -375,6 +395,13 @@ impl Engine {
                 return Progress::Ignored;
             }
         }
+        if !door.cooldown.is_zero() && self.cooldowns.is_cooling(source, index, now) {
+            events.push(Event::CoolingDown {
+                source,
+                door: index,
+            });
+            return Progress::Ignored;
+        }
         let Some(id) = self.attempts.find(source, index) else {
             return Progress::Free;
         };
@@ -410,11 +437,7 @@ impl Engine {
             stage,
         });
         if stage == sequence.len() {
-            self.stats.opened += 1;
-            events.push(Event::Open {
-                source,
-                door: index,
-            });
+            self.open(source, index, now, events);
         }
         Progress::Advanced
     }
@@ -439,16 +462,12 @@ impl Engine {
             return;
         }
         if sequence.len() == 1 {
-            self.stats.opened += 1;
             events.push(Event::Stage {
                 source,
                 door: index,
                 stage: 1,
             });
-            events.push(Event::Open {
-                source,
-                door: index,
-            });
+            self.open(source, index, now, events);
             return;
         }
         let deadline = now.checked_add(door.seq_timeout);
@@ -466,6 +485,19 @@ impl Engine {
             door: index,
             stage: 1,
         });
+    }
+
+    /// `source` completed door `index`'s sequence: it opens, and cools down.
+    fn open(&mut self, source: IpAddr, index: usize, now: Instant, events: &mut Vec<Event>) {
+        self.stats.opened += 1;
+        events.push(Event::Open {
+            source,
+            door: index,
+        });
+        let cooldown = self.doors.get(index).map_or(Duration::ZERO, |d| d.cooldown);
+        if let Some(until) = now.checked_add(cooldown).filter(|_| !cooldown.is_zero()) {
+            self.cooldowns.start(source, index, until);
+        }
     }
 
     fn earliest_deadline(&self) -> Option<(usize, Instant)> {

@@ -51,6 +51,7 @@ fn engine_door() -> impl Strategy<Value = EngineDoor> {
                 seq_timeout: Duration::from_millis(timeout_ms),
                 tcp_flags,
                 target,
+                cooldown: Duration::ZERO,
             },
         )
 }

@@ -23,6 +23,7 @@ pub(super) fn door(name: &str, sequence: &str, seq_timeout_ms: u64) -> EngineDoo
         seq_timeout: Duration::from_millis(seq_timeout_ms),
         tcp_flags: TcpFlags::ANY,
         target: None,
+        cooldown: Duration::ZERO,
     }
 }
 
@@ -713,4 +714,48 @@ fn time_running_backwards_is_treated_as_standing_still() {
     assert_eq!(b.timer(8500), [timeout(B, 0, 1)]);
     assert_eq!(b.timer(0), []);
     assert_eq!(b.timer(9000), [timeout(A, 0, 1)]);
+}
+
+fn cooling(source: IpAddr, door: usize) -> Event {
+    Event::CoolingDown { source, door }
+}
+
+fn with_cooldown(mut door: EngineDoor, ms: u64) -> EngineDoor {
+    door.cooldown = Duration::from_millis(ms);
+    door
+}
+
+#[test]
+fn a_cooling_door_ignores_its_knocker_and_no_one_else() {
+    // knockd issue #86: a one-element UDP door fired on every packet.
+    let mut b = Bench::new(vec![with_cooldown(door("udp", "5000:udp", 1000), 5000)]);
+    assert_eq!(b.knock(0, &[udp(A, 5000)]), [stage(A, 0, 1), open(A, 0)]);
+    assert_eq!(
+        b.knock(10, &[udp(A, 5000), udp(A, 5000)]),
+        [cooling(A, 0), cooling(A, 0)]
+    );
+    assert_eq!(b.knock(20, &[udp(B, 5000)]), [stage(B, 0, 1), open(B, 0)]);
+    assert_eq!(b.knock(4999, &[udp(A, 5000)]), [cooling(A, 0)]);
+    assert_eq!(b.knock(5000, &[udp(A, 5000)]), [stage(A, 0, 1), open(A, 0)]);
+    assert_eq!(b.engine.stats().opened, 3);
+}
+
+#[test]
+fn a_cooling_knocker_starts_no_attempt() {
+    let mut b = Bench::new(vec![with_cooldown(door("ssh", "7000,8000", 10_000), 3000)]);
+    let opened = b.knocks(0, &[syn(A, 7000), syn(A, 8000)]);
+    assert_eq!(opened, [stage(A, 0, 1), stage(A, 0, 2), open(A, 0)]);
+    assert_eq!(b.knock(1500, &[syn(A, 7000)]), [cooling(A, 0)]);
+    assert_eq!(b.engine.attempts(), 0);
+    assert_eq!(b.knock(4000, &[syn(A, 7000)]), [stage(A, 0, 1)]);
+}
+
+#[test]
+fn cooldowns_follow_their_door_across_a_reload() {
+    let ssh = with_cooldown(door("ssh", "5000:udp", 1000), 5000);
+    let mut b = Bench::new(vec![ssh.clone()]);
+    b.knock(0, &[udp(A, 5000)]);
+    let other = door("other", "6000", 1000);
+    b.engine.reconfigure(vec![other, ssh], vec![LOCAL, LOCAL6]);
+    assert_eq!(b.knock(10, &[udp(A, 5000)]), [cooling(A, 1)]);
 }
