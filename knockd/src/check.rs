@@ -25,6 +25,7 @@ pub fn run(setup: &Setup) -> ExitCode {
         println!("syslog: on");
     }
     println!("pid file (with -d): {}", setup.pid_file_path().display());
+    println!("state directory: {}", setup.state_dir().display());
     for addr in &addrs {
         println!("local address: {addr}");
     }
@@ -59,6 +60,15 @@ pub fn run(setup: &Setup) -> ExitCode {
         }
         if door.has_stop_command() {
             println!("  cmd_timeout: {}", seconds(door.cmd_timeout));
+        }
+        if door.refresh {
+            println!("  refresh: yes");
+        }
+        if !door.cooldown.is_zero() {
+            println!("  cooldown: {}", seconds(door.cooldown));
+        }
+        if let Some(max) = door.max_open {
+            println!("  max_open: {max}");
         }
     }
     let doors = filter_doors(&loaded.doors);

@@ -12,6 +12,8 @@ use clap::Parser;
 pub const DEFAULT_CONFIG: &str = "/etc/knockd.conf";
 /// The default pid file, as in 0.8.
 pub const DEFAULT_PID_FILE: &str = "/var/run/knockd.pid";
+/// The state directory (the door ledger) when neither `--state-dir` nor `StateDir` names one.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/knockd";
 /// The default capture interface when neither `-i` nor `Interface` names one, as in 0.8.
 pub const DEFAULT_INTERFACE: &str = "eth0";
 
@@ -70,6 +72,19 @@ pub struct Args {
     #[arg(long = "max-attempts", value_name = "N", default_value_t = 100_000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_attempts: u32,
+
+    /// Most doors with a stop command open at once; beyond it an opening is refused and logged
+    #[arg(long = "max-open", value_name = "N", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_open: u32,
+
+    /// Directory of the door ledger (wins over StateDir in the config; default /var/lib/knockd)
+    #[arg(long = "state-dir", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Run the stop command of every door the ledger holds open, then exit
+    #[arg(long = "close-all")]
+    pub close_all: bool,
 
     /// Most door commands running at once; more wait in a queue
     #[arg(long = "max-commands", value_name = "N", default_value_t = 32,

@@ -1,4 +1,4 @@
-//! Running doors' start and stop commands.
+//! Running doors' start and stop commands, and the ledger of open doors.
 //!
 //! A knock that opens a door runs its start command through `/bin/sh -c`,
 //! with every `%IP%` replaced by the knocker's address (dotted quad, or
@@ -11,31 +11,40 @@
 //! and calls [`CommandRunner::reap`] on SIGCHLD. Nothing here blocks except
 //! [`CommandRunner::shutdown`], whose wait is bounded.
 //!
+//! Doors that always close: with a [`Ledger`], each stop command is recorded
+//! on disk before its start command runs and marked done once it has run,
+//! so a knockd killed in between closes the door at its next start
+//! ([`CommandRunner::recover`]) or at `knockd --close-all`.
+//!
 //! Children get stdin from `/dev/null` and the daemon's stdout and stderr (as
 //! in 0.8), and their own process group, so a Ctrl-C meant for a foreground
 //! knockd does not also kill half-run firewall commands. On Linux every
 //! descriptor above 2 is marked close-on-exec before each spawn, so the
-//! capture socket, log file or one-time sequences file never leak into
-//! commands even if their owner forgot `O_CLOEXEC` (0.8's B26).
+//! capture socket, log file, ledger or one-time sequences file never leak
+//! into commands even if their owner forgot `O_CLOEXEC` (0.8's B26).
 //!
 //! Bounds (0.8 had none, B12/B13): at most [`RunnerLimits::max_running`]
 //! commands run at once. Start commands beyond that wait in a FIFO of at most
 //! [`RunnerLimits::max_queued`]; beyond that they are dropped with a log line
 //! (`<src>: <door>: too many commands waiting, start command dropped`), which
 //! keeps a knock flood (one-element UDP doors) from exhausting processes or
-//! memory. A dropped or never-spawned start has no stop. Stop commands are
-//! never dropped: a due stop waits for a free slot and goes before any
-//! waiting start. Pending stops belong to doors already opened and survive a
-//! configuration reload, as the runner keeps its own copy of each command.
+//! memory. At most [`RunnerLimits::max_open`] doors with a stop command are
+//! open at once (and at most a door's `Max_Open` per door), so pending stops
+//! and the ledger stay bounded too. A dropped or never-spawned start has no
+//! stop. Stop commands are never dropped: a due stop waits for a free slot
+//! and goes before any waiting start. Pending stops belong to doors already
+//! opened and survive a configuration reload, as the runner keeps its own
+//! copy of each command.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use knockd_core::config::Door;
 
+use crate::ledger::{Entry, Ledger};
 use crate::log::{CommandKind, Logger, Message, Source};
 
 /// 0.8 expanded commands into a 4096-byte buffer and refused longer ones.
@@ -51,14 +60,17 @@ pub struct RunnerLimits {
     pub max_running: usize,
     /// Most start commands waiting for a free slot; later ones are dropped.
     pub max_queued: usize,
+    /// Most doors with a stop command open at once (`--max-open`).
+    pub max_open: usize,
 }
 
 impl Default for RunnerLimits {
-    /// 32 running, 1024 waiting.
+    /// 32 running, 1024 waiting, 4096 open.
     fn default() -> Self {
         RunnerLimits {
             max_running: 32,
             max_queued: 1024,
+            max_open: 4096,
         }
     }
 }
@@ -72,6 +84,26 @@ pub struct CommandStats {
     pub failed: u64,
     /// Start commands never run: too long, or the queue was full.
     pub dropped: u64,
+}
+
+/// What a completed knock does to its door now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// The door opens: OPEN SESAME, then [`CommandRunner::open_door`].
+    Open,
+    /// The door is open for this knocker already and refreshes: its stop
+    /// moves, see [`CommandRunner::extend`].
+    Extend,
+    /// The door is open for its `Max_Open` knockers already.
+    DoorFull {
+        /// The door's `Max_Open`.
+        max: usize,
+    },
+    /// `--max-open` doors are open already.
+    AllFull {
+        /// `--max-open`.
+        max: usize,
+    },
 }
 
 /// A knocker as the runner keeps it for later log lines.
@@ -102,11 +134,16 @@ struct QueuedStart {
 struct PendingStop {
     /// `None` when `Cmd_Timeout` is too large to represent: it then runs at shutdown only.
     due: Option<Instant>,
-    /// The start command's child id.
-    after: u64,
+    /// The start command's child id; `None` for a door a previous run opened.
+    after: Option<u64>,
     door: String,
     knocker: Knocker,
     command: String,
+    /// Its ledger record, if the ledger has it.
+    ledger_id: Option<u64>,
+    /// Whether running it logs `command timeout` (not for a door a previous
+    /// run left open past its time, which has its own line).
+    announce: bool,
 }
 
 /// A running command.
@@ -115,6 +152,50 @@ struct Running {
     id: u64,
     door: String,
     child: Child,
+    /// For a stop command: the ledger record it closes once it has run.
+    closes: Option<u64>,
+}
+
+/// Doors open now: a start with a stop command accepted and its stop not yet
+/// run. Counted per (door, knocker) for `Refresh` and per door for `Max_Open`.
+#[derive(Debug, Default)]
+struct OpenDoors {
+    pairs: HashMap<(String, IpAddr), usize>,
+    per_door: HashMap<String, usize>,
+    total: usize,
+}
+
+impl OpenDoors {
+    fn add(&mut self, door: &str, addr: IpAddr) {
+        *self.pairs.entry((door.to_owned(), addr)).or_default() += 1;
+        *self.per_door.entry(door.to_owned()).or_default() += 1;
+        self.total += 1;
+    }
+
+    fn remove(&mut self, door: &str, addr: IpAddr) {
+        let key = (door.to_owned(), addr);
+        if let Some(count) = self.pairs.get_mut(&key) {
+            *count -= 1;
+            if *count == 0 {
+                self.pairs.remove(&key);
+            }
+            if let Some(count) = self.per_door.get_mut(door) {
+                *count -= 1;
+                if *count == 0 {
+                    self.per_door.remove(door);
+                }
+            }
+            self.total -= 1;
+        }
+    }
+
+    fn is_open(&self, door: &str, addr: IpAddr) -> bool {
+        self.pairs.contains_key(&(door.to_owned(), addr))
+    }
+
+    fn count(&self, door: &str) -> usize {
+        self.per_door.get(door).copied().unwrap_or(0)
+    }
 }
 
 /// Runs doors' commands and schedules their stop commands.
@@ -125,12 +206,14 @@ pub struct CommandRunner {
     running: Vec<Running>,
     queued: VecDeque<QueuedStart>,
     stops: Vec<PendingStop>,
+    open: OpenDoors,
+    ledger: Option<Ledger>,
     stats: CommandStats,
 }
 
 impl CommandRunner {
-    /// An idle runner.
-    pub fn new(limits: RunnerLimits) -> Self {
+    /// An idle runner, recording open doors in `ledger` when there is one.
+    pub fn new(limits: RunnerLimits, ledger: Option<Ledger>) -> Self {
         CommandRunner {
             limits: RunnerLimits {
                 max_running: limits.max_running.max(1),
@@ -140,6 +223,8 @@ impl CommandRunner {
             running: Vec::new(),
             queued: VecDeque::new(),
             stops: Vec::new(),
+            open: OpenDoors::default(),
+            ledger,
             stats: CommandStats::default(),
         }
     }
@@ -147,6 +232,80 @@ impl CommandRunner {
     /// Totals since the runner was created.
     pub fn stats(&self) -> CommandStats {
         self.stats
+    }
+
+    /// The ledger, if doors are recorded in one.
+    pub fn ledger_mut(&mut self) -> Option<&mut Ledger> {
+        self.ledger.as_mut()
+    }
+
+    /// Takes over the doors a previous run left open: a stop command past its
+    /// deadline runs at once (`closing a door left open by a previous run`),
+    /// the others run when their deadline comes. `now` and `wall` are the
+    /// same moment on the monotonic and the wall clock.
+    pub fn recover(
+        &mut self,
+        pending: Vec<Entry>,
+        now: Instant,
+        wall: SystemTime,
+        log: &mut Logger,
+    ) {
+        for entry in pending {
+            let knocker = Knocker {
+                addr: entry.source,
+                host: None,
+            };
+            let left = entry.deadline.duration_since(wall).unwrap_or_default();
+            let source = knocker.source();
+            if left.is_zero() {
+                log.emit(&Message::ClosingLeftOpen {
+                    source,
+                    door: &entry.door,
+                });
+            } else {
+                log.emit(&Message::LeftOpenRearmed {
+                    source,
+                    door: &entry.door,
+                    left,
+                });
+            }
+            self.open.add(&entry.door, entry.source);
+            self.stops.push(PendingStop {
+                due: now.checked_add(left),
+                after: None,
+                door: entry.door,
+                knocker,
+                command: entry.stop,
+                ledger_id: Some(entry.id),
+                announce: !left.is_zero(),
+            });
+        }
+        self.dispatch(now, log);
+    }
+
+    /// What a knock that completed `door` for `addr` does now: open it, move
+    /// the stop of a refreshing door already open for `addr`, or nothing
+    /// because a cap is reached. Doors without a stop command for `addr`'s
+    /// family never close, so they are neither counted nor refused.
+    pub fn opening(&self, door: &Door, addr: IpAddr) -> Opening {
+        if door.stop_command_for(addr.is_ipv6()).is_none() {
+            return Opening::Open;
+        }
+        if door.refresh && self.open.is_open(&door.name, addr) {
+            return Opening::Extend;
+        }
+        if let Some(max) = door
+            .max_open
+            .filter(|&max| self.open.count(&door.name) >= max)
+        {
+            return Opening::DoorFull { max };
+        }
+        if self.open.total >= self.limits.max_open {
+            return Opening::AllFull {
+                max: self.limits.max_open,
+            };
+        }
+        Opening::Open
     }
 
     /// Runs `door`'s start command for a knocker that just opened it (OPEN
@@ -182,6 +341,9 @@ impl CommandRunner {
             });
             return;
         }
+        if stop.is_some() {
+            self.open.add(&door.name, source.addr);
+        }
         self.queued.push_back(QueuedStart {
             door: door.name.clone(),
             knocker: Knocker {
@@ -195,6 +357,27 @@ impl CommandRunner {
         self.dispatch(now, log);
     }
 
+    /// A refreshing door already open for `addr` was knocked again: its stop
+    /// command moves to `Cmd_Timeout` after `now` (the start command does not
+    /// run again). A door whose start has not run yet gets its stop from then.
+    pub fn extend(&mut self, door: &Door, addr: IpAddr, now: Instant, log: &mut Logger) {
+        let Some(stop) = self
+            .stops
+            .iter_mut()
+            .find(|stop| stop.door == door.name && stop.knocker.addr == addr)
+        else {
+            return;
+        };
+        stop.due = now.checked_add(door.cmd_timeout);
+        stop.announce = true;
+        if let (Some(ledger), Some(id)) = (self.ledger.as_mut(), stop.ledger_id) {
+            let deadline = wall_deadline(door.cmd_timeout);
+            if let Err(error) = ledger.record_extend(id, deadline) {
+                log.emit(&Message::LedgerWriteFailed { error: &error });
+            }
+        }
+    }
+
     /// When [`CommandRunner::on_timer`] has work next: the earliest stop
     /// command that can run then. Stops waiting for their start command or
     /// for a free slot are not counted; [`CommandRunner::reap`] runs them.
@@ -204,7 +387,7 @@ impl CommandRunner {
         }
         self.stops
             .iter()
-            .filter(|stop| !self.is_running(stop.after))
+            .filter(|stop| !self.start_running(stop))
             .filter_map(|stop| stop.due)
             .min()
     }
@@ -223,32 +406,45 @@ impl CommandRunner {
     }
 
     /// Shuts down: drops start commands still waiting (their doors were never
-    /// opened), runs every pending stop command at once (so shutdown closes
-    /// the doors it opened; a stop whose start command still runs waits for
-    /// it, up to the grace period), and waits up to `grace` for all commands
-    /// to exit. Returns how many were left running; they are not killed (a
-    /// half-run firewall command is worse than a late one) and are logged.
+    /// opened), runs every pending stop command whose start command has
+    /// exited at once (so shutdown closes the doors it opened), and waits up
+    /// to `grace` for all commands to exit. A stop whose start command is
+    /// still running when the grace period ends does not run (it would race
+    /// its start, which may open the door again after it): it stays in the
+    /// ledger for the next start or `--close-all`, and is logged. Returns how
+    /// many commands were left running; they are not killed (a half-run
+    /// firewall command is worse than a late one) and are logged.
     pub fn shutdown(&mut self, now: Instant, grace: Duration, log: &mut Logger) -> usize {
-        self.queued.clear();
+        for start in self.queued.drain(..) {
+            if start.stop.is_some() {
+                self.open.remove(&start.door, start.knocker.addr);
+            }
+        }
         let deadline = now.checked_add(grace).unwrap_or(now);
         loop {
             self.collect_exited(log);
-            let out_of_time = Instant::now() >= deadline;
             let mut i = 0;
             while let Some(stop) = self.stops.get(i) {
-                if out_of_time || !self.is_running(stop.after) {
+                if self.start_running(stop) {
+                    i += 1;
+                } else {
                     let stop = self.stops.swap_remove(i);
                     self.run_stop(stop, log);
-                } else {
-                    i += 1;
                 }
             }
-            if self.running.is_empty() || out_of_time {
+            if self.running.is_empty() || Instant::now() >= deadline {
                 break;
             }
             std::thread::sleep(
                 SHUTDOWN_POLL.min(deadline.saturating_duration_since(Instant::now())),
             );
+        }
+        for stop in self.stops.drain(..) {
+            log.emit(&Message::StopLeftPending {
+                source: stop.knocker.source(),
+                door: &stop.door,
+                in_ledger: stop.ledger_id.is_some(),
+            });
         }
         let left = self.running.len();
         if left > 0 {
@@ -258,8 +454,10 @@ impl CommandRunner {
         left
     }
 
-    fn is_running(&self, id: u64) -> bool {
-        self.running.iter().any(|r| r.id == id)
+    /// Whether `stop`'s start command is still running.
+    fn start_running(&self, stop: &PendingStop) -> bool {
+        stop.after
+            .is_some_and(|after| self.running.iter().any(|r| r.id == after))
     }
 
     /// Starts due stops, then waiting starts, while slots are free.
@@ -270,7 +468,7 @@ impl CommandRunner {
                 .iter()
                 .enumerate()
                 .filter(|(_, stop)| stop.due.is_some_and(|due| due <= now))
-                .filter(|(_, stop)| !self.is_running(stop.after))
+                .filter(|(_, stop)| !self.start_running(stop))
                 .min_by_key(|(_, stop)| stop.due)
                 .map(|(i, _)| i);
             let Some(i) = ready else { break };
@@ -281,32 +479,75 @@ impl CommandRunner {
             let Some(start) = self.queued.pop_front() else {
                 break;
             };
-            let Some(id) = self.spawn(&start.door, &start.start, log) else {
-                continue;
-            };
-            if let Some(command) = start.stop {
-                self.stops.push(PendingStop {
-                    due: now.checked_add(start.cmd_timeout),
-                    after: id,
-                    door: start.door,
-                    knocker: start.knocker,
-                    command,
-                });
+            self.run_start(start, now, log);
+        }
+    }
+
+    /// Records the door in the ledger, then runs its start command and
+    /// schedules its stop.
+    fn run_start(&mut self, start: QueuedStart, now: Instant, log: &mut Logger) {
+        let ledger_id = match (&start.stop, self.ledger.as_mut()) {
+            (Some(stop), Some(ledger)) => {
+                let deadline = wall_deadline(start.cmd_timeout);
+                let recorded = ledger.record_open(&start.door, start.knocker.addr, stop, deadline);
+                // A door whose record cannot be written still opens: knockd
+                // never locks its admin out; it only would not survive a crash.
+                recorded
+                    .map_err(|error| log.emit(&Message::LedgerWriteFailed { error: &error }))
+                    .ok()
             }
+            _ => None,
+        };
+        let Some(id) = self.spawn(&start.door, &start.start, None, log) else {
+            // Never started, so never to be closed.
+            if start.stop.is_some() {
+                self.open.remove(&start.door, start.knocker.addr);
+            }
+            self.close_record(ledger_id, log);
+            return;
+        };
+        if let Some(command) = start.stop {
+            self.stops.push(PendingStop {
+                due: now.checked_add(start.cmd_timeout),
+                after: Some(id),
+                door: start.door,
+                knocker: start.knocker,
+                command,
+                ledger_id,
+                announce: true,
+            });
         }
     }
 
     fn run_stop(&mut self, stop: PendingStop, log: &mut Logger) {
-        log.emit(&Message::CommandTimeout {
-            source: stop.knocker.source(),
-            door: &stop.door,
-        });
-        self.spawn(&stop.door, &stop.command, log);
+        if stop.announce {
+            log.emit(&Message::CommandTimeout {
+                source: stop.knocker.source(),
+                door: &stop.door,
+            });
+        }
+        self.open.remove(&stop.door, stop.knocker.addr);
+        // A stop that cannot start stays in the ledger, for the next start.
+        self.spawn(&stop.door, &stop.command, stop.ledger_id, log);
+    }
+
+    fn close_record(&mut self, ledger_id: Option<u64>, log: &mut Logger) {
+        if let (Some(ledger), Some(id)) = (self.ledger.as_mut(), ledger_id) {
+            if let Err(error) = ledger.record_close(id) {
+                log.emit(&Message::LedgerWriteFailed { error: &error });
+            }
+        }
     }
 
     /// Starts `/bin/sh -c <command>` and tracks it; returns its id, or `None`
     /// (logged) when it could not be started.
-    fn spawn(&mut self, door: &str, command: &str, log: &mut Logger) -> Option<u64> {
+    fn spawn(
+        &mut self,
+        door: &str,
+        command: &str,
+        closes: Option<u64>,
+        log: &mut Logger,
+    ) -> Option<u64> {
         log.emit(&Message::RunningCommand { door, command });
         let mut shell = Command::new("/bin/sh");
         shell
@@ -324,6 +565,7 @@ impl CommandRunner {
                     id,
                     door: door.to_owned(),
                     child,
+                    closes,
                 });
                 Some(id)
             }
@@ -338,7 +580,8 @@ impl CommandRunner {
         }
     }
 
-    /// Removes every exited child, logging how it failed if it did.
+    /// Removes every exited child, logging how it failed if it did, and
+    /// closes the ledger record of each stop command that has run.
     fn collect_exited(&mut self, log: &mut Logger) {
         let mut i = 0;
         while let Some(entry) = self.running.get_mut(i) {
@@ -350,6 +593,7 @@ impl CommandRunner {
                         self.stats.failed += 1;
                     }
                     report_exit(&entry.door, status, log);
+                    self.close_record(entry.closes, log);
                 }
                 Err(error) => {
                     // Someone else reaped it (a waitpid(-1) elsewhere); it is gone either way.
@@ -358,10 +602,17 @@ impl CommandRunner {
                     log.emit(&Message::Error(&format_args!(
                         "{door}: lost track of command: {error}"
                     )));
+                    self.close_record(entry.closes, log);
                 }
             }
         }
     }
+}
+
+/// The wall-clock time `cmd_timeout` from now, for the ledger.
+fn wall_deadline(cmd_timeout: Duration) -> SystemTime {
+    let now = SystemTime::now();
+    now.checked_add(cmd_timeout).unwrap_or(now)
 }
 
 fn report_exit(door: &str, status: ExitStatus, log: &mut Logger) {
@@ -441,7 +692,7 @@ mod tests {
     }
 
     fn runner() -> CommandRunner {
-        CommandRunner::new(RunnerLimits::default())
+        CommandRunner::new(RunnerLimits::default(), None)
     }
 
     fn idle(runner: &CommandRunner) -> bool {
@@ -671,8 +922,9 @@ mod tests {
         let limits = RunnerLimits {
             max_running: 3,
             max_queued: 100,
+            ..RunnerLimits::default()
         };
-        let mut runner = CommandRunner::new(limits);
+        let mut runner = CommandRunner::new(limits, None);
         let d = door(
             Some(&format!("sleep 0.3; echo x >> {out}")),
             None,
@@ -698,8 +950,9 @@ mod tests {
         let limits = RunnerLimits {
             max_running: 1,
             max_queued: 2,
+            ..RunnerLimits::default()
         };
-        let mut runner = CommandRunner::new(limits);
+        let mut runner = CommandRunner::new(limits, None);
         let d = door(
             Some(&format!("sleep 0.1; echo start >> {out}")),
             Some(&format!("echo stop >> {out}")),
@@ -735,7 +988,7 @@ mod tests {
     }
 
     #[test]
-    fn shutdown_wait_is_bounded_by_the_grace_period() {
+    fn shutdown_wait_is_bounded_and_a_stop_never_races_its_start() {
         let (mut log, captured) = capture(false, false);
         let out = out_file(&captured);
         let pid_file = captured.dir.path().join("pid");
@@ -758,17 +1011,176 @@ mod tests {
             took >= Duration::from_millis(300) && took < Duration::from_secs(3),
             "{took:?}"
         );
-        assert!(left >= 1, "{left}");
-        assert!(captured
-            .log_lines()
-            .iter()
-            .any(|l| l.ends_with("command(s) still running, not waiting for them")));
-        // The door is closed anyway: the stop ran when the grace period ran out.
-        let end = Instant::now() + Duration::from_secs(5);
-        while read(&out).is_empty() && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert_eq!(read(&out), "stop\n");
+        assert_eq!(left, 1);
+        // The start may still open the door after a stop run now, so the
+        // stop does not run: without a ledger the door stays open.
+        assert_eq!(
+            captured.log_lines()[1..],
+            [
+                "198.18.1.2: d: start command still running at shutdown, stop command not run --> the door stays open (no door ledger)",
+                "1 command(s) still running, not waiting for them",
+            ]
+        );
+        assert_eq!(read(&out), "");
+    }
+
+    fn ledger_in(dir: &std::path::Path) -> Ledger {
+        Ledger::open(dir).unwrap().ledger
+    }
+
+    fn journal(dir: &std::path::Path) -> String {
+        dir.join("doors").display().to_string()
+    }
+
+    #[test]
+    fn a_door_is_in_the_ledger_before_its_start_runs_and_leaves_it_after_its_stop() {
+        let (mut log, captured) = capture(false, false);
+        let out = out_file(&captured);
+        let state = captured.dir.path().join("state");
+        let mut runner = CommandRunner::new(RunnerLimits::default(), Some(ledger_in(&state)));
+        let d = door(
+            Some(&format!("grep -c '^open' {} > {out}", journal(&state))),
+            Some(&format!("echo stop >> {out}")),
+            Duration::from_millis(50),
+        );
+        runner.open_door(&d, Source::with_host(V4, None), Instant::now(), &mut log);
+        drive(&mut runner, &mut log, Duration::from_secs(10), idle);
+        assert_eq!(read(&out), "1\nstop\n");
+        drop(runner);
+        let reopened = Ledger::open(&state).unwrap();
+        assert!(reopened.pending.is_empty(), "{:?}", reopened.pending);
+    }
+
+    #[test]
+    fn doors_a_dead_runner_left_open_close_at_the_next_start() {
+        let (mut log, captured) = capture(true, false);
+        let out = out_file(&captured);
+        let state = captured.dir.path().join("state");
+        let mut runner = CommandRunner::new(RunnerLimits::default(), Some(ledger_in(&state)));
+        let late = door(
+            Some("true"),
+            Some(&format!("echo late %IP% >> {out}")),
+            Duration::from_secs(1),
+        );
+        let mut early = door(
+            Some("true"),
+            Some(&format!("echo early >> {out}")),
+            Duration::from_secs(3600),
+        );
+        early.name = "early".into();
+        runner.open_door(&late, Source::with_host(V4, None), Instant::now(), &mut log);
+        runner.open_door(
+            &early,
+            Source::with_host(V6, None),
+            Instant::now(),
+            &mut log,
+        );
+        drive(&mut runner, &mut log, Duration::from_secs(10), |r| {
+            r.running() == 0
+        });
+        // Killed: no stop ran, no shutdown.
+        drop(runner);
+
+        let opened = Ledger::open(&state).unwrap();
+        assert_eq!(opened.pending.len(), 2);
+        let mut runner = CommandRunner::new(RunnerLimits::default(), Some(opened.ledger));
+        let now = Instant::now();
+        // Two seconds later: `late` is past its deadline, `early` is not.
+        let wall = SystemTime::now() + Duration::from_secs(2);
+        runner.recover(opened.pending, now, wall, &mut log);
+        drive(&mut runner, &mut log, Duration::from_secs(10), |r| {
+            r.running() == 0
+        });
+        assert_eq!(read(&out), "late 198.18.1.2\n");
+        let rearmed = runner.next_deadline().unwrap() - now;
+        assert!(
+            rearmed > Duration::from_secs(3590) && rearmed <= Duration::from_secs(3598),
+            "{rearmed:?}"
+        );
+        let stdout = captured.stdout.text();
+        assert!(
+            stdout.contains("198.18.1.2: d: closing a door left open by a previous run\n"),
+            "{stdout}"
+        );
+        assert!(
+            stdout
+                .contains("fd00:1::2: early: a door left open by a previous run closes in 3598s\n"),
+            "{stdout}"
+        );
+        drop(runner);
+        let pending = Ledger::open(&state).unwrap().pending;
+        assert_eq!(
+            pending.iter().map(|e| e.door.as_str()).collect::<Vec<_>>(),
+            ["early"]
+        );
+    }
+
+    #[test]
+    fn a_refreshing_door_runs_its_start_once_and_its_stop_once_at_the_new_deadline() {
+        let (mut log, captured) = capture(false, false);
+        let out = out_file(&captured);
+        let mut runner = runner();
+        let mut d = door(
+            Some(&format!("echo start >> {out}")),
+            Some(&format!("echo stop >> {out}")),
+            Duration::from_millis(300),
+        );
+        d.refresh = true;
+        let first = Instant::now();
+        assert_eq!(runner.opening(&d, V4), Opening::Open);
+        runner.open_door(&d, Source::with_host(V4, None), first, &mut log);
+        drive(&mut runner, &mut log, Duration::from_secs(10), |r| {
+            r.running() == 0
+        });
+        assert_eq!(runner.opening(&d, V4), Opening::Extend);
+        assert_eq!(runner.opening(&d, V6), Opening::Open, "another knocker");
+        let again = first + Duration::from_millis(200);
+        runner.extend(&d, V4, again, &mut log);
+        assert_eq!(
+            runner.next_deadline(),
+            Some(again + Duration::from_millis(300))
+        );
+        drive(&mut runner, &mut log, Duration::from_secs(10), idle);
+        assert_eq!(read(&out), "start\nstop\n");
+        assert_eq!(runner.opening(&d, V4), Opening::Open, "closed again");
+        // Without Refresh the door opens again, as in 0.8.
+        d.refresh = false;
+        runner.open_door(&d, Source::with_host(V4, None), Instant::now(), &mut log);
+        assert_eq!(runner.opening(&d, V4), Opening::Open);
+    }
+
+    #[test]
+    fn caps_on_open_doors_refuse_openings_that_would_need_a_stop() {
+        let limits = RunnerLimits {
+            max_open: 2,
+            ..RunnerLimits::default()
+        };
+        let (mut log, _captured) = capture(false, false);
+        let mut runner = CommandRunner::new(limits, None);
+        let mut d = door(Some("true"), Some("true"), Duration::from_secs(3600));
+        d.max_open = Some(1);
+        runner.open_door(&d, Source::with_host(V4, None), Instant::now(), &mut log);
+        assert_eq!(runner.opening(&d, V6), Opening::DoorFull { max: 1 });
+        let mut other = door(Some("true"), Some("true"), Duration::from_secs(3600));
+        other.name = "other".into();
+        runner.open_door(
+            &other,
+            Source::with_host(V4, None),
+            Instant::now(),
+            &mut log,
+        );
+        assert_eq!(runner.opening(&other, V6), Opening::AllFull { max: 2 });
+        let no_stop = door(Some("true"), None, Duration::ZERO);
+        assert_eq!(
+            runner.opening(&no_stop, V6),
+            Opening::Open,
+            "never closes, never counted"
+        );
+        drive(&mut runner, &mut log, Duration::from_secs(10), |r| {
+            r.running() == 0
+        });
+        runner.shutdown(Instant::now(), Duration::from_secs(10), &mut log);
+        assert_eq!(runner.opening(&other, V6), Opening::Open, "the stops ran");
     }
 
     /// Output is inherited, never piped through the daemon, so a command

@@ -21,6 +21,7 @@ pub fn echo(config: &Config, log: &mut Logger) {
     let paths = [
         ("log file", &options.log_file),
         ("pid file", &options.pid_file),
+        ("state dir", &options.state_dir),
     ];
     for (key, path) in paths {
         if let Some(path) = path {
@@ -52,6 +53,15 @@ pub fn echo(config: &Config, log: &mut Logger) {
             }
         }
         setting(log, name, "cmd_timeout", &door.cmd_timeout.as_secs());
+        if door.refresh {
+            setting(log, name, "refresh", &"yes");
+        }
+        if !door.cooldown.is_zero() {
+            setting(log, name, "cooldown", &door.cooldown.as_secs_f64());
+        }
+        if let Some(max) = door.max_open {
+            setting(log, name, "max_open", &max);
+        }
     }
 }
 
@@ -82,13 +92,18 @@ mod tests {
         let mut door = Door::new("ssh", SequenceSource::Fixed(sequence));
         door.tcp_flags = TcpFlags::parse("syn,!ack").unwrap();
         door.start_command = Some("open %IP%".to_owned());
+        door.refresh = true;
+        door.cooldown = std::time::Duration::from_millis(1500);
+        door.max_open = Some(8);
         config.doors.push(door);
+        config.options.state_dir = Some("/var/lib/k".into());
         echo(&config, &mut logger);
         assert_eq!(
             lines(&captured.stdout.text()),
             [
                 "config: usesyslog",
                 "config: log file: /var/log/knockd.log",
+                "config: state dir: /var/lib/k",
                 "config: interface: eth0",
                 "config: new section: 'ssh'",
                 "config: ssh: sequence: 7000:tcp,8000:udp",
@@ -97,6 +112,9 @@ mod tests {
                 "config: tcp flag: !ACK",
                 "config: ssh: start_command: open %IP%",
                 "config: ssh: cmd_timeout: 10",
+                "config: ssh: refresh: yes",
+                "config: ssh: cooldown: 1.5",
+                "config: ssh: max_open: 8",
             ]
         );
         assert_eq!(captured.log_lines(), Vec::<String>::new());

@@ -15,11 +15,13 @@ compile_error!(
 mod capture;
 mod check;
 mod cli;
+mod close_all;
 mod commands;
 mod config_echo;
 mod counters;
 mod daemon;
 mod interfaces;
+mod ledger;
 mod log;
 mod resolver;
 mod server;
@@ -38,6 +40,9 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(e) => return usage(&e),
     };
+    if args.close_all {
+        return close_all::run(&args);
+    }
     let setup = match Setup::read(args) {
         Ok(setup) => setup,
         Err(e) => return fail(&e),

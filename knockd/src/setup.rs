@@ -3,14 +3,14 @@
 
 use std::fmt;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use knock_proto::io_message;
 use knockd_core::config::Config;
 use knockd_core::doors::{self, LoadError, Loaded, RuntimeDoor};
 use knockd_core::filter::FilterDoor;
 
-use crate::cli::{Args, DEFAULT_INTERFACE, DEFAULT_PID_FILE};
+use crate::cli::{Args, DEFAULT_INTERFACE, DEFAULT_PID_FILE, DEFAULT_STATE_DIR};
 use crate::log::LogSettings;
 
 /// The arguments, the loaded configuration and what follows from both.
@@ -72,16 +72,13 @@ impl Setup {
     /// The log's sinks for `config`: as in 0.8, `LogFile` in the
     /// configuration wins over `-g`.
     pub fn log_settings(&self, config: &Config) -> LogSettings {
-        LogSettings {
-            log_file: config
-                .options
-                .log_file
-                .clone()
-                .or_else(|| self.args.log_file.as_ref().map(|p| self.base.join(p))),
-            use_syslog: config.options.use_syslog,
-            verbose: self.args.verbose,
-            debug: self.args.debug,
-        }
+        log_settings(&self.args, &self.base, Some(config))
+    }
+
+    /// The state directory: `--state-dir` wins over `StateDir`, like `-i`
+    /// over `Interface`.
+    pub fn state_dir(&self) -> PathBuf {
+        state_dir(&self.args, &self.base, Some(&self.loaded.config))
     }
 
     /// The pid file: `PidFile` in the configuration wins over `-p`, as in 0.8.
@@ -94,6 +91,29 @@ impl Setup {
             .or_else(|| self.args.pid_file.as_ref().map(|p| self.base.join(p)))
             .unwrap_or_else(|| PathBuf::from(DEFAULT_PID_FILE))
     }
+}
+
+/// The log's sinks for `args` and, if it could be read, `config`: as in
+/// 0.8, `LogFile` in the configuration wins over `-g`.
+pub fn log_settings(args: &Args, base: &Path, config: Option<&Config>) -> LogSettings {
+    let options = config.map(|c| &c.options);
+    LogSettings {
+        log_file: options
+            .and_then(|o| o.log_file.clone())
+            .or_else(|| args.log_file.as_ref().map(|p| base.join(p))),
+        use_syslog: options.is_some_and(|o| o.use_syslog),
+        verbose: args.verbose,
+        debug: args.debug,
+    }
+}
+
+/// The state directory for `args` and, if it could be read, `config`.
+pub fn state_dir(args: &Args, base: &Path, config: Option<&Config>) -> PathBuf {
+    args.state_dir
+        .as_ref()
+        .map(|dir| base.join(dir))
+        .or_else(|| config.and_then(|c| c.options.state_dir.clone()))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
 }
 
 /// The enabled doors as the capture filter sees them.

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use chrono::Local;
 
 use file::LogFile;
-pub use message::{CommandKind, ConfigEcho, Message, Sinks, Source};
+pub use message::{CommandKind, ConfigEcho, Message, OpenCap, Sinks, Source};
 use syslog::Syslog;
 
 /// Which sinks are on: the global `[options]` and the `-v`/`-D` flags.

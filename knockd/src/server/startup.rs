@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::io;
+use std::time::{Instant, SystemTime};
 
 use knock_proto::io_message;
 use knockd_core::engine::{Engine, Limits};
@@ -15,6 +16,7 @@ use crate::commands::{CommandRunner, RunnerLimits};
 use crate::config_echo;
 use crate::counters::Counters;
 use crate::daemon::{self, PidFile};
+use crate::ledger::{Entry, Ledger, LedgerError};
 use crate::log::{Logger, Message};
 use crate::resolver::Resolver;
 use crate::setup::Setup;
@@ -26,6 +28,8 @@ pub enum StartError {
     /// The interface could not be opened, has an unsupported link type, or
     /// refused the capture filter.
     Capture(CaptureError),
+    /// Another knockd holds the state directory.
+    Ledger(LedgerError),
     /// `-d`: the fork or the detach from the terminal failed.
     Background(io::Error),
     /// The signal handlers could not be installed.
@@ -36,6 +40,7 @@ impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartError::Capture(e) => e.fmt(f),
+            StartError::Ledger(e) => e.fmt(f),
             StartError::Background(e) => {
                 write!(f, "cannot run in the background: {}", io_message(e))
             }
@@ -60,6 +65,7 @@ impl Server {
         config_echo::echo(&setup.loaded.config, &mut logger);
         report_used_up(&setup.loaded, &mut logger);
 
+        let (ledger, pending) = open_ledger(&setup, &mut logger)?;
         let mut capture = Capture::open(&setup.interface)?;
         let link = capture.link_type()?;
         logger.emit(&Message::Debug(&link_type_line(link)));
@@ -74,10 +80,22 @@ impl Server {
             &mut logger,
         )?;
 
+        let mut runner = CommandRunner::new(
+            RunnerLimits {
+                max_running: setup.args.max_commands as usize,
+                max_open: setup.args.max_open as usize,
+                ..RunnerLimits::default()
+            },
+            ledger,
+        );
+
         // Detach only once everything that can fail at start has been checked.
         let mut pid_file = None;
         if setup.args.daemon {
             daemon::detach().map_err(StartError::Background)?;
+            if let Some(Err(error)) = runner.ledger_mut().map(|ledger| ledger.note_pid()) {
+                logger.emit(&Message::LedgerWriteFailed { error: &error });
+            }
             let path = setup.pid_file_path();
             match PidFile::create(&path) {
                 Ok(pid) => pid_file = Some(pid),
@@ -102,6 +120,8 @@ impl Server {
         let interface = &setup.interface;
         logger.emit(&Message::Listening { interface });
         logger.emit(&Message::StartingUp { interface });
+        // Before the first packet: close what a previous run left open.
+        runner.recover(pending, Instant::now(), SystemTime::now(), &mut logger);
         Ok(Server {
             engine: Engine::new(
                 engine_doors(doors),
@@ -110,10 +130,7 @@ impl Server {
                     max_attempts: setup.args.max_attempts as usize,
                 },
             ),
-            runner: CommandRunner::new(RunnerLimits {
-                max_running: setup.args.max_commands as usize,
-                ..RunnerLimits::default()
-            }),
+            runner,
             setup,
             link,
             local_addrs,
@@ -127,6 +144,33 @@ impl Server {
             batch: Vec::with_capacity(BATCH),
             events: Vec::new(),
         })
+    }
+}
+
+/// Opens the door ledger of the state directory, logging what a previous
+/// run left behind. Another knockd holding it is fatal; a directory that
+/// cannot be used is logged and knockd runs without a ledger (its doors
+/// then close only while it lives), since refusing to start would leave the
+/// machine without its doors.
+fn open_ledger(
+    setup: &Setup,
+    logger: &mut Logger,
+) -> Result<(Option<Ledger>, Vec<Entry>), StartError> {
+    match Ledger::open(&setup.state_dir()) {
+        Ok(opened) => {
+            if !opened.skipped.is_empty() {
+                logger.emit(&Message::LedgerLinesSkipped {
+                    path: &opened.ledger.path(),
+                    lines: &opened.skipped,
+                });
+            }
+            Ok((Some(opened.ledger), opened.pending))
+        }
+        Err(error @ LedgerError::Busy { .. }) => Err(StartError::Ledger(error)),
+        Err(error) => {
+            logger.emit(&Message::LedgerUnavailable { error: &error });
+            Ok((None, Vec::new()))
+        }
     }
 }
 

@@ -1,0 +1,68 @@
+//! `--close-all`: runs the stop command of every door the ledger holds open,
+//! then exits. For `ExecStopPost=` (after a crash or `kill -9`) and for
+//! operators; it refuses while a running knockd owns the state directory.
+//!
+//! It needs no valid configuration: a broken file must not keep doors open.
+//! The configuration only supplies `StateDir` and the log's sinks, when it
+//! can be read.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
+
+use knockd_core::config::Config;
+
+use crate::cli::Args;
+use crate::commands::{CommandRunner, RunnerLimits};
+use crate::ledger::{Ledger, LedgerError};
+use crate::log::{Logger, Message};
+use crate::setup;
+
+/// How long `--close-all` waits for the stop commands.
+const GRACE: Duration = Duration::from_secs(30);
+
+/// Closes every door in the ledger; exit 0 when every stop command ran and
+/// exited 0, 1 otherwise.
+pub fn run(args: &Args) -> ExitCode {
+    let base = std::env::current_dir().unwrap_or_default();
+    let config = Config::load(&base.join(&args.config));
+    if let Err(error) = &config {
+        eprintln!("{error} --> using the command line's settings only");
+    }
+    let config = config.ok();
+    let mut logger = Logger::new(&setup::log_settings(args, &base, config.as_ref()));
+    let dir = setup::state_dir(args, &base, config.as_ref());
+    let opened = match Ledger::open(&dir) {
+        Ok(opened) => opened,
+        Err(error @ LedgerError::Busy { .. }) => {
+            eprintln!("{error}: stop it first (its SIGTERM closes its doors)");
+            return ExitCode::FAILURE;
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !opened.skipped.is_empty() {
+        logger.emit(&Message::LedgerLinesSkipped {
+            path: &opened.ledger.path(),
+            lines: &opened.skipped,
+        });
+    }
+    let wall = SystemTime::now();
+    let mut pending = opened.pending;
+    for entry in &mut pending {
+        entry.deadline = entry.deadline.min(wall);
+    }
+    let doors = pending.len();
+    let limits = RunnerLimits::default();
+    let mut runner = CommandRunner::new(limits, Some(opened.ledger));
+    let now = Instant::now();
+    runner.recover(pending, now, wall, &mut logger);
+    let left = runner.shutdown(now, GRACE, &mut logger);
+    println!("closed {doors} door(s) left open in {}", dir.display());
+    if left == 0 && runner.stats().failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,396 @@
+//! The door ledger: every open door's stop command, on disk, so that a door
+//! knockd opened closes even if knockd is killed.
+//!
+//! The ledger lives in the state directory (`--state-dir`, `StateDir`,
+//! default `/var/lib/knockd`) as two files:
+//!
+//! * `lock`, holding the pid of the knockd that owns the directory under an
+//!   exclusive `flock`, so two daemons never share one ledger and
+//!   `--close-all` refuses while a daemon runs;
+//! * `doors`, an append-only journal of [`record`]s: `open` is written before
+//!   a start command runs, `extend` when a refreshed door's stop moves,
+//!   `close` once its stop command has run.
+//!
+//! Durability: each record is one `write` to the file, which survives the
+//! death of the process, the failure the ledger guards against. Records are
+//! not fsynced: after a machine crash the kernel's firewall rules are gone
+//! too, so a lost record cannot leave a door open, and a surviving one only
+//! replays a harmless stop command. Compaction replaces the file atomically
+//! (write a temporary, fsync, rename, fsync the directory) and keeps it to
+//! the open doors plus a tail of [`TAIL`] records.
+//!
+//! A line that is not a record (torn by a crash, edited) is reported by line
+//! number and skipped, never fatal.
+
+pub mod record;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use knock_proto::io_message;
+use nix::fcntl::{Flock, FlockArg};
+
+use record::{Record, HEADER};
+
+/// Records beyond the open doors that the journal may hold before it is compacted.
+const TAIL: usize = 64;
+
+/// The largest journal knockd reads: far beyond open doors plus the tail
+/// (`--max-open` doors take well under 1 MiB).
+const MAX_JOURNAL: u64 = 16 << 20;
+
+/// An open door as the ledger holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The record id.
+    pub id: u64,
+    /// The door's name.
+    pub door: String,
+    /// The knocker it opened for.
+    pub source: IpAddr,
+    /// The stop command, `%IP%` already replaced.
+    pub stop: String,
+    /// When the stop command is due.
+    pub deadline: SystemTime,
+}
+
+/// The ledger of the state directory this knockd owns.
+#[derive(Debug)]
+pub struct Ledger {
+    dir: PathBuf,
+    journal: File,
+    lock: Flock<File>,
+    open: HashMap<u64, Entry>,
+    /// Records in the journal, its header not counted.
+    records: usize,
+    next_id: u64,
+}
+
+/// A ledger just opened, with what the previous run left in it.
+#[derive(Debug)]
+pub struct Opened {
+    /// The ledger, now owned by this process.
+    pub ledger: Ledger,
+    /// Doors a previous run opened and did not close, oldest first.
+    pub pending: Vec<Entry>,
+    /// Lines of the journal that were not records, skipped.
+    pub skipped: Vec<usize>,
+}
+
+/// Why the ledger could not be opened.
+#[derive(Debug)]
+pub enum LedgerError {
+    /// Another process (a running knockd) holds the state directory.
+    Busy {
+        /// The state directory.
+        dir: PathBuf,
+        /// The pid in its lock file, if readable.
+        pid: Option<u32>,
+    },
+    /// The directory or a file in it could not be created, read or written.
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What went wrong.
+        error: io::Error,
+    },
+}
+
+impl fmt::Display for LedgerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LedgerError::Busy { dir, pid } => {
+                write!(f, "state directory {} is in use", dir.display())?;
+                match pid {
+                    Some(pid) => write!(f, " by knockd (pid {pid})"),
+                    None => f.write_str(" by another knockd"),
+                }
+            }
+            LedgerError::Io { path, error } => {
+                write!(f, "door ledger {}: {}", path.display(), io_message(error))
+            }
+        }
+    }
+}
+
+impl std::error::Error for LedgerError {}
+
+impl Ledger {
+    /// Takes the state directory `dir` (created, mode 0700, if missing) and
+    /// reads what a previous run left open.
+    pub fn open(dir: &Path) -> Result<Opened, LedgerError> {
+        let io_error = |path: &Path| {
+            let path = path.to_owned();
+            move |error| LedgerError::Io { path, error }
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_error(dir))?;
+        let lock = lock(dir)?;
+        let path = journal_path(dir);
+        let bytes = read_journal(&path).map_err(io_error(&path))?;
+        let (open, skipped) = replay(&bytes);
+        let next_id = open.keys().max().map_or(0, |id| id + 1);
+        let mut pending: Vec<Entry> = open.values().cloned().collect();
+        pending.sort_by_key(|entry| (entry.deadline, entry.id));
+        let journal = rewrite(dir, &pending).map_err(io_error(&path))?;
+        let ledger = Ledger {
+            dir: dir.to_owned(),
+            journal,
+            lock,
+            records: pending.len(),
+            open,
+            next_id,
+        };
+        Ok(Opened {
+            ledger,
+            pending,
+            skipped,
+        })
+    }
+
+    /// The journal's path, for messages.
+    pub fn path(&self) -> PathBuf {
+        journal_path(&self.dir)
+    }
+
+    /// Writes this process's pid into the lock file again: after `-d` the
+    /// daemon is the child of the process that took the lock.
+    pub fn note_pid(&mut self) -> io::Result<()> {
+        write_pid(&mut self.lock)
+    }
+
+    /// Records a door opening before its start command runs; returns the
+    /// record's id.
+    pub fn record_open(
+        &mut self,
+        door: &str,
+        source: IpAddr,
+        stop: &str,
+        deadline: SystemTime,
+    ) -> io::Result<u64> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let entry = Entry {
+            id,
+            door: door.to_owned(),
+            source,
+            stop: stop.to_owned(),
+            deadline,
+        };
+        self.append(&Record::Open {
+            id,
+            deadline,
+            source,
+            door: entry.door.clone(),
+            stop: entry.stop.clone(),
+        })?;
+        self.open.insert(id, entry);
+        Ok(id)
+    }
+
+    /// Records that door `id`'s stop command moved to `deadline`.
+    pub fn record_extend(&mut self, id: u64, deadline: SystemTime) -> io::Result<()> {
+        if let Some(entry) = self.open.get_mut(&id) {
+            entry.deadline = deadline;
+        }
+        self.append(&Record::Extend { id, deadline })
+    }
+
+    /// Records that door `id`'s stop command has run, compacting the
+    /// journal when its tail has grown.
+    pub fn record_close(&mut self, id: u64) -> io::Result<()> {
+        self.open.remove(&id);
+        self.append(&Record::Close { id })?;
+        if self.records > self.open.len() + TAIL {
+            let mut open: Vec<Entry> = self.open.values().cloned().collect();
+            open.sort_by_key(|entry| entry.id);
+            self.journal = rewrite(&self.dir, &open)?;
+            self.records = open.len();
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, record: &Record) -> io::Result<()> {
+        let mut line = record.encode();
+        line.push('\n');
+        // One write: a record is in the file whole or (after a crash in the
+        // middle of it) torn, which the checksum tells.
+        self.journal.write_all(line.as_bytes())?;
+        self.records += 1;
+        Ok(())
+    }
+}
+
+fn journal_path(dir: &Path) -> PathBuf {
+    dir.join("doors")
+}
+
+/// Takes the exclusive lock of `dir`, or says who holds it.
+fn lock(dir: &Path) -> Result<Flock<File>, LedgerError> {
+    let path = dir.join("lock");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(|error| LedgerError::Io {
+            path: path.clone(),
+            error,
+        })?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            write_pid(&mut lock).map_err(|error| LedgerError::Io { path, error })?;
+            Ok(lock)
+        }
+        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+            let mut text = String::new();
+            let pid = file
+                .read_to_string(&mut text)
+                .ok()
+                .and_then(|_| text.trim().parse().ok());
+            Err(LedgerError::Busy {
+                dir: dir.to_owned(),
+                pid,
+            })
+        }
+        Err((_, errno)) => Err(LedgerError::Io {
+            path,
+            error: errno.into(),
+        }),
+    }
+}
+
+fn write_pid(lock: &mut File) -> io::Result<()> {
+    lock.set_len(0)?;
+    let pid = format!("{}\n", std::process::id());
+    // Positioned at 0 whatever was read or written before.
+    io::Seek::seek(lock, io::SeekFrom::Start(0))?;
+    lock.write_all(pid.as_bytes())
+}
+
+/// The journal's bytes: empty if it does not exist yet. Refuses anything
+/// but a regular file (never following a symlink, never blocking on a FIFO)
+/// and anything larger than [`MAX_JOURNAL`].
+fn read_journal(path: &Path) -> io::Result<Vec<u8>> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let file = match file {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    if meta.len() > MAX_JOURNAL {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {MAX_JOURNAL} bytes"),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_JOURNAL).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Replays a journal: the doors still open, and the 1-based numbers of the
+/// lines that were not records.
+fn replay(bytes: &[u8]) -> (HashMap<u64, Entry>, Vec<usize>) {
+    let mut open = HashMap::new();
+    let mut skipped = Vec::new();
+    let text = String::from_utf8_lossy(bytes);
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let number = index + 1;
+        // A last line without its newline was cut short by a crash.
+        let Some(line) = line.strip_suffix('\n') else {
+            skipped.push(number);
+            continue;
+        };
+        if number == 1 && line == HEADER {
+            continue;
+        }
+        match Record::decode(line) {
+            Some(Record::Open {
+                id,
+                deadline,
+                source,
+                door,
+                stop,
+            }) => {
+                let entry = Entry {
+                    id,
+                    door,
+                    source,
+                    stop,
+                    deadline,
+                };
+                open.insert(id, entry);
+            }
+            Some(Record::Extend { id, deadline }) => {
+                if let Some(entry) = open.get_mut(&id) {
+                    entry.deadline = deadline;
+                }
+            }
+            Some(Record::Close { id }) => {
+                open.remove(&id);
+            }
+            None => skipped.push(number),
+        }
+    }
+    (open, skipped)
+}
+
+/// Replaces the journal by one holding only `open`, atomically, and
+/// returns it opened for appending.
+fn rewrite(dir: &Path, open: &[Entry]) -> io::Result<File> {
+    let path = journal_path(dir);
+    let temporary = dir.join("doors.tmp");
+    let mut text = format!("{HEADER}\n");
+    for entry in open {
+        let record = Record::Open {
+            id: entry.id,
+            deadline: entry.deadline,
+            source: entry.source,
+            door: entry.door.clone(),
+            stop: entry.stop.clone(),
+        };
+        text.push_str(&record.encode());
+        text.push('\n');
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&temporary)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    fs::rename(&temporary, &path)?;
+    File::open(dir)?.sync_all()?;
+    OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+}
+
+#[cfg(test)]
+mod tests;
