@@ -12,6 +12,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::visible::Visible;
+
 /// One of the six TCP flags knockd can test, with its bit in the TCP header's flag byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TcpFlag {
@@ -97,7 +99,7 @@ impl fmt::Display for FlagError {
         write!(
             f,
             "unrecognized flag \"{}\" (expected fin, syn, rst, psh, ack or urg, each optionally prefixed by !)",
-            self.token
+            Visible(&self.token)
         )
     }
 }

@@ -13,10 +13,12 @@ pub mod flags;
 pub mod one_time;
 pub mod segment;
 pub mod sequence;
+pub mod visible;
 
 pub use flags::{FlagError, TcpFlag, TcpFlags};
 pub use one_time::{OneTimeError, OneTimeErrorKind, OneTimeSequences};
 pub use sequence::{Knock, Protocol, Sequence, SequenceError};
+pub use visible::Visible;
 
 /// The OS's message for an I/O error without Rust's ` (os error N)` suffix,
 /// as C's `strerror` gives it and knockd 0.8 printed it.

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use crate::io_message;
 use crate::sequence::{Sequence, SequenceError};
+use crate::visible::Visible;
 
 /// An error reading or consuming a one-time sequences file.
 #[derive(Debug)]
@@ -54,7 +55,7 @@ pub enum OneTimeErrorKind {
 
 impl fmt::Display for OneTimeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
+        write!(f, "{}", Visible(&self.path.to_string_lossy()))?;
         if let Some(line) = self.line {
             write!(f, ": line {line}")?;
         }
@@ -102,8 +103,10 @@ impl OneTimeSequences {
 
     fn parse(path: &Path, bytes: &[u8]) -> Result<Self, OneTimeError> {
         let mut entries = Vec::new();
-        let mut offset = 0;
-        for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        // A byte-order mark is not part of the first line, as in knockd.conf.
+        let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let mut offset = bytes.len() - body.len();
+        for (index, raw) in body.split(|&b| b == b'\n').enumerate() {
             let line = index + 1;
             let start = offset;
             offset += raw.len() + 1;
@@ -280,6 +283,31 @@ mod tests {
         assert!(matches!(err.kind, OneTimeErrorKind::Changed));
         assert_eq!(fs::read_to_string(f.path()).unwrap(), " 5,6\n 1,2\n");
         assert_eq!(ots.active().unwrap().to_string(), "5:tcp,6:tcp");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_and_marking_still_works() {
+        let f = write("\u{feff} 1,2\n 3,4\n");
+        let mut ots = OneTimeSequences::load(f.path()).unwrap();
+        assert_eq!(ots.active().unwrap().to_string(), "1:tcp,2:tcp");
+        ots.consume().unwrap();
+        assert_eq!(
+            fs::read_to_string(f.path()).unwrap(),
+            "\u{feff}#1,2\n 3,4\n"
+        );
+        let reread = OneTimeSequences::load(f.path()).unwrap();
+        assert_eq!(reread.active().unwrap().to_string(), "3:tcp,4:tcp");
+    }
+
+    #[test]
+    fn errors_show_invisible_characters() {
+        let f = write(" 1,2\n\u{200b}3,4\n");
+        let err = OneTimeSequences::load(f.path()).unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert!(
+            err.to_string().contains("port \\u{200b}3 is invalid"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::visible::Visible;
+
 /// The transport protocol of one knock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
@@ -116,11 +118,13 @@ impl fmt::Display for SequenceError {
             ),
             SequenceError::InvalidPort { element } => write!(
                 f,
-                "port {element} is invalid (expected a number from 0 to 65535, optionally followed by :tcp or :udp)"
+                "port {} is invalid (expected a number from 0 to 65535, optionally followed by :tcp or :udp)",
+                Visible(element)
             ),
             SequenceError::UnknownProtocol { element } => write!(
                 f,
-                "unknown protocol in knock sequence element {element} (expected tcp or udp)"
+                "unknown protocol in knock sequence element {} (expected tcp or udp)",
+                Visible(element)
             ),
             SequenceError::TooLong { len } => write!(
                 f,

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use knock_proto::{io_message, FlagError, SequenceError};
+use knock_proto::{io_message, FlagError, SequenceError, Visible};
 
 /// A configuration error: which file, which line (when one is to blame), and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +73,7 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
+        write!(f, "{}", Visible(&self.path.to_string_lossy()))?;
         if let Some(line) = self.line {
             write!(f, ": line {line}")?;
         }
@@ -92,18 +92,26 @@ impl fmt::Display for ConfigErrorKind {
             ConfigErrorKind::OutsideSection => f.write_str(
                 "all directives must belong to a section (start the file with [options] or [door name])",
             ),
-            ConfigErrorKind::SyntaxError(detail) => write!(f, "syntax error: {detail}"),
+            ConfigErrorKind::SyntaxError(detail) => write!(f, "syntax error: {}", Visible(detail)),
             ConfigErrorKind::Flag(e) => write!(f, "{e}"),
-            ConfigErrorKind::Sequence { door, error } => write!(f, "section {door}: {error}"),
+            ConfigErrorKind::Sequence { door, error } => {
+                write!(f, "section {}: {error}", Visible(door))
+            }
             ConfigErrorKind::EmptySequence { door } => write!(
                 f,
-                "section '{door}' has an empty knock sequence (give it a Sequence or One_Time_Sequences)"
+                "section '{}' has an empty knock sequence (give it a Sequence or One_Time_Sequences)",
+                Visible(door)
             ),
             ConfigErrorKind::InvalidValue {
                 key,
                 value,
                 expected,
-            } => write!(f, "invalid value \"{value}\" for {key} (expected {expected})"),
+            } => write!(
+                f,
+                "invalid value \"{}\" for {} (expected {expected})",
+                Visible(value),
+                Visible(key)
+            ),
             ConfigErrorKind::Toml(message) => f.write_str(message),
         }
     }

@@ -677,6 +677,15 @@ mod tests {
     }
 
     #[test]
+    fn errors_show_control_and_invisible_characters() {
+        let (_, msg) = error("[d]\nsequence = 1\nseq_timeout = 5\u{1b}[2J\u{feff}\n");
+        assert_eq!(
+            msg,
+            "invalid value \"5\\u{1b}[2J\\u{feff}\" for seq_timeout (expected a number of seconds, such as 5 or 2.5)"
+        );
+    }
+
+    #[test]
     fn errors_name_file_and_line() {
         let e = read("[d]\nsequence = 1\nbogus = 1\n").unwrap_err();
         assert_eq!(
