@@ -11,6 +11,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::conf::{sync_door_name, SYNC_PORT};
+use crate::env::KNOCKD_08_DIR;
 use crate::frame::Packet;
 use crate::net::Net;
 use crate::process::wait_child;
@@ -34,7 +35,9 @@ pub fn spoofed_v4(n: u32) -> Ipv4Addr {
 /// How long one sync probe may go unanswered before it is sent again.
 const SYNC_RETRY: Duration = Duration::from_millis(300);
 
-/// A server process started with `ip netns exec <server ns> <binary> -i <veth> -c <config> -v -g <log>`.
+/// A server process started with `ip netns exec <server ns> <binary> -i <veth> -c <config> -v -g <log>`,
+/// plus `--state-dir <scratch>/state` for our knockd, so that its door ledger stays in the
+/// test's scratch dir instead of the machine's /var/lib/knockd (knockd 0.8 has no ledger).
 ///
 /// Dropping it kills the process (and an adopted daemonised pid) and reaps it.
 #[derive(Debug)]
@@ -76,14 +79,19 @@ impl Daemon {
         let create = |path: &Path| {
             File::create(path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()))
         };
-        let child = Command::new("ip")
+        let mut command = Command::new("ip");
+        command
             .args(["netns", "exec", net.server_ns()])
             .arg(binary)
             .args(["-i", net.server_iface(), "-c"])
             .arg(config)
             .arg("-v")
             .arg("-g")
-            .arg(&log)
+            .arg(&log);
+        if !binary.starts_with(KNOCKD_08_DIR) {
+            command.arg("--state-dir").arg(scratch.path("state"));
+        }
+        let child = command
             .args(extra)
             .stdin(Stdio::null())
             .stdout(create(&stdout))

@@ -1,49 +1,95 @@
-//! What the suite needs from the machine: root, iproute2, the binaries under test.
+//! What the suite needs from the machine: root, tools, the binaries under test and the reference.
+//!
+//! The end-to-end tests are `#[ignore]`d, because they need root; when they are asked for
+//! (`--ignored`, `--include-ignored`), a missing prerequisite fails them with a message that
+//! says what to do, instead of letting them pass without running.
 
 use std::env;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use nix::unistd::Uid;
 
-/// Debian's knockd 0.8, the reference server.
-pub const DEBIAN_KNOCKD: &str = "/usr/sbin/knockd";
-/// Debian's knock 0.8, the reference client.
-pub const DEBIAN_KNOCK: &str = "/usr/bin/knock";
+use crate::process::run_bounded;
+use crate::wait::WAIT;
 
-/// True when running in CI, where missing prerequisites fail instead of skipping.
-fn in_ci() -> bool {
-    env::var("CI").is_ok_and(|value| value == "true")
+/// Where `ci/setup` extracts Debian's knockd 0.8 package: the reference server
+/// (`usr/sbin/knockd`) and client (`usr/bin/knock`) of the interop tests and `ci/bench`.
+///
+/// A private copy, never `/usr/sbin/knockd`: our own package replaces Debian's, so once it is
+/// installed that is ours. `ci/setup` defines the same directory (a unit test checks it).
+pub const KNOCKD_08_DIR: &str = "/var/cache/knockd-rs/knockd-0.8";
+
+/// How to run the root-only tests, for failure messages.
+const HOW_TO_RUN: &str = "run the root-only tests as root, after building the binaries: \
+     `sudo ci/setup && cargo build --workspace --bins && sudo cargo test -p integration-tests -- --include-ignored`";
+
+/// Fails the test unless it runs as root with iproute2's `ip` on the PATH: what creating
+/// network namespaces, veth pairs and packet sockets takes. [`crate::Net::new`] calls it.
+pub fn require_namespaces() {
+    assert!(
+        Uid::effective().is_root(),
+        "this test needs root (network namespaces, veth pairs, packet capture) and is \
+         #[ignore]d for that reason; {HOW_TO_RUN}"
+    );
+    require_tools(&["ip"]);
 }
 
-/// Reports a missing prerequisite: a panic under `CI=true`, otherwise a printed skip.
-fn missing(what: &str) -> bool {
-    assert!(!in_ci(), "CI=true but this test cannot run: {what}");
-    println!("skipped: {what}");
-    false
-}
-
-fn ip_available() -> bool {
-    ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
-        .iter()
-        .any(|path| Path::new(path).exists())
-}
-
-/// Whether namespace tests can run here (root and `ip`); prints a skip or, under `CI=true`, panics.
-pub fn root_and_iproute2() -> bool {
-    if Uid::effective().is_root() && ip_available() {
-        true
-    } else {
-        missing("needs root and iproute2")
+/// Fails the test unless every one of `tools` is an executable on the PATH.
+pub fn require_tools(tools: &[&str]) {
+    for tool in tools {
+        assert!(
+            on_path(tool),
+            "this test runs `{tool}`, which is not on the PATH ({}): install it \
+             (`sudo ci/setup` installs every tool the end-to-end tests use)",
+            env::var("PATH").unwrap_or_default()
+        );
     }
 }
 
-/// Whether Debian's knockd and knock are installed; prints a skip or, under `CI=true`, panics.
-pub fn debian_peer() -> bool {
-    if Path::new(DEBIAN_KNOCKD).exists() && Path::new(DEBIAN_KNOCK).exists() {
-        true
-    } else {
-        missing("needs Debian's knockd package (/usr/sbin/knockd, /usr/bin/knock)")
-    }
+/// Whether `tool` is an executable file in a directory of the PATH, as `Command` would find it.
+fn on_path(tool: &str) -> bool {
+    env::var_os("PATH").is_some_and(|path| {
+        env::split_paths(&path).any(|dir| {
+            dir.join(tool)
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// Debian's knockd 0.8 from the private copy in [`KNOCKD_08_DIR`]; fails the test with what to
+/// do when it is missing or is not 0.8.
+pub fn debian_knockd() -> PathBuf {
+    reference("usr/sbin/knockd", "knockd 0.8")
+}
+
+/// Debian's knock 0.8 from the private copy in [`KNOCKD_08_DIR`]; fails the test with what to
+/// do when it is missing or is not 0.8.
+pub fn debian_knock() -> PathBuf {
+    reference("usr/bin/knock", "knock 0.8")
+}
+
+/// `binary` under [`KNOCKD_08_DIR`], once its `-V` has printed `version` on its first line.
+fn reference(binary: &str, version: &str) -> PathBuf {
+    let path = Path::new(KNOCKD_08_DIR).join(binary);
+    let fix = "run `sudo ci/setup`, which extracts Debian's knockd package there";
+    assert!(
+        path.is_file(),
+        "{} is missing: the interop tests need Debian's knockd 0.8 as a private copy; {fix}",
+        path.display()
+    );
+    let output = run_bounded(Command::new(&path).arg("-V"), WAIT);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let first = stdout.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        version,
+        "{} -V does not say {version:?}: {fix}",
+        path.display()
+    );
+    path
 }
 
 /// The cargo target directory of the workspace (honours `CARGO_TARGET_DIR`).
@@ -58,7 +104,7 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     let path = target_dir().join("debug").join(name);
     assert!(
         path.is_file(),
-        "{} is missing: build the workspace first (cargo build --workspace)",
+        "{} is missing: build the workspace first (cargo build --workspace --bins)",
         path.display()
     );
     path
@@ -85,15 +131,15 @@ impl Pair {
     /// Debian's knockd 0.8 and knock 0.8 (validates the harness itself).
     pub fn debian() -> Pair {
         Pair {
-            knockd: DEBIAN_KNOCKD.into(),
-            knock: DEBIAN_KNOCK.into(),
+            knockd: debian_knockd(),
+            knock: debian_knock(),
         }
     }
 
     /// Debian's knockd 0.8 serving our knock.
     pub fn debian_server() -> Pair {
         Pair {
-            knockd: DEBIAN_KNOCKD.into(),
+            knockd: debian_knockd(),
             knock: workspace_binary("knock"),
         }
     }
@@ -102,7 +148,32 @@ impl Pair {
     pub fn debian_client() -> Pair {
         Pair {
             knockd: workspace_binary("knockd"),
-            knock: DEBIAN_KNOCK.into(),
+            knock: debian_knock(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+
+    #[test]
+    fn ci_setup_places_the_reference_where_the_tests_look() {
+        let setup = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/setup");
+        let text = fs::read_to_string(&setup).unwrap();
+        let line = format!("KNOCKD_08_DIR={KNOCKD_08_DIR}\n");
+        assert!(
+            text.contains(&line),
+            "{} does not define {line:?}",
+            setup.display()
+        );
+    }
+
+    #[test]
+    fn finds_tools_on_the_path_only() {
+        assert!(on_path("sh"));
+        assert!(!on_path("knit-no-such-tool"));
     }
 }

@@ -8,11 +8,21 @@
 //! side effects, exit codes and files. Every wait is bounded, and dropping a
 //! `Net`/`Daemon` kills what the test started and deletes the namespaces.
 //!
-//! The binaries under test are not built by this crate: run
-//! `cargo build --workspace` first, then (as root) `cargo test -p integration-tests`.
-//! Without root or `ip` the tests print `skipped: ...` and pass, except under
-//! `CI=true`, where a missing prerequisite (including Debian's knockd package for
-//! the interop tests) fails them.
+//! Every test that needs root is `#[ignore = "needs root ..."]`, so that a plain
+//! `cargo test --workspace` lists it as ignored rather than counting it as passed.
+//! The binaries under test are not built by this crate; run
+//!
+//! ```sh
+//! sudo ci/setup    # iproute2, nftables, setpriv, and Debian's knockd 0.8 for the interop tests
+//! cargo build --workspace --bins
+//! sudo cargo test -p integration-tests -- --include-ignored
+//! ```
+//!
+//! A test run that way fails, saying what to do, when a prerequisite is missing: root,
+//! a tool ([`require_namespaces`], [`require_tools`]), a binary not built yet
+//! ([`workspace_binary`]), or for the interop tests the private copy of Debian's knockd
+//! 0.8 that `ci/setup` extracts into [`KNOCKD_08_DIR`] ([`debian_knockd`]); it never
+//! passes without having run.
 
 mod conf;
 mod daemon;
@@ -31,7 +41,8 @@ pub use conf::{
 };
 pub use daemon::{spoofed_v4, Daemon, SYNC_SOURCE};
 pub use env::{
-    debian_peer, root_and_iproute2, workspace_binary, Pair, DEBIAN_KNOCK, DEBIAN_KNOCKD,
+    debian_knock, debian_knockd, require_namespaces, require_tools, workspace_binary, Pair,
+    KNOCKD_08_DIR,
 };
 pub use frame::{flag_bits, Mac, Packet};
 pub use knock_proto::TcpFlag;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use crate::env::require_namespaces;
 use crate::frame::{Mac, Packet};
 use crate::inject::send_frames;
 use crate::process::{run_bounded, run_ok, try_run_bounded};
@@ -38,7 +39,10 @@ pub struct Net {
 
 impl Net {
     /// Creates the namespaces, the veth pair and the addresses (IPv6 without duplicate address detection).
+    ///
+    /// Fails the test, saying what to do, without root or `ip` ([`require_namespaces`]).
     pub fn new() -> Net {
+        require_namespaces();
         let pid = std::process::id();
         let n = NEXT_NET.fetch_add(1, Ordering::Relaxed);
         // Addresses live inside private namespaces, so they only need to be distinct for readable logs.

@@ -11,7 +11,7 @@ pub fn executable(pid: Pid) -> PathBuf {
         .unwrap_or_else(|e| panic!("cannot read the executable of {pid}: {e}"))
 }
 
-/// The resident set size of `pid` in KiB (`VmRSS` of /proc/<pid>/status).
+/// The resident set size of `pid` in KiB (`VmRSS` of `/proc/<pid>/status`).
 pub fn rss_kib(pid: Pid) -> u64 {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_else(|e| panic!("cannot read the status of {pid}: {e}"));

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use crate::conf::{config, door};
 use crate::daemon::Daemon;
 use crate::env::Pair;
 use crate::net::Net;
@@ -10,6 +11,8 @@ use crate::scratch::Scratch;
 
 /// File name of the config inside the scratch dir.
 const CONFIG: &str = "knockd.conf";
+/// File name, inside the scratch dir, of the file that [`Rig::one_door`]'s command appends to.
+const OUT: &str = "out";
 
 /// A server from `pair` running on a fresh [`Net`] with a config in a [`Scratch`] dir.
 ///
@@ -30,6 +33,15 @@ impl Rig {
     /// Writes `config` into `scratch`, creates a net and starts `pair.knockd` with `args` on it.
     pub fn start(pair: &Pair, scratch: Scratch, config: &str, args: &[&str]) -> Rig {
         Rig::start_on(pair, Net::new(), scratch, config, args)
+    }
+
+    /// `pair.knockd` started with `args` on a config of one door and the sync door: the door
+    /// `name` opens for `sequence`, with the `extra` directives (e.g. `seq_timeout = 2`), and its
+    /// command appends `<name> <knocker's address>` to [`Rig::out`] (see [`door`]).
+    pub fn one_door(pair: &Pair, name: &str, sequence: &str, extra: &[&str], args: &[&str]) -> Rig {
+        let scratch = Scratch::new();
+        let config = config(&[door(name, sequence, &scratch.path(OUT), extra)]);
+        Rig::start(pair, scratch, &config, args)
     }
 
     /// Like [`Rig::start`] on a net made beforehand (when the config needs its addresses).
@@ -75,6 +87,23 @@ impl Rig {
     /// Waits until the sync door has opened again: every packet sent before was processed.
     pub fn sync(&self) {
         self.daemon.sync(&self.net);
+    }
+
+    /// The file the command of a [`Rig::one_door`] door appends to (`out` in the scratch dir).
+    pub fn out(&self) -> PathBuf {
+        self.file(OUT)
+    }
+
+    /// Asserts, once the server has processed every packet sent so far ([`Rig::sync`]), that
+    /// door `name` has logged `OPEN SESAME` exactly `count` times.
+    pub fn assert_opened(&self, name: &str, count: usize) {
+        self.sync();
+        assert_eq!(
+            self.daemon.log_count(&format!("{name}: OPEN SESAME")),
+            count,
+            "times door {name} opened; the log:\n{}",
+            self.daemon.log()
+        );
     }
 
     /// Path of a file in the scratch dir (e.g. the `out` file commands append to).

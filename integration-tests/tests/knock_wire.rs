@@ -1,5 +1,6 @@
 //! What `knock` puts on the wire, captured on `lo` inside a private network
-//! namespace per test. Needs root (skipped otherwise, a failure under CI=true).
+//! namespace per test. Needs root, so every test is `#[ignore]`d; run as root
+//! with `--ignored`, where a missing prerequisite fails the test.
 //!
 //! Only the client's own packets are kept: they go to a knocked port (7000 to
 //! 7999, or 22 for `ssh`) from an ephemeral port, whereas the kernel's answers
@@ -52,30 +53,12 @@ impl Sent {
     }
 }
 
-/// True when this test can run; otherwise explains why it is skipped.
-fn may_run(tools: &[&str]) -> bool {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(!ci, "CI=true but the wire tests need root");
-        println!("skipped: needs root");
-        return false;
-    }
-    for tool in tools {
-        let found = Command::new(tool).arg("-V").output().is_ok();
-        if !found {
-            assert!(!ci, "CI=true but {tool} is missing");
-            println!("skipped: needs {tool}");
-            return false;
-        }
-    }
-    true
-}
-
 /// Runs `body` on a thread of its own inside a fresh network namespace whose
 /// `lo` is up. Namespaces are per thread, and children started from the
-/// thread inherit it; the namespace dies with the thread.
+/// thread inherit it; the namespace dies with the thread. Fails the test
+/// without root or `ip`.
 fn in_private_netns(body: impl FnOnce() + Send + 'static) {
+    integration_tests::require_namespaces();
     let worker = thread::spawn(move || {
         // SAFETY: unshare only changes this thread's namespace membership.
         let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
@@ -222,10 +205,8 @@ fn dst_ports(sent: &[Sent]) -> Vec<u16> {
 }
 
 #[test]
+#[ignore = "needs root (a private network namespace and packet capture): run as root with --ignored"]
 fn plain_tcp_hits_are_one_syn_each() {
-    if !may_run(&["ip"]) {
-        return;
-    }
     in_private_netns(|| {
         let (output, sent) = knock(&["127.0.0.1", "7001", "ssh", "7003"]);
         assert_success(&output);
@@ -242,10 +223,8 @@ fn plain_tcp_hits_are_one_syn_each() {
 }
 
 #[test]
+#[ignore = "needs root (a private network namespace and packet capture): run as root with --ignored"]
 fn udp_hits_carry_a_single_zero_byte() {
-    if !may_run(&["ip"]) {
-        return;
-    }
     in_private_netns(|| {
         let (output, sent) = knock(&["-u", "127.0.0.1", "7011", "7012:tcp", "7013:UDP"]);
         assert_success(&output);
@@ -258,10 +237,8 @@ fn udp_hits_carry_a_single_zero_byte() {
 }
 
 #[test]
+#[ignore = "needs root (a private network namespace and packet capture): run as root with --ignored"]
 fn ipv6_hits_go_to_the_ipv6_address() {
-    if !may_run(&["ip"]) {
-        return;
-    }
     in_private_netns(|| {
         let (output, sent) = knock(&["-6", "-v", "::1", "7021", "7022:udp"]);
         assert_success(&output);
@@ -297,10 +274,8 @@ fn assert_raw(s: &Sent, flags: u8) {
 }
 
 #[test]
+#[ignore = "needs root (a private network namespace and packet capture): run as root with --ignored"]
 fn raw_ipv4_knocks_carry_exactly_the_requested_flags() {
-    if !may_run(&["ip"]) {
-        return;
-    }
     in_private_netns(|| {
         let (output, sent) = knock(&[
             "--flags",
@@ -320,10 +295,8 @@ fn raw_ipv4_knocks_carry_exactly_the_requested_flags() {
 }
 
 #[test]
+#[ignore = "needs root (a private network namespace and packet capture): run as root with --ignored"]
 fn raw_ipv6_knocks_carry_exactly_the_requested_flags() {
-    if !may_run(&["ip"]) {
-        return;
-    }
     in_private_netns(|| {
         let (output, sent) = knock(&["--flags", "ack,SYN", "-6", "::1", "7041", "7042"]);
         assert_success(&output);
@@ -334,10 +307,8 @@ fn raw_ipv6_knocks_carry_exactly_the_requested_flags() {
 }
 
 #[test]
+#[ignore = "needs root (a private network namespace and packet capture): run as root with --ignored"]
 fn delay_separates_the_hits() {
-    if !may_run(&["ip"]) {
-        return;
-    }
     in_private_netns(|| {
         let delay = Duration::from_millis(300);
         let start = Instant::now();
@@ -356,10 +327,8 @@ fn delay_separates_the_hits() {
 }
 
 #[test]
+#[ignore = "needs root (a private network namespace and packet capture): run as root with --ignored"]
 fn invalid_arguments_send_nothing() {
-    if !may_run(&["ip"]) {
-        return;
-    }
     in_private_netns(|| {
         for args in [
             &["127.0.0.1", "7061", "99999"][..],
@@ -375,19 +344,20 @@ fn invalid_arguments_send_nothing() {
     });
 }
 
-/// `setpriv` arguments that run a root program with no capabilities at all.
-const WITHOUT_CAPABILITIES: [&str; 2] = ["--inh-caps=-all", "--bounding-set=-all"];
+/// Runs knock with `args` through `setpriv`, as root but without any capability.
+fn knock_without_capabilities(args: &[&str]) -> (Output, Vec<Sent>) {
+    let knock = knock_binary();
+    let mut setpriv_args = vec!["--inh-caps=-all", "--bounding-set=-all", &knock];
+    setpriv_args.extend(args);
+    capture("setpriv", &setpriv_args)
+}
 
 #[test]
+#[ignore = "needs root (a private network namespace and packet capture) and setpriv: run as root with --ignored"]
 fn plain_knocks_need_no_privileges() {
-    if !may_run(&["ip", "setpriv"]) {
-        return;
-    }
+    integration_tests::require_tools(&["setpriv"]);
     in_private_netns(|| {
-        let knock = knock_binary();
-        let mut args = WITHOUT_CAPABILITIES.to_vec();
-        args.extend([knock.as_str(), "127.0.0.1", "7071", "7072:udp"]);
-        let (output, sent) = capture("setpriv", &args);
+        let (output, sent) = knock_without_capabilities(&["127.0.0.1", "7071", "7072:udp"]);
         assert_success(&output);
         assert_eq!(dst_ports(&sent), [7071, 7072], "{sent:#?}");
         assert_eq!(sent[0].tcp_flags(), Some(SYN));
@@ -395,23 +365,13 @@ fn plain_knocks_need_no_privileges() {
 }
 
 #[test]
+#[ignore = "needs root (a private network namespace and packet capture) and setpriv: run as root with --ignored"]
 fn raw_knocks_without_cap_net_raw_fail_before_sending() {
-    if !may_run(&["ip", "setpriv"]) {
-        return;
-    }
+    integration_tests::require_tools(&["setpriv"]);
     in_private_netns(|| {
-        let knock = knock_binary();
-        let mut args = WITHOUT_CAPABILITIES.to_vec();
         // The UDP hit comes first: it must not leave either.
-        args.extend([
-            knock.as_str(),
-            "--flags",
-            "syn",
-            "127.0.0.1",
-            "7081:udp",
-            "7082",
-        ]);
-        let (output, sent) = capture("setpriv", &args);
+        let (output, sent) =
+            knock_without_capabilities(&["--flags", "syn", "127.0.0.1", "7081:udp", "7082"]);
         assert_eq!(output.status.code(), Some(1));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("need root or CAP_NET_RAW"), "{stderr}");

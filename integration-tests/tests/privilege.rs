@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use integration_tests::{
-    config, door_running, executable, root_and_iproute2, run_bounded, workspace_binary, Daemon,
-    Net, Pair, Rig, Scratch, WAIT,
+    config, door_running, executable, require_namespaces, require_tools, run_bounded,
+    workspace_binary, Daemon, Net, Pair, Rig, Scratch, WAIT,
 };
 
 /// `nobody`/`nogroup` on Debian.
@@ -24,18 +24,17 @@ const NET_RAW: u64 = 1 << 13;
 const NET_ADMIN_AND_RAW: u64 = (1 << 12) | NET_RAW;
 
 /// A scratch dir that `nobody` owns, so knockd can create its log and commands their files.
-fn nobodys_scratch() -> Option<Scratch> {
-    if !root_and_iproute2() {
-        return None;
-    }
+fn nobodys_scratch() -> Scratch {
     let scratch = Scratch::new();
-    chown(scratch.dir(), Some(NOBODY), Some(NOBODY)).unwrap();
-    Some(scratch)
+    chown(scratch.dir(), Some(NOBODY), Some(NOBODY))
+        .unwrap_or_else(|e| panic!("cannot give {} to nobody: {e}", scratch.dir().display()));
+    scratch
 }
 
 /// A script that runs knockd as `nobody` with exactly `caps` (e.g. `+net_raw,+net_admin`, or
 /// none), through `setpriv`; it execs, so the server's pid stays knockd's.
 fn as_nobody(scratch: &Scratch, caps: Option<&str>) -> PathBuf {
+    require_tools(&["setpriv"]);
     let caps = match caps {
         Some(caps) => {
             format!("--inh-caps=-all,{caps} --ambient-caps={caps} --bounding-set=-all,{caps}")
@@ -93,8 +92,10 @@ fn nft_table_exists(net: &Net, table: &str) -> bool {
 
 /// A rig whose knockd runs as `nobody` with `caps`; its door `fw` (7000,8000) writes who runs
 /// it to `out`, then adds nft table `knocktest` (which needs CAP_NET_ADMIN) and writes `nft-ok`.
-fn firewall_rig(caps: &str) -> Option<Rig> {
-    let scratch = nobodys_scratch()?;
+fn firewall_rig(caps: &str) -> Rig {
+    require_namespaces();
+    require_tools(&["nft"]);
+    let scratch = nobodys_scratch();
     let out = scratch.path("out");
     let pair = Pair {
         knockd: as_nobody(&scratch, Some(caps)),
@@ -119,7 +120,7 @@ fn firewall_rig(caps: &str) -> Option<Rig> {
         "the log file is nobody's"
     );
     assert!(!nft_table_exists(&rig.net, "knocktest"));
-    Some(rig)
+    rig
 }
 
 fn owner(path: &Path) -> u32 {
@@ -127,10 +128,9 @@ fn owner(path: &Path) -> u32 {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces, setpriv and nft: run as root with --ignored"]
 fn net_raw_and_net_admin_suffice_as_nobody() {
-    let Some(rig) = firewall_rig("+net_raw,+net_admin") else {
-        return;
-    };
+    let rig = firewall_rig("+net_raw,+net_admin");
     assert_eq!(
         uid_and_effective_caps(rig.daemon.pid()),
         (NOBODY, NET_ADMIN_AND_RAW)
@@ -150,10 +150,9 @@ fn net_raw_and_net_admin_suffice_as_nobody() {
 
 /// knockd itself needs CAP_NET_RAW only; a firewall command then fails, and says so.
 #[test]
+#[ignore = "needs root, network namespaces, setpriv and nft: run as root with --ignored"]
 fn net_raw_alone_captures_but_firewall_commands_fail() {
-    let Some(rig) = firewall_rig("+net_raw") else {
-        return;
-    };
+    let rig = firewall_rig("+net_raw");
     assert_eq!(uid_and_effective_caps(rig.daemon.pid()), (NOBODY, NET_RAW));
 
     rig.knock(&[&rig.server_v4(), "7000", "8000"]);
@@ -166,11 +165,10 @@ fn net_raw_alone_captures_but_firewall_commands_fail() {
 }
 
 #[test]
+#[ignore = "needs root, network namespaces and setpriv: run as root with --ignored"]
 fn without_capabilities_knockd_exits_naming_root_and_cap_net_raw() {
-    let Some(scratch) = nobodys_scratch() else {
-        return;
-    };
     let net = Net::new();
+    let scratch = nobodys_scratch();
     let knockd = as_nobody(&scratch, None);
     let conf = scratch.write(
         "knockd.conf",

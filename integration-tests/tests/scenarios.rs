@@ -8,91 +8,38 @@ mod common;
 use std::fs;
 use std::time::{Duration, Instant};
 
+use common::scenario_tests;
 use integration_tests::{
-    config, config_with_sync, door, root_and_iproute2, wait_until, Daemon, Net, Packet, Pair, Rig,
-    Scratch, TcpFlag, WAIT,
+    config, config_with_sync, door, wait_until, Daemon, Net, Packet, Pair, Rig, Scratch, TcpFlag,
+    WAIT,
 };
 use nix::sys::signal::Signal;
 
-/// Our pair, or `None` (test skipped) without root and iproute2.
-fn ours() -> Option<Pair> {
-    root_and_iproute2().then(Pair::ours)
-}
-
-#[test]
-fn basic_three_port_open() {
-    if let Some(pair) = ours() {
-        common::basic_open(&pair);
-    }
-}
-
-#[test]
-fn mixed_udp_tcp_sequence() {
-    if let Some(pair) = ours() {
-        common::mixed_protocols(&pair);
-    }
-}
-
-#[test]
-fn wrong_port_resets() {
-    if let Some(pair) = ours() {
-        common::wrong_port_resets(&pair);
-    }
-}
-
-#[test]
-fn mismatching_tcp_flags_are_ignored() {
-    if let Some(pair) = ours() {
-        common::mismatching_flags_ignored(&pair);
-    }
-}
-
-#[test]
-fn negated_flags_with_knock_flags() {
-    if let Some(pair) = ours() {
-        common::negated_flags(&pair);
-    }
-}
-
-#[test]
-fn duplicate_knock_resets() {
-    if let Some(pair) = ours() {
-        common::duplicate_knock_resets(&pair);
-    }
-}
-
-#[test]
-fn ipv6_start_command_6_and_fallback() {
-    if let Some(pair) = ours() {
-        common::ipv6_commands(&pair);
-    }
-}
-
-#[test]
-fn target_door() {
-    if let Some(pair) = ours() {
-        common::target_door(&pair);
-    }
-}
-
-#[test]
-fn only_ipv4() {
-    if let Some(pair) = ours() {
-        common::only_ipv4(&pair);
-    }
+// The scenarios shared with the interop tests, with our knockd and our knock.
+scenario_tests! {
+    "needs root and network namespaces: run as root with --ignored",
+    Pair::ours() =>
+    basic_three_port_open: common::basic_open,
+    mixed_udp_tcp_sequence: common::mixed_protocols,
+    wrong_port_resets: common::wrong_port_resets,
+    mismatching_tcp_flags_are_ignored: common::mismatching_flags_ignored,
+    negated_flags_with_knock_flags: common::negated_flags,
+    duplicate_knock_resets: common::duplicate_knock_resets,
+    ipv6_start_command_6_and_fallback: common::ipv6_commands,
+    target_door: common::target_door,
+    only_ipv4: common::only_ipv4,
 }
 
 /// The timeout is logged when it expires, with no further traffic (0.8 waits for the next packet),
 /// and the expired attempt cannot be completed afterwards.
 #[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
 fn timeout_fires_without_traffic_and_is_logged_on_time() {
-    let Some(pair) = ours() else { return };
-    let scratch = Scratch::new();
-    let out = scratch.path("out");
-    let rig = Rig::start(
-        &pair,
-        scratch,
-        &config(&[door("slow", "7000,8000,9000", &out, &["seq_timeout = 2"])]),
+    let rig = Rig::one_door(
+        &Pair::ours(),
+        "slow",
+        "7000,8000,9000",
+        &["seq_timeout = 2"],
         &[],
     );
     let client = rig.net.client_v4();
@@ -111,24 +58,20 @@ fn timeout_fires_without_traffic_and_is_logged_on_time() {
     );
 
     rig.knock(&[&rig.server_v4(), "9000"]);
-    rig.sync();
-    assert_eq!(
-        rig.daemon.log_count("slow: OPEN SESAME"),
-        0,
-        "{}",
-        rig.daemon.log()
-    );
+    rig.assert_opened("slow", 0);
     assert_eq!(rig.scratch.read("out"), "");
 }
 
-/// Start command at the knock, `command timeout` and the stop command `cmd_timeout` seconds later.
+/// Start command at the knock, `command timeout` and the stop command `cmd_timeout` seconds later;
+/// at SIGTERM, `-v` prints the counters, which count both commands.
 #[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
 fn start_cmd_timeout_stop() {
-    let Some(pair) = ours() else { return };
+    let pair = Pair::ours();
     let scratch = Scratch::new();
     let out = scratch.path("out");
     let stop = format!("stop_command = echo stop %IP% >> {}", out.display());
-    let rig = Rig::start(
+    let mut rig = Rig::start(
         &pair,
         scratch,
         &config(&[door(
@@ -163,12 +106,48 @@ fn start_cmd_timeout_stop() {
         "cycle: running command: echo stop {client} >> {}",
         out.display()
     ));
+
+    rig.daemon.signal(Signal::SIGTERM);
+    assert_eq!(
+        rig.daemon.wait_exit().code(),
+        Some(0),
+        "{}",
+        rig.daemon.diagnostics()
+    );
+    let stdout = rig.daemon.stdout();
+    let counters: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("counters: "))
+        .collect();
+    let topics: Vec<&str> = counters
+        .iter()
+        .map(|line| line.split(": ").next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        topics,
+        ["packets", "capture", "knocks", "commands"],
+        "{stdout}"
+    );
+    let opened = format!(
+        "started, {} opened",
+        rig.daemon.log_count("cycle: OPEN SESAME")
+    );
+    assert!(counters[2].contains(&opened), "not {opened:?}: {stdout}");
+    assert_eq!(
+        counters[3],
+        format!(
+            "commands: {} run, 0 failed, 0 dropped",
+            rig.scratch.lines("out").len()
+        ),
+        "{stdout}"
+    );
 }
 
 /// An open door and a close door with the reversed sequence, used one after the other.
 #[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
 fn open_close_pair_of_doors() {
-    let Some(pair) = ours() else { return };
+    let pair = Pair::ours();
     let scratch = Scratch::new();
     let out = scratch.path("out");
     let doors = [
@@ -193,8 +172,9 @@ fn open_close_pair_of_doors() {
 /// a restart resumes at the first unused line, and exhaustion disables the door while the daemon
 /// keeps running (0.8 aborts with a double free).
 #[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
 fn one_time_sequences() {
-    let Some(pair) = ours() else { return };
+    let pair = Pair::ours();
     let scratch = Scratch::new();
     let out = scratch.path("out");
     let otp = scratch.write(
@@ -226,13 +206,7 @@ fn one_time_sequences() {
     expect_otp("#1001,1002,1003\n 2001,2002:udp,2003\n# a comment\n\n 3001,3002\n");
 
     rig.knock(&[&host, "1001", "1002", "1003"]);
-    rig.sync();
-    assert_eq!(
-        rig.daemon.log_count("otp: OPEN SESAME"),
-        1,
-        "replay opened: {}",
-        rig.daemon.log()
-    );
+    rig.assert_opened("otp", 1); // the replay did not open
 
     rig.knock(&[&host, "2001", "2002:udp", "2003"]);
     rig.scratch.expect_lines("out", "otp", 2);
@@ -240,13 +214,7 @@ fn one_time_sequences() {
 
     rig.restart(&[]);
     rig.knock(&[&host, "2001", "2002:udp", "2003"]);
-    rig.sync();
-    assert_eq!(
-        rig.daemon.log_count("otp: OPEN SESAME"),
-        2,
-        "replay after restart opened: {}",
-        rig.daemon.log()
-    );
+    rig.assert_opened("otp", 2); // nor the replay after the restart
     rig.knock(&[&host, "3001", "3002"]);
     rig.scratch.expect_lines("out", "otp", 3);
     expect_otp("#1001,1002,1003\n#2001,2002:udp,2003\n# a comment\n\n#3001,3002\n");
@@ -255,35 +223,22 @@ fn one_time_sequences() {
         "no more sequences left in the one time sequences file for door otp --> disabling the door",
     );
     rig.knock(&[&host, "3001", "3002"]);
-    rig.sync();
+    rig.assert_opened("otp", 3);
     assert!(rig.daemon.is_running(), "{}", rig.daemon.diagnostics());
-    assert_eq!(
-        rig.daemon.log_count("otp: OPEN SESAME"),
-        3,
-        "{}",
-        rig.daemon.log()
-    );
     assert_eq!(rig.scratch.lines("out").len(), 3);
 }
 
 /// SIGHUP with an edited config: the new door works (once its filter is in place), the removed one not.
 #[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
 fn sighup_with_changed_config() {
-    let Some(pair) = ours() else { return };
-    let scratch = Scratch::new();
-    let out = scratch.path("out");
-    let rig = Rig::start(
-        &pair,
-        scratch,
-        &config(&[door("before", "7000,8000,9000", &out, &[])]),
-        &[],
-    );
+    let rig = Rig::one_door(&Pair::ours(), "before", "7000,8000,9000", &[], &[]);
     let host = rig.server_v4();
     // The new config moves the sync door, so a sync through it proves the new filter is active.
     let new_sync = 65002;
     fs::write(
         rig.config_path(),
-        config_with_sync(&[door("after", "4444,5555", &out, &[])], new_sync),
+        config_with_sync(&[door("after", "4444,5555", &rig.out(), &[])], new_sync),
     )
     .unwrap();
 
@@ -311,12 +266,10 @@ fn sighup_with_changed_config() {
 /// SIGHUP with a broken config: the error is reported on stderr and in the log, and the daemon
 /// keeps running with the previous doors (0.8 exits with status 1 instead, reference #26).
 #[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
 fn sighup_with_broken_config() {
-    let Some(pair) = ours() else { return };
-    let scratch = Scratch::new();
-    let out = scratch.path("out");
-    let good = config(&[door("door", "7000,8000", &out, &[])]);
-    let mut rig = Rig::start(&pair, scratch, &good, &[]);
+    let mut rig = Rig::one_door(&Pair::ours(), "door", "7000,8000", &[], &[]);
+    let good = fs::read_to_string(rig.config_path()).unwrap();
     let broken_line = good.lines().count() + 1;
     fs::write(rig.config_path(), format!("{good}bogus line\n")).unwrap();
 
@@ -334,8 +287,9 @@ fn sighup_with_broken_config() {
 /// `-d -p`: the launcher exits 0, the pid file names the daemon, SIGTERM runs the pending stop
 /// command at once (0.8 blocks until `cmd_timeout`), removes the pid file and logs `shutting down`.
 #[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
 fn daemon_mode_pid_file_and_sigterm_closes_open_doors() {
-    let Some(pair) = ours() else { return };
+    let pair = Pair::ours();
     let net = Net::new();
     let scratch = Scratch::new();
     let out = scratch.path("out");
@@ -375,16 +329,9 @@ fn daemon_mode_pid_file_and_sigterm_closes_open_doors() {
 
 /// Two sources knocking interleaved both open (0.8 loses the second one's progress).
 #[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
 fn two_knockers_at_once() {
-    let Some(pair) = ours() else { return };
-    let scratch = Scratch::new();
-    let out = scratch.path("out");
-    let rig = Rig::start(
-        &pair,
-        scratch,
-        &config(&[door("both", "7000,8000,9000", &out, &[])]),
-        &[],
-    );
+    let rig = Rig::one_door(&Pair::ours(), "both", "7000,8000,9000", &[], &[]);
     let (a, b, server) = (
         rig.net.client_v4(),
         rig.net.add_client_v4(3),
@@ -407,8 +354,9 @@ fn two_knockers_at_once() {
 
 /// Two doors sharing the first port: each opens for its own sequence (0.8 never opens the second).
 #[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
 fn two_doors_sharing_a_first_port() {
-    let Some(pair) = ours() else { return };
+    let pair = Pair::ours();
     let scratch = Scratch::new();
     let out = scratch.path("out");
     let doors = [

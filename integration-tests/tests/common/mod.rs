@@ -11,14 +11,28 @@ use integration_tests::{config, door, Net, Packet, Pair, Rig, Scratch, TcpFlag};
 /// `-i`, `-c`, `-v`, `-g` are always passed; these are scenario-specific extras.
 const NO_ARGS: &[&str] = &[];
 
+/// One `#[test]` per `name: scenario`, running the scenario with `pair`; each is
+/// `#[ignore = reason]`, because it needs root (see the crate docs).
+macro_rules! scenario_tests {
+    ($reason:literal, $pair:expr => $($name:ident: $scenario:path),+ $(,)?) => {
+        $(
+            #[test]
+            #[ignore = $reason]
+            fn $name() {
+                $scenario(&$pair);
+            }
+        )+
+    };
+}
+pub(crate) use scenario_tests;
+
 /// A door of three TCP ports opens for a plain knock: Stage 1..3, OPEN SESAME, the command ran with `%IP%`.
 pub fn basic_open(pair: &Pair) {
-    let scratch = Scratch::new();
-    let out = scratch.path("out");
-    let rig = Rig::start(
+    let rig = Rig::one_door(
         pair,
-        scratch,
-        &config(&[door("basic", "7000,8000,9000", &out, &["tcpflags = syn"])]),
+        "basic",
+        "7000,8000,9000",
+        &["tcpflags = syn"],
         NO_ARGS,
     );
     let client = rig.net.client_v4();
@@ -35,7 +49,7 @@ pub fn basic_open(pair: &Pair) {
         .expect_log(&format!("{client}: basic: OPEN SESAME"));
     rig.daemon.expect_log(&format!(
         "basic: running command: echo basic {client} >> {}",
-        out.display()
+        rig.out().display()
     ));
     assert!(
         rig.daemon
@@ -57,14 +71,7 @@ pub fn basic_open(pair: &Pair) {
 
 /// `2222:udp,3333:tcp,4444:udp` opens when each element uses its own protocol, and only then.
 pub fn mixed_protocols(pair: &Pair) {
-    let scratch = Scratch::new();
-    let out = scratch.path("out");
-    let rig = Rig::start(
-        pair,
-        scratch,
-        &config(&[door("mixed", "2222:udp,3333:tcp,4444:udp", &out, &[])]),
-        NO_ARGS,
-    );
+    let rig = Rig::one_door(pair, "mixed", "2222:udp,3333:tcp,4444:udp", &[], NO_ARGS);
     let client = rig.net.client_v4();
 
     rig.knock(&["-u", &rig.server_v4(), "2222", "3333", "4444"]);
@@ -72,27 +79,14 @@ pub fn mixed_protocols(pair: &Pair) {
 
     rig.scratch
         .expect_lines("out", &format!("mixed {client}"), 1);
-    rig.sync();
-    assert_eq!(
-        rig.daemon.log_count("mixed: OPEN SESAME"),
-        1,
-        "{}",
-        rig.daemon.log()
-    );
+    rig.assert_opened("mixed", 1);
     assert_eq!(rig.scratch.lines("out").len(), 1);
 }
 
 /// A sequence port out of order resets the attempt; a clean knock then opens, and ports outside
 /// every sequence between correct knocks change nothing.
 pub fn wrong_port_resets(pair: &Pair) {
-    let scratch = Scratch::new();
-    let out = scratch.path("out");
-    let rig = Rig::start(
-        pair,
-        scratch,
-        &config(&[door("reset", "7000,8000,9000", &out, &[])]),
-        NO_ARGS,
-    );
+    let rig = Rig::one_door(pair, "reset", "7000,8000,9000", &[], NO_ARGS);
     let host = rig.server_v4();
 
     rig.knock(&[&host, "7000", "9000", "8000", "9000"]);
@@ -101,13 +95,7 @@ pub fn wrong_port_resets(pair: &Pair) {
     rig.knock(&[&host, "7000", "8000", "1234", "9000"]);
     rig.scratch.expect_lines("out", "reset", 2);
 
-    rig.sync();
-    assert_eq!(
-        rig.daemon.log_count("reset: OPEN SESAME"),
-        2,
-        "{}",
-        rig.daemon.log()
-    );
+    rig.assert_opened("reset", 2);
     assert_eq!(rig.scratch.lines("out").len(), 2);
 }
 
@@ -140,17 +128,11 @@ pub fn ipv6_commands(pair: &Pair) {
 
 /// `TCPFlags = fin,!ack`: SYN and FIN+ACK knocks are not counted, FIN knocks (`knock --flags fin`) open.
 pub fn negated_flags(pair: &Pair) {
-    let scratch = Scratch::new();
-    let out = scratch.path("out");
-    let rig = Rig::start(
+    let rig = Rig::one_door(
         pair,
-        scratch,
-        &config(&[door(
-            "finonly",
-            "7000,8000,9000",
-            &out,
-            &["tcpflags = fin,!ack"],
-        )]),
+        "finonly",
+        "7000,8000,9000",
+        &["tcpflags = fin,!ack"],
         NO_ARGS,
     );
     let host = rig.server_v4();
@@ -161,13 +143,7 @@ pub fn negated_flags(pair: &Pair) {
 
     rig.scratch
         .expect_lines("out", &format!("finonly {}", rig.net.client_v4()), 1);
-    rig.sync();
-    assert_eq!(
-        rig.daemon.log_count("finonly: OPEN SESAME"),
-        1,
-        "{}",
-        rig.daemon.log()
-    );
+    rig.assert_opened("finonly", 1);
     assert_eq!(
         rig.daemon.log_count("finonly: Stage 1"),
         1,
@@ -204,14 +180,7 @@ pub fn mismatching_flags_ignored(pair: &Pair) {
 
 /// A byte-identical retransmission of a matched knock resets the attempt; a clean knock then opens.
 pub fn duplicate_knock_resets(pair: &Pair) {
-    let scratch = Scratch::new();
-    let out = scratch.path("out");
-    let rig = Rig::start(
-        pair,
-        scratch,
-        &config(&[door("dup", "7000,8000,9000", &out, &[])]),
-        NO_ARGS,
-    );
+    let rig = Rig::one_door(pair, "dup", "7000,8000,9000", &[], NO_ARGS);
     let (client, server) = (rig.net.client_v4(), rig.net.server_v4());
     let syn = |port| Packet::tcp(client, server, port, &[TcpFlag::Syn]);
     let second = syn(8000);
@@ -221,13 +190,7 @@ pub fn duplicate_knock_resets(pair: &Pair) {
     rig.net.send(&[syn(7000), syn(8000), syn(9000)]);
 
     rig.scratch.expect_lines("out", &format!("dup {client}"), 1);
-    rig.sync();
-    assert_eq!(
-        rig.daemon.log_count("dup: OPEN SESAME"),
-        1,
-        "{}",
-        rig.daemon.log()
-    );
+    rig.assert_opened("dup", 1);
 }
 
 /// A door with `Target` opens for knocks to that address (delivered to the server's MAC) and
@@ -251,38 +214,19 @@ pub fn target_door(pair: &Pair) {
         .expect_lines("out", &format!("vip {}", rig.net.client_v4()), 1);
     rig.knock(&[&rig.server_v4(), "7000", "8000"]);
 
-    rig.sync();
-    assert_eq!(
-        rig.daemon.log_count("vip: OPEN SESAME"),
-        1,
-        "{}",
-        rig.daemon.log()
-    );
+    rig.assert_opened("vip", 1);
 }
 
 /// With `-4` IPv6 knocks are never seen while IPv4 knocks work.
 pub fn only_ipv4(pair: &Pair) {
-    let scratch = Scratch::new();
-    let out = scratch.path("out");
-    let rig = Rig::start(
-        pair,
-        scratch,
-        &config(&[door("four", "7000,8000", &out, &[])]),
-        &["-4"],
-    );
+    let rig = Rig::one_door(pair, "four", "7000,8000", &[], &["-4"]);
 
     rig.knock(&["-6", &rig.server_v6(), "7000", "8000"]);
     rig.knock(&["-4", &rig.server_v4(), "7000", "8000"]);
 
     rig.scratch
         .expect_lines("out", &format!("four {}", rig.net.client_v4()), 1);
-    rig.sync();
-    assert_eq!(
-        rig.daemon.log_count("four: OPEN SESAME"),
-        1,
-        "{}",
-        rig.daemon.log()
-    );
+    rig.assert_opened("four", 1);
     assert!(
         !rig.daemon.log().contains(&rig.net.client_v6().to_string()),
         "{}",
