@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod checksum;
+pub mod file;
 pub mod flags;
 pub mod one_time;
 pub mod segment;

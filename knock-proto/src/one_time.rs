@@ -21,10 +21,10 @@
 )]
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use crate::file::{open_regular, read_capped, read_regular, Symlinks, MAX_FILE_SIZE};
 use crate::io_message;
 use crate::sequence::{Sequence, SequenceError};
 use crate::visible::Visible;
@@ -45,6 +45,8 @@ pub struct OneTimeError {
 pub enum OneTimeErrorKind {
     /// Opening, reading, writing or syncing failed.
     Io(io::Error),
+    /// The file cannot be opened for writing, so no sequence could be marked used.
+    NotWritable(io::Error),
     /// A line is not valid UTF-8.
     NotUtf8,
     /// A line is not a valid sequence.
@@ -61,6 +63,11 @@ impl fmt::Display for OneTimeError {
         }
         match &self.kind {
             OneTimeErrorKind::Io(e) => write!(f, ": {}", io_message(e)),
+            OneTimeErrorKind::NotWritable(e) => write!(
+                f,
+                ": cannot be marked used: {} (the door's sequences must be writable)",
+                io_message(e)
+            ),
             OneTimeErrorKind::NotUtf8 => f.write_str(": line is not valid UTF-8"),
             OneTimeErrorKind::Sequence(e) => write!(f, ": {e}"),
             OneTimeErrorKind::Changed => f.write_str(
@@ -93,12 +100,23 @@ pub struct OneTimeSequences {
 
 impl OneTimeSequences {
     /// Reads `path`; every line that is not blank or a comment must be a valid sequence.
+    ///
+    /// The file must be a regular file of at most [`MAX_FILE_SIZE`] bytes,
+    /// not a symbolic link: it is written to, and a link could redirect the
+    /// mark (and echo another file's lines in errors).
     pub fn load(path: &Path) -> Result<Self, OneTimeError> {
-        let mut bytes = Vec::new();
-        File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
+        let bytes = read_regular(path, MAX_FILE_SIZE, Symlinks::Refuse)
             .map_err(|e| error(path, None, OneTimeErrorKind::Io(e)))?;
         Self::parse(path, &bytes)
+    }
+
+    /// Checks that the file can be marked, as it must be before its door
+    /// opens: a read-only file system or missing permission is reported
+    /// now, not at the first knock. Opens the file for writing and writes nothing.
+    pub fn check_writable(&self) -> Result<(), OneTimeError> {
+        open_regular(&self.path, true, Symlinks::Refuse)
+            .map(drop)
+            .map_err(|e| error(&self.path, None, OneTimeErrorKind::NotWritable(e)))
     }
 
     fn parse(path: &Path, bytes: &[u8]) -> Result<Self, OneTimeError> {
@@ -163,13 +181,9 @@ impl OneTimeSequences {
             return Ok(());
         };
         let io_err = |e| error(&self.path, Some(active.line), OneTimeErrorKind::Io(e));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&self.path)
-            .map_err(io_err)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(io_err)?;
+        let mut file = open_regular(&self.path, true, Symlinks::Refuse).map_err(io_err)?;
+        let bytes =
+            read_capped(file.try_clone().map_err(io_err)?, MAX_FILE_SIZE).map_err(io_err)?;
         let current = Self::parse(&self.path, &bytes)?;
         if current.entries.first() != Some(active) {
             let line = active.line;
@@ -308,6 +322,31 @@ mod tests {
             err.to_string().contains("port \\u{200b}3 is invalid"),
             "{err}"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_is_neither_followed_nor_echoed_nor_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("shadow");
+        fs::write(&target, "root:secret\n").unwrap();
+        let otp = dir.path().join("otp");
+        fs::write(&otp, " 1,2\n").unwrap();
+        let mut ots = OneTimeSequences::load(&otp).unwrap();
+        ots.check_writable().unwrap();
+        // Swapped for a link after loading.
+        fs::remove_file(&otp).unwrap();
+        std::os::unix::fs::symlink(&target, &otp).unwrap();
+        let err = ots.consume().unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("is a symbolic link, which is not followed"),
+            "{err}"
+        );
+        assert!(ots.check_writable().is_err());
+        let err = OneTimeSequences::load(&otp).unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
+        assert_eq!(fs::read_to_string(&target).unwrap(), "root:secret\n");
     }
 
     #[test]

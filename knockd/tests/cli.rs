@@ -125,6 +125,38 @@ fn every_config_error_names_file_line_and_value_and_exits_1() {
 }
 
 #[test]
+fn files_that_are_not_regular_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // A FIFO as the configuration or a one-time sequences file used to block
+    // in open(); /dev/zero used to grow without bound.
+    knockd()
+        .timeout(std::time::Duration::from_secs(10))
+        .args(["-c".as_ref(), fifo.as_os_str(), "--check".as_ref()])
+        .assert()
+        .code(1)
+        .stderr(contains(format!("{}: not a regular file", fifo.display())));
+    for one_time in [fifo.display().to_string(), "/dev/zero".to_owned()] {
+        let conf = write(
+            dir.path(),
+            "k.conf",
+            &format!("[otp]\none_time_sequences = {one_time}\n"),
+        );
+        knockd()
+            .timeout(std::time::Duration::from_secs(10))
+            .args(["-c".as_ref(), conf.as_os_str(), "--check".as_ref()])
+            .assert()
+            .code(1)
+            .stderr(contains(format!("{one_time}: not a regular file")));
+    }
+}
+
+#[test]
 fn a_bad_one_time_sequences_file_names_its_line() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "otp", " 1,2\n 3,abc\n");

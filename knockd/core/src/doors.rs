@@ -64,7 +64,7 @@ impl fmt::Display for LoadError {
 impl std::error::Error for LoadError {}
 
 /// Reads the configuration at `path` and every one-time sequences file it
-/// names. Relative paths inside it are resolved against `base` (the
+/// names, which must be writable (the mark of a used sequence). Relative paths inside it are resolved against `base` (the
 /// directory knockd started in), so a reload after `-d` changed to `/` reads
 /// the same files: 0.8 dies on that reload.
 pub fn load(path: &Path, base: &Path) -> Result<Loaded, LoadError> {
@@ -76,7 +76,11 @@ pub fn load(path: &Path, base: &Path) -> Result<Loaded, LoadError> {
         .map(|door| {
             let one_time = match &door.sequence {
                 SequenceSource::OneTime(file) => {
-                    Some(OneTimeSequences::load(file).map_err(LoadError::OneTime)?)
+                    let sequences = OneTimeSequences::load(file).map_err(LoadError::OneTime)?;
+                    // 0.8 refuses a file it cannot mark at start; so do we,
+                    // rather than find out at the first knock.
+                    sequences.check_writable().map_err(LoadError::OneTime)?;
+                    Some(sequences)
                 }
                 SequenceSource::Fixed(_) => None,
             };

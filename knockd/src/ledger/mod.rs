@@ -33,6 +33,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use knock_proto::file::{read_regular, Symlinks, MAX_FILE_SIZE};
 use knock_proto::io_message;
 use nix::fcntl::{Flock, FlockArg};
 
@@ -40,10 +41,6 @@ use record::{Record, HEADER};
 
 /// Records beyond the open doors that the journal may hold before it is compacted.
 const TAIL: usize = 64;
-
-/// The largest journal knockd reads: far beyond open doors plus the tail
-/// (`--max-open` doors take well under 1 MiB).
-const MAX_JOURNAL: u64 = 16 << 20;
 
 /// An open door as the ledger holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,35 +277,14 @@ fn write_pid(lock: &mut File) -> io::Result<()> {
     lock.write_all(pid.as_bytes())
 }
 
-/// The journal's bytes: empty if it does not exist yet. Refuses anything
-/// but a regular file (never following a symlink, never blocking on a FIFO)
-/// and anything larger than [`MAX_JOURNAL`].
+/// The journal's bytes: empty if it does not exist yet. Anything but a
+/// regular file of at most [`MAX_FILE_SIZE`] bytes is refused without
+/// blocking or following a link.
 fn read_journal(path: &Path) -> io::Result<Vec<u8>> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path);
-    let file = match file {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "not a regular file",
-        ));
+    match read_regular(path, MAX_FILE_SIZE, Symlinks::Refuse) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        read => read,
     }
-    if meta.len() > MAX_JOURNAL {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("larger than {MAX_JOURNAL} bytes"),
-        ));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_JOURNAL).read_to_end(&mut bytes)?;
-    Ok(bytes)
 }
 
 /// Replays a journal: the doors still open, and the 1-based numbers of the

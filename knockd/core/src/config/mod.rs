@@ -19,14 +19,20 @@ mod value;
 
 use std::path::Path;
 
+use knock_proto::file::{read_regular, Symlinks, MAX_FILE_SIZE};
+
 pub use error::{ConfigError, ConfigErrorKind};
 pub use model::{Config, Door, Options, SequenceSource, DEFAULT_CMD_TIMEOUT, DEFAULT_SEQ_TIMEOUT};
 
 impl Config {
     /// Reads a configuration file, choosing the reader by extension: `.toml`
-    /// files are TOML, everything else is knockd.conf syntax.
+    /// files are TOML, everything else is knockd.conf syntax. The file must
+    /// be a regular file (a symbolic link to one is fine) of at most
+    /// [`MAX_FILE_SIZE`] bytes; a FIFO or a device is refused without
+    /// blocking.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|e| ConfigError::io(path, &e))?;
+        let bytes = read_regular(path, MAX_FILE_SIZE, Symlinks::Follow)
+            .map_err(|e| ConfigError::io(path, &e))?;
         if path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
