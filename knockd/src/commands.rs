@@ -42,13 +42,10 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use knockd_core::config::Door;
+use knockd_core::config::{Door, MAX_COMMAND_LEN};
 
 use crate::ledger::{Entry, Ledger};
 use crate::log::{CommandKind, Logger, Message, Source};
-
-/// 0.8 expanded commands into a 4096-byte buffer and refused longer ones.
-const MAX_COMMAND_LEN: usize = 4095;
 
 /// How often [`CommandRunner::shutdown`] checks on its children.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(10);

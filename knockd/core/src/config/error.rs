@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use knock_proto::{io_message, FlagError, SequenceError, Visible};
 
+use super::value::MAX_COMMAND_LEN;
+
 /// A configuration error: which file, which line (when one is to blame), and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -52,6 +54,13 @@ pub enum ConfigErrorKind {
         value: String,
         /// What the key wants.
         expected: &'static str,
+    },
+    /// A command longer than knockd can run once `%IP%` is an IPv6 address.
+    CommandTooLong {
+        /// The key as written.
+        key: String,
+        /// Its length with the longest address in every `%IP%`.
+        len: usize,
     },
     /// A TOML syntax or type error (toml's message).
     Toml(String),
@@ -110,6 +119,11 @@ impl fmt::Display for ConfigErrorKind {
                 f,
                 "invalid value \"{}\" for {} (expected {expected})",
                 Visible(value),
+                Visible(key)
+            ),
+            ConfigErrorKind::CommandTooLong { key, len } => write!(
+                f,
+                "{} is {len} bytes once %IP% is the longest (IPv6) address; knockd runs commands of at most {MAX_COMMAND_LEN} bytes, as 0.8",
                 Visible(key)
             ),
             ConfigErrorKind::Toml(message) => f.write_str(message),

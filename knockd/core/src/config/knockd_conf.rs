@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use knock_proto::Sequence;
 
 use super::value::{
-    parse_address, parse_count, parse_seconds, parse_switch, ADDRESS_EXPECTED, COUNT_EXPECTED,
-    PATH_EXPECTED, SECONDS_EXPECTED, SWITCH_EXPECTED,
+    overlong_command, parse_address, parse_count, parse_seconds, parse_switch, ADDRESS_EXPECTED,
+    COUNT_EXPECTED, PATH_EXPECTED, SECONDS_EXPECTED, SWITCH_EXPECTED,
 };
 use super::{Config, ConfigError, ConfigErrorKind, Door, Options, SequenceSource};
 
@@ -197,6 +197,16 @@ impl<'a> Directive<'a> {
         parse_seconds(value).ok_or_else(|| self.invalid(value, SECONDS_EXPECTED))
     }
 
+    fn command(&self, value: &str) -> Result<String, ConfigErrorKind> {
+        match overlong_command(value) {
+            Some(len) => Err(ConfigErrorKind::CommandTooLong {
+                key: self.written.to_owned(),
+                len,
+            }),
+            None => Ok(value.to_owned()),
+        }
+    }
+
     fn misplaced(&self, where_: &str) -> ConfigErrorKind {
         ConfigErrorKind::SyntaxError(format!("{} {where_}", self.written))
     }
@@ -243,20 +253,20 @@ const DOOR_KEYS: &[(&[&str], SetDoorKey)] = &[
             .add(value)
             .map_err(ConfigErrorKind::Flag)
     }),
-    (&["START_COMMAND", "COMMAND"], |_, door, value| {
-        door.door.start_command = Some(value.to_owned());
+    (&["START_COMMAND", "COMMAND"], |d, door, value| {
+        door.door.start_command = Some(d.command(value)?);
         Ok(())
     }),
-    (&["START_COMMAND_6", "COMMAND_6"], |_, door, value| {
-        door.door.start_command_6 = Some(value.to_owned());
+    (&["START_COMMAND_6", "COMMAND_6"], |d, door, value| {
+        door.door.start_command_6 = Some(d.command(value)?);
         Ok(())
     }),
-    (&["STOP_COMMAND"], |_, door, value| {
-        door.door.stop_command = Some(value.to_owned());
+    (&["STOP_COMMAND"], |d, door, value| {
+        door.door.stop_command = Some(d.command(value)?);
         Ok(())
     }),
-    (&["STOP_COMMAND_6"], |_, door, value| {
-        door.door.stop_command_6 = Some(value.to_owned());
+    (&["STOP_COMMAND_6"], |d, door, value| {
+        door.door.stop_command_6 = Some(d.command(value)?);
         Ok(())
     }),
     (&["REFRESH"], |d, door, value| {
@@ -586,7 +596,8 @@ mod tests {
     #[test]
     fn c30_long_lines_are_not_split() {
         // Deliberate difference: 0.8 splits lines at 4095 bytes and reports a syntax error.
-        let command = format!("echo {}", "x".repeat(5000));
+        // A 4106-byte line whose command, 4090 bytes, knockd can run.
+        let command = format!("echo {}", "x".repeat(4085));
         let c = read(&format!("[d]\nsequence = 1\ncommand = {command}\n")).unwrap();
         assert_eq!(c.doors[0].start_command.as_deref(), Some(command.as_str()));
     }
@@ -674,6 +685,20 @@ mod tests {
         assert!(error("[options]\nrefresh = yes\n")
             .1
             .contains("belongs in a door section"));
+    }
+
+    #[test]
+    fn commands_too_long_for_an_ipv6_knocker_are_refused_as_0_8_does() {
+        // 4061 bytes, 4096 once %IP% is `ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff`.
+        let command = format!("echo {} %IP%", "x".repeat(4051));
+        let (line, msg) = error(&format!("[d]\nsequence = 1\nstop_command = {command}\n"));
+        assert_eq!(line, Some(3));
+        assert_eq!(
+            msg,
+            "stop_command is 4096 bytes once %IP% is the longest (IPv6) address; knockd runs commands of at most 4095 bytes, as 0.8"
+        );
+        let fits = format!("echo {} %IP%", "x".repeat(4050));
+        assert!(read(&format!("[d]\nsequence = 1\nstop_command = {fits}\n")).is_ok());
     }
 
     #[test]

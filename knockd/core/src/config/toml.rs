@@ -26,7 +26,8 @@ use serde::Deserialize;
 use knock_proto::{Sequence, TcpFlags};
 
 use super::value::{
-    parse_address, parse_seconds, ADDRESS_EXPECTED, COUNT_EXPECTED, SECONDS_EXPECTED,
+    overlong_command, parse_address, parse_seconds, ADDRESS_EXPECTED, COUNT_EXPECTED,
+    SECONDS_EXPECTED,
 };
 use super::{Config, ConfigError, ConfigErrorKind, Door, Options, SequenceSource};
 
@@ -212,6 +213,21 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
             })?);
         }
         door.refresh = table.refresh;
+        let commands = [
+            ("start_command", &table.start_command),
+            ("start_command_6", &table.start_command_6),
+            ("stop_command", &table.stop_command),
+            ("stop_command_6", &table.stop_command_6),
+        ];
+        for (key, command) in commands {
+            if let Some(len) = command.as_deref().and_then(overlong_command) {
+                let key = key.to_owned();
+                return Err(at(
+                    name_span.clone(),
+                    ConfigErrorKind::CommandTooLong { key, len },
+                ));
+            }
+        }
         door.start_command = table.start_command;
         door.start_command_6 = table.start_command_6;
         door.stop_command = table.stop_command;
