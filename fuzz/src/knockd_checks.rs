@@ -398,6 +398,7 @@ impl Tracker {
                 }
                 Event::Invalidated { .. } | Event::Evicted { .. } => {}
                 Event::CoolingDown { .. } => panic!("{event:?} from a door without a cooldown"),
+                Event::SourceRefused { .. } => panic!("{event:?}: every source here may knock"),
             }
         }
     }

@@ -2,12 +2,8 @@
 //! decode, libpcap's drop counters, the engine's totals, the events the
 //! server sees and the command runner's totals. `-v` prints them at shutdown;
 //! the status command of the operator surface will read the same value.
-//!
-//! Evictions are also logged while they happen, at most once a second with
-//! a count, so that a flood that fills the attempt table cannot flood the log.
 
 use std::fmt;
-use std::time::{Duration, Instant};
 
 use knockd_core::engine::Stats;
 use knockd_core::wire::DecodeErrorKind;
@@ -15,9 +11,6 @@ use knockd_core::wire::DecodeErrorKind;
 use crate::capture::CaptureStats;
 use crate::commands::CommandStats;
 use crate::log::{Logger, Message};
-
-/// The shortest interval between two eviction lines.
-const EVICTION_LINE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Totals since knockd started; reloads and reopened captures add to them.
 #[derive(Debug, Default, Clone)]
@@ -42,10 +35,6 @@ pub struct Counters {
     closed_captures: CaptureTotals,
     /// libpcap's counters of the open capture, as last read.
     open_capture: CaptureTotals,
-    /// Evictions not yet in an eviction line.
-    evictions_unlogged: u64,
-    /// When the last eviction line was logged.
-    last_eviction_line: Option<Instant>,
 }
 
 /// libpcap's counters, widened so that sums over several captures do not wrap.
@@ -115,36 +104,6 @@ impl Counters {
         self.closed_captures + self.open_capture
     }
 
-    /// Counts an evicted attempt; returns how many evictions to log now, if
-    /// an eviction line is due.
-    pub fn evicted(&mut self, now: Instant) -> Option<u64> {
-        self.evictions_unlogged += 1;
-        let due = self
-            .last_eviction_line
-            .is_none_or(|last| now.saturating_duration_since(last) >= EVICTION_LINE_INTERVAL);
-        due.then(|| self.take_evictions(now))
-    }
-
-    /// When evictions counted since the last line are due for theirs.
-    pub fn eviction_deadline(&self) -> Option<Instant> {
-        if self.evictions_unlogged == 0 {
-            return None;
-        }
-        self.last_eviction_line
-            .and_then(|last| last.checked_add(EVICTION_LINE_INTERVAL))
-    }
-
-    /// How many evictions to log now, if their line is due.
-    pub fn due_evictions(&mut self, now: Instant) -> Option<u64> {
-        let due = self.eviction_deadline().is_some_and(|at| at <= now);
-        due.then(|| self.take_evictions(now))
-    }
-
-    fn take_evictions(&mut self, now: Instant) -> u64 {
-        self.last_eviction_line = Some(now);
-        std::mem::take(&mut self.evictions_unlogged)
-    }
-
     /// Writes the counters as `-v` lines (`counters: packets: ...`).
     pub fn report(&self, log: &mut Logger) {
         let not_decoded: u64 = self.not_decoded.iter().sum();
@@ -160,11 +119,13 @@ impl Counters {
         )));
         let engine = &self.engine;
         log.emit(&Message::Counters(&format_args!(
-            "knocks: {} stage hits, {} ignored for their flags, {} while cooling down; \
-             attempts: {} started, {} opened, {} invalidated, {} timed out, {} evicted",
+            "knocks: {} stage hits, {} ignored for their flags, {} while cooling down, \
+             {} from sources that cannot knock; attempts: {} started, {} opened, {} invalidated, \
+             {} timed out, {} evicted",
             self.stage_hits,
             self.flags_ignored,
             self.cooling_down,
+            engine.refused_sources,
             engine.created,
             engine.opened,
             engine.invalidated,
@@ -209,22 +170,6 @@ impl fmt::Display for NotDecoded<'_> {
 mod tests {
     use super::*;
     use crate::log::testing::capture;
-
-    #[test]
-    fn evictions_are_logged_at_most_once_a_second_with_their_count() {
-        let mut counters = Counters::default();
-        let start = Instant::now();
-        let at = |ms| start + Duration::from_millis(ms);
-        assert_eq!(counters.evicted(at(0)), Some(1), "the first one at once");
-        assert_eq!(counters.evicted(at(10)), None);
-        assert_eq!(counters.evicted(at(500)), None);
-        assert_eq!(counters.eviction_deadline(), Some(at(1000)));
-        assert_eq!(counters.due_evictions(at(999)), None);
-        assert_eq!(counters.due_evictions(at(1000)), Some(2));
-        assert_eq!(counters.eviction_deadline(), None, "nothing left to log");
-        assert_eq!(counters.evicted(at(1500)), None);
-        assert_eq!(counters.evicted(at(2000)), Some(2), "due with the next one");
-    }
 
     #[test]
     fn capture_counters_add_up_over_reopened_captures() {
@@ -273,8 +218,9 @@ mod tests {
             captured.stdout.text(),
             "counters: packets: 7 captured, 3 not decoded (1 truncated, 2 unsupported)\n\
              counters: capture: 0 received, 0 dropped by the kernel, 0 by the interface\n\
-             counters: knocks: 4 stage hits, 0 ignored for their flags, 0 while cooling down; \
-             attempts: 0 started, 1 opened, 0 invalidated, 0 timed out, 0 evicted\n\
+             counters: knocks: 4 stage hits, 0 ignored for their flags, 0 while cooling down, \
+             0 from sources that cannot knock; attempts: 0 started, 1 opened, 0 invalidated, \
+             0 timed out, 0 evicted\n\
              counters: commands: 2 run, 0 failed, 0 dropped\n"
         );
         assert_eq!(captured.log_lines(), Vec::<String>::new(), "-v only");

@@ -1,4 +1,5 @@
-//! The capture interface's own addresses (0.8's `local IP` list).
+//! The capture interface as knockd sees it: its own addresses (0.8's `local IP`
+//! list) and whether the host's own knocks show on it.
 
 use std::io;
 use std::net::IpAddr;
@@ -23,6 +24,20 @@ pub fn local_addresses(interface: &str, ipv4_only: bool) -> io::Result<Vec<IpAdd
         .collect())
 }
 
+/// Whether knocks on `interface` may come from the host itself: a loopback
+/// interface, or `any`, which also sees loopback traffic.
+pub fn sees_the_host_itself(interface: &str) -> bool {
+    interface == "any"
+        || nix::ifaddrs::getifaddrs().is_ok_and(|mut addresses| {
+            addresses.any(|entry| {
+                entry.interface_name == interface
+                    && entry
+                        .flags
+                        .contains(nix::net::if_::InterfaceFlags::IFF_LOOPBACK)
+            })
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +60,14 @@ mod tests {
         assert!(v4.iter().all(IpAddr::is_ipv4));
         let expected: Vec<IpAddr> = all.into_iter().filter(IpAddr::is_ipv4).collect();
         assert_eq!(v4, expected);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")] // Linux calls loopback `lo`
+    fn loopback_and_any_see_the_host_itself() {
+        assert!(sees_the_host_itself("lo"));
+        assert!(sees_the_host_itself("any"));
+        assert!(!sees_the_host_itself("nosuchif0"));
     }
 
     #[test]

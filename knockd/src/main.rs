@@ -27,6 +27,7 @@ mod resolver;
 mod server;
 mod setup;
 mod signals;
+mod throttle;
 
 use std::process::ExitCode;
 

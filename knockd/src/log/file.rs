@@ -8,7 +8,14 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Local};
 
+/// Most bytes of lines held for one write; more are written at once.
+const MAX_PENDING: usize = 64 << 10;
+
 /// An append-only log file at a fixed path.
+///
+/// Lines are collected and written by [`LogFile::flush`], one `write` for
+/// all of them (the server flushes once per wake-up), so a flood of log
+/// lines costs one system call per batch of packets rather than two per line.
 ///
 /// Failures never reach the caller as errors beyond [`LogFile::open`]: a line
 /// that cannot be written is dropped, so a full disk cannot stop the daemon.
@@ -16,12 +23,24 @@ use chrono::{DateTime, Local};
 pub(super) struct LogFile {
     path: PathBuf,
     file: Option<File>,
+    /// Lines not yet written.
+    pending: Vec<u8>,
+}
+
+impl Drop for LogFile {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 impl LogFile {
     /// A log file at `path`, not yet opened.
     pub(super) fn new(path: PathBuf) -> Self {
-        LogFile { path, file: None }
+        LogFile {
+            path,
+            file: None,
+            pending: Vec::new(),
+        }
     }
 
     /// The path lines go to.
@@ -44,22 +63,33 @@ impl LogFile {
         Ok(())
     }
 
-    /// Appends one line stamped with `now`. When the file is not open, or was
-    /// deleted under us (no links left), the path is reopened first; when that
-    /// fails too the line is dropped.
+    /// Adds one line stamped with `now` to those [`LogFile::flush`] writes
+    /// (at once, past [`MAX_PENDING`] bytes).
     pub(super) fn write_line(&mut self, now: DateTime<Local>, text: &str) {
+        let _ = writeln!(self.pending, "[{}] {text}", now.format("%Y-%m-%d %H:%M"));
+        if self.pending.len() >= MAX_PENDING {
+            self.flush();
+        }
+    }
+
+    /// Writes the pending lines. When the file is not open, or was deleted
+    /// under us (no links left), the path is reopened first; when that fails
+    /// too the lines are dropped.
+    pub(super) fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
         let deleted = self
             .file
             .as_ref()
             .is_none_or(|f| f.metadata().is_ok_and(|m| m.nlink() == 0));
-        if deleted && self.open().is_err() {
-            return;
+        if !deleted || self.open().is_ok() {
+            if let Some(file) = self.file.as_mut() {
+                // One write for whole lines, so a reader never sees half a
+                // line; a failure (disk full) costs these lines only.
+                let _ = file.write_all(&self.pending);
+            }
         }
-        let line = format!("[{}] {text}\n", now.format("%Y-%m-%d %H:%M"));
-        if let Some(file) = self.file.as_mut() {
-            // One write per line, so a reader never sees half a line; a
-            // failure (disk full) costs this line only.
-            let _ = file.write_all(line.as_bytes());
-        }
+        self.pending.clear();
     }
 }

@@ -365,6 +365,20 @@ pub enum Message<'a> {
         /// `--max-attempts`.
         max: usize,
     },
+    /// `<n> further Stage 1 line(s) suppressed in the last second` (log,
+    /// verbose): a flood of first knocks met the Stage 1 line budget. Not in 0.8.
+    StageOneSuppressed {
+        /// Lines held back.
+        count: u64,
+    },
+    /// `ignored <n> knock(s) from sources that cannot knock ..., the last from <src>`
+    /// (debug), at most once a minute. Not in 0.8.
+    SourcesRefused {
+        /// Knocks ignored since the last such line.
+        count: u64,
+        /// The last such source.
+        last: IpAddr,
+    },
     /// `counters: <line>` (verbose), at shutdown. Not in 0.8.
     Counters(&'a dyn fmt::Display),
     /// `closing...` (verbose).
@@ -723,6 +737,24 @@ impl Message<'_> {
                 }
                 LOG | VERBOSE
             }
+            Message::StageOneSuppressed { count } => {
+                if let Some(out) = out {
+                    write!(
+                        out,
+                        "{count} further Stage 1 line(s) suppressed in the last second"
+                    )?;
+                }
+                LOG | VERBOSE
+            }
+            Message::SourcesRefused { count, last } => {
+                if let Some(out) = out {
+                    write!(
+                        out,
+                        "ignored {count} knock(s) from sources that cannot knock (unspecified, broadcast, multicast, or loopback and local addresses from the wire), the last from {last}"
+                    )?;
+                }
+                DEBUG
+            }
             Message::Counters(line) => {
                 if let Some(out) = out {
                     write!(out, "counters: {line}")?;
@@ -1073,6 +1105,19 @@ mod tests {
             },
             "3 knock attempt(s) dropped: more than 100000 in progress",
             LOG | VERBOSE,
+        );
+        check(
+            Message::StageOneSuppressed { count: 270_000 },
+            "270000 further Stage 1 line(s) suppressed in the last second",
+            LOG | VERBOSE,
+        );
+        check(
+            Message::SourcesRefused {
+                count: 2,
+                last: "224.0.0.1".parse().unwrap(),
+            },
+            "ignored 2 knock(s) from sources that cannot knock (unspecified, broadcast, multicast, or loopback and local addresses from the wire), the last from 224.0.0.1",
+            DEBUG,
         );
         check(
             Message::Counters(&"engine: 2 attempts started"),

@@ -59,6 +59,8 @@ pub struct Logger {
     stderr: Box<dyn Write>,
     /// The text of the message being emitted, reused from line to line.
     text: String,
+    /// Whether log file lines wait for [`Logger::flush`].
+    buffered: bool,
 }
 
 impl std::fmt::Debug for Logger {
@@ -94,6 +96,7 @@ impl Logger {
             stdout,
             stderr,
             text: String::new(),
+            buffered: false,
         };
         if let Some(path) = &settings.log_file {
             logger.open_file(path.clone());
@@ -127,6 +130,9 @@ impl Logger {
             if to_log {
                 if let Some(file) = self.file.as_mut() {
                     file.write_line(Local::now(), &text);
+                    if !self.buffered {
+                        file.flush();
+                    }
                 }
                 if let Some(syslog) = &self.syslog {
                     syslog.send(&text);
@@ -142,12 +148,28 @@ impl Logger {
         self.text = text;
     }
 
+    /// Lets log file lines wait for [`Logger::flush`] (the server flushes
+    /// once per wake-up), so a flood of lines costs one write per batch.
+    pub fn set_buffered(&mut self, buffered: bool) {
+        self.buffered = buffered;
+        self.flush();
+    }
+
+    /// Writes the log file lines that wait.
+    pub fn flush(&mut self) {
+        if let Some(file) = self.file.as_mut() {
+            file.flush();
+        }
+    }
+
     /// Closes the log file and opens it again in append mode, at `new_path`
     /// if given, else at the current path (SIGHUP, logrotate's `postrotate`).
     /// Prints `closing log file: <old>` (verbose) and logs
     /// `re-opening log file: <path>`, which lands in the reopened file. Does
     /// nothing when no log file was ever configured.
     pub fn reopen(&mut self, new_path: Option<PathBuf>) {
+        // Lines logged before the reopen belong in the old file.
+        self.flush();
         let old = self.file.take();
         if let Some(old) = &old {
             self.emit(&Message::ClosingLogFile { path: old.path() });

@@ -33,6 +33,7 @@ use crate::log::{Logger, Message, OpenCap, Source};
 use crate::resolver::Resolver;
 use crate::setup::{filter_doors, Setup};
 use crate::signals::{Pending, Signals};
+use crate::throttle::LineBudget;
 
 /// How many packets one wake-up reads at most before timers and signals get a turn.
 const BATCH: usize = 256;
@@ -40,6 +41,60 @@ const BATCH: usize = 256;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How often a lost capture (interface down or gone) is tried again.
 const CAPTURE_RETRY: Duration = Duration::from_secs(1);
+/// Stage 1 lines logged per second at most; under a flood of first knocks
+/// the rest are summed up in one line a second.
+const STAGE_ONE_LINES_PER_SECOND: u64 = 100;
+
+/// The log line budgets: evictions once a second, refused sources once a
+/// minute (`-D`), Stage 1 lines [`STAGE_ONE_LINES_PER_SECOND`].
+struct Budgets {
+    evictions: LineBudget,
+    refused_sources: LineBudget,
+    /// The last source refused, for the summary line.
+    last_refused: Option<IpAddr>,
+    stage_one: LineBudget,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Budgets {
+            evictions: LineBudget::new(1, Duration::from_secs(1)),
+            refused_sources: LineBudget::new(1, Duration::from_secs(60)),
+            last_refused: None,
+            stage_one: LineBudget::new(STAGE_ONE_LINES_PER_SECOND, Duration::from_secs(1)),
+        }
+    }
+}
+
+impl Budgets {
+    fn deadline(&self) -> Option<Instant> {
+        [
+            self.evictions.deadline(),
+            self.refused_sources.deadline(),
+            self.stage_one.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Logs the summaries of the lines held back in intervals that have ended.
+    fn summarize(&mut self, now: Instant, max_attempts: usize, logger: &mut Logger) {
+        if let Some(count) = self.evictions.take_held(now) {
+            logger.emit(&Message::AttemptsEvicted {
+                count,
+                max: max_attempts,
+            });
+        }
+        if let (Some(count), Some(last)) = (self.refused_sources.take_held(now), self.last_refused)
+        {
+            logger.emit(&Message::SourcesRefused { count, last });
+        }
+        if let Some(count) = self.stage_one.take_held(now) {
+            logger.emit(&Message::StageOneSuppressed { count });
+        }
+    }
+}
 
 /// A started daemon: run it with [`Server::run`].
 pub struct Server {
@@ -57,6 +112,8 @@ pub struct Server {
     /// Held only to be removed when the server is dropped.
     _pid_file: Option<PidFile>,
     counters: Counters,
+    /// Budgets of the log lines a flood could multiply.
+    budgets: Budgets,
     batch: Vec<(SystemTime, Result<Packet, DecodeError>, u32)>,
     events: Vec<Event>,
 }
@@ -69,7 +126,7 @@ impl Server {
             let timeout = [
                 self.engine.next_deadline(),
                 self.runner.next_deadline(),
-                self.counters.eviction_deadline(),
+                self.budgets.deadline(),
                 self.capture_retry,
             ]
             .into_iter()
@@ -94,9 +151,8 @@ impl Server {
             }
             self.engine.on_timer(now, &mut self.events);
             self.handle_events();
-            if let Some(count) = self.counters.due_evictions(now) {
-                self.log_evictions(count);
-            }
+            let max_attempts = self.setup.args.max_attempts as usize;
+            self.budgets.summarize(now, max_attempts, &mut self.logger);
             // Drain the signal pipe before reaping: a command that reaping
             // starts may exit at once, and its SIGCHLD wake-up must stay in
             // the pipe for the next poll rather than be drained unseen.
@@ -113,6 +169,8 @@ impl Server {
             if pending.reload {
                 self.reload();
             }
+            // Before sleeping in poll: what this wake-up logged reaches the file.
+            self.logger.flush();
         }
     }
 
@@ -190,6 +248,9 @@ impl Server {
                 stage,
             } => {
                 self.counters.stage_hits += 1;
+                if stage == 1 && !self.budgets.stage_one.allow(Instant::now()) {
+                    return;
+                }
                 let (host, door) = (self.host(source), self.door_name(door));
                 self.logger.emit(&Message::Stage {
                     source: Source::with_host(source, host.as_deref()),
@@ -232,19 +293,24 @@ impl Server {
                     });
                 }
             }
+            Event::SourceRefused { source } => {
+                self.budgets.last_refused = Some(source);
+                if self.budgets.refused_sources.allow(Instant::now()) {
+                    self.logger.emit(&Message::SourcesRefused {
+                        count: 1,
+                        last: source,
+                    });
+                }
+            }
             Event::Evicted { .. } => {
-                if let Some(count) = self.counters.evicted(Instant::now()) {
-                    self.log_evictions(count);
+                if self.budgets.evictions.allow(Instant::now()) {
+                    self.logger.emit(&Message::AttemptsEvicted {
+                        count: 1,
+                        max: self.setup.args.max_attempts as usize,
+                    });
                 }
             }
         }
-    }
-
-    fn log_evictions(&mut self, count: u64) {
-        self.logger.emit(&Message::AttemptsEvicted {
-            count,
-            max: self.setup.args.max_attempts as usize,
-        });
     }
 
     /// OPEN SESAME, unless a cap on open doors refuses it or a refreshing
@@ -368,6 +434,8 @@ impl Server {
         self.link = link;
         // The addresses may have changed while the interface was away.
         self.refresh_local_addrs();
+        self.engine
+            .set_loopback_capture(sees_the_host_itself(&self.setup.interface, link));
         self.engine.set_local_addrs(self.local_addrs.clone());
         match self.install_filter() {
             Ok(()) => self.logger.emit(&Message::CaptureRestored {
@@ -428,6 +496,7 @@ impl Server {
         self.counters.report(&mut self.logger);
         self.logger.emit(&Message::Closing);
         self.logger.emit(&Message::ShuttingDown);
+        self.logger.flush();
         ExitCode::SUCCESS
     }
 }
@@ -476,6 +545,12 @@ fn report_used_up(loaded: &Loaded, logger: &mut Logger) {
             logger.emit(&Message::OneTimeExhausted { door: &d.door.name });
         }
     }
+}
+
+/// Whether the host's knocks to itself show on the capture: a loopback
+/// interface, `any`, or a BSD loopback link type.
+fn sees_the_host_itself(interface: &str, link: LinkType) -> bool {
+    matches!(link, LinkType::Null | LinkType::Loop) || interfaces::sees_the_host_itself(interface)
 }
 
 /// The interface's addresses, each logged with `-D` (`local IP: ...`).

@@ -10,7 +10,10 @@ use knock_proto::io_message;
 use knockd_core::engine::{Engine, Limits};
 use knockd_core::wire::LinkType;
 
-use super::{engine_doors, install_filter, local_addresses, report_used_up, Server, BATCH};
+use super::{
+    engine_doors, install_filter, local_addresses, report_used_up, sees_the_host_itself, Budgets,
+    Server, BATCH,
+};
 use crate::capture::{Capture, CaptureError};
 use crate::commands::{CommandRunner, RunnerLimits};
 use crate::config_echo;
@@ -122,14 +125,17 @@ impl Server {
         logger.emit(&Message::StartingUp { interface });
         // Before the first packet: close what a previous run left open.
         runner.recover(pending, Instant::now(), SystemTime::now(), &mut logger);
+        let mut engine = Engine::new(
+            engine_doors(doors),
+            local_addrs.clone(),
+            Limits {
+                max_attempts: setup.args.max_attempts as usize,
+            },
+        );
+        engine.set_loopback_capture(sees_the_host_itself(&setup.interface, link));
+        logger.set_buffered(true);
         Ok(Server {
-            engine: Engine::new(
-                engine_doors(doors),
-                local_addrs.clone(),
-                Limits {
-                    max_attempts: setup.args.max_attempts as usize,
-                },
-            ),
+            engine,
             runner,
             setup,
             link,
@@ -141,6 +147,7 @@ impl Server {
             signals,
             _pid_file: pid_file,
             counters: Counters::default(),
+            budgets: Budgets::default(),
             batch: Vec::with_capacity(BATCH),
             events: Vec::new(),
         })

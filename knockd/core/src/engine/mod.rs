@@ -32,6 +32,10 @@
 //! * **Cooldown**: after a door opens for a source, that source's knocks on
 //!   that door are ignored for the door's `Cooldown` ([`Event::CoolingDown`]):
 //!   no attempt, no second opening (knockd issue #86).
+//! * **Sources that cannot knock** ([`Event::SourceRefused`]): unspecified,
+//!   broadcast and multicast sources never knock, and neither do loopback
+//!   and local addresses unless the capture is on loopback
+//!   ([`Engine::set_loopback_capture`]): from the wire they are spoofed.
 //! * **Bounded state**: at most [`Limits::max_attempts`] attempts, O(1) work
 //!   per packet whatever the number of sources; when full, the least advanced,
 //!   oldest attempt is evicted (0.8 grows without bound: B7).
@@ -144,6 +148,14 @@ pub enum Event {
         /// Index of the door.
         door: usize,
     },
+    /// A knock came from a source that cannot knock: unspecified,
+    /// broadcast or multicast, or (unless the capture is on loopback) a
+    /// loopback or local address, which on the wire can only be spoofed. It
+    /// changed nothing.
+    SourceRefused {
+        /// The source address.
+        source: IpAddr,
+    },
     /// The attempt was dropped to make room for a new one.
     Evicted {
         /// The knocker.
@@ -168,6 +180,8 @@ pub struct Stats {
     pub timed_out: u64,
     /// Attempts evicted because the table was full.
     pub evicted: u64,
+    /// Knocks from sources that cannot knock ([`Event::SourceRefused`]).
+    pub refused_sources: u64,
 }
 
 /// The matching state machine for all doors and sources.
@@ -186,6 +200,10 @@ pub struct Engine {
     stats: Stats,
     /// Scratch list of the doors a packet may start, kept to avoid allocating per packet.
     startable: Vec<usize>,
+    /// Whether knocks may come from loopback and local addresses: the
+    /// capture is on a loopback interface (or `any`), where a host knocking
+    /// itself is seen.
+    loopback_capture: bool,
 }
 
 /// What a visible packet did to the door's attempt by its source.
@@ -212,6 +230,7 @@ impl Engine {
             clock: None,
             stats: Stats::default(),
             startable: Vec::new(),
+            loopback_capture: false,
         };
         engine.index_knocks();
         engine
@@ -222,6 +241,11 @@ impl Engine {
         let now = self.tick(now);
         let knock = Knock::new(packet.dst_port, packet.protocol);
         if !self.is_visible(packet, knock) {
+            return;
+        }
+        if !self.may_knock(packet.src) {
+            self.stats.refused_sources += 1;
+            events.push(Event::SourceRefused { source: packet.src });
             return;
         }
         let mut startable = std::mem::take(&mut self.startable);
@@ -302,6 +326,13 @@ impl Engine {
         self.index_knocks();
     }
 
+    /// Says whether the capture is on a loopback interface (or `any`), where
+    /// knocks from loopback and local addresses are the host knocking itself
+    /// rather than spoofed packets from the wire. Off by default.
+    pub fn set_loopback_capture(&mut self, loopback: bool) {
+        self.loopback_capture = loopback;
+    }
+
     /// Replaces the local addresses that doors without a target accept.
     pub fn set_local_addrs(&mut self, local_addrs: Vec<IpAddr>) {
         self.local_addrs = local_addrs;
@@ -355,6 +386,22 @@ impl Engine {
             self.accepts_destination(door, packet.dst)
                 && (packet.protocol != Protocol::Tcp || door.tcp_flags.matches(packet.tcp_flags))
         })
+    }
+
+    /// Whether `source` can be a knocker: never an unspecified, broadcast or
+    /// multicast address; a loopback or local one only on a loopback capture.
+    fn may_knock(&self, source: IpAddr) -> bool {
+        let (special, loopback) = match source {
+            IpAddr::V4(v4) => (
+                matches!(v4.octets(), [0, ..]) || v4.is_broadcast() || v4.is_multicast(),
+                v4.is_loopback(),
+            ),
+            IpAddr::V6(v6) => (v6.is_unspecified() || v6.is_multicast(), v6.is_loopback()),
+        };
+        if special {
+            return false;
+        }
+        self.loopback_capture || !(loopback || self.local_addrs.contains(&source))
     }
 
     fn accepts_destination(&self, door: &EngineDoor, dst: IpAddr) -> bool {

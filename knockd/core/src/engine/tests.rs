@@ -759,3 +759,48 @@ fn cooldowns_follow_their_door_across_a_reload() {
     b.engine.reconfigure(vec![other, ssh], vec![LOCAL, LOCAL6]);
     assert_eq!(b.knock(10, &[udp(A, 5000)]), [cooling(A, 1)]);
 }
+
+#[test]
+fn sources_that_cannot_knock_change_nothing() {
+    let mut b = Bench::new(vec![door("one", "5000:udp", 1000)]);
+    for source in [
+        "0.0.0.0",
+        "0.1.2.3",
+        "255.255.255.255",
+        "224.0.0.1",
+        "::",
+        "ff02::1",
+        "127.0.0.1",
+        "::1",
+        "198.18.1.1",
+        "fd00:1::1",
+    ] {
+        let source: IpAddr = source.parse().unwrap();
+        assert_eq!(
+            b.knock(0, &[udp(source, 5000)]),
+            [Event::SourceRefused { source }],
+            "{source}"
+        );
+    }
+    assert_eq!(b.engine.stats().refused_sources, 10);
+    assert_eq!(b.engine.stats().opened, 0);
+    // Nor do they count when the packet is no knock at all.
+    assert_eq!(b.knock(0, &[udp("0.0.0.0".parse().unwrap(), 5001)]), []);
+}
+
+#[test]
+fn on_loopback_the_host_may_knock_itself() {
+    let mut b = Bench::new(vec![door("one", "5000:udp", 1000)]);
+    b.engine.set_loopback_capture(true);
+    for source in [LOCAL, "127.0.0.1".parse().unwrap(), "::1".parse().unwrap()] {
+        assert_eq!(
+            b.knock(0, &[udp(source, 5000)]),
+            [stage(source, 0, 1), open(source, 0)]
+        );
+    }
+    let multicast: IpAddr = "224.0.0.1".parse().unwrap();
+    assert_eq!(
+        b.knock(0, &[udp(multicast, 5000)]),
+        [Event::SourceRefused { source: multicast }]
+    );
+}
