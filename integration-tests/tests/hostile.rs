@@ -111,3 +111,85 @@ fn malformed_frames_do_not_disturb_a_knock() {
     rig.scratch
         .expect_lines("out", &format!("sturdy {client}"), 2);
 }
+
+/// Knocks whose source cannot be a knocker, injected from the wire: they open nothing and
+/// never become `%IP%`; the host's own address knocking over the wire is spoofed too.
+#[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
+fn sources_that_cannot_knock_open_nothing() {
+    let rig = Rig::one_door(&Pair::ours(), "one", "5000:udp", &[], &["-D"]);
+    let server = rig.net.server_v4();
+    let sources: [std::net::IpAddr; 6] = [
+        Ipv4Addr::UNSPECIFIED.into(),
+        Ipv4Addr::BROADCAST.into(),
+        Ipv4Addr::new(224, 0, 0, 1).into(),
+        Ipv4Addr::LOCALHOST.into(),
+        server.into(),
+        "::".parse().unwrap(),
+    ];
+    let packets: Vec<Packet> = sources
+        .iter()
+        .map(|&src| match src {
+            std::net::IpAddr::V4(_) => Packet::udp(src, server, 5000),
+            std::net::IpAddr::V6(_) => Packet::udp(src, rig.net.server_v6(), 5000),
+        })
+        .collect();
+    rig.net.send(&packets);
+    let refused = "ignored 1 knock(s) from sources that cannot knock (unspecified, broadcast, \
+                   multicast, or loopback and local addresses from the wire), the last from 0.0.0.0";
+    integration_tests::wait_until(integration_tests::WAIT, || {
+        rig.daemon.stdout().contains(refused).then_some(())
+    })
+    .unwrap_or_else(|| panic!("-D says why: {}", rig.daemon.stdout()));
+    rig.assert_opened("one", 0);
+    assert_eq!(rig.scratch.read("out"), "", "no command ran");
+    // A real knocker still opens.
+    rig.knock(&["-u", &rig.server_v4(), "5000"]);
+    rig.assert_opened("one", 1);
+}
+
+/// A reload naming a FIFO or /dev/zero as a one-time sequences file used to block the loop in
+/// open() (or grow without bound): now it is refused, the running doors stay, and a pending
+/// stop command still runs on time.
+#[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
+fn a_reload_naming_a_fifo_or_dev_zero_keeps_serving_and_stops_on_time() {
+    let scratch = integration_tests::Scratch::new();
+    let out = scratch.path("out");
+    let stop = format!("stop_command = echo stop %IP% >> {}", out.display());
+    let door = integration_tests::door("d", "7000,8000", &out, &[&stop, "cmd_timeout = 2"]);
+    let config = integration_tests::config(&[door.clone()]);
+    let rig = Rig::start(&Pair::ours(), scratch, &config, &[]);
+    let fifo = rig.file("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let client = rig.net.client_v4();
+
+    for (round, one_time) in [fifo.display().to_string(), "/dev/zero".to_owned()]
+        .into_iter()
+        .enumerate()
+    {
+        let knocked = std::time::Instant::now();
+        rig.knock(&[&rig.server_v4(), "7000", "8000"]);
+        let bad = format!("[otp]\n    one_time_sequences = {one_time}\n\n");
+        rig.scratch.write(
+            "knockd.conf",
+            &integration_tests::config(&[door.clone(), bad]),
+        );
+        rig.daemon.signal(nix::sys::signal::Signal::SIGHUP);
+        rig.daemon.expect_stderr(&format!(
+            "{one_time}: not a regular file --> keeping the previous configuration"
+        ));
+        rig.scratch
+            .expect_lines("out", &format!("stop {client}"), round + 1);
+        let took = knocked.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(4),
+            "the 2 s stop came after {took:?}"
+        );
+    }
+    rig.assert_opened("d", 2);
+}

@@ -8,6 +8,7 @@
 //! with `try_wait`, and reverse lookups (`-l`) happen on a worker thread.
 //! [`startup`] builds the server.
 
+mod reloader;
 mod startup;
 
 use std::io;
@@ -17,7 +18,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
 use knock_proto::{io_message, Sequence};
-use knockd_core::doors::{self, Loaded, RuntimeDoor};
+use knockd_core::doors::{Loaded, RuntimeDoor};
 use knockd_core::engine::{Engine, EngineDoor, Event};
 use knockd_core::filter;
 use knockd_core::wire::{self, DecodeError, LinkType};
@@ -32,6 +33,7 @@ use crate::interfaces;
 use crate::log::{Logger, Message, OpenCap, Source};
 use crate::resolver::Resolver;
 use crate::setup::{filter_doors, Setup};
+use reloader::{Loading, Reloader};
 use crate::signals::{Pending, Signals};
 use crate::throttle::LineBudget;
 
@@ -109,6 +111,7 @@ pub struct Server {
     runner: CommandRunner,
     resolver: Option<Resolver>,
     signals: Signals,
+    reloader: Reloader,
     /// Held only to be removed when the server is dropped.
     _pid_file: Option<PidFile>,
     counters: Counters,
@@ -134,12 +137,16 @@ impl Server {
             .min()
             .map(|deadline| deadline.saturating_duration_since(now));
             let capture_fd = self.capture.as_ref().map(|c| c.as_fd());
-            let ready = wait(capture_fd, self.signals.fd(), timeout);
-            let (capture_ready, signal_ready) = ready.unwrap_or_else(|e| {
+            let ready = wait(capture_fd, self.signals.fd(), self.reloader.fd(), timeout);
+            let ready = ready.unwrap_or_else(|e| {
                 self.logger
                     .emit(&Message::Error(&format_args!("poll: {}", io_message(&e))));
-                (false, true)
+                Ready {
+                    signals: true,
+                    ..Ready::default()
+                }
             });
+            let (capture_ready, signal_ready) = (ready.capture, ready.signals);
             if capture_ready {
                 if let Err(e) = self.read_packets() {
                     self.capture_lost(&e);
@@ -167,7 +174,12 @@ impl Server {
                 return self.shut_down();
             }
             if pending.reload {
-                self.reload();
+                self.request_reload();
+            }
+            if ready.reload {
+                if let Some(loading) = self.reloader.take() {
+                    self.reload(loading);
+                }
             }
             // Before sleeping in poll: what this wake-up logged reaches the file.
             self.logger.flush();
@@ -450,14 +462,23 @@ impl Server {
         self.local_addrs = local_addresses(&self.setup.interface, only_ipv4, &mut self.logger);
     }
 
-    /// SIGHUP: a valid configuration replaces the doors (in-progress knocks on
-    /// unchanged doors survive) and the log file is reopened; an invalid one
-    /// is reported and the running configuration stays.
-    fn reload(&mut self) {
+    /// SIGHUP: the configuration is read again off the loop ([`Reloader`]).
+    fn request_reload(&mut self) {
         self.logger.emit(&Message::ReReadingConfig {
             path: &self.setup.config_path,
         });
-        let loaded = match doors::load(&self.setup.config_path, &self.setup.base) {
+        if let Err(e) = self.reloader.request() {
+            self.logger.emit(&Message::ReloadFailed {
+                error: &format_args!("cannot start reading the configuration: {}", io_message(&e)),
+            });
+        }
+    }
+
+    /// A reload's configuration was read: a valid one replaces the doors
+    /// (in-progress knocks on unchanged doors survive) and the log file is
+    /// reopened; an invalid one is reported and the running configuration stays.
+    fn reload(&mut self, loading: Loading) {
+        let loaded = match loading {
             Ok(loaded) => loaded,
             Err(e) => {
                 self.logger.emit(&Message::ReloadFailed { error: &e });
@@ -563,13 +584,25 @@ fn local_addresses(interface: &str, only_ipv4: bool, logger: &mut Logger) -> Vec
     addrs
 }
 
-/// Polls the capture and signal descriptors; returns which are readable.
+/// Which of the polled descriptors are readable.
+#[derive(Debug, Default, Clone, Copy)]
+struct Ready {
+    capture: bool,
+    signals: bool,
+    reload: bool,
+}
+
+/// Polls the signal, reload and capture descriptors; returns which are readable.
 fn wait(
     capture: Option<BorrowedFd<'_>>,
     signals: BorrowedFd<'_>,
+    reload: BorrowedFd<'_>,
     timeout: Option<Duration>,
-) -> io::Result<(bool, bool)> {
-    let mut fds = vec![PollFd::new(signals, PollFlags::POLLIN)];
+) -> io::Result<Ready> {
+    let mut fds = vec![
+        PollFd::new(signals, PollFlags::POLLIN),
+        PollFd::new(reload, PollFlags::POLLIN),
+    ];
     if let Some(capture) = capture {
         fds.push(PollFd::new(capture, PollFlags::POLLIN));
     }
@@ -583,16 +616,26 @@ fn wait(
     };
     match poll(&mut fds, timeout) {
         Ok(_) => {}
-        Err(nix::errno::Errno::EINTR) => return Ok((false, true)),
+        Err(nix::errno::Errno::EINTR) => {
+            return Ok(Ready {
+                signals: true,
+                ..Ready::default()
+            })
+        }
         Err(e) => return Err(e.into()),
     }
-    let ready = |fd: &PollFd| {
-        fd.revents().is_some_and(|r| {
-            r.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP)
+    let ready = |at: usize| {
+        fds.get(at).is_some_and(|fd| {
+            fd.revents().is_some_and(|r| {
+                r.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP)
+            })
         })
     };
-    let capture_ready = fds.get(1).is_some_and(ready);
-    Ok((capture_ready, fds.first().is_some_and(ready)))
+    Ok(Ready {
+        signals: ready(0),
+        reload: ready(1),
+        capture: ready(2),
+    })
 }
 
 /// The monotonic instant of a packet captured at wall-clock `timestamp`,

@@ -12,7 +12,7 @@ use knockd_core::wire::LinkType;
 
 use super::{
     engine_doors, install_filter, local_addresses, report_used_up, sees_the_host_itself, Budgets,
-    Server, BATCH,
+    Reloader, Server, BATCH,
 };
 use crate::capture::{Capture, CaptureError};
 use crate::commands::{CommandRunner, RunnerLimits};
@@ -35,7 +35,7 @@ pub enum StartError {
     Ledger(LedgerError),
     /// `-d`: the fork or the detach from the terminal failed.
     Background(io::Error),
-    /// The signal handlers could not be installed.
+    /// The signal handlers (or the reload worker's wake-up pipe) could not be installed.
     Signals(io::Error),
 }
 
@@ -119,6 +119,8 @@ impl Server {
             }
         }
         let signals = Signals::install().map_err(StartError::Signals)?;
+        let reloader = Reloader::new(setup.config_path.clone(), setup.base.clone())
+            .map_err(StartError::Signals)?;
 
         let interface = &setup.interface;
         logger.emit(&Message::Listening { interface });
@@ -145,6 +147,7 @@ impl Server {
             logger,
             resolver,
             signals,
+            reloader,
             _pid_file: pid_file,
             counters: Counters::default(),
             budgets: Budgets::default(),
