@@ -158,7 +158,7 @@ fn a_reload_naming_a_fifo_or_dev_zero_keeps_serving_and_stops_on_time() {
     let out = scratch.path("out");
     let stop = format!("stop_command = echo stop %IP% >> {}", out.display());
     let door = integration_tests::door("d", "7000,8000", &out, &[&stop, "cmd_timeout = 2"]);
-    let config = integration_tests::config(&[door.clone()]);
+    let config = integration_tests::config(std::slice::from_ref(&door));
     let rig = Rig::start(&Pair::ours(), scratch, &config, &[]);
     let fifo = rig.file("fifo");
     assert!(std::process::Command::new("mkfifo")
