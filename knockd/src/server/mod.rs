@@ -33,9 +33,9 @@ use crate::interfaces;
 use crate::log::{Logger, Message, OpenCap, Source};
 use crate::resolver::Resolver;
 use crate::setup::{filter_doors, Setup};
-use reloader::{Loading, Reloader};
 use crate::signals::{Pending, Signals};
 use crate::throttle::LineBudget;
+use reloader::{Loading, Reloader};
 
 /// How many packets one wake-up reads at most before timers and signals get a turn.
 const BATCH: usize = 256;

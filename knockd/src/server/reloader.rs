@@ -129,7 +129,10 @@ mod tests {
         fs::write(&path, "[d]\nsequence = 70000\n").unwrap();
         reloader.request().unwrap();
         let error = wait_for(&mut reloader).unwrap_err();
-        assert!(error.to_string().contains("port 70000 is invalid"), "{error}");
+        assert!(
+            error.to_string().contains("port 70000 is invalid"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -143,7 +146,11 @@ mod tests {
         reloader.request().unwrap();
         let first = wait_for(&mut reloader).unwrap();
         let second = wait_for(&mut reloader).unwrap();
-        assert_eq!(second.doors.len(), 2, "the follow-up read sees the new file");
+        assert_eq!(
+            second.doors.len(),
+            2,
+            "the follow-up read sees the new file"
+        );
         assert!(first.doors.len() <= 2);
         assert!(reloader.take().is_none());
     }
