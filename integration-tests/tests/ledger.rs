@@ -62,6 +62,17 @@ fn start_again(rig: &mut Rig) {
     rig.daemon = Daemon::start(&rig.net, &rig.scratch, &rig.pair.knockd, &config, &[]);
 }
 
+/// When door `d`'s stop command for `client` has run (waits at most 10 s).
+fn when_stopped(rig: &Rig, client: &str) -> Instant {
+    wait_until(Duration::from_secs(10), || {
+        rig.scratch
+            .lines("out")
+            .contains(&format!("stop d {client}"))
+            .then(Instant::now)
+    })
+    .expect("the stop ran within 10 s")
+}
+
 fn knock_d(rig: &Rig) -> String {
     rig.knock(&[&rig.server_v4(), "7000", "8000"]);
     let client = rig.net.client_v4().to_string();
@@ -114,13 +125,7 @@ fn before_the_deadline_a_recovered_stop_runs_at_the_deadline_not_before() {
         "{client}: d: a door left open by a previous run closes in"
     ));
     assert_eq!(rig.scratch.lines("out").len(), 1, "not run at start");
-    let stopped = wait_until(Duration::from_secs(10), || {
-        rig.scratch
-            .lines("out")
-            .contains(&format!("stop d {client}"))
-            .then(Instant::now)
-    })
-    .expect("the stop ran within 10 s");
+    let stopped = when_stopped(&rig, &client);
     // The knock's start command ran just before `opened`'s end of the knock;
     // allow for the clocks of two processes.
     let waited = stopped - opened;
@@ -212,13 +217,7 @@ fn a_refreshed_door_runs_its_start_once_and_its_stop_once_at_the_new_deadline() 
     rig.daemon.expect_log(&format!(
         "{client}: d: OPEN SESAME (door already open, extended)"
     ));
-    let stopped = wait_until(Duration::from_secs(10), || {
-        rig.scratch
-            .lines("out")
-            .contains(&format!("stop d {client}"))
-            .then(Instant::now)
-    })
-    .expect("the stop ran within 10 s");
+    let stopped = when_stopped(&rig, &client);
     let waited = stopped - again;
     assert!(
         waited >= Duration::from_millis(2500),
