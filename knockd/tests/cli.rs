@@ -319,3 +319,28 @@ fn tuning_limits_must_be_positive() {
         knockd().args([flag, "0", "--check"]).assert().code(1);
     }
 }
+
+#[test]
+fn check_exits_1_for_a_door_that_would_be_disabled_and_shows_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write(
+        dir.path(),
+        "k.conf",
+        "[ssh]\nsequence = 7000,8000\nseq_timeout = 5s\n[typo]\nsequence = 7000,abc\n",
+    );
+    knockd()
+        .args(["-c".as_ref(), conf.as_os_str(), "--check".as_ref()])
+        .assert()
+        .code(1)
+        .stdout(contains("[ssh]"))
+        .stdout(contains("[typo]").not())
+        .stderr(contains(format!(
+            "{}: line 3: seq_timeout = 5s: read as 5, the text after the number ignored as knockd 0.8 does",
+            conf.display()
+        )))
+        .stderr(contains(format!(
+            "{}: line 5: section typo: port abc is invalid",
+            conf.display()
+        )))
+        .stderr(contains("--> door typo would be disabled"));
+}

@@ -324,6 +324,18 @@ pub enum Message<'a> {
         /// What was wrong with the new configuration.
         error: &'a dyn fmt::Display,
     },
+    /// `<error> --> door <door> disabled; the other doors run` (log,
+    /// stderr): a value 0.8 would have turned into something that cannot
+    /// work as written. Not in 0.8, which runs the door mangled.
+    DoorDisabled {
+        /// The door's name.
+        door: &'a str,
+        /// The value at fault, with file and line.
+        error: &'a dyn fmt::Display,
+    },
+    /// `warning: <what was read>` (log, stderr): a value read as 0.8 reads
+    /// it, although it looks like a mistake (`seq_timeout = 5s`).
+    ConfigWarning(&'a dyn fmt::Display),
     /// `closing log file: <path>` (verbose).
     ClosingLogFile {
         /// The log file.
@@ -680,6 +692,18 @@ impl Message<'_> {
             Message::ReloadFailed { error } => {
                 if let Some(out) = out {
                     write!(out, "{error} --> keeping the previous configuration")?;
+                }
+                LOG | STDERR
+            }
+            Message::DoorDisabled { door, error } => {
+                if let Some(out) = out {
+                    write!(out, "{error} --> door {door} disabled; the other doors run")?;
+                }
+                LOG | STDERR
+            }
+            Message::ConfigWarning(warning) => {
+                if let Some(out) = out {
+                    write!(out, "warning: {warning}")?;
                 }
                 LOG | STDERR
             }
@@ -1123,6 +1147,19 @@ mod tests {
             Message::Counters(&"engine: 2 attempts started"),
             "counters: engine: 2 attempts started",
             VERBOSE,
+        );
+        check(
+            Message::DoorDisabled {
+                door: "typo",
+                error: &"k.conf: line 4: section typo: port abc is invalid",
+            },
+            "k.conf: line 4: section typo: port abc is invalid --> door typo disabled; the other doors run",
+            LOG | STDERR,
+        );
+        check(
+            Message::ConfigWarning(&"k.conf: line 3: seq_timeout = 5s: read as 5"),
+            "warning: k.conf: line 3: seq_timeout = 5s: read as 5",
+            LOG | STDERR,
         );
         check(Message::Closing, "closing...", VERBOSE);
         check(Message::ShuttingDown, "shutting down", LOG);

@@ -55,6 +55,16 @@ pub enum ConfigErrorKind {
         /// What the key wants.
         expected: &'static str,
     },
+    /// A value read as 0.8's `atoi` reads it, the text after the number
+    /// ignored (a warning, not an error).
+    TrailingTextIgnored {
+        /// The key (or sequence element) as written.
+        key: String,
+        /// The value as written.
+        value: String,
+        /// What was read of it.
+        read: String,
+    },
     /// A command longer than knockd can run once `%IP%` is an IPv6 address.
     CommandTooLong {
         /// The key as written.
@@ -120,6 +130,13 @@ impl fmt::Display for ConfigErrorKind {
                 "invalid value \"{}\" for {} (expected {expected})",
                 Visible(value),
                 Visible(key)
+            ),
+            ConfigErrorKind::TrailingTextIgnored { key, value, read } => write!(
+                f,
+                "{} = {}: read as {}, the text after the number ignored as knockd 0.8 does",
+                Visible(key),
+                Visible(value),
+                Visible(read)
             ),
             ConfigErrorKind::CommandTooLong { key, len } => write!(
                 f,

@@ -15,13 +15,13 @@
 
 use std::path::{Path, PathBuf};
 
-use knock_proto::Sequence;
+use knock_proto::{Sequence, SequenceError};
 
 use super::value::{
     overlong_command, parse_address, parse_count, parse_seconds, parse_switch, ADDRESS_EXPECTED,
     COUNT_EXPECTED, PATH_EXPECTED, SECONDS_EXPECTED, SWITCH_EXPECTED,
 };
-use super::{Config, ConfigError, ConfigErrorKind, Door, Options, SequenceSource};
+use super::{Config, ConfigError, ConfigErrorKind, DisabledDoor, Door, Options, SequenceSource};
 
 /// Parses knockd.conf text read from `path` (used in error messages).
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
@@ -43,7 +43,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
                 in_options = Some(is_options);
             }
             Line::Directive { key, value } => {
-                let directive = Directive::new(key, value);
+                let directive = Directive::new(line_no, key, value);
                 match (in_options, doors.last_mut()) {
                     (None, _) => Err(ConfigErrorKind::OutsideSection),
                     _ if directive.key == "USESYSLOG" => directive.use_syslog(&mut options),
@@ -56,11 +56,14 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
         }
     }
 
-    let doors = doors
-        .into_iter()
-        .map(|pending| pending.finish(path))
-        .collect::<Result<_, _>>()?;
-    Ok(Config { options, doors })
+    let mut config = Config {
+        options,
+        ..Config::default()
+    };
+    for pending in doors {
+        pending.finish(path, &mut config)?;
+    }
+    Ok(config)
 }
 
 /// One line of knockd.conf, trimmed.
@@ -77,12 +80,12 @@ enum Line<'a> {
 }
 
 fn lex(raw: &[u8]) -> Result<Line<'_>, ConfigErrorKind> {
-    let line = std::str::from_utf8(raw)
-        .map_err(|_| ConfigErrorKind::NotUtf8)?
-        .trim_ascii();
-    if line.is_empty() || line.starts_with('#') {
+    let raw = raw.trim_ascii();
+    // Comments are bytes, whatever their encoding (`# Tür` in Latin-1).
+    if raw.is_empty() || raw.starts_with(b"#") {
         return Ok(Line::Blank);
     }
+    let line = std::str::from_utf8(raw).map_err(|_| ConfigErrorKind::NotUtf8)?;
     if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
         if name.is_empty() {
             return Err(ConfigErrorKind::BadSectionName);
@@ -104,14 +107,16 @@ fn lex(raw: &[u8]) -> Result<Line<'_>, ConfigErrorKind> {
 /// A directive being applied: its key as written and upper-cased (keys are
 /// case-insensitive), and its value verbatim.
 struct Directive<'a> {
+    line: usize,
     written: &'a str,
     key: String,
     value: Option<&'a str>,
 }
 
 impl<'a> Directive<'a> {
-    fn new(written: &'a str, value: Option<&'a str>) -> Self {
+    fn new(line: usize, written: &'a str, value: Option<&'a str>) -> Self {
         Directive {
+            line,
             written,
             key: written.to_ascii_uppercase(),
             value,
@@ -197,6 +202,39 @@ impl<'a> Directive<'a> {
         parse_seconds(value).ok_or_else(|| self.invalid(value, SECONDS_EXPECTED))
     }
 
+    /// A door's seconds as 0.8 reads them (`atoi`): a number followed by
+    /// other text (`5s`) is read with a warning; a value 0.8 turns into
+    /// something else (`abc` into 0, `-5` into 136 years) disables the door.
+    fn door_seconds(&self, door: &mut PendingDoor, value: &str) -> Option<std::time::Duration> {
+        if let Some(seconds) = parse_seconds(value) {
+            return Some(seconds);
+        }
+        let text = value.trim_ascii();
+        let number_len = text
+            .bytes()
+            .take_while(|b| b.is_ascii_digit() || *b == b'.')
+            .count();
+        let (number, rest) = text.split_at(number_len);
+        match parse_seconds(number) {
+            Some(seconds) if !rest.is_empty() => {
+                door.warn(self.line, self.trailing_text(value, number));
+                Some(seconds)
+            }
+            _ => {
+                door.disable(self.line, self.invalid(value, SECONDS_EXPECTED));
+                None
+            }
+        }
+    }
+
+    fn trailing_text(&self, value: &str, read: &str) -> ConfigErrorKind {
+        ConfigErrorKind::TrailingTextIgnored {
+            key: self.written.to_owned(),
+            value: value.to_owned(),
+            read: read.to_owned(),
+        }
+    }
+
     fn command(&self, value: &str) -> Result<String, ConfigErrorKind> {
         match overlong_command(value) {
             Some(len) => Err(ConfigErrorKind::CommandTooLong {
@@ -225,14 +263,35 @@ type SetDoorKey = fn(&Directive<'_>, &mut PendingDoor, &str) -> Result<(), Confi
 /// Every door key, upper-cased, with its aliases: the one table both the
 /// door sections and the misplaced-key check of `[options]` read.
 const DOOR_KEYS: &[(&[&str], SetDoorKey)] = &[
-    (&["SEQUENCE"], |_, door, value| {
+    (&["SEQUENCE"], |d, door, value| {
         // 0.8 reads ports with atoi, so a trailing comment works there.
         let text = value.split('#').next().unwrap_or_default();
-        let sequence = Sequence::parse(text).map_err(|error| ConfigErrorKind::Sequence {
+        let (text, read) = as_atoi_reads(text);
+        for (element, port) in read {
+            door.warn(d.line, d.trailing_text(&element, &port));
+        }
+        let error = match Sequence::parse(&text) {
+            Ok(sequence) => {
+                door.sequence = Some(SequenceSource::Fixed(sequence));
+                return Ok(());
+            }
+            Err(error) => error,
+        };
+        let refused_by_0_8 = match &error {
+            SequenceError::TooLong { .. } | SequenceError::UnknownProtocol { .. } => true,
+            SequenceError::InvalidPort { element } => {
+                atoi_port(element).is_some_and(|p| p > 65_535)
+            }
+            SequenceError::Empty | SequenceError::EmptyElement { .. } => false,
+        };
+        let kind = ConfigErrorKind::Sequence {
             door: door.door.name.clone(),
             error,
-        })?;
-        door.sequence = Some(SequenceSource::Fixed(sequence));
+        };
+        if refused_by_0_8 {
+            return Err(kind);
+        }
+        door.disable(d.line, kind);
         Ok(())
     }),
     (&["ONE_TIME_SEQUENCES"], |d, door, value| {
@@ -240,11 +299,15 @@ const DOOR_KEYS: &[(&[&str], SetDoorKey)] = &[
         Ok(())
     }),
     (&["SEQ_TIMEOUT", "TIMEOUT"], |d, door, value| {
-        door.door.seq_timeout = d.seconds(value)?;
+        if let Some(seconds) = d.door_seconds(door, value) {
+            door.door.seq_timeout = seconds;
+        }
         Ok(())
     }),
     (&["CMD_TIMEOUT"], |d, door, value| {
-        door.door.cmd_timeout = d.seconds(value)?;
+        if let Some(seconds) = d.door_seconds(door, value) {
+            door.door.cmd_timeout = seconds;
+        }
         Ok(())
     }),
     (&["TCPFLAGS"], |_, door, value| {
@@ -269,22 +332,34 @@ const DOOR_KEYS: &[(&[&str], SetDoorKey)] = &[
         door.door.stop_command_6 = Some(d.command(value)?);
         Ok(())
     }),
+    // knockd's own directives: a bad value disables the door.
     (&["REFRESH"], |d, door, value| {
-        door.door.refresh = parse_switch(value).ok_or_else(|| d.invalid(value, SWITCH_EXPECTED))?;
+        match parse_switch(value) {
+            Some(refresh) => door.door.refresh = refresh,
+            None => door.disable(d.line, d.invalid(value, SWITCH_EXPECTED)),
+        }
         Ok(())
     }),
     (&["COOLDOWN"], |d, door, value| {
-        door.door.cooldown = d.seconds(value)?;
+        match d.seconds(value) {
+            Ok(cooldown) => door.door.cooldown = cooldown,
+            Err(kind) => door.disable(d.line, kind),
+        }
         Ok(())
     }),
     (&["MAX_OPEN"], |d, door, value| {
-        door.door.max_open =
-            Some(parse_count(value).ok_or_else(|| d.invalid(value, COUNT_EXPECTED))?);
+        match parse_count(value) {
+            Some(max) => door.door.max_open = Some(max),
+            None => door.disable(d.line, d.invalid(value, COUNT_EXPECTED)),
+        }
         Ok(())
     }),
     (&["TARGET"], |d, door, value| {
-        let target = parse_address(value).ok_or_else(|| d.invalid(value, ADDRESS_EXPECTED))?;
-        door.door.target = Some(target);
+        // 0.8 turns a name into an address that never matches.
+        match parse_address(value) {
+            Some(target) => door.door.target = Some(target),
+            None => door.disable(d.line, d.invalid(value, ADDRESS_EXPECTED)),
+        }
         Ok(())
     }),
 ];
@@ -303,6 +378,11 @@ struct PendingDoor {
     sequence: Option<SequenceSource>,
     /// The door with a placeholder sequence until its own is read.
     door: Door,
+    /// Values 0.8 would turn into something that cannot work as written,
+    /// by line: each disables the door.
+    problems: Vec<(usize, ConfigErrorKind)>,
+    /// Values read as 0.8 reads them, though they look like mistakes.
+    warnings: Vec<(usize, ConfigErrorKind)>,
 }
 
 impl PendingDoor {
@@ -311,11 +391,34 @@ impl PendingDoor {
             line,
             sequence: None,
             door: Door::new(name, SequenceSource::OneTime(PathBuf::new())),
+            problems: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
-    /// The door, or an error naming its header line if it never got a sequence.
-    fn finish(self, path: &Path) -> Result<Door, ConfigError> {
+    fn disable(&mut self, line: usize, kind: ConfigErrorKind) {
+        self.problems.push((line, kind));
+    }
+
+    fn warn(&mut self, line: usize, kind: ConfigErrorKind) {
+        self.warnings.push((line, kind));
+    }
+
+    /// Adds the door to `config`, or to its disabled doors; an error naming
+    /// its header line if it never got a sequence.
+    fn finish(self, path: &Path, config: &mut Config) -> Result<(), ConfigError> {
+        let at = |(line, kind)| ConfigError::new(path, Some(line), kind);
+        config.warnings.extend(self.warnings.into_iter().map(at));
+        if !self.problems.is_empty() {
+            let name = self.door.name;
+            config
+                .disabled
+                .extend(self.problems.into_iter().map(|problem| DisabledDoor {
+                    door: name.clone(),
+                    error: at(problem),
+                }));
+            return Ok(());
+        }
         let Some(sequence) = self.sequence else {
             return Err(ConfigError::new(
                 path,
@@ -325,11 +428,58 @@ impl PendingDoor {
                 },
             ));
         };
-        Ok(Door {
+        config.doors.push(Door {
             sequence,
             ..self.door
-        })
+        });
+        Ok(())
     }
+}
+
+/// `element` with its port's text replaced by what C's `atoi` reads of it
+/// when that is a port followed by other text (`7000x` is 7000 to 0.8),
+/// and the (element, port) pairs so read, for warnings.
+fn as_atoi_reads(text: &str) -> (String, Vec<(String, String)>) {
+    let mut read = Vec::new();
+    let elements: Vec<String> = text
+        .split(',')
+        .map(|element| {
+            let (port, protocol) = match element.split_once(':') {
+                Some((port, protocol)) => (port, Some(protocol)),
+                None => (element, None),
+            };
+            let trimmed = port.trim_ascii();
+            let digits = trimmed.bytes().take_while(u8::is_ascii_digit).count();
+            let (number, rest) = trimmed.split_at(digits);
+            let port_value = number.parse::<u32>().ok().filter(|&p| p <= 65_535);
+            match port_value {
+                Some(value) if !rest.is_empty() => {
+                    read.push((element.trim_ascii().to_owned(), value.to_string()));
+                    match protocol {
+                        Some(protocol) => format!("{value}:{protocol}"),
+                        None => value.to_string(),
+                    }
+                }
+                _ => element.to_owned(),
+            }
+        })
+        .collect();
+    (elements.join(","), read)
+}
+
+/// The value C's `atoi` gives a sequence element's port, when it has digits
+/// (after blanks and an optional sign): 0.8 refuses only values above 65535.
+fn atoi_port(element: &str) -> Option<i64> {
+    let port = element.split(':').next().unwrap_or_default().trim_ascii();
+    let (negative, digits) = match port.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, port.strip_prefix('+').unwrap_or(port)),
+    };
+    let digits = digits
+        .get(..digits.bytes().take_while(u8::is_ascii_digit).count())
+        .unwrap_or_default();
+    let value: i64 = digits.parse().unwrap_or(i64::MAX);
+    (!digits.is_empty()).then_some(if negative { -value } else { value })
 }
 
 #[cfg(test)]
@@ -346,6 +496,16 @@ mod tests {
     fn error(text: &str) -> (Option<usize>, String) {
         let e = read(text).unwrap_err();
         (e.line, e.kind.to_string())
+    }
+
+    /// The first door `text` disables (it must read), with its line and message.
+    fn problem(text: &str) -> (Option<usize>, String) {
+        let c = read(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        let first = c
+            .disabled
+            .first()
+            .unwrap_or_else(|| panic!("{text:?} disables no door"));
+        (first.error.line, first.error.kind.to_string())
     }
 
     fn fixed(door: &Door) -> String {
@@ -481,7 +641,7 @@ mod tests {
     }
 
     #[test]
-    fn c17_c20_values_0_8_mangles_are_refused_with_line_and_value() {
+    fn c17_c20_values_0_8_mangles_disable_their_door_with_line_and_value() {
         // 0.8 turns -1 into 65535, abc into 0, `sequence =` into 0:tcp and `1,,2,` into 1,0,2,0.
         for (value, what) in [
             ("-1", "port -1 is invalid"),
@@ -489,10 +649,50 @@ mod tests {
             ("", "empty knock sequence"),
             ("1,,2,", "element 2 of the knock sequence is empty"),
         ] {
-            let (line, msg) = error(&format!("[d]\nsequence = {value}\n"));
+            let (line, msg) = problem(&format!("[d]\nsequence = {value}\n"));
             assert_eq!(line, Some(2), "{value}");
             assert!(msg.contains(what), "{value}: {msg}");
         }
+    }
+
+    #[test]
+    fn a_typo_in_one_door_never_takes_down_the_others() {
+        let c = read(
+            "[ssh]\nsequence = 7000,8000\n[typo]\nsequence = 7000,abc\n[web]\nsequence = 9000\n",
+        )
+        .unwrap();
+        let names: Vec<&str> = c.doors.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["ssh", "web"]);
+        assert_eq!(c.disabled.len(), 1);
+        assert_eq!(c.disabled[0].door, "typo");
+        assert_eq!(
+            c.disabled[0].error.to_string(),
+            "/etc/knockd.conf: line 4: section typo: port abc is invalid (expected a number from 0 to 65535, optionally followed by :tcp or :udp)"
+        );
+    }
+
+    #[test]
+    fn values_0_8_reads_meaningfully_are_read_alike_with_a_warning() {
+        let c = read("[d]\nsequence = 7000x,8000:udp\nseq_timeout = 5s\ncmd_timeout = 2.5 secs\n")
+            .unwrap();
+        assert!(c.disabled.is_empty());
+        let d = &c.doors[0];
+        assert_eq!(fixed(d), "7000:tcp,8000:udp");
+        assert_eq!(d.seq_timeout, Duration::from_secs(5));
+        assert_eq!(d.cmd_timeout, Duration::from_millis(2500));
+        let warnings: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warnings,
+            [
+                "/etc/knockd.conf: line 2: sequence = 7000x: read as 7000, the text after the number ignored as knockd 0.8 does",
+                "/etc/knockd.conf: line 3: seq_timeout = 5s: read as 5, the text after the number ignored as knockd 0.8 does",
+                "/etc/knockd.conf: line 4: cmd_timeout = 2.5 secs: read as 2.5, the text after the number ignored as knockd 0.8 does",
+            ]
+        );
+        // What 0.8 refuses, we refuse: a port above 65535, even with text after it.
+        assert!(error("[d]\nsequence = 70000x\n")
+            .1
+            .contains("port 70000x is invalid"));
     }
 
     #[test]
@@ -545,7 +745,7 @@ mod tests {
     }
 
     #[test]
-    fn c26_timeouts_aliases_and_refused_junk() {
+    fn c26_timeouts_aliases_and_junk_that_disables_the_door() {
         let c = read("[d]\nsequence = 1\ntimeout = 7\ncmd_timeout = 2.5\n").unwrap();
         assert_eq!(c.doors[0].seq_timeout, Duration::from_secs(7));
         assert_eq!(c.doors[0].cmd_timeout, Duration::from_millis(2500));
@@ -555,7 +755,7 @@ mod tests {
             ("cmd_timeout", "-5"),
             ("Seq_Timeout", ""),
         ] {
-            let (line, msg) = error(&format!("[d]\nsequence = 1\n{key} = {value}\n"));
+            let (line, msg) = problem(&format!("[d]\nsequence = 1\n{key} = {value}\n"));
             assert_eq!(line, Some(3));
             assert!(
                 msg.starts_with(&format!("invalid value \"{value}\" for {key}")),
@@ -651,7 +851,7 @@ mod tests {
         assert_eq!(d.stop_command.as_deref(), Some("c"));
         assert_eq!(d.stop_command_6.as_deref(), Some(""));
         assert_eq!(d.target, Some("fd00:1::1".parse().unwrap()));
-        assert!(error("[d]\nsequence = 1\ntarget = gateway.example\n")
+        assert!(problem("[d]\nsequence = 1\ntarget = gateway.example\n")
             .1
             .contains("expected an IPv4 or IPv6 address"));
     }
@@ -676,12 +876,14 @@ mod tests {
             ("refresh = maybe", "expected yes or no"),
             ("cooldown = -1", "expected a number of seconds"),
             ("max_open = 0", "expected a whole number of at least 1"),
-            ("StateDir = /x", "StateDir belongs in [options]"),
         ] {
-            let (at, msg) = error(&format!("[d]\nsequence = 1\n{line}\n"));
+            let (at, msg) = problem(&format!("[d]\nsequence = 1\n{line}\n"));
             assert_eq!(at, Some(3), "{line}");
             assert!(msg.contains(expected), "{line}: {msg}");
         }
+        let (at, msg) = error("[d]\nsequence = 1\nStateDir = /x\n");
+        assert_eq!(at, Some(3));
+        assert!(msg.contains("StateDir belongs in [options]"), "{msg}");
         assert!(error("[options]\nrefresh = yes\n")
             .1
             .contains("belongs in a door section"));
@@ -703,10 +905,10 @@ mod tests {
 
     #[test]
     fn errors_show_control_and_invisible_characters() {
-        let (_, msg) = error("[d]\nsequence = 1\nseq_timeout = 5\u{1b}[2J\u{feff}\n");
+        let (_, msg) = problem("[d]\nsequence = 1\nseq_timeout = \u{1b}[2J\u{feff}5\n");
         assert_eq!(
             msg,
-            "invalid value \"5\\u{1b}[2J\\u{feff}\" for seq_timeout (expected a number of seconds, such as 5 or 2.5)"
+            "invalid value \"\\u{1b}[2J\\u{feff}5\" for seq_timeout (expected a number of seconds, such as 5 or 2.5)"
         );
     }
 
@@ -717,6 +919,16 @@ mod tests {
             e.to_string(),
             "/etc/knockd.conf: line 3: syntax error: unknown directive \"bogus\""
         );
+    }
+
+    #[test]
+    fn comments_may_hold_any_bytes() {
+        let c = parse(
+            Path::new("f"),
+            b"# T\xfcr (Latin-1)\n[d]\n  #\xff\xfe\nsequence = 1\n",
+        )
+        .unwrap();
+        assert_eq!(c.doors.len(), 1);
     }
 
     #[test]

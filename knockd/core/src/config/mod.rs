@@ -22,7 +22,9 @@ use std::path::Path;
 use knock_proto::file::{read_regular, Symlinks, MAX_FILE_SIZE};
 
 pub use error::{ConfigError, ConfigErrorKind};
-pub use model::{Config, Door, Options, SequenceSource, DEFAULT_CMD_TIMEOUT, DEFAULT_SEQ_TIMEOUT};
+pub use model::{
+    Config, DisabledDoor, Door, Options, SequenceSource, DEFAULT_CMD_TIMEOUT, DEFAULT_SEQ_TIMEOUT,
+};
 pub use value::MAX_COMMAND_LEN;
 
 impl Config {

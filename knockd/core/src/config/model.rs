@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use knock_proto::{Sequence, TcpFlags};
 
+use super::ConfigError;
+
 /// knockd 0.8's default `Seq_Timeout`.
 pub const DEFAULT_SEQ_TIMEOUT: Duration = Duration::from_secs(25);
 /// knockd 0.8's default `Cmd_Timeout`.
@@ -18,6 +20,22 @@ pub struct Config {
     pub options: Options,
     /// Every door, in file order. Names may repeat: each is its own door, as in 0.8.
     pub doors: Vec<Door>,
+    /// Doors left out because a value of theirs is one knockd 0.8 would
+    /// silently turn into something that cannot work as written (`port
+    /// abc`, a negative timeout): the other doors run.
+    pub disabled: Vec<DisabledDoor>,
+    /// Values read as 0.8 reads them although they look like mistakes
+    /// (`seq_timeout = 5s` is 5).
+    pub warnings: Vec<ConfigError>,
+}
+
+/// A door left out of a configuration, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisabledDoor {
+    /// The door's name.
+    pub door: String,
+    /// The value at fault, with its file and line.
+    pub error: ConfigError,
 }
 
 /// Global settings (`[options]`).

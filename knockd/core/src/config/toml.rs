@@ -234,7 +234,11 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
         door.stop_command_6 = table.stop_command_6;
         doors.push(door);
     }
-    Ok(Config { options, doors })
+    Ok(Config {
+        options,
+        doors,
+        ..Config::default()
+    })
 }
 
 fn seconds(
