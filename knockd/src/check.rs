@@ -1,10 +1,11 @@
-//! `--check`: validates the configuration, prints each door and the capture
-//! filter it compiles to, and exits 0, or 1 when the filter does not compile.
+//! `--check`: validates the configuration, prints each door and a summary of
+//! the capture filter program, and exits 0, or 1 when no program can be built.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use knockd_core::filter;
+use knockd_core::wire::LinkType;
 
 use crate::capture;
 use crate::interfaces;
@@ -71,18 +72,67 @@ pub fn run(setup: &Setup) -> ExitCode {
             println!("  max_open: {max}");
         }
     }
+    // The filter as a libpcap expression in 0.8's form (what -D's `adding
+    // pcap expression` lines show), unless it is huge; then the program for
+    // an Ethernet link (the interface is not opened), within what this
+    // kernel takes: its size and each group of doors it tests; with -D also
+    // the instructions.
+    for warning in &loaded.config.warnings {
+        eprintln!("warning: {warning}");
+    }
+    for disabled in &loaded.config.disabled {
+        eprintln!(
+            "{} --> door {} would be disabled",
+            disabled.error, disabled.door
+        );
+    }
     let doors = filter_doors(&loaded.doors);
-    let expression = filter::expression(&doors, &addrs, args.only_ipv4);
+    let per_door = filter::door_expressions(&doors, &addrs, args.only_ipv4);
+    let text_len: usize = per_door.iter().map(|d| d.expression.len() + 4).sum();
     println!();
-    println!("capture filter: {}", expression.whole);
-    match capture::compile_filter(&expression.whole) {
-        Ok(()) => ExitCode::SUCCESS,
+    if per_door.is_empty() {
+        println!("capture filter: {}", filter::MATCH_NOTHING);
+    } else if text_len <= EXPRESSION_SHOWN_UP_TO {
+        let texts: Vec<&str> = per_door.iter().map(|d| d.expression.as_str()).collect();
+        println!("capture filter: {}", texts.join(" or "));
+    } else {
+        println!(
+            "capture filter: {} door expressions, {text_len} characters (-D prints them)",
+            per_door.len()
+        );
+    }
+    let program = capture::fit_program(
+        capture::kernel_budget(),
+        |budget| filter::program(&doors, &addrs, args.only_ipv4, LinkType::Ethernet, budget),
+        |_, _| {},
+    );
+    match program {
+        Ok(program) => {
+            println!("capture program: {}", program.headline());
+            for line in program.group_lines(FILTER_PORTS_SHOWN) {
+                println!("  {line}");
+            }
+            if args.debug {
+                print!("{}", program.listing());
+            }
+            // The daemon would run, but without the disabled doors.
+            if loaded.config.disabled.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Err(e) => {
-            eprintln!("the capture filter does not compile: {e}");
+            eprintln!("the capture filter cannot be built: {e}");
             ExitCode::FAILURE
         }
     }
 }
+
+/// The longest expression `--check` prints (about a hundred doors).
+const EXPRESSION_SHOWN_UP_TO: usize = 16 * 1024;
+/// Ports shown per group of doors in the capture program's summary.
+const FILTER_PORTS_SHOWN: usize = 16;
 
 fn seconds(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())

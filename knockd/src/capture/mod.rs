@@ -3,7 +3,18 @@
 //! The live capture is nonblocking and in immediate mode: the daemon polls its
 //! descriptor together with signals and timers, and libpcap's read timeout
 //! never fires on an idle interface, so a blocking read could hang forever.
+//!
+//! The capture filter is a classic BPF program knockd generates itself
+//! ([`knockd_core::filter::program`]), installed with libpcap's
+//! `pcap_setfilter`: libpcap keeps its own copy of it, which it runs in user
+//! space where it must (on Linux, for the packets already in the ring when
+//! the filter changes), rewrites the offsets for the kernel on cooked (`any`)
+//! captures, and attaches it to the socket. Whether the kernel took it is
+//! then asked of the socket itself ([`Capture::install_program`]): libpcap
+//! falls back to filtering every packet in user space with only a warning on
+//! standard error when the kernel refuses a program.
 
+use std::ffi::{c_char, c_int, c_uint, CStr};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,7 +22,149 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use pcap::{Activated, Active};
 
+use knockd_core::filter::Program;
 use knockd_core::wire::LinkType;
+
+/// The longest filter program the kernel takes: `BPF_MAXINSNS`, 4096 on
+/// Linux; 512 on the BSDs and macOS, whose libpcap silently filters in user
+/// space what the kernel refuses.
+#[cfg(target_os = "linux")]
+pub const KERNEL_MAX_INSTRUCTIONS: usize = knockd_core::filter::bpf::LINUX_MAX_INSTRUCTIONS;
+/// The longest filter program the kernel takes: `BPF_MAXINSNS`, 4096 on
+/// Linux; 512 on the BSDs and macOS, whose libpcap silently filters in user
+/// space what the kernel refuses.
+#[cfg(not(target_os = "linux"))]
+pub const KERNEL_MAX_INSTRUCTIONS: usize = 512;
+
+/// The longest program worth offering the kernel here, a first guess. On
+/// Linux a socket filter is also charged against `net.core.optmem_max` (per
+/// network namespace), at 10 to 13 bytes per classic instruction once the
+/// kernel has translated it: Linux before 6.9 defaults to 20480 bytes, about
+/// 1,600 to 2,000 instructions; later kernels to 131072, more than the 4096
+/// allowed. [`kernel_takes`] tells whether a given program fits.
+pub fn kernel_budget() -> usize {
+    #[cfg(target_os = "linux")]
+    {
+        /// Kernel bytes per classic instruction, at best.
+        const BYTES_PER_INSTRUCTION: usize = 10;
+        let optmem = std::fs::read_to_string("/proc/sys/net/core/optmem_max")
+            .ok()
+            .and_then(|text| text.trim().parse::<usize>().ok());
+        if let Some(optmem) = optmem {
+            return (optmem / BYTES_PER_INSTRUCTION).clamp(256, KERNEL_MAX_INSTRUCTIONS);
+        }
+    }
+    KERNEL_MAX_INSTRUCTIONS
+}
+
+/// No program shorter than this is made coarser to please the kernel.
+pub const SHORTEST_PROGRAM: usize = 256;
+
+/// The longest program the kernel takes here: `build(budget)` from `budget`
+/// down, a tenth shorter each time [`kernel_takes`] refuses one (`refused` is
+/// told the program and the next budget), until one fits or is at most
+/// [`SHORTEST_PROGRAM`] long.
+pub fn fit_program<E>(
+    mut budget: usize,
+    mut build: impl FnMut(usize) -> Result<Program, E>,
+    mut refused: impl FnMut(&Program, usize),
+) -> Result<Program, E> {
+    // Bounded: the budget shrinks by a tenth (at least 1) every round.
+    loop {
+        let program = build(budget)?;
+        if program.len() <= SHORTEST_PROGRAM || kernel_takes(&program) != Some(false) {
+            return Ok(program);
+        }
+        budget = (program.len() * 9 / 10).max(SHORTEST_PROGRAM);
+        refused(&program, budget);
+    }
+}
+
+/// Whether the kernel takes `program` as a socket filter, tried on a
+/// throwaway UDP socket: the same checks and the same `optmem_max` charge as
+/// on the capture socket, but no fallback to user space (nor libpcap's
+/// warning on standard error) when it does not. A program for a cooked
+/// capture (`any`) is first rewritten as libpcap rewrites it for the kernel.
+/// `None` when this cannot be tried (not Linux, no socket).
+pub fn kernel_takes(program: &Program) -> Option<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use knockd_core::filter::bpf::{BPF_ABS, BPF_IND, BPF_LD, BPF_LDX, BPF_MSH};
+        use socket2::{Domain, SockFilter, Socket, Type};
+        // The SLL and SLL2 headers, which the kernel's cooked sockets do not
+        // have: libpcap's fix_program moves packet loads back by the header's
+        // length and turns the protocol field into SKF_AD_PROTOCOL.
+        let cooked = match program.link() {
+            LinkType::LinuxSll => Some((16, 14)),
+            LinkType::LinuxSll2 => Some((20, 0)),
+            _ => None,
+        };
+        let protocol = (libc::SKF_AD_OFF + libc::SKF_AD_PROTOCOL) as u32;
+        let filters: Vec<SockFilter> = program
+            .instructions()
+            .iter()
+            .map(|i| {
+                let class = i.code & 0x07;
+                let mode = i.code & 0xe0;
+                let loads_packet = (class == BPF_LD || class == BPF_LDX)
+                    && matches!(mode, BPF_ABS | BPF_IND | BPF_MSH);
+                let k = match cooked {
+                    Some((header, _)) if loads_packet && i.k >= header => i.k - header,
+                    Some((_, field)) if loads_packet && i.k == field => protocol,
+                    _ => i.k,
+                };
+                SockFilter::new(i.code, i.jt, i.jf, k)
+            })
+            .collect();
+        let socket = Socket::new(Domain::IPV4, Type::DGRAM, None).ok()?;
+        Some(socket.attach_filter(&filters).is_ok())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = program;
+        None
+    }
+}
+
+/// libpcap's `struct bpf_insn`, `struct bpf_program` and `pcap_setfilter`,
+/// which the `pcap` crate offers only for programs libpcap compiled.
+mod ffi {
+    use super::{c_char, c_int, c_uint};
+
+    /// `struct bpf_insn`.
+    #[repr(C)]
+    pub struct BpfInsn {
+        pub code: u16,
+        pub jt: u8,
+        pub jf: u8,
+        pub k: u32,
+    }
+
+    /// `struct bpf_program`.
+    #[repr(C)]
+    pub struct BpfProgram {
+        pub bf_len: c_uint,
+        pub bf_insns: *mut BpfInsn,
+    }
+
+    /// `pcap_t`, only ever behind a pointer.
+    pub enum PcapT {}
+
+    extern "C" {
+        pub fn pcap_setfilter(p: *mut PcapT, fp: *mut BpfProgram) -> c_int;
+        pub fn pcap_geterr(p: *mut PcapT) -> *mut c_char;
+    }
+}
+
+/// Where a capture filter runs once installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// In the kernel: packets it drops never reach knockd.
+    Kernel,
+    /// In user space: the kernel refused the program, so libpcap copies every
+    /// packet out and filters it in knockd's process.
+    UserSpace,
+}
 
 /// Snap length: headers only. Enough for Ethernet + two VLAN tags + IPv6 with
 /// about 130 bytes of extension headers + a TCP header with options. In
@@ -60,7 +213,7 @@ pub struct CaptureError {
 }
 
 impl CaptureError {
-    fn new(message: String) -> Self {
+    pub(crate) fn new(message: String) -> Self {
         CaptureError {
             message,
             hint: None,
@@ -151,6 +304,51 @@ impl Capture<Active> {
         fcntl(fd, FcntlArg::F_SETFD(flags | FdFlag::FD_CLOEXEC)).map(drop)
     }
 
+    /// Installs `program` ([`Capture::set_program`]) and says where it runs.
+    pub fn install_program(&mut self, program: &Program) -> Result<Placement, CaptureError> {
+        self.set_program(program)?;
+        match self.kernel_filter_len()? {
+            Some(len) if len == program.len() => Ok(Placement::Kernel),
+            Some(_) => Ok(Placement::UserSpace),
+            // Elsewhere the kernel cannot be asked; KERNEL_MAX_INSTRUCTIONS
+            // keeps programs within what it takes.
+            None => Ok(Placement::Kernel),
+        }
+    }
+
+    /// The length of the filter attached to the capture socket (0: none,
+    /// libpcap filters in user space), or `None` where the kernel cannot be
+    /// asked.
+    pub fn kernel_filter_len(&self) -> Result<Option<usize>, CaptureError> {
+        #[cfg(target_os = "linux")]
+        {
+            let mut len: libc::socklen_t = 0;
+            // SAFETY: `SO_GET_FILTER` with a zero length only reports the
+            // number of instructions of the attached filter in `len`; it
+            // writes no buffer, so a null `optval` is allowed. The descriptor
+            // is the capture's own, open for as long as `self`.
+            let status = unsafe {
+                libc::getsockopt(
+                    self.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_GET_FILTER,
+                    std::ptr::null_mut(),
+                    &mut len,
+                )
+            };
+            if status != 0 {
+                let error = std::io::Error::last_os_error();
+                return Err(CaptureError::new(format!(
+                    "cannot read the capture filter back from the kernel: {}",
+                    knock_proto::io_message(&error)
+                )));
+            }
+            Ok(Some(len as usize))
+        }
+        #[cfg(not(target_os = "linux"))]
+        Ok(None)
+    }
+
     /// Packet counters since the capture was opened.
     pub fn stats(&mut self) -> Result<CaptureStats, CaptureError> {
         let stat = self
@@ -191,15 +389,42 @@ impl<S: Activated + ?Sized> Capture<S> {
         })
     }
 
-    /// Compiles (optimized) and installs a filter expression.
-    pub fn set_filter(&mut self, expression: &str) -> Result<(), CaptureError> {
-        // Compile first on its own so the two failures read as in 0.8.
-        self.handle
-            .compile(expression, true)
-            .map_err(|e| CaptureError::new(format!("pcap_compile: {}", pcap_text(&e))))?;
-        self.handle
-            .filter(expression, true)
-            .map_err(|e| CaptureError::new(format!("pcap_setfilter: {}", pcap_text(&e))))
+    /// Installs a generated filter program with `pcap_setfilter`, so that
+    /// libpcap's own copy (which it runs in user space when it must) is this
+    /// program. On Linux libpcap also attaches it to the socket, or falls back
+    /// to user space if the kernel refuses it: see [`Capture::install_program`].
+    pub fn set_program(&mut self, program: &Program) -> Result<(), CaptureError> {
+        let mut instructions: Vec<ffi::BpfInsn> = program
+            .instructions()
+            .iter()
+            .map(|i| ffi::BpfInsn {
+                code: i.code,
+                jt: i.jt,
+                jf: i.jf,
+                k: i.k,
+            })
+            .collect();
+        let mut fp = ffi::BpfProgram {
+            bf_len: c_uint::try_from(instructions.len())
+                .map_err(|_| CaptureError::new("pcap_setfilter: program too long".into()))?,
+            bf_insns: instructions.as_mut_ptr(),
+        };
+        let handle = self.handle.as_ptr().cast::<ffi::PcapT>();
+        // SAFETY: `handle` is the pcap_t this capture owns, valid until it is
+        // dropped; `fp` points to `instructions`, which outlive the call;
+        // libpcap copies the program before it returns and keeps no pointer
+        // into it.
+        let status = unsafe { ffi::pcap_setfilter(handle, &mut fp) };
+        if status == 0 {
+            return Ok(());
+        }
+        // SAFETY: pcap_geterr returns the handle's NUL-terminated error
+        // buffer, valid until the next libpcap call on the handle; it is
+        // copied at once.
+        let text = unsafe { CStr::from_ptr(ffi::pcap_geterr(handle)) }
+            .to_string_lossy()
+            .into_owned();
+        Err(CaptureError::new(format!("pcap_setfilter: {text}")))
     }
 
     /// Reads up to `max_packets` packets that are ready, calling
@@ -234,14 +459,6 @@ impl<S: Activated + ?Sized> Capture<S> {
         }
         Ok(read)
     }
-}
-
-/// Checks that libpcap compiles `expression` (for an Ethernet link), so a
-/// configuration can be validated without opening a device.
-pub fn compile_filter(expression: &str) -> Result<(), pcap::Error> {
-    pcap::Capture::dead(pcap::Linktype::ETHERNET)?
-        .compile(expression, true)
-        .map(drop)
 }
 
 /// A capture timestamp as wall-clock time; nonsense values become the epoch.

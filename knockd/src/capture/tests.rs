@@ -15,6 +15,20 @@ use knockd_core::wire;
 
 mod replay;
 
+impl<S: Activated + ?Sized> Capture<S> {
+    /// Compiles (optimized) and installs a libpcap filter expression, as
+    /// knockd did before it generated its programs: the tests compare both.
+    fn set_filter(&mut self, expression: &str) -> Result<(), CaptureError> {
+        // Compile first on its own so the two failures read as in 0.8.
+        self.handle
+            .compile(expression, true)
+            .map_err(|e| CaptureError::new(format!("pcap_compile: {}", pcap_text(&e))))?;
+        self.handle
+            .filter(expression, true)
+            .map_err(|e| CaptureError::new(format!("pcap_setfilter: {}", pcap_text(&e))))
+    }
+}
+
 impl Capture<Offline> {
     /// Opens a pcap savefile, which the daemon never does.
     fn from_file(path: &Path) -> Result<Self, CaptureError> {
@@ -149,4 +163,104 @@ fn live_loopback_capture_sees_a_udp_datagram() {
     assert!(age < Duration::from_secs(10));
     let stats = capture.stats().unwrap();
     assert!(stats.received >= 1, "{stats:?}");
+}
+
+/// A UDP datagram from a fresh socket to `port` on `to`; returns whether the
+/// capture saw it within `wait`.
+#[cfg(target_os = "linux")]
+fn sees_datagram(capture: &mut Capture, to: &str, port: u16, wait: Duration) -> bool {
+    let sender = UdpSocket::bind((to, 0)).unwrap();
+    sender.send_to(&[0], (to, port)).unwrap();
+    let link = capture.link_type().unwrap();
+    let deadline = Instant::now() + wait;
+    let mut seen = false;
+    while !seen && Instant::now() < deadline {
+        let mut fds = [PollFd::new(capture.as_fd(), PollFlags::POLLIN)];
+        poll(&mut fds, PollTimeout::from(100u16)).unwrap();
+        capture
+            .read_available(64, |_, _, frame| {
+                if let Ok(packet) = wire::decode(link, frame) {
+                    seen |= packet.dst_port == port;
+                }
+            })
+            .unwrap();
+    }
+    seen
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+#[ignore = "needs root or CAP_NET_RAW: run with --ignored"]
+fn generated_programs_run_in_the_kernel() {
+    use knock_proto::{Knock, Protocol, Sequence, TcpFlags};
+    use knockd_core::filter::{self, FilterDoor};
+
+    // A port nobody else uses: the one our receiving socket got.
+    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let other_port = other.local_addr().unwrap().port();
+    let sequence = Sequence::new(vec![Knock::new(port, Protocol::Udp)]).unwrap();
+    let one = [FilterDoor {
+        name: "door",
+        sequence: &sequence,
+        tcp_flags: TcpFlags::ANY,
+        target: None,
+    }];
+    // 10,000 doors of three ports all over the range, and ours.
+    let many: Vec<Sequence> = (0..10_000u32)
+        .map(|i| {
+            let p = |j: u32| (1 + (i * 7919 + j * 104_729) % 65_535) as u16;
+            Sequence::new(vec![
+                Knock::new(p(0), Protocol::Tcp),
+                Knock::new(p(1), Protocol::Tcp),
+                Knock::new(p(2), Protocol::Udp),
+            ])
+            .unwrap()
+        })
+        .collect();
+    let mut big: Vec<FilterDoor<'_>> = many
+        .iter()
+        .map(|sequence| FilterDoor {
+            name: "many",
+            sequence,
+            tcp_flags: TcpFlags::ANY,
+            target: None,
+        })
+        .collect();
+    big.push(one[0]);
+    let loopback = ["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
+
+    for (interface, local) in [("lo", &loopback[..]), ("any", &[][..])] {
+        for doors in [&one[..], &big[..]] {
+            let mut capture = Capture::open(interface).unwrap();
+            let link = capture.link_type().unwrap();
+            assert_eq!(capture.kernel_filter_len().unwrap(), Some(0), "{interface}");
+            let program =
+                filter::program(doors, local, false, link, KERNEL_MAX_INSTRUCTIONS).unwrap();
+            assert_eq!(
+                capture.install_program(&program).unwrap(),
+                Placement::Kernel,
+                "{interface}, {link}: {}",
+                program.headline()
+            );
+            assert_eq!(capture.kernel_filter_len().unwrap(), Some(program.len()));
+            assert!(
+                sees_datagram(&mut capture, "127.0.0.1", port, Duration::from_secs(5)),
+                "{interface}, {} doors",
+                doors.len()
+            );
+            if doors.len() == 1 {
+                assert!(
+                    !sees_datagram(
+                        &mut capture,
+                        "127.0.0.1",
+                        other_port,
+                        Duration::from_millis(300)
+                    ),
+                    "{interface}: other ports are filtered in the kernel"
+                );
+            }
+        }
+    }
 }

@@ -523,7 +523,14 @@ impl Server {
 }
 
 /// Installs the filter for `doors` on `capture` (none while it is lost),
-/// logging each door's part with `-D` as 0.8 does.
+/// logging each door's part with `-D` as 0.8 does, then the program's size.
+///
+/// The program must run in the kernel. It is made to fit what the kernel
+/// takes here ([`crate::capture::fit_program`]: a coarser program each time a
+/// throwaway socket refuses one, with a `-D` line). If the capture socket
+/// refuses it all the same, libpcap would filter every packet in user space,
+/// so a coarser program half as long is tried instead, with an error line;
+/// if even a short one is refused, installing fails.
 fn install_filter(
     capture: Option<&mut Capture>,
     doors: &[RuntimeDoor],
@@ -531,16 +538,56 @@ fn install_filter(
     only_ipv4: bool,
     logger: &mut Logger,
 ) -> Result<(), CaptureError> {
-    let expression = filter::expression(&filter_doors(doors), local_addrs, only_ipv4);
-    for door in &expression.per_door {
-        logger.emit(&Message::PcapExpression {
-            door: &door.door,
-            expression: &door.expression,
-        });
+    use crate::capture::{fit_program, kernel_budget, Placement, SHORTEST_PROGRAM};
+    let doors = filter_doors(doors);
+    if logger.debug() {
+        for door in filter::door_expressions(&doors, local_addrs, only_ipv4) {
+            logger.emit(&Message::PcapExpression {
+                door: &door.door,
+                expression: &door.expression,
+            });
+        }
     }
-    match capture {
-        Some(capture) => capture.set_filter(&expression.whole),
-        None => Ok(()),
+    let Some(capture) = capture else {
+        return Ok(());
+    };
+    let link = capture.link_type()?;
+    let build = |budget| {
+        filter::program(&doors, local_addrs, only_ipv4, link, budget)
+            .map_err(|e| CaptureError::new(e.to_string()))
+    };
+    let mut budget = kernel_budget();
+    // Bounded: the budget halves every round.
+    loop {
+        let program = fit_program(budget, build, |refused, next| {
+            logger.emit(&Message::Debug(&format_args!(
+                "capture filter: the kernel takes no program of {} instructions here; \
+                 trying at most {next}",
+                refused.len()
+            )));
+        })?;
+        logger.emit(&Message::Debug(&format_args!(
+            "capture filter: {}",
+            program.headline()
+        )));
+        match capture.install_program(&program)? {
+            Placement::Kernel => return Ok(()),
+            Placement::UserSpace if program.len() > SHORTEST_PROGRAM => {
+                budget = (program.len() / 2).max(SHORTEST_PROGRAM);
+                logger.emit(&Message::Error(&format_args!(
+                    "the kernel refused the capture filter of {} instructions; \
+                     trying a coarser one of at most {budget}",
+                    program.len()
+                )));
+            }
+            Placement::UserSpace => {
+                return Err(CaptureError::new(format!(
+                    "the kernel refused the capture filter ({} instructions): \
+                     knockd does not filter every packet in user space",
+                    program.len()
+                )))
+            }
+        }
     }
 }
 
@@ -558,9 +605,20 @@ fn engine_doors(doors: &[RuntimeDoor]) -> Vec<EngineDoor> {
         .collect()
 }
 
-/// Says which one-time doors start disabled because their file is used up.
-/// 0.8 exits at start in that case; we run the other doors.
+/// Logs what reading the configuration found: values read as 0.8 reads
+/// them with a warning, doors disabled for a value 0.8 would mangle, and
+/// one-time doors whose file is used up (0.8 exits at start for those; we
+/// run the other doors).
 fn report_used_up(loaded: &Loaded, logger: &mut Logger) {
+    for warning in &loaded.config.warnings {
+        logger.emit(&Message::ConfigWarning(warning));
+    }
+    for disabled in &loaded.config.disabled {
+        logger.emit(&Message::DoorDisabled {
+            door: &disabled.door,
+            error: &disabled.error,
+        });
+    }
     for d in &loaded.doors {
         if d.one_time.is_some() && d.active_sequence().is_none() {
             logger.emit(&Message::OneTimeExhausted { door: &d.door.name });

@@ -245,7 +245,12 @@ impl Assembler {
     /// whose target is beyond the 8-bit offset, and removes `ja`s to the
     /// next instruction.
     pub fn finish(self) -> Result<Vec<Instruction>, BpfError> {
-        // Every target as an instruction index; `None` (next) made explicit.
+        #[derive(Clone, Copy)]
+        struct Node {
+            insn: Instruction,
+            jt: usize,
+            jf: usize,
+        }
         let n = self.code.len();
         let target = |label: Option<Label>, index: usize| -> Result<usize, BpfError> {
             match label {
@@ -258,21 +263,16 @@ impl Assembler {
                     .ok_or_else(|| BpfError(format!("label {l} never bound"))),
             }
         };
-        // Nodes carry stable ids (their original index); trampolines get new ones.
-        #[derive(Clone, Copy)]
-        struct Node {
-            insn: Instruction,
-            jt: usize,
-            jf: usize,
-        }
-        let mut nodes: Vec<Node> = Vec::with_capacity(n + n / 8);
+        // Nodes carry stable ids: their index here. Id `n` is the end of the
+        // program (never a valid target); trampolines get ids after it.
+        let mut nodes: Vec<Node> = Vec::with_capacity(n + 1 + n / 8);
         for (i, p) in self.code.iter().enumerate() {
             let (jt, jf) = if p.insn.class() == BPF_JMP {
                 (target(p.jt, i)?, target(p.jf, i)?)
             } else {
                 (i + 1, i + 1)
             };
-            if p.insn.class() == BPF_JMP && (jt <= i || jf <= i) {
+            if jt <= i || jf <= i {
                 return Err(BpfError(format!("backward jump at {i}")));
             }
             nodes.push(Node {
@@ -281,33 +281,39 @@ impl Assembler {
                 jf,
             });
         }
-        // Id `n` is the end of the program: nothing may jump there.
-        // Thread `ja` chains and drop `ja`s to the next instruction.
+        nodes.push(Node {
+            insn: Instruction::stmt(BPF_RET | BPF_K, 0),
+            jt: n,
+            jf: n,
+        });
+        // A `ja` to the next instruction is dropped and jumps to it go on to
+        // that instruction. (Other `ja`s stay: they are the rails and
+        // trampolines that keep conditional jumps short.)
+        let useless: Vec<bool> = (0..n)
+            .map(|i| nodes[i].insn.code == BPF_JMP | BPF_JA && nodes[i].jt == i + 1)
+            .collect();
         let mut forward: Vec<usize> = (0..=n).collect();
         for i in (0..n).rev() {
-            let node = nodes[i];
-            if node.insn.code == BPF_JMP | BPF_JA {
-                forward[i] = forward[node.jt];
+            if useless[i] {
+                forward[i] = forward[i + 1];
             }
         }
         let mut order: Vec<usize> = Vec::with_capacity(n);
-        for (i, node) in nodes.iter_mut().enumerate() {
-            if node.insn.class() == BPF_JMP {
-                node.jt = forward[node.jt];
-                node.jf = forward[node.jf];
+        for i in 0..n {
+            if useless[i] {
+                continue;
             }
-            let useless_ja = node.insn.code == BPF_JMP | BPF_JA && node.jt == i + 1;
-            if !useless_ja {
-                order.push(i);
-            }
+            let node = &mut nodes[i];
+            node.jt = forward[node.jt];
+            node.jf = forward[node.jf];
+            order.push(i);
         }
-        // A removed `ja` forwards to its target, which is a kept instruction
-        // (or the end); ids that were removed are never targets any more.
-        let mut position = vec![usize::MAX; nodes.len() + 1];
-        // Bounded: each round adds at least one trampoline, and a program
-        // needs at most two per conditional jump.
+        let mut position: Vec<usize> = Vec::new();
+        // Bounded: a round that inserts nothing ends the loop, and a jump
+        // needs a trampoline at most once per target.
         for _round in 0..64 {
-            position.resize(nodes.len() + 1, usize::MAX);
+            position.clear();
+            position.resize(nodes.len(), usize::MAX);
             for (pos, &id) in order.iter().enumerate() {
                 position[id] = pos;
             }
@@ -316,59 +322,54 @@ impl Assembler {
             let mut inserted = false;
             for (pos, &id) in order.iter().enumerate() {
                 next.push(id);
-                let node = nodes[id];
+                let mut node = nodes[id];
                 if !node.insn.is_conditional_jump() {
                     continue;
                 }
                 let far = |to: usize| position[to] - pos - 1 > usize::from(u8::MAX);
                 let (far_t, far_f) = (far(node.jt), far(node.jf));
-                if !far_t && !far_f {
-                    continue;
-                }
-                inserted = true;
-                let mut node = node;
-                for (is_far, slot) in [(far_t, 0), (far_f, 1)] {
-                    if !is_far {
-                        continue;
-                    }
-                    let to = if slot == 0 { node.jt } else { node.jf };
-                    let tramp = nodes.len();
+                if far_t {
                     nodes.push(Node {
                         insn: Instruction::stmt(BPF_JMP | BPF_JA, 0),
-                        jt: to,
-                        jf: to,
+                        jt: node.jt,
+                        jf: node.jt,
                     });
-                    next.push(tramp);
-                    if slot == 0 {
-                        node.jt = tramp;
-                    } else {
-                        node.jf = tramp;
-                    }
+                    node.jt = nodes.len() - 1;
+                    next.push(node.jt);
                 }
-                nodes[id] = node;
+                if far_f {
+                    nodes.push(Node {
+                        insn: Instruction::stmt(BPF_JMP | BPF_JA, 0),
+                        jt: node.jf,
+                        jf: node.jf,
+                    });
+                    node.jf = nodes.len() - 1;
+                    next.push(node.jf);
+                }
+                if far_t || far_f {
+                    inserted = true;
+                    nodes[id] = node;
+                }
             }
             order = next;
-            if !inserted {
-                let mut out = Vec::with_capacity(order.len());
-                for (pos, &id) in order.iter().enumerate() {
-                    let node = nodes[id];
-                    let mut insn = node.insn;
-                    if insn.class() == BPF_JMP {
-                        let offset = |to: usize| position[to] - pos - 1;
-                        if insn.code == BPF_JMP | BPF_JA {
-                            insn.k = u32::try_from(offset(node.jt))
-                                .map_err(|_| BpfError("jump too far".into()))?;
-                        } else {
-                            insn.jt = u8::try_from(offset(node.jt))
-                                .map_err(|_| BpfError("jump too far".into()))?;
-                            insn.jf = u8::try_from(offset(node.jf))
-                                .map_err(|_| BpfError("jump too far".into()))?;
-                        }
-                    }
-                    out.push(insn);
-                }
-                return Ok(out);
+            if inserted {
+                continue;
             }
+            let too_far = || BpfError("jump too far".into());
+            let mut out = Vec::with_capacity(order.len());
+            for (pos, &id) in order.iter().enumerate() {
+                let node = nodes[id];
+                let mut insn = node.insn;
+                let offset = |to: usize| position[to] - pos - 1;
+                if insn.code == BPF_JMP | BPF_JA {
+                    insn.k = u32::try_from(offset(node.jt)).map_err(|_| too_far())?;
+                } else if insn.is_conditional_jump() {
+                    insn.jt = u8::try_from(offset(node.jt)).map_err(|_| too_far())?;
+                    insn.jf = u8::try_from(offset(node.jf)).map_err(|_| too_far())?;
+                }
+                out.push(insn);
+            }
+            return Ok(out);
         }
         Err(BpfError("jump offsets did not settle".into()))
     }
@@ -692,7 +693,11 @@ mod tests {
         asm.bind(far);
         asm.stmt(BPF_RET | BPF_K, 7);
         let program = asm.finish().unwrap();
-        assert_eq!(program.len(), 304);
+        assert_eq!(
+            program.len(),
+            305,
+            "the jump, its trampoline, 300 loads, two returns"
+        );
         validate(&program, LINUX_MAX_INSTRUCTIONS).unwrap();
         assert_eq!(run(&program, &[1]), 7);
         assert_eq!(run(&program, &[2]), 0);

@@ -1,5 +1,20 @@
 //! The kernel capture (BPF) filter: which packets reach user space at all.
 //!
+//! Two views of one filter:
+//!
+//! * [`program`] builds what is installed: a classic BPF program generated
+//!   directly ([`Program`]; its shape is described in the module `program`),
+//!   deduplicating ports across doors, grouping doors by protocol, TCP flag
+//!   test and destinations, and searching each group's ports in O(log n)
+//!   instructions. It follows IPv6 extension headers to the port, works for
+//!   every [`LinkType`](crate::wire::LinkType), and fits the kernel's limit
+//!   for any number of doors (coarser, never narrower, when it must).
+//! * [`expression`] is the same filter as knockd 0.8 wrote it, one libpcap
+//!   sub-expression per door and address family: the `-D` lines
+//!   `adding pcap expression for door '<door>': <expr>` print it. It is no
+//!   longer compiled: libpcap's optimiser needs seconds and gigabytes for a few
+//!   hundred doors.
+//!
 //! For IPv4 the expression has exactly knockd 0.8's shape, one sub-expression
 //! per door and address family, joined with ` or `:
 //!
@@ -14,7 +29,9 @@
 //! headers the decoder walks ([`crate::wire::IPV6_EXTENSION_HEADERS`]); user
 //! space then checks port, protocol and flags itself. The flag test keeps
 //! 0.8's `ip6[13+40]`, which is right exactly when the fixed header is followed
-//! directly by TCP — the only case `tcp dst port` matches for IPv6.
+//! directly by TCP — the only case `tcp dst port` matches for IPv6. (The
+//! program does better: it follows the extension headers and tests the port
+//! and flags behind them.)
 //!
 //! Other differences from 0.8: a door with a `Target` gets one sub-expression,
 //! for the target's family, listing the target once (0.8 repeats it once per
@@ -22,6 +39,15 @@
 //! interface without any address (or `-i any`) gets a port-only filter instead
 //! of none; a configuration without enabled doors gets a filter that matches
 //! nothing instead of none.
+
+pub mod bpf;
+mod ports;
+mod program;
+
+pub use program::{
+    program, Destinations, FilterError, Group, Program, IPV6_EXTENSION_DEPTH, MAX_ADDRESSES,
+    MAX_GROUPS, PASS,
+};
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -102,23 +128,7 @@ impl Family {
 /// Builds the filter for `doors` on an interface with the addresses `local`
 /// (in kernel discovery order). With `ipv4_only` (`-4`) there is no IPv6 part.
 pub fn expression(doors: &[FilterDoor<'_>], local: &[IpAddr], ipv4_only: bool) -> CaptureFilter {
-    let families: &[Family] = if ipv4_only {
-        &[Family::V4]
-    } else {
-        &[Family::V4, Family::V6]
-    };
-    let per_door: Vec<DoorExpression> = doors
-        .iter()
-        .flat_map(|door| {
-            families.iter().filter_map(move |&family| {
-                let destinations = destinations(door.target, local, family)?;
-                Some(DoorExpression {
-                    door: door.name.to_owned(),
-                    expression: format!("(({destinations}) and ({}))", body(door, family)),
-                })
-            })
-        })
-        .collect();
+    let per_door = door_expressions(doors, local, ipv4_only);
     let whole = if per_door.is_empty() {
         MATCH_NOTHING.to_owned()
     } else {
@@ -129,6 +139,32 @@ pub fn expression(doors: &[FilterDoor<'_>], local: &[IpAddr], ipv4_only: bool) -
             .join(" or ")
     };
     CaptureFilter { per_door, whole }
+}
+
+/// The sub-expressions of [`expression`] without the joined whole: what the
+/// `-D` lines print.
+pub fn door_expressions(
+    doors: &[FilterDoor<'_>],
+    local: &[IpAddr],
+    ipv4_only: bool,
+) -> Vec<DoorExpression> {
+    let families: &[Family] = if ipv4_only {
+        &[Family::V4]
+    } else {
+        &[Family::V4, Family::V6]
+    };
+    doors
+        .iter()
+        .flat_map(|door| {
+            families.iter().filter_map(move |&family| {
+                let destinations = destinations(door.target, local, family)?;
+                Some(DoorExpression {
+                    door: door.name.to_owned(),
+                    expression: format!("(({destinations}) and ({}))", body(door, family)),
+                })
+            })
+        })
+        .collect()
 }
 
 /// The `dst host` clause of one family, or `None` when the door cannot be

@@ -108,3 +108,118 @@ fn only_knock_candidates_come_out_of_a_replayed_capture() {
         assert_eq!(replay(&path, filter::MATCH_NOTHING), [], "{link}");
     }
 }
+
+/// `builder` with an (empty, padded) extension header of type `next_header`
+/// (hop-by-hop 0, routing 43, destination options 60) before its transport
+/// header, in a frame of `link`.
+fn with_extension(builder: &PacketBuilder, link: LinkType, next_header: u8) -> Vec<u8> {
+    let mut frame = builder.clone().ipv6_destination_options().frame(link);
+    let ip_len = builder.clone().ipv6_destination_options().ip().len();
+    let start = frame.len() - ip_len;
+    frame[start + 6] = next_header;
+    frame
+}
+
+/// Replays `frames` through `program` installed with `pcap_setfilter`, so
+/// libpcap's own interpreter runs it, and returns which frames came out.
+fn replay_program(link: LinkType, frames: &[Vec<u8>], program: &filter::Program) -> Vec<Vec<u8>> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("frames.pcap");
+    write_savefile(&path, link, frames);
+    let mut capture = Capture::from_file(&path).unwrap();
+    capture.set_program(program).unwrap();
+    let mut out = Vec::new();
+    // Bounded: the file holds a known number of frames.
+    for _ in 0..frames.len() + 1 {
+        let read = capture
+            .read_available(64, |_, _, frame| out.push(frame.to_vec()))
+            .unwrap();
+        if read == 0 {
+            break;
+        }
+    }
+    out
+}
+
+#[test]
+fn libpcap_runs_generated_programs_as_the_core_does() {
+    let sequence = Sequence::parse("7000,8000,9000:udp").unwrap();
+    let doors = [FilterDoor {
+        name: "door",
+        sequence: &sequence,
+        tcp_flags: TcpFlags::parse("syn,!ack").unwrap(),
+        target: None,
+    }];
+    let local: Vec<IpAddr> = vec!["198.18.1.1".parse().unwrap(), "fd00:1::1".parse().unwrap()];
+    let knocker4 = "198.18.1.2:40000";
+    let knocker6 = "[fd00:1::2]:40000";
+    let builders = [
+        PacketBuilder::tcp(sa(knocker4), sa("198.18.1.1:7000"), SYN),
+        PacketBuilder::tcp(sa(knocker4), sa("198.18.1.1:7000"), SYN | ACK),
+        PacketBuilder::tcp(sa(knocker4), sa("198.18.1.1:7001"), SYN).ipv4_options(&[0x94, 4, 0, 0]),
+        PacketBuilder::udp(sa(knocker4), sa("198.18.1.1:9000")),
+        PacketBuilder::udp(sa(knocker4), sa("198.18.1.3:9000")),
+        PacketBuilder::tcp(sa(knocker6), sa("[fd00:1::1]:8000"), SYN),
+        PacketBuilder::tcp(sa(knocker6), sa("[fd00:1::1]:8001"), SYN),
+        PacketBuilder::udp(sa(knocker6), sa("[fd00:1::1]:9000")),
+        PacketBuilder::udp(sa(knocker6), sa("[fd00:1::3]:9000")),
+    ];
+    for link in LinkType::ALL {
+        let program = filter::program(&doors, &local, false, link, 4096).unwrap();
+        let mut frames: Vec<Vec<u8>> = builders.iter().map(|b| b.frame(link)).collect();
+        for b in builders.iter().filter(|b| b.packet().dst.is_ipv6()) {
+            for next_header in [0, 43, 60] {
+                frames.push(with_extension(b, link, next_header));
+            }
+        }
+        let expected: Vec<Vec<u8>> = frames
+            .iter()
+            .filter(|f| program.passes(f))
+            .cloned()
+            .collect();
+        // Three IPv4 knocks... of which two pass; three IPv6 ones, each also
+        // behind three extension headers.
+        assert_eq!(expected.len(), 2 + 2 * 4, "{link}");
+        assert_eq!(replay_program(link, &frames, &program), expected, "{link}");
+    }
+}
+
+#[test]
+fn libpcap_runs_a_ten_thousand_door_program_as_the_core_does() {
+    let sequences: Vec<Sequence> = (0..10_000u32)
+        .map(|i| {
+            let port = |j: u32| 1 + (i * 7919 + j * 104_729) % 65_535;
+            Sequence::parse(&format!("{},{},{}", port(0), port(1), port(2))).unwrap()
+        })
+        .collect();
+    let flags = TcpFlags::parse("syn").unwrap();
+    let doors: Vec<FilterDoor<'_>> = sequences
+        .iter()
+        .map(|sequence| FilterDoor {
+            name: "door",
+            sequence,
+            tcp_flags: flags,
+            target: None,
+        })
+        .collect();
+    let local: Vec<IpAddr> = vec!["198.18.1.1".parse().unwrap()];
+    let link = LinkType::LinuxSll;
+    let program = filter::program(&doors, &local, false, link, 4096).unwrap();
+    let frames: Vec<Vec<u8>> = (1..=4000u16)
+        .map(|i| {
+            let port = i.wrapping_mul(16);
+            PacketBuilder::tcp(sa(knocker()), sa(&format!("198.18.1.1:{port}")), SYN).frame(link)
+        })
+        .collect();
+    let expected: Vec<Vec<u8>> = frames
+        .iter()
+        .filter(|f| program.passes(f))
+        .cloned()
+        .collect();
+    assert!(!expected.is_empty() && expected.len() < frames.len());
+    assert_eq!(replay_program(link, &frames, &program), expected);
+}
+
+fn knocker() -> &'static str {
+    "198.18.1.2:40000"
+}
