@@ -193,3 +193,28 @@ fn a_reload_naming_a_fifo_or_dev_zero_keeps_serving_and_stops_on_time() {
     }
     rig.assert_opened("d", 2);
 }
+
+/// Knocks in flight across a storm of reloads are all seen: a reload that changes no door
+/// leaves the capture and its kernel filter alone (0.8 lost 1 of 1604 at 85 reloads/s).
+#[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
+fn no_knock_is_lost_across_a_storm_of_reloads() {
+    const KNOCKS: u32 = 1000;
+    let rig = Rig::one_door(&Pair::ours(), "one", "5000:udp", &[], &[]);
+    let server = rig.net.server_v4();
+    for chunk in 0..KNOCKS / 5 {
+        let packets: Vec<Packet> = (chunk * 5..chunk * 5 + 5)
+            .map(|n| Packet::udp(spoofed_v4(n), server, 5000))
+            .collect();
+        rig.net.send(&packets);
+        rig.daemon.signal(nix::sys::signal::Signal::SIGHUP);
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    rig.daemon
+        .expect_log_count("one: OPEN SESAME", KNOCKS as usize);
+    rig.sync();
+    assert!(
+        rig.daemon.log_count("re-reading config file") > 10,
+        "reloads happened meanwhile"
+    );
+}

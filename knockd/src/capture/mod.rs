@@ -260,6 +260,10 @@ pub struct Capture<S: Activated + ?Sized = Active> {
     handle: pcap::Capture<S>,
     /// The interface name or file path, for messages.
     source: String,
+    /// The program installed last and where it ran, so that installing the
+    /// same again (a reload that changed no door) leaves the socket alone:
+    /// libpcap's filter change briefly drops every packet.
+    installed: Option<(Program, Placement)>,
 }
 
 impl Capture<Active> {
@@ -291,6 +295,7 @@ impl Capture<Active> {
         let capture = Capture {
             handle,
             source: interface.to_owned(),
+            installed: None,
         };
         capture
             .set_cloexec()
@@ -304,16 +309,25 @@ impl Capture<Active> {
         fcntl(fd, FcntlArg::F_SETFD(flags | FdFlag::FD_CLOEXEC)).map(drop)
     }
 
-    /// Installs `program` ([`Capture::set_program`]) and says where it runs.
+    /// Installs `program` ([`Capture::set_program`]) and says where it
+    /// runs; the program installed already is not installed again.
     pub fn install_program(&mut self, program: &Program) -> Result<Placement, CaptureError> {
+        if let Some((installed, placement)) = &self.installed {
+            if installed == program {
+                return Ok(*placement);
+            }
+        }
+        self.installed = None;
         self.set_program(program)?;
-        match self.kernel_filter_len()? {
-            Some(len) if len == program.len() => Ok(Placement::Kernel),
-            Some(_) => Ok(Placement::UserSpace),
+        let placement = match self.kernel_filter_len()? {
+            Some(len) if len == program.len() => Placement::Kernel,
+            Some(_) => Placement::UserSpace,
             // Elsewhere the kernel cannot be asked; KERNEL_MAX_INSTRUCTIONS
             // keeps programs within what it takes.
-            None => Ok(Placement::Kernel),
-        }
+            None => Placement::Kernel,
+        };
+        self.installed = Some((program.clone(), placement));
+        Ok(placement)
     }
 
     /// The length of the filter attached to the capture socket (0: none,

@@ -36,7 +36,11 @@ impl Capture<Offline> {
         let handle = pcap::Capture::from_file(path).map_err(|e| {
             CaptureError::new(format!("could not open {source}: {}", pcap_text(&e)))
         })?;
-        Ok(Capture { handle, source })
+        Ok(Capture {
+            handle,
+            source,
+            installed: None,
+        })
     }
 }
 
