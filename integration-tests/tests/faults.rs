@@ -18,6 +18,7 @@
 //! | log file deleted                        | recreated at the same path by the next line              |
 //! | log file rotated, then SIGHUP           | old lines stay in the renamed file, new ones in a new one|
 //! | one-time file cannot be written         | the door stays shut, the error is logged, file unchanged;|
+//! |                                         | a reload keeps the running doors, `--check` exits 1;     |
 //! |                                         | the same sequence opens once the file is writable again  |
 //! | interface deleted and recreated         | `capture on <if> stopped, retrying every second`, then   |
 //! |                                         | `capture on <if> restored`; knocks open again            |
@@ -516,6 +517,26 @@ fn unwritable_one_time_file_keeps_the_door_shut() {
     assert_eq!(rig.daemon.log_count("otp: OPEN SESAME"), 0, "{log}");
     assert_eq!(rig.scratch.read("out"), "", "the command ran");
     assert_eq!(fs::read_to_string(&otp).unwrap(), unused);
+
+    // A file that cannot be marked is refused when read, as 0.8 refuses it at start: a reload
+    // keeps the running doors, and --check in the same mount namespace exits 1.
+    rig.daemon.signal(Signal::SIGHUP);
+    rig.daemon.expect_stderr(&format!(
+        "{}: cannot be marked used: Read-only file system",
+        otp.display()
+    ));
+    let check = try_run_bounded(
+        Command::new("nsenter")
+            .args(["--target", &pid.to_string(), "--mount", "--"])
+            .arg(&pair.knockd)
+            .arg("--check")
+            .arg("-c")
+            .arg(rig.config_path()),
+        WAIT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(check.status.code(), Some(1), "{check:?}");
+    assert!(String::from_utf8_lossy(&check.stderr).contains("cannot be marked used"));
 
     read_only.release();
     rig.knock(&[&host, "1001", "1002", "1003"]);
