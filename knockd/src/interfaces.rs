@@ -24,6 +24,19 @@ pub fn local_addresses(interface: &str, ipv4_only: bool) -> io::Result<Vec<IpAdd
         .collect())
 }
 
+/// The names of the host's interfaces, each once, in the kernel's order.
+pub fn names() -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    if let Ok(addresses) = nix::ifaddrs::getifaddrs() {
+        for entry in addresses {
+            if !names.contains(&entry.interface_name) {
+                names.push(entry.interface_name);
+            }
+        }
+    }
+    names
+}
+
 /// Whether knocks on `interface` may come from the host itself: a loopback
 /// interface, or `any`, which also sees loopback traffic.
 pub fn sees_the_host_itself(interface: &str) -> bool {
@@ -68,6 +81,13 @@ mod tests {
         assert!(sees_the_host_itself("lo"));
         assert!(sees_the_host_itself("any"));
         assert!(!sees_the_host_itself("nosuchif0"));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")] // Linux calls loopback `lo`
+    fn interface_names_include_loopback_once() {
+        let names = names();
+        assert_eq!(names.iter().filter(|n| *n == "lo").count(), 1, "{names:?}");
     }
 
     #[test]

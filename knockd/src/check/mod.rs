@@ -1,5 +1,12 @@
 //! `--check`: validates the configuration, prints each door and a summary of
-//! the capture filter program, and exits 0, or 1 when no program can be built.
+//! the capture filter program, and predicts what would go wrong
+//! ([`problems`]). Exits 0 when nothing would; 1 when knockd would not
+//! start (an invalid configuration, a missing interface, no capture
+//! program); 2 when it would start but part of the configuration would not
+//! work (a disabled door, a command whose program is missing, a log file it
+//! cannot write, no door enabled).
+
+mod problems;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,6 +17,7 @@ use knockd_core::wire::LinkType;
 use crate::capture;
 use crate::interfaces;
 use crate::setup::{filter_doors, Setup};
+use problems::Severity;
 
 /// Prints what the daemon would run with `setup`; returns the exit status.
 pub fn run(setup: &Setup) -> ExitCode {
@@ -80,12 +88,11 @@ pub fn run(setup: &Setup) -> ExitCode {
     for warning in &loaded.config.warnings {
         eprintln!("warning: {warning}");
     }
-    for disabled in &loaded.config.disabled {
-        eprintln!(
-            "{} --> door {} would be disabled",
-            disabled.error, disabled.door
-        );
+    let problems = problems::predict(setup, settings.log_file.as_deref());
+    for problem in &problems {
+        eprintln!("{problem}");
     }
+    let worst = problems.iter().map(|p| p.severity).max();
     let doors = filter_doors(&loaded.doors);
     let per_door = filter::door_expressions(&doors, &addrs, args.only_ipv4);
     let text_len: usize = per_door.iter().map(|d| d.expression.len() + 4).sum();
@@ -115,11 +122,10 @@ pub fn run(setup: &Setup) -> ExitCode {
             if args.debug {
                 print!("{}", program.listing());
             }
-            // The daemon would run, but without the disabled doors.
-            if loaded.config.disabled.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
+            match worst {
+                None => ExitCode::SUCCESS,
+                Some(Severity::Fatal) => ExitCode::FAILURE,
+                Some(Severity::Degraded) => ExitCode::from(2),
             }
         }
         Err(e) => {
