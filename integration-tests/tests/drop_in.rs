@@ -28,3 +28,52 @@ fn a_door_0_8_would_mangle_is_disabled_and_the_others_run() {
         "only the line saying it is disabled"
     );
 }
+
+/// knockd issue #44: with no interface configured on a host without `eth0`, knockd listens on
+/// the interface of the default route instead of failing to open `eth0`.
+#[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
+fn without_eth0_the_default_route_names_the_interface() {
+    let net = integration_tests::Net::new();
+    let scratch = Scratch::new();
+    let conf = scratch.write(
+        "knockd.conf",
+        &config(&[door("d", "7000", &scratch.path("out"), &[])]),
+    );
+    let in_server = |args: &[&str]| {
+        integration_tests::run_bounded(
+            std::process::Command::new("ip")
+                .args(["netns", "exec", net.server_ns()])
+                .args(args),
+            integration_tests::WAIT,
+        )
+    };
+    let gateway = net.client_v4().to_string();
+    let route = in_server(&[
+        "ip",
+        "route",
+        "add",
+        "default",
+        "via",
+        &gateway,
+        "dev",
+        net.server_iface(),
+    ]);
+    assert!(route.status.success(), "{route:?}");
+    let knockd = integration_tests::workspace_binary("knockd");
+    let check = in_server(&[
+        knockd.to_str().unwrap(),
+        "--check",
+        "-c",
+        conf.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "interface: {} (the default route's: no interface is configured and there is no eth0)",
+            net.server_iface()
+        )),
+        "{stdout}"
+    );
+    assert_eq!(check.status.code(), Some(0), "{check:?}");
+}

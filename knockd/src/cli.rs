@@ -14,7 +14,8 @@ pub const DEFAULT_CONFIG: &str = "/etc/knockd.conf";
 pub const DEFAULT_PID_FILE: &str = "/var/run/knockd.pid";
 /// The state directory (the door ledger) when neither `--state-dir` nor `StateDir` names one.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/knockd";
-/// The default capture interface when neither `-i` nor `Interface` names one, as in 0.8.
+/// The default capture interface when neither `-i` nor `Interface` names one,
+/// as in 0.8 (where it does not exist, the default route's interface is used).
 pub const DEFAULT_INTERFACE: &str = "eth0";
 
 /// knockd's arguments.

@@ -37,6 +37,33 @@ pub fn names() -> Vec<String> {
     names
 }
 
+/// The interface of the IPv4 default route, if there is one (Linux only).
+pub fn default_route_interface() -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        let table = std::fs::read_to_string("/proc/net/route").ok()?;
+        default_route_in(&table)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
+/// The interface of the first default route (destination and mask 0, up) in
+/// a `/proc/net/route` table.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn default_route_in(table: &str) -> Option<String> {
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+        let [iface, destination, _gateway, flags, _, _, _, mask, ..] = fields.as_slice() else {
+            return None;
+        };
+        let up = u16::from_str_radix(flags, 16).is_ok_and(|f| f & 1 != 0);
+        (*destination == "00000000" && *mask == "00000000" && up).then(|| (*iface).to_owned())
+    })
+}
+
 /// Whether knocks on `interface` may come from the host itself: a loopback
 /// interface, or `any`, which also sees loopback traffic.
 pub fn sees_the_host_itself(interface: &str) -> bool {
@@ -88,6 +115,17 @@ mod tests {
     fn interface_names_include_loopback_once() {
         let names = names();
         assert_eq!(names.iter().filter(|n| *n == "lo").count(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn the_default_route_is_the_zero_route_that_is_up() {
+        let table =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                     ens3\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                     wg0\t00000000\t00000000\t0000\t0\t0\t0\t00000000\t0\t0\t0\n\
+                     enp1s0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
+        assert_eq!(default_route_in(table).as_deref(), Some("enp1s0"));
+        assert_eq!(default_route_in("Iface\tDestination\n"), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use knockd_core::doors::{self, LoadError, Loaded, RuntimeDoor};
 use knockd_core::filter::FilterDoor;
 
 use crate::cli::{Args, DEFAULT_INTERFACE, DEFAULT_PID_FILE, DEFAULT_STATE_DIR};
+use crate::interfaces;
 use crate::log::LogSettings;
 
 /// The arguments, the loaded configuration and what follows from both.
@@ -25,8 +26,12 @@ pub struct Setup {
     pub config_path: PathBuf,
     /// The configuration and its doors.
     pub loaded: Loaded,
-    /// The capture interface: `-i`, else `Interface`, else `eth0`.
+    /// The capture interface: `-i`, else `Interface`, else `eth0`, else
+    /// (no `eth0` here) the interface of the default route.
     pub interface: String,
+    /// Set when the interface is the default route's, to be logged: knockd
+    /// issue #44, hosts whose interfaces are called `ens3` or `enp1s0`.
+    pub interface_from_default_route: bool,
 }
 
 /// Why the configuration could not be read.
@@ -55,17 +60,21 @@ impl Setup {
         let base = std::env::current_dir().map_err(SetupError::CurrentDir)?;
         let config_path = base.join(&args.config);
         let loaded = doors::load(&config_path, &base).map_err(SetupError::Load)?;
-        let interface = args
+        let configured = args
             .interface
             .clone()
-            .or_else(|| loaded.config.options.interface.clone())
-            .unwrap_or_else(|| DEFAULT_INTERFACE.to_owned());
+            .or_else(|| loaded.config.options.interface.clone());
+        let (interface, interface_from_default_route) = match configured {
+            Some(interface) => (interface, false),
+            None => default_interface(),
+        };
         Ok(Setup {
             args,
             base,
             config_path,
             loaded,
             interface,
+            interface_from_default_route,
         })
     }
 
@@ -90,6 +99,22 @@ impl Setup {
             .clone()
             .or_else(|| self.args.pid_file.as_ref().map(|p| self.base.join(p)))
             .unwrap_or_else(|| PathBuf::from(DEFAULT_PID_FILE))
+    }
+}
+
+/// The interface when none is configured: `eth0` as in 0.8 where it exists,
+/// else the default route's (and whether it is that), else `eth0` (which
+/// then fails to open, naming it).
+fn default_interface() -> (String, bool) {
+    if interfaces::names()
+        .iter()
+        .any(|name| name == DEFAULT_INTERFACE)
+    {
+        return (DEFAULT_INTERFACE.to_owned(), false);
+    }
+    match interfaces::default_route_interface() {
+        Some(interface) => (interface, true),
+        None => (DEFAULT_INTERFACE.to_owned(), false),
     }
 }
 

@@ -26,7 +26,14 @@ pub fn run(setup: &Setup) -> ExitCode {
     let addrs = interfaces::local_addresses(&setup.interface, args.only_ipv4).unwrap_or_default();
     let settings = setup.log_settings(&loaded.config);
     println!("configuration {} is valid", args.config.display());
-    println!("interface: {}", setup.interface);
+    if setup.interface_from_default_route {
+        println!(
+            "interface: {} (the default route's: no interface is configured and there is no eth0)",
+            setup.interface
+        );
+    } else {
+        println!("interface: {}", setup.interface);
+    }
     if let Some(log_file) = &settings.log_file {
         println!("log file: {}", log_file.display());
     }

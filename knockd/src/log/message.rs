@@ -163,6 +163,12 @@ pub enum Message<'a> {
         /// The capture interface.
         interface: &'a str,
     },
+    /// `no interface configured and no eth0: listening on <iface>, the
+    /// interface of the default route` (log, verbose). Not in 0.8 (#44).
+    InterfaceFromDefaultRoute {
+        /// The capture interface.
+        interface: &'a str,
+    },
     /// `<src>: <door>: Stage <n>` (log, verbose).
     Stage {
         /// The knocker.
@@ -493,6 +499,15 @@ impl Message<'_> {
                     write!(out, "starting up, listening on {interface}")?;
                 }
                 LOG
+            }
+            Message::InterfaceFromDefaultRoute { interface } => {
+                if let Some(out) = out {
+                    write!(
+                        out,
+                        "no interface configured and no eth0: listening on {interface}, the interface of the default route"
+                    )?;
+                }
+                LOG | VERBOSE
             }
             Message::Stage {
                 source,
@@ -1160,6 +1175,11 @@ mod tests {
             Message::ConfigWarning(&"k.conf: line 3: seq_timeout = 5s: read as 5"),
             "warning: k.conf: line 3: seq_timeout = 5s: read as 5",
             LOG | STDERR,
+        );
+        check(
+            Message::InterfaceFromDefaultRoute { interface: "ens3" },
+            "no interface configured and no eth0: listening on ens3, the interface of the default route",
+            LOG | VERBOSE,
         );
         check(Message::Closing, "closing...", VERBOSE);
         check(Message::ShuttingDown, "shutting down", LOG);

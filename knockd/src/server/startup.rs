@@ -123,6 +123,9 @@ impl Server {
             .map_err(StartError::Signals)?;
 
         let interface = &setup.interface;
+        if setup.interface_from_default_route {
+            logger.emit(&Message::InterfaceFromDefaultRoute { interface });
+        }
         logger.emit(&Message::Listening { interface });
         logger.emit(&Message::StartingUp { interface });
         // Before the first packet: close what a previous run left open.
