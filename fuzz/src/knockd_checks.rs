@@ -161,6 +161,7 @@ pub fn engine(data: &[u8]) {
         reached: HashMap::new(),
         clock: base,
     };
+    let mut sent = 0u16;
     while let Some(op) = input.byte() {
         offset_ms = match STEPS[usize::from(op >> 4) % STEPS.len()] {
             Some(step) => offset_ms + step,
@@ -173,7 +174,13 @@ pub fn engine(data: &[u8]) {
                 let (Some(shape), Some(port)) = (input.byte(), input.byte()) else {
                     return;
                 };
-                let packet = read_packet(shape, port);
+                // Each packet from a port of its own: the history oracle
+                // below knows nothing of retransmissions.
+                let packet = Packet {
+                    src_port: 40000u16.wrapping_add(sent),
+                    ..read_packet(shape, port)
+                };
+                sent = sent.wrapping_add(1);
                 tracker.clock = tracker.clock.max(now);
                 tracker.record(&packet);
                 engine.on_packet(&packet, now, &mut events);
@@ -399,6 +406,9 @@ impl Tracker {
                 Event::Invalidated { .. } | Event::Evicted { .. } => {}
                 Event::CoolingDown { .. } => panic!("{event:?} from a door without a cooldown"),
                 Event::SourceRefused { .. } => panic!("{event:?}: every source here may knock"),
+                Event::Retransmission { .. } => {
+                    panic!("{event:?}: every packet here has its own source port")
+                }
             }
         }
     }

@@ -302,6 +302,14 @@ pub enum Message<'a> {
         /// The door's name.
         door: &'a str,
     },
+    /// `<src>: <door>: resent knock ignored` (debug): a client's SYN
+    /// retransmission. Not in 0.8, which broke the attempt on it (#92).
+    Retransmission {
+        /// The knocker.
+        source: Source<'a>,
+        /// The door's name.
+        door: &'a str,
+    },
     /// `<src>: <door>: knock ignored, the door opened for it less than Cooldown ago`
     /// (debug). Not in 0.8.
     CoolingDown {
@@ -679,6 +687,12 @@ impl Message<'_> {
                 }
                 LOG | VERBOSE
             }
+            Message::Retransmission { source, door } => {
+                if let Some(out) = out {
+                    write!(out, "{source}: {door}: resent knock ignored")?;
+                }
+                DEBUG
+            }
             Message::CoolingDown { source, door } => {
                 if let Some(out) = out {
                     write!(
@@ -988,6 +1002,14 @@ mod tests {
             },
             "198.18.1.2 (knocker-b.test): seq2: sequence timeout (stage 1)",
             LOG | VERBOSE,
+        );
+        check(
+            Message::Retransmission {
+                source: plain,
+                door: "ssh",
+            },
+            "198.18.1.2: ssh: resent knock ignored",
+            DEBUG,
         );
         check(
             Message::CoolingDown {

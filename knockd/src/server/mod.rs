@@ -295,6 +295,16 @@ impl Server {
                     required: must_be_set,
                 });
             }
+            Event::Retransmission { source, door } => {
+                self.counters.retransmissions += 1;
+                if self.logger.debug() {
+                    let door = self.door_name(door);
+                    self.logger.emit(&Message::Retransmission {
+                        source: Source::with_host(source, None),
+                        door: &door,
+                    });
+                }
+            }
             Event::CoolingDown { source, door } => {
                 self.counters.cooling_down += 1;
                 if self.logger.debug() {

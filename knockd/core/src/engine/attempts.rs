@@ -101,6 +101,9 @@ struct Slot {
     door: u32,
     source: IpAddr,
     stage: u8,
+    /// The source port of the knock that last advanced the attempt, to tell
+    /// a client's retransmission of it from a new knock.
+    src_port: u16,
 }
 
 /// The attempts of every source on every door, at most `cap` of them.
@@ -156,6 +159,11 @@ impl Attempts {
         self.slot(id).map_or(0, |s| usize::from(s.stage))
     }
 
+    /// The source port of the knock that last advanced the attempt.
+    pub(super) fn src_port(&self, id: AttemptId) -> Option<u16> {
+        self.slot(id).map(|s| s.src_port)
+    }
+
     /// Whether the attempt's time is up at `now`.
     pub(super) fn is_expired(&self, id: AttemptId, now: Instant) -> bool {
         self.slot(id)
@@ -171,6 +179,7 @@ impl Attempts {
         source: IpAddr,
         door: usize,
         deadline: Option<Instant>,
+        src_port: u16,
     ) -> Option<Ended> {
         let door = u32::try_from(door).ok()?;
         let evicted = if self.len() >= self.cap {
@@ -185,6 +194,7 @@ impl Attempts {
             door,
             source,
             stage: 1,
+            src_port,
         };
         let index = match self.slots.get_mut(self.free as usize) {
             Some(free) => {
@@ -215,8 +225,8 @@ impl Attempts {
         evicted
     }
 
-    /// Records one more matched knock; returns the new stage.
-    pub(super) fn advance(&mut self, id: AttemptId) -> usize {
+    /// Records one more matched knock, sent from `src_port`; returns the new stage.
+    pub(super) fn advance(&mut self, id: AttemptId, src_port: u16) -> usize {
         let Some(stage) = self.slot(id).map(|s| s.stage) else {
             return 0;
         };
@@ -224,6 +234,7 @@ impl Attempts {
         let next = stage.saturating_add(1);
         if let Some(slot) = self.slots.get_mut(id.0 as usize) {
             slot.stage = next;
+            slot.src_port = src_port;
         }
         self.enter_stage(id.0, next);
         usize::from(next)
@@ -418,17 +429,17 @@ mod tests {
     #[test]
     fn eviction_takes_the_least_advanced_oldest_attempt() {
         let mut attempts = Attempts::new(1, 3);
-        attempts.insert(source(1), 0, None);
-        attempts.insert(source(2), 0, None);
-        attempts.insert(source(3), 0, None);
+        attempts.insert(source(1), 0, None, 0);
+        attempts.insert(source(2), 0, None, 0);
+        attempts.insert(source(3), 0, None, 0);
         let first = attempts.find(source(1), 0).unwrap();
-        attempts.advance(first);
+        attempts.advance(first, 0);
         // Source 2 is the oldest stage-1 attempt.
-        let evicted = attempts.insert(source(4), 0, None).unwrap();
+        let evicted = attempts.insert(source(4), 0, None, 0).unwrap();
         assert_eq!((evicted.source, evicted.stage), (source(2), 1));
-        let evicted = attempts.insert(source(5), 0, None).unwrap();
+        let evicted = attempts.insert(source(5), 0, None, 0).unwrap();
         assert_eq!(evicted.source, source(3));
-        let evicted = attempts.insert(source(6), 0, None).unwrap();
+        let evicted = attempts.insert(source(6), 0, None, 0).unwrap();
         assert_eq!(evicted.source, source(4));
         assert_eq!(attempts.len(), 3);
         assert!(attempts.find(source(1), 0).is_some());
@@ -439,7 +450,7 @@ mod tests {
         for cap in [1, 3, 4, 5, 10, 1000] {
             let mut attempts = Attempts::new(1, cap);
             for n in 0..(3 * cap as u32) {
-                attempts.insert(source(n), 0, None);
+                attempts.insert(source(n), 0, None, 0);
                 assert!(attempts.slots.capacity() <= cap, "cap {cap}, after {n}");
             }
             assert_eq!(attempts.len(), cap);
@@ -450,11 +461,11 @@ mod tests {
     fn freed_slots_are_reused() {
         let mut attempts = Attempts::new(2, 10);
         for n in 0..5 {
-            attempts.insert(source(n), 0, None);
+            attempts.insert(source(n), 0, None, 0);
         }
         attempts.clear_door(0);
         for n in 0..5 {
-            attempts.insert(source(n), 1, None);
+            attempts.insert(source(n), 1, None, 0);
         }
         assert_eq!(attempts.slots.len(), 5);
         assert_eq!(attempts.len(), 5);
@@ -466,7 +477,7 @@ mod tests {
         let mut attempts = Attempts::new(1, 10);
         for n in 0..3u64 {
             let deadline = t0 + Duration::from_secs(10 + n);
-            attempts.insert(source(n as u32), 0, Some(deadline));
+            attempts.insert(source(n as u32), 0, Some(deadline), 0);
         }
         let middle = attempts.find(source(1), 0).unwrap();
         attempts.remove(middle);
@@ -482,7 +493,7 @@ mod tests {
     fn renumbering_moves_kept_doors_and_drops_the_rest() {
         let mut attempts = Attempts::new(3, 10);
         for door in 0..3 {
-            attempts.insert(source(door as u32), door, None);
+            attempts.insert(source(door as u32), door, None, 0);
         }
         attempts.renumber_doors(&[None, Some(0), Some(2)], 3);
         assert_eq!(attempts.len(), 2);

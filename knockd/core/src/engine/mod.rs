@@ -29,6 +29,11 @@
 //! * **Timeouts** run from the first knock: an attempt is dead at
 //!   `first knock + seq_timeout`. [`Engine::on_timer`] reports them on time
 //!   without traffic (0.8 only notices at the next packet: #71, B2).
+//! * **Retransmissions** ([`Event::Retransmission`]): a TCP knock resent with
+//!   the source port of the knock that last advanced the attempt is the
+//!   client's SYN retransmission (the firewall drops knocks, so clients that
+//!   wait resend): it is ignored, where 0.8 counted it as a wrong knock and
+//!   broke the attempt (knockd issue #92).
 //! * **Cooldown**: after a door opens for a source, that source's knocks on
 //!   that door are ignored for the door's `Cooldown` ([`Event::CoolingDown`]):
 //!   no attempt, no second opening (knockd issue #86).
@@ -140,6 +145,15 @@ pub enum Event {
         /// Whether the door wants the flag set (it was clear) or clear (it was set).
         must_be_set: bool,
     },
+    /// A TCP knock repeated from the same source port as the knock that
+    /// last advanced the attempt: the client resent its SYN (its first one
+    /// went unanswered, as the firewall drops knocks). It changes nothing.
+    Retransmission {
+        /// The knocker.
+        source: IpAddr,
+        /// Index of the door.
+        door: usize,
+    },
     /// A knock on a door that opened for `source` less than the door's
     /// `Cooldown` ago was ignored.
     CoolingDown {
@@ -212,6 +226,8 @@ enum Progress {
     Ignored,
     /// The packet advanced (or completed) the source's attempt.
     Advanced,
+    /// The packet resent the knock that last advanced the attempt.
+    Repeated,
     /// The source has no attempt on the door (any more): the packet may start one.
     Free,
 }
@@ -253,13 +269,13 @@ impl Engine {
         for door in 0..self.doors.len() {
             match self.continue_attempt(door, packet, knock, now, events) {
                 Progress::Ignored => {}
-                Progress::Advanced => advanced = true,
+                Progress::Advanced | Progress::Repeated => advanced = true,
                 Progress::Free => startable.push(door),
             }
         }
         if !advanced {
             for &door in &startable {
-                self.start_attempt(door, packet.src, knock, now, events);
+                self.start_attempt(door, packet, knock, now, events);
             }
         }
         startable.clear();
@@ -463,6 +479,18 @@ impl Engine {
             });
             return Progress::Free;
         }
+        // A client that got no answer resends its SYN with the same source
+        // port; a new knock, even of the same port, comes from a new one.
+        let resent = packet.protocol == Protocol::Tcp
+            && stage.checked_sub(1).and_then(|last| sequence.get(last)) == Some(knock)
+            && self.attempts.src_port(id) == Some(packet.src_port);
+        if resent {
+            events.push(Event::Retransmission {
+                source,
+                door: index,
+            });
+            return Progress::Repeated;
+        }
         if sequence.get(stage) != Some(knock) {
             self.attempts.remove(id);
             self.stats.invalidated += 1;
@@ -473,7 +501,7 @@ impl Engine {
             return Progress::Free;
         }
         let stage = if stage + 1 < sequence.len() {
-            self.attempts.advance(id)
+            self.attempts.advance(id, packet.src_port)
         } else {
             self.attempts.remove(id);
             sequence.len()
@@ -494,11 +522,12 @@ impl Engine {
     fn start_attempt(
         &mut self,
         index: usize,
-        source: IpAddr,
+        packet: &Packet,
         knock: Knock,
         now: Instant,
         events: &mut Vec<Event>,
     ) {
+        let source = packet.src;
         let Some(door) = self.doors.get(index) else {
             return;
         };
@@ -518,7 +547,10 @@ impl Engine {
             return;
         }
         let deadline = now.checked_add(door.seq_timeout);
-        if let Some(evicted) = self.attempts.insert(source, index, deadline) {
+        if let Some(evicted) = self
+            .attempts
+            .insert(source, index, deadline, packet.src_port)
+        {
             self.stats.evicted += 1;
             events.push(Event::Evicted {
                 source: evicted.source,

@@ -32,12 +32,16 @@ fn with_flags(mut door: EngineDoor, flags: &str) -> EngineDoor {
     door
 }
 
+/// Source ports handed out to new packets: each knock comes from a port of
+/// its own, as a client's new connection does; a retransmission reuses one.
+static NEXT_SRC_PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(40_000);
+
 fn tcp(src: IpAddr, port: u16, flags: u8) -> Packet {
     Packet {
         src,
         dst: if src.is_ipv4() { LOCAL } else { LOCAL6 },
         protocol: Protocol::Tcp,
-        src_port: 40000,
+        src_port: NEXT_SRC_PORT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         dst_port: port,
         tcp_flags: flags,
     }
@@ -282,10 +286,42 @@ fn b4_c44_duplicate_first_knock_restarts_and_opens() {
 }
 
 #[test]
-fn c45_retransmitted_second_knock_fails() {
+fn c45_a_second_knock_of_the_same_port_fails() {
+    // A new connection to 8000 (a new source port) is a new, wrong knock, as in 0.8.
     let mut b = Bench::new(vec![door("d", "7000,8000,9000", 5000)]);
     let events = b.knocks(0, &syns(A, &[7000, 8000, 8000, 9000]));
     assert_eq!(events, [stage(A, 0, 1), stage(A, 0, 2), invalidated(A, 0)]);
+}
+
+#[test]
+fn a_resent_syn_is_a_retransmission_and_the_door_still_opens() {
+    // knockd issue #92: the firewall drops the knock, the client resends its
+    // SYN from the same source port, and 0.8 counted it as a wrong knock.
+    let mut b = Bench::new(vec![door("d", "7000,8000,9000", 5000)]);
+    let second = syn(A, 8000);
+    let events = b.knocks(0, &[syn(A, 7000), second, second, second, syn(A, 9000)]);
+    assert_eq!(
+        events,
+        [
+            stage(A, 0, 1),
+            stage(A, 0, 2),
+            Event::Retransmission { source: A, door: 0 },
+            Event::Retransmission { source: A, door: 0 },
+            stage(A, 0, 3),
+            open(A, 0),
+        ]
+    );
+    // A resent first knock too; a resent UDP datagram is a knock as in 0.8.
+    let first = syn(A, 7000);
+    let events = b.knocks(10_000, &[first, first]);
+    assert_eq!(
+        events,
+        [stage(A, 0, 1), Event::Retransmission { source: A, door: 0 }]
+    );
+    let mut u = Bench::new(vec![door("u", "7000:udp,8000:udp", 5000)]);
+    let datagram = udp(A, 7000);
+    let events = u.knocks(0, &[datagram, datagram]);
+    assert_eq!(events, [stage(A, 0, 1), invalidated(A, 0), stage(A, 0, 1)]);
 }
 
 #[test]

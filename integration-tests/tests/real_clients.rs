@@ -1,0 +1,66 @@
+//! Knocks from real clients on a host whose firewall drops the knock ports,
+//! as a real host's does (real-clients issue): clients that get no answer
+//! resend their SYN, and the resend must not break the knock.
+
+use std::time::Duration;
+
+use integration_tests::{require_tools, run_bounded, wait_until, Pair, Rig, WAIT};
+
+/// Drops TCP to the knock ports in the server's namespace, so clients get no answer.
+fn drop_knock_ports(rig: &Rig, ports: &str) {
+    let ruleset = rig.scratch.write(
+        "drop.nft",
+        &format!(
+            "table inet knockdrop {{\n  chain input {{\n    type filter hook input priority 0;\n    \
+             tcp dport {{ {ports} }} drop\n  }}\n}}\n"
+        ),
+    );
+    let loaded = run_bounded(
+        std::process::Command::new("ip")
+            .args(["netns", "exec", rig.net.server_ns(), "nft", "-f"])
+            .arg(&ruleset),
+        WAIT,
+    );
+    assert!(loaded.status.success(), "{loaded:?}");
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and nft: run as root with --ignored"]
+fn a_client_that_resends_its_syn_still_opens_the_door() {
+    require_tools(&["nft", "bash", "timeout"]);
+    let rig = Rig::one_door(
+        &Pair::ours(),
+        "ssh",
+        "7000,8000,9000",
+        &["tcpflags = syn"],
+        &["-D"],
+    );
+    drop_knock_ports(&rig, "7000, 8000, 9000");
+    let server = rig.server_v4();
+    let client = rig.net.client_v4();
+    rig.knock(&[&server, "7000"]);
+    // bash's /dev/tcp connects like nc or curl would; unanswered, the kernel
+    // resends the SYN after a second, from the same source port.
+    let connect = format!("exec 3<>/dev/tcp/{server}/8000");
+    rig.net.run_client(
+        std::path::Path::new("timeout"),
+        &["2.5", "bash", "-c", &connect],
+    );
+    wait_until(WAIT, || {
+        rig.daemon
+            .stdout()
+            .contains(&format!("{client}: ssh: resent knock ignored"))
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("no resend seen: {}", rig.daemon.stdout()));
+    rig.knock(&[&server, "9000"]);
+    rig.scratch
+        .expect_lines_within("out", &format!("ssh {client}"), 1, Duration::from_secs(10));
+    rig.assert_opened("ssh", 1);
+    assert_eq!(
+        rig.daemon.log_count("ssh: Stage 2"),
+        1,
+        "{}",
+        rig.daemon.log()
+    );
+}
