@@ -50,6 +50,12 @@ impl Packet {
             .macs(src_mac, dst_mac)
             .frame(LinkType::Ethernet)
     }
+
+    /// The packet inside an Ethernet frame from `src_mac` to `dst_mac` with
+    /// 802.1Q tags of the VLAN ids `vlans` (outermost first).
+    pub fn ethernet_vlan_frame(&self, src_mac: Mac, dst_mac: Mac, vlans: &[u16]) -> Vec<u8> {
+        self.0.clone().macs(src_mac, dst_mac).ethernet_vlan(vlans)
+    }
 }
 
 fn endpoints(src: IpAddr, dst: IpAddr, dst_port: u16) -> (SocketAddr, SocketAddr) {

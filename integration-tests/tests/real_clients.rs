@@ -64,3 +64,28 @@ fn a_client_that_resends_its_syn_still_opens_the_door() {
         rig.daemon.log()
     );
 }
+
+/// A knock in frames tagged for VLAN 100, which the server does not have: the kernel drops
+/// them, so they must not count on the parent interface either; priority-tagged frames
+/// (VLAN 0) and untagged ones do.
+#[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
+fn frames_of_a_vlan_the_host_does_not_have_are_no_knock() {
+    use integration_tests::{Packet, TcpFlag};
+    let rig = Rig::one_door(&Pair::ours(), "vlan", "7000,8000", &[], &[]);
+    let (client, server) = (rig.net.client_v4(), rig.net.server_v4());
+    let (src_mac, dst_mac) = (rig.net.client_mac(), rig.net.server_mac());
+    let knock = |vlans: &[u16]| -> Vec<Vec<u8>> {
+        [7000, 8000]
+            .into_iter()
+            .map(|port| {
+                Packet::tcp(client, server, port, &[TcpFlag::Syn])
+                    .ethernet_vlan_frame(src_mac, dst_mac, vlans)
+            })
+            .collect()
+    };
+    rig.net.send_frames(&knock(&[100]));
+    rig.assert_opened("vlan", 0);
+    rig.net.send_frames(&knock(&[0]));
+    rig.assert_opened("vlan", 1);
+}

@@ -103,15 +103,19 @@ fn dlt_values_map_to_link_types() {
 #[test]
 fn one_and_two_vlan_tags_are_walked_a_third_is_refused() {
     for sample in [tcp4(), tcp6()] {
-        for tags in [&[7][..], &[100, 7]] {
+        for tags in [&[7][..], &[100, 7], &[0, 7]] {
+            let frame = sample.ethernet_vlan(tags);
+            let view = EthernetFrame::new_checked(&frame).unwrap();
+            assert_eq!(view.vlan_tags(), tags.len());
+            assert_eq!(view.vlan(), tags.iter().copied().find(|&id| id != 0));
+        }
+        // Priority tags (VLAN 0) carry no VLAN: the frame counts.
+        for tags in [&[0][..], &[0, 0]] {
             let frame = sample.ethernet_vlan(tags);
             assert_eq!(decode(LinkType::Ethernet, &frame), Ok(sample.packet()));
-            assert_eq!(
-                EthernetFrame::new_checked(&frame).unwrap().vlan_tags(),
-                tags.len()
-            );
         }
-        let frame = sample.ethernet_vlan(&[1, 2, 3]);
+        // A third tag is not walked (priority tags, so no VLAN decides first).
+        let frame = sample.ethernet_vlan(&[0, 0, 0]);
         assert_eq!(
             decode(LinkType::Ethernet, &frame),
             Err(DecodeError::Unsupported(Unsupported::EtherType(0x8100)))
@@ -265,6 +269,20 @@ fn every_prefix_of_a_header_only_frame_is_an_error() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn a_frame_of_a_vlan_counts_on_its_own_interface_not_on_the_parent() {
+    // On the parent the kernel drops it when the host has no such VLAN.
+    for tags in [&[7][..], &[100, 7], &[0, 42]] {
+        let frame = tcp4().ethernet_vlan(tags);
+        let vlan = tags.iter().copied().find(|&id| id != 0).unwrap();
+        assert_eq!(
+            decode(LinkType::Ethernet, &frame),
+            Err(DecodeError::Unsupported(Unsupported::Vlan(vlan))),
+            "{tags:?}"
+        );
     }
 }
 

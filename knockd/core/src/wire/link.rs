@@ -33,6 +33,12 @@ pub(crate) fn network_layer(link: LinkType, frame: &[u8]) -> Result<Network<'_>,
     match link {
         LinkType::Ethernet => {
             let eth = EthernetFrame::new_checked(frame)?;
+            // A frame of a VLAN counts on that VLAN's interface, not on its
+            // parent, which also sees it (the kernel drops it when the host
+            // has no such VLAN). Priority tags (VLAN 0) are no VLAN.
+            if let Some(vlan) = eth.vlan() {
+                return Err(DecodeError::Unsupported(Unsupported::Vlan(vlan)));
+            }
             by_ethertype(eth.ethertype(), eth.payload())
         }
         LinkType::LinuxSll => {
@@ -75,6 +81,7 @@ fn is_vlan_tag(ethertype: u16) -> bool {
 pub struct EthernetFrame<'a> {
     ethertype: u16,
     vlan_tags: usize,
+    vlan: Option<u16>,
     payload: &'a [u8],
 }
 
@@ -86,11 +93,16 @@ impl<'a> EthernetFrame<'a> {
             .ok_or(DecodeError::Truncated(Layer::Link))?;
         let mut ethertype = u16::from_be_bytes([header[12], header[13]]);
         let mut vlan_tags = 0;
+        let mut vlan = None;
         while is_vlan_tag(ethertype) && vlan_tags < MAX_VLAN_TAGS {
             // A tag is 2 bytes of priority/VLAN id, then the next EtherType.
             let (tag, rest) = payload
                 .split_first_chunk::<4>()
                 .ok_or(DecodeError::Truncated(Layer::Link))?;
+            let id = u16::from_be_bytes([tag[0], tag[1]]) & 0x0fff;
+            if id != 0 {
+                vlan = vlan.or(Some(id));
+            }
             ethertype = u16::from_be_bytes([tag[2], tag[3]]);
             payload = rest;
             vlan_tags += 1;
@@ -98,6 +110,7 @@ impl<'a> EthernetFrame<'a> {
         Ok(EthernetFrame {
             ethertype,
             vlan_tags,
+            vlan,
             payload,
         })
     }
@@ -110,6 +123,11 @@ impl<'a> EthernetFrame<'a> {
     /// How many VLAN tags were skipped.
     pub fn vlan_tags(&self) -> usize {
         self.vlan_tags
+    }
+
+    /// The outermost VLAN id other than 0 (a priority tag) among the tags.
+    pub fn vlan(&self) -> Option<u16> {
+        self.vlan
     }
 
     /// The network-layer bytes.

@@ -169,6 +169,8 @@ pub enum Unsupported {
     IpVersion(u8),
     /// A transport protocol other than TCP and UDP (ICMP, ESP, "no next header", ...).
     Protocol(u8),
+    /// A frame tagged for this VLAN, captured on the VLAN's parent interface.
+    Vlan(u16),
 }
 
 /// Why a frame did not decode into a [`Packet`]. Each variant is a distinct
@@ -260,6 +262,12 @@ impl fmt::Display for DecodeError {
             }
             DecodeError::Unsupported(Unsupported::Protocol(p)) => {
                 write!(f, "unsupported IP protocol {p}")
+            }
+            DecodeError::Unsupported(Unsupported::Vlan(id)) => {
+                write!(
+                    f,
+                    "frame of VLAN {id}, which counts on that VLAN's own interface"
+                )
             }
         }
     }
