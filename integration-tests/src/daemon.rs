@@ -35,7 +35,8 @@ pub fn spoofed_v4(n: u32) -> Ipv4Addr {
 /// How long one sync probe may go unanswered before it is sent again.
 const SYNC_RETRY: Duration = Duration::from_millis(300);
 
-/// A server process started with `ip netns exec <server ns> <binary> -i <veth> -c <config> -v -g <log>`,
+/// A server process started with `ip netns exec <server ns> <binary> -i <veth> -c <config> -v -g <log>`
+/// (`-i <veth>` unless the extra arguments name an interface),
 /// plus `--state-dir <scratch>/state` for our knockd, so that its door ledger stays in the
 /// test's scratch dir instead of the machine's /var/lib/knockd (knockd 0.8 has no ledger).
 ///
@@ -80,14 +81,12 @@ impl Daemon {
             File::create(path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()))
         };
         let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", net.server_ns()])
-            .arg(binary)
-            .args(["-i", net.server_iface(), "-c"])
-            .arg(config)
-            .arg("-v")
-            .arg("-g")
-            .arg(&log);
+        command.args(["netns", "exec", net.server_ns()]).arg(binary);
+        // The server's veth, unless the test names the interface itself.
+        if !extra.contains(&"-i") {
+            command.args(["-i", net.server_iface()]);
+        }
+        command.arg("-c").arg(config).arg("-v").arg("-g").arg(&log);
         if !binary.starts_with(KNOCKD_08_DIR) {
             command.arg("--state-dir").arg(scratch.path("state"));
         }

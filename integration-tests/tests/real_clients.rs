@@ -89,3 +89,40 @@ fn frames_of_a_vlan_the_host_does_not_have_are_no_knock() {
     rig.net.send_frames(&knock(&[0]));
     rig.assert_opened("vlan", 1);
 }
+
+/// On `-i any` the host's own outgoing knock towards another host does not open its door
+/// (the cooked header says it is outgoing, and its destination is not the host's), while a
+/// knock to the host opens once, from the client and from the host itself over `lo`.
+#[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
+fn on_any_only_knocks_the_host_receives_count() {
+    let rig = Rig::one_door(
+        &Pair::ours(),
+        "any",
+        "7000:udp,8000:udp",
+        &[],
+        &["-i", "any"],
+    );
+    let knock_in_server = |host: &str| {
+        let output = run_bounded(
+            std::process::Command::new("ip")
+                .args(["netns", "exec", rig.net.server_ns()])
+                .arg(&rig.pair.knock)
+                .args(["-u", host, "7000", "8000"]),
+            WAIT,
+        );
+        assert!(output.status.success(), "{output:?}");
+    };
+    // Outgoing, to the client: no door of the server's opens.
+    knock_in_server(&rig.net.client_v4().to_string());
+    rig.assert_opened("any", 0);
+    // From the client: once (one OPEN SESAME, one command).
+    let client = rig.net.client_v4();
+    rig.knock(&["-u", &rig.server_v4(), "7000", "8000"]);
+    rig.scratch.expect_lines("out", &format!("any {client}"), 1);
+    rig.assert_opened("any", 1);
+    // The host knocking itself: over lo, seen leaving and arriving, counted once.
+    knock_in_server("127.0.0.1");
+    rig.scratch.expect_lines("out", "any 127.0.0.1", 1);
+    rig.assert_opened("any", 2);
+}

@@ -6,12 +6,13 @@ use std::net::IpAddr;
 
 /// Every IPv4 address of `interface`, and every IPv6 address unless
 /// `ipv4_only`, in the order the kernel reports them. IPv6 scope ids are
-/// dropped (0.8 cuts the `%iface` suffix). An unknown interface, or `any`,
-/// has no addresses.
+/// dropped (0.8 cuts the `%iface` suffix). `any` has the addresses of every
+/// interface, so that a packet the host forwards (to an address not its
+/// own) is no knock there either; an unknown interface has none.
 pub fn local_addresses(interface: &str, ipv4_only: bool) -> io::Result<Vec<IpAddr>> {
     let addresses = nix::ifaddrs::getifaddrs().map_err(io::Error::from)?;
-    Ok(addresses
-        .filter(|entry| entry.interface_name == interface)
+    let mut all: Vec<IpAddr> = addresses
+        .filter(|entry| interface == "any" || entry.interface_name == interface)
         .filter_map(|entry| {
             let address = entry.address?;
             if let Some(v4) = address.as_sockaddr_in() {
@@ -21,7 +22,15 @@ pub fn local_addresses(interface: &str, ipv4_only: bool) -> io::Result<Vec<IpAdd
             }
         })
         .filter(|address| !ipv4_only || address.is_ipv4())
-        .collect())
+        .collect();
+    // An address on several interfaces is one destination.
+    let mut seen = Vec::with_capacity(all.len());
+    all.retain(|address| {
+        let new = !seen.contains(address);
+        seen.push(*address);
+        new
+    });
+    Ok(all)
 }
 
 /// The names of the host's interfaces, each once, in the kernel's order.
@@ -129,8 +138,17 @@ mod tests {
     }
 
     #[test]
-    fn unknown_interfaces_and_any_have_no_addresses() {
+    fn unknown_interfaces_have_no_addresses_and_any_has_every_one() {
         assert!(local_addresses("nosuchif0", false).unwrap().is_empty());
-        assert!(local_addresses("any", false).unwrap().is_empty());
+        let every = local_addresses("any", false).unwrap();
+        for name in names() {
+            for address in local_addresses(&name, false).unwrap() {
+                assert!(every.contains(&address), "{name}: {address} in {every:?}");
+            }
+        }
+        let mut unique = every.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), every.len(), "{every:?}");
     }
 }

@@ -273,6 +273,26 @@ fn every_prefix_of_a_header_only_frame_is_an_error() {
 }
 
 #[test]
+fn cooked_captures_refuse_what_the_host_sent() {
+    // `-i any` sees the host's outgoing packets too; Linux's packet type 4.
+    let knock = tcp4();
+    for (link, at) in [(LinkType::LinuxSll, 1), (LinkType::LinuxSll2, 10)] {
+        let mut frame = knock.frame(link);
+        assert_eq!(
+            decode(link, &frame),
+            Ok(knock.packet()),
+            "{link}: to the host"
+        );
+        frame[at] = 4;
+        assert_eq!(
+            decode(link, &frame),
+            Err(DecodeError::Unsupported(Unsupported::Outgoing)),
+            "{link}"
+        );
+    }
+}
+
+#[test]
 fn a_frame_of_a_vlan_counts_on_its_own_interface_not_on_the_parent() {
     // On the parent the kernel drops it when the host has no such VLAN.
     for tags in [&[7][..], &[100, 7], &[0, 42]] {

@@ -644,7 +644,8 @@ fn sees_the_host_itself(interface: &str, link: LinkType) -> bool {
 
 /// The interface's addresses, each logged with `-D` (`local IP: ...`).
 fn local_addresses(interface: &str, only_ipv4: bool, logger: &mut Logger) -> Vec<IpAddr> {
-    // `any` has no addresses of its own; doors then match every destination.
+    // An interface without addresses yet has none; doors then match every
+    // destination. `any` has every interface's.
     let addrs = interfaces::local_addresses(interface, only_ipv4).unwrap_or_default();
     for addr in &addrs {
         logger.emit(&Message::LocalIp(*addr));

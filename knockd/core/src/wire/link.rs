@@ -41,12 +41,16 @@ pub(crate) fn network_layer(link: LinkType, frame: &[u8]) -> Result<Network<'_>,
             }
             by_ethertype(eth.ethertype(), eth.payload())
         }
+        // Cooked captures (`-i any`) see the host's own outgoing packets
+        // too; only what the host receives can knock.
         LinkType::LinuxSll => {
             let sll = SllHeader::new_checked(frame)?;
+            refuse_outgoing(sll.packet_type())?;
             by_ethertype(sll.protocol(), sll.payload())
         }
         LinkType::LinuxSll2 => {
             let sll2 = Sll2Header::new_checked(frame)?;
+            refuse_outgoing(sll2.packet_type())?;
             by_ethertype(sll2.protocol(), sll2.payload())
         }
         LinkType::RawIp => Ok(Network::ByVersion(frame)),
@@ -59,6 +63,16 @@ pub(crate) fn network_layer(link: LinkType, frame: &[u8]) -> Result<Network<'_>,
             }
         }
     }
+}
+
+/// Linux's packet type of a frame the host sent (`PACKET_OUTGOING`).
+const PACKET_OUTGOING: u16 = 4;
+
+fn refuse_outgoing(packet_type: u16) -> Result<(), DecodeError> {
+    if packet_type == PACKET_OUTGOING {
+        return Err(DecodeError::Unsupported(Unsupported::Outgoing));
+    }
+    Ok(())
 }
 
 fn by_ethertype(ethertype: u16, payload: &[u8]) -> Result<Network<'_>, DecodeError> {
@@ -157,6 +171,11 @@ impl<'a> SllHeader<'a> {
         u16::from_be_bytes([self.header[14], self.header[15]])
     }
 
+    /// Linux's packet type: 0 to the host, 4 sent by it, ...
+    pub fn packet_type(&self) -> u16 {
+        u16::from_be_bytes([self.header[0], self.header[1]])
+    }
+
     /// The network-layer bytes.
     pub fn payload(&self) -> &'a [u8] {
         self.payload
@@ -182,6 +201,11 @@ impl<'a> Sll2Header<'a> {
     /// The protocol (an EtherType for IP).
     pub fn protocol(&self) -> u16 {
         u16::from_be_bytes([self.header[0], self.header[1]])
+    }
+
+    /// Linux's packet type: 0 to the host, 4 sent by it, ...
+    pub fn packet_type(&self) -> u16 {
+        u16::from(self.header[10])
     }
 
     /// The network-layer bytes.

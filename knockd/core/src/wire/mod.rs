@@ -171,6 +171,8 @@ pub enum Unsupported {
     Protocol(u8),
     /// A frame tagged for this VLAN, captured on the VLAN's parent interface.
     Vlan(u16),
+    /// A packet the host sent (a cooked capture's packet type says so).
+    Outgoing,
 }
 
 /// Why a frame did not decode into a [`Packet`]. Each variant is a distinct
@@ -262,6 +264,9 @@ impl fmt::Display for DecodeError {
             }
             DecodeError::Unsupported(Unsupported::Protocol(p)) => {
                 write!(f, "unsupported IP protocol {p}")
+            }
+            DecodeError::Unsupported(Unsupported::Outgoing) => {
+                f.write_str("a packet this host sent")
             }
             DecodeError::Unsupported(Unsupported::Vlan(id)) => {
                 write!(
