@@ -22,10 +22,10 @@ import struct
 import sys
 import time
 
+from knockbench import process_sockets
+
 SPOOF_NET6 = ipaddress.IPv6Network("fd00:fb::/64")
 PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
-SYS_PIDFD_OPEN = 434
-SYS_PIDFD_GETFD = 438
 SO_GET_FILTER = 26
 
 
@@ -155,29 +155,11 @@ def cmd_filterlen(args):
     libc = ctypes.CDLL(None, use_errno=True)
     libc.getsockopt.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
                                 ctypes.POINTER(ctypes.c_uint32)]
-    pidfd = libc.syscall(SYS_PIDFD_OPEN, args.pid, 0)
-    if pidfd < 0:
-        sys.exit(f"filterlen: pidfd_open({args.pid}): {os.strerror(ctypes.get_errno())}")
     longest = None
-    try:
-        for name in os.listdir(f"/proc/{args.pid}/fd"):
-            try:
-                if not os.readlink(f"/proc/{args.pid}/fd/{name}").startswith("socket:"):
-                    continue
-            except OSError:
-                continue
-            fd = libc.syscall(SYS_PIDFD_GETFD, pidfd, int(name), 0)
-            if fd < 0:
-                continue
-            try:
-                length = ctypes.c_uint32(0)
-                if libc.getsockopt(fd, socket.SOL_SOCKET, SO_GET_FILTER, None,
-                                   ctypes.byref(length)) == 0:
-                    longest = max(longest or 0, length.value)
-            finally:
-                os.close(fd)
-    finally:
-        os.close(pidfd)
+    for fd in process_sockets(args.pid, "filterlen"):
+        length = ctypes.c_uint32(0)
+        if libc.getsockopt(fd, socket.SOL_SOCKET, SO_GET_FILTER, None, ctypes.byref(length)) == 0:
+            longest = max(longest or 0, length.value)
     print("n/a" if longest is None else longest)
 
 

@@ -179,6 +179,32 @@ SOL_PACKET = 263
 PACKET_STATISTICS = 6
 
 
+def process_sockets(pid, what):
+    """Yields a copy of each socket descriptor of process `pid`, taken with
+    pidfd_getfd and closed when the caller moves on; `what` names the caller
+    in the error when the process cannot be reached."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = libc.syscall(SYS_PIDFD_OPEN, pid, 0)
+    if pidfd < 0:
+        sys.exit(f"{what}: pidfd_open({pid}): {os.strerror(ctypes.get_errno())}")
+    try:
+        for name in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if not os.readlink(f"/proc/{pid}/fd/{name}").startswith("socket:"):
+                    continue
+            except OSError:
+                continue
+            fd = libc.syscall(SYS_PIDFD_GETFD, pidfd, int(name), 0)
+            if fd < 0:
+                continue
+            try:
+                yield fd
+            finally:
+                os.close(fd)
+    finally:
+        os.close(pidfd)
+
+
 def cmd_ring(args):
     """Prints `received dropped`: what the process's packet sockets took in
     past their filters, and what their full rings lost, since the last read.
@@ -188,35 +214,22 @@ def cmd_ring(args):
     the descriptor is copied out of the process with pidfd_getfd. Reading
     resets the counters, so a phase reads them once, at its end.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-    pidfd = libc.syscall(SYS_PIDFD_OPEN, args.pid, 0)
-    if pidfd < 0:
-        sys.exit(f"ring: pidfd_open({args.pid}): {os.strerror(ctypes.get_errno())}")
     received = dropped = 0
     found = False
-    try:
-        for name in os.listdir(f"/proc/{args.pid}/fd"):
-            try:
-                if not os.readlink(f"/proc/{args.pid}/fd/{name}").startswith("socket:"):
-                    continue
-            except OSError:
-                continue
-            fd = libc.syscall(SYS_PIDFD_GETFD, pidfd, int(name), 0)
-            if fd < 0:
-                continue
-            with socket.socket(fileno=fd) as sock:
-                try:
-                    # struct tpacket_stats (TPACKET_V1/V2) or tpacket_stats_v3 (which
-                    # adds a freeze count): packets (drops included), drops.
-                    stats = sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 12)
-                    packets, drops = struct.unpack_from("II", stats)
-                except (OSError, struct.error):
-                    continue
-            received += packets - drops
-            dropped += drops
-            found = True
-    finally:
-        os.close(pidfd)
+    for fd in process_sockets(args.pid, "ring"):
+        sock = socket.socket(fileno=fd)
+        try:
+            # struct tpacket_stats (TPACKET_V1/V2) or tpacket_stats_v3 (which
+            # adds a freeze count): packets (drops included), drops.
+            stats = sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 12)
+            packets, drops = struct.unpack_from("II", stats)
+        except (OSError, struct.error):
+            continue
+        finally:
+            sock.detach()  # process_sockets closes the descriptor
+        received += packets - drops
+        dropped += drops
+        found = True
     print(f"{received} {dropped}" if found else "n/a n/a")
 
 
