@@ -121,11 +121,12 @@ impl Counters {
         )));
         let engine = &self.engine;
         log.emit(&Message::Counters(&format_args!(
-            "knocks: {} stage hits, {} resent, {} ignored for their flags, {} while cooling \
-             down, {} from sources that cannot knock; attempts: {} started, {} opened, \
-             {} invalidated, {} timed out, {} evicted",
+            "knocks: {} stage hits, {} resent, {} captured twice, {} ignored for their flags, \
+             {} while cooling down, {} from sources that cannot knock; attempts: {} started, \
+             {} opened, {} invalidated, {} timed out, {} evicted",
             self.stage_hits,
             self.retransmissions,
+            engine.copies,
             self.flags_ignored,
             self.cooling_down,
             engine.refused_sources,
@@ -221,9 +222,9 @@ mod tests {
             captured.stdout.text(),
             "counters: packets: 7 captured, 3 not decoded (1 truncated, 2 unsupported)\n\
              counters: capture: 0 received, 0 dropped by the kernel, 0 by the interface\n\
-             counters: knocks: 4 stage hits, 0 resent, 0 ignored for their flags, 0 while \
-             cooling down, 0 from sources that cannot knock; attempts: 0 started, 1 opened, \
-             0 invalidated, 0 timed out, 0 evicted\n\
+             counters: knocks: 4 stage hits, 0 resent, 0 captured twice, 0 ignored for their \
+             flags, 0 while cooling down, 0 from sources that cannot knock; attempts: 0 started, \
+             1 opened, 0 invalidated, 0 timed out, 0 evicted\n\
              counters: commands: 2 run, 0 failed, 0 dropped\n"
         );
         assert_eq!(captured.log_lines(), Vec::<String>::new(), "-v only");

@@ -43,6 +43,8 @@ const BATCH: usize = 256;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How often a lost capture (interface down or gone) is tried again.
 const CAPTURE_RETRY: Duration = Duration::from_secs(1);
+/// On `-i any`, how close a second capture of one knock comes after the first.
+const COPY_WINDOW: Duration = Duration::from_millis(20);
 /// Stage 1 lines logged per second at most; under a flood of first knocks
 /// the rest are summed up in one line a second.
 const STAGE_ONE_LINES_PER_SECOND: u64 = 100;

@@ -12,7 +12,7 @@ use knockd_core::wire::LinkType;
 
 use super::{
     engine_doors, install_filter, local_addresses, report_used_up, sees_the_host_itself, Budgets,
-    Reloader, Server, BATCH,
+    Reloader, Server, BATCH, COPY_WINDOW,
 };
 use crate::capture::{Capture, CaptureError};
 use crate::commands::{CommandRunner, RunnerLimits};
@@ -138,6 +138,10 @@ impl Server {
             },
         );
         engine.set_loopback_capture(sees_the_host_itself(&setup.interface, link));
+        if setup.interface == "any" {
+            // A frame crossing a bridge shows on the port and on the bridge.
+            engine.set_copies_within(Some(COPY_WINDOW));
+        }
         logger.set_buffered(true);
         Ok(Server {
             engine,

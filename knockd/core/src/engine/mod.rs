@@ -34,6 +34,10 @@
 //!   client's SYN retransmission (the firewall drops knocks, so clients that
 //!   wait resend): it is ignored, where 0.8 counted it as a wrong knock and
 //!   broke the attempt (knockd issue #92).
+//! * **Copies**: where one packet may be captured twice (`-i any` sees a
+//!   frame on a bridge port and on the bridge), a packet equal to one of the
+//!   last few knocks within a short window is a copy and is ignored
+//!   ([`Engine::set_copies_within`]).
 //! * **Cooldown**: after a door opens for a source, that source's knocks on
 //!   that door are ignored for the door's `Cooldown` ([`Event::CoolingDown`]):
 //!   no attempt, no second opening (knockd issue #86).
@@ -46,6 +50,7 @@
 //!   oldest attempt is evicted (0.8 grows without bound: B7).
 
 mod attempts;
+mod captures;
 mod cooldowns;
 
 #[cfg(test)]
@@ -60,6 +65,7 @@ use knock_proto::{Knock, Protocol, Sequence, TcpFlag, TcpFlags};
 
 use crate::packet::Packet;
 use attempts::Attempts;
+use captures::RecentKnocks;
 use cooldowns::Cooldowns;
 
 /// What the engine needs to know about one door.
@@ -196,6 +202,8 @@ pub struct Stats {
     pub evicted: u64,
     /// Knocks from sources that cannot knock ([`Event::SourceRefused`]).
     pub refused_sources: u64,
+    /// Second captures of a knock ([`Engine::set_copies_within`]).
+    pub copies: u64,
 }
 
 /// The matching state machine for all doors and sources.
@@ -218,6 +226,8 @@ pub struct Engine {
     /// capture is on a loopback interface (or `any`), where a host knocking
     /// itself is seen.
     loopback_capture: bool,
+    /// Knocks seen lately, on a capture that may see one packet twice.
+    recent: Option<RecentKnocks>,
 }
 
 /// What a visible packet did to the door's attempt by its source.
@@ -247,6 +257,7 @@ impl Engine {
             stats: Stats::default(),
             startable: Vec::new(),
             loopback_capture: false,
+            recent: None,
         };
         engine.index_knocks();
         engine
@@ -262,6 +273,14 @@ impl Engine {
         if !self.may_knock(packet.src) {
             self.stats.refused_sources += 1;
             events.push(Event::SourceRefused { source: packet.src });
+            return;
+        }
+        if self
+            .recent
+            .as_mut()
+            .is_some_and(|recent| recent.is_copy(packet, now))
+        {
+            self.stats.copies += 1;
             return;
         }
         let mut startable = std::mem::take(&mut self.startable);
@@ -347,6 +366,13 @@ impl Engine {
     /// rather than spoofed packets from the wire. Off by default.
     pub fn set_loopback_capture(&mut self, loopback: bool) {
         self.loopback_capture = loopback;
+    }
+
+    /// Says whether the capture may see one packet twice (`-i any` on a host
+    /// with a bridge): then a packet equal to one of the last few knocks and
+    /// seen within `window` of it is a copy, and ignored.
+    pub fn set_copies_within(&mut self, window: Option<Duration>) {
+        self.recent = window.map(RecentKnocks::new);
     }
 
     /// Replaces the local addresses that doors without a target accept.
