@@ -23,7 +23,7 @@ use clap::Parser;
                   Exit status: 0 when every hit was sent, 1 on any error."
 )]
 pub struct Cli {
-    /// Make UDP the default protocol (a :tcp suffix still selects TCP)
+    /// Send every hit as UDP, even one written PORT:tcp (as knock 0.8 does)
     #[arg(short = 'u', long = "udp")]
     pub udp: bool,
 

@@ -19,12 +19,13 @@ pub struct Hit {
 }
 
 impl Hit {
-    /// Parses `PORT[:PROTO]`; `default` is the protocol when there is no
-    /// suffix (UDP under `-u`). PROTO is `tcp` or `udp` in any case; PORT is
-    /// 1 to 65535 or a service name known for the hit's protocol.
-    pub fn parse(arg: &str, default: Protocol) -> Result<Hit, Error> {
-        let (port_text, protocol) = match arg.split_once(':') {
-            None => (arg.trim(), default),
+    /// Parses `PORT[:PROTO]`. PROTO is `tcp` or `udp` in any case, TCP when
+    /// absent; `all_udp` (`-u`) makes the hit UDP whatever the suffix says, as
+    /// 0.8 did. PORT is 1 to 65535 or a service name known for the hit's
+    /// protocol.
+    pub fn parse(arg: &str, all_udp: bool) -> Result<Hit, Error> {
+        let (port_text, suffix) = match arg.split_once(':') {
+            None => (arg.trim(), Protocol::Tcp),
             Some((port, suffix)) => {
                 let protocol = suffix.parse().map_err(|()| Error::UnknownProtocol {
                     arg: arg.to_owned(),
@@ -32,6 +33,7 @@ impl Hit {
                 (port.trim(), protocol)
             }
         };
+        let protocol = if all_udp { Protocol::Udp } else { suffix };
         let invalid = || Error::InvalidPort {
             arg: arg.to_owned(),
         };
@@ -108,7 +110,7 @@ mod tests {
     use super::*;
 
     fn hit(arg: &str) -> Result<Knock, Error> {
-        Hit::parse(arg, Protocol::Tcp).map(|h| h.knock)
+        Hit::parse(arg, false).map(|h| h.knock)
     }
 
     #[test]
@@ -121,10 +123,16 @@ mod tests {
     }
 
     #[test]
-    fn default_protocol_applies_without_suffix_only() {
-        let udp = |arg| Hit::parse(arg, Protocol::Udp).unwrap().knock;
+    fn all_udp_overrides_every_suffix() {
+        // knock 0.8's -u: `7000:tcp` goes out as UDP too.
+        let udp = |arg| Hit::parse(arg, true).unwrap().knock;
         assert_eq!(udp("7000"), Knock::new(7000, Protocol::Udp));
-        assert_eq!(udp("7000:tcp"), Knock::new(7000, Protocol::Tcp));
+        assert_eq!(udp("7000:tcp"), Knock::new(7000, Protocol::Udp));
+        assert_eq!(udp("domain:TCP"), Knock::new(53, Protocol::Udp));
+        assert!(matches!(
+            Hit::parse("7000:icmp", true),
+            Err(Error::UnknownProtocol { .. })
+        ));
     }
 
     #[test]
@@ -160,7 +168,7 @@ mod tests {
 
     #[test]
     fn service_names_resolve_for_the_hits_protocol() {
-        let h = Hit::parse("ssh", Protocol::Tcp).unwrap();
+        let h = Hit::parse("ssh", false).unwrap();
         assert_eq!(h.knock, Knock::new(22, Protocol::Tcp));
         assert_eq!(h.port_text, "ssh");
         assert_eq!(hit("domain:udp").unwrap(), Knock::new(53, Protocol::Udp));
@@ -176,9 +184,6 @@ mod tests {
 
     #[test]
     fn port_text_is_kept_as_typed() {
-        assert_eq!(
-            Hit::parse("7000:udp", Protocol::Tcp).unwrap().port_text,
-            "7000"
-        );
+        assert_eq!(Hit::parse("7000:udp", false).unwrap().port_text, "7000");
     }
 }

@@ -29,15 +29,10 @@ pub struct Plan {
 impl Plan {
     /// Validates the command line; clap has already enforced the option syntax.
     pub fn from_cli(cli: Cli) -> Result<Plan, Error> {
-        let default = if cli.udp {
-            Protocol::Udp
-        } else {
-            Protocol::Tcp
-        };
         let hits = cli
             .ports
             .iter()
-            .map(|arg| Hit::parse(arg, default))
+            .map(|arg| Hit::parse(arg, cli.udp))
             .collect::<Result<Vec<_>, _>>()?;
         let family = match (cli.ipv4, cli.ipv6) {
             (true, _) => Family::V4,
@@ -106,7 +101,7 @@ mod tests {
         assert!(p.verbose);
         assert_eq!(p.delay, Duration::from_millis(250));
         let protocols: Vec<_> = p.hits.iter().map(|h| h.knock.protocol).collect();
-        assert_eq!(protocols, [Protocol::Udp, Protocol::Tcp]);
+        assert_eq!(protocols, [Protocol::Udp, Protocol::Udp]);
         assert_eq!(p.raw_flags, None);
         assert!(!p.needs_raw());
     }

@@ -170,12 +170,23 @@ fn verbose_announces_each_hit_as_typed() {
 }
 
 #[test]
-fn udp_option_changes_the_default_protocol_only() {
+fn udp_option_sends_every_hit_as_udp() {
+    // knock 0.8's manual: -u makes every hit UDP, `:tcp` included.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let port = socket.local_addr().unwrap().port();
     knock()
-        .args(["-v", "-u", "127.0.0.1", "7101", "7102:tcp"])
+        .args(["-v", "-u", "127.0.0.1", "7101", &format!("{port}:tcp")])
         .assert()
         .success()
-        .stdout("hitting udp 127.0.0.1:7101\nhitting tcp 127.0.0.1:7102\n");
+        .stdout(format!(
+            "hitting udp 127.0.0.1:7101\nhitting udp 127.0.0.1:{port}\n"
+        ));
+    let mut datagram = [0xff; 8];
+    let (len, _) = socket.recv_from(&mut datagram).unwrap();
+    assert_eq!(&datagram[..len], [0]);
 }
 
 #[test]
