@@ -258,6 +258,8 @@ fn read_door(input: &mut Reader<'_>) -> Option<EngineDoor> {
         target: (header & 0x80 != 0).then_some(TARGET),
         // The history oracle below knows nothing of cooldowns.
         cooldown: Duration::ZERO,
+        sources: knockd_core::sources::SourceFilter::default(),
+        allow_repeats: false,
     })
 }
 
@@ -405,7 +407,9 @@ impl Tracker {
                 }
                 Event::Invalidated { .. } | Event::Evicted { .. } => {}
                 Event::CoolingDown { .. } => panic!("{event:?} from a door without a cooldown"),
-                Event::SourceRefused { .. } => panic!("{event:?}: every source here may knock"),
+                Event::SourceRefused { .. } | Event::NotAllowed { .. } => {
+                    panic!("{event:?}: every source here may knock")
+                }
                 Event::Retransmission { .. } => {
                     panic!("{event:?}: every packet here has its own source port")
                 }

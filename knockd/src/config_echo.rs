@@ -6,6 +6,7 @@
 use std::fmt::Display;
 
 use knockd_core::config::{Config, SequenceSource};
+use knockd_core::sources::list_text;
 
 use crate::log::{ConfigEcho, Logger, Message};
 
@@ -61,6 +62,15 @@ pub fn echo(config: &Config, log: &mut Logger) {
         }
         if let Some(max) = door.max_open {
             setting(log, name, "max_open", &max);
+        }
+        if door.allow_repeats {
+            setting(log, name, "allow_repeats", &"yes");
+        }
+        if !door.sources.allow.is_empty() {
+            setting(log, name, "allow_from", &list_text(&door.sources.allow));
+        }
+        if !door.sources.deny.is_empty() {
+            setting(log, name, "deny_from", &list_text(&door.sources.deny));
         }
     }
 }

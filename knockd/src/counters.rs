@@ -28,6 +28,9 @@ pub struct Counters {
     pub cooling_down: u64,
     /// Knocks ignored as a client's retransmission of the previous one.
     pub retransmissions: u64,
+    /// Knocks a door ignored because its `Allow_From`/`Deny_From` lists do
+    /// not let their source knock.
+    pub not_allowed: u64,
     /// The engine's totals, as of the last [`Counters::refresh`].
     pub engine: Stats,
     /// The command runner's totals, as of the last [`Counters::refresh`].
@@ -122,13 +125,15 @@ impl Counters {
         let engine = &self.engine;
         log.emit(&Message::Counters(&format_args!(
             "knocks: {} stage hits, {} resent, {} captured twice, {} ignored for their flags, \
-             {} while cooling down, {} from sources that cannot knock; attempts: {} started, \
+             {} while cooling down, {} from sources not allowed, {} from sources that cannot knock; \
+             attempts: {} started, \
              {} opened, {} invalidated, {} timed out, {} evicted",
             self.stage_hits,
             self.retransmissions,
             engine.copies,
             self.flags_ignored,
             self.cooling_down,
+            self.not_allowed,
             engine.refused_sources,
             engine.created,
             engine.opened,
@@ -223,8 +228,8 @@ mod tests {
             "counters: packets: 7 captured, 3 not decoded (1 truncated, 2 unsupported)\n\
              counters: capture: 0 received, 0 dropped by the kernel, 0 by the interface\n\
              counters: knocks: 4 stage hits, 0 resent, 0 captured twice, 0 ignored for their \
-             flags, 0 while cooling down, 0 from sources that cannot knock; attempts: 0 started, \
-             1 opened, 0 invalidated, 0 timed out, 0 evicted\n\
+             flags, 0 while cooling down, 0 from sources not allowed, 0 from sources that cannot \
+             knock; attempts: 0 started, 1 opened, 0 invalidated, 0 timed out, 0 evicted\n\
              counters: commands: 2 run, 0 failed, 0 dropped\n"
         );
         assert_eq!(captured.log_lines(), Vec::<String>::new(), "-v only");

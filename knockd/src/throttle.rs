@@ -1,8 +1,11 @@
 //! Budgets for log lines a flood could multiply: evictions, knocks from
 //! sources that cannot knock, Stage 1 lines. Within each interval the first
 //! lines pass; the rest are held back and counted, and one summary line
-//! gives their number when the interval ends.
+//! gives their number when the interval ends. [`OncePerSource`] is the
+//! budget of lines about one source.
 
+use std::collections::HashSet;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// A number of lines per interval, and what it held back.
@@ -82,9 +85,63 @@ impl LineBudget {
     }
 }
 
+/// One line per source per interval, remembering at most `capacity`
+/// sources: beyond that, new sources are not logged until the interval ends,
+/// so a flood from many addresses costs neither memory nor log lines.
+#[derive(Debug, Clone)]
+pub struct OncePerSource {
+    interval: Duration,
+    capacity: usize,
+    /// When the current interval began; `None` before the first line.
+    began: Option<Instant>,
+    /// The sources logged in the current interval.
+    logged: HashSet<IpAddr>,
+}
+
+impl OncePerSource {
+    /// One line per source every `interval`, for up to `capacity` sources.
+    pub fn new(interval: Duration, capacity: usize) -> Self {
+        OncePerSource {
+            interval,
+            capacity,
+            began: None,
+            logged: HashSet::new(),
+        }
+    }
+
+    /// Whether a line about `source` may be written at `now`.
+    pub fn allow(&mut self, source: IpAddr, now: Instant) -> bool {
+        let over = self
+            .began
+            .and_then(|began| began.checked_add(self.interval))
+            .is_none_or(|end| end <= now);
+        if over {
+            self.began = Some(now);
+            self.logged.clear();
+        }
+        self.logged.len() < self.capacity && self.logged.insert(source)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn a_source_is_logged_once_per_interval_and_memory_is_capped() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let ip = |n| IpAddr::V4(Ipv4Addr::new(198, 18, 0, n));
+        let mut once = OncePerSource::new(Duration::from_secs(60), 2);
+        assert!(once.allow(ip(1), at(0)));
+        assert!(!once.allow(ip(1), at(59_999)));
+        assert!(once.allow(ip(2), at(10)));
+        assert!(!once.allow(ip(3), at(20)), "over capacity");
+        assert_eq!(once.logged.len(), 2);
+        assert!(once.allow(ip(1), at(60_000)), "a new interval");
+        assert!(once.allow(ip(3), at(60_001)));
+    }
 
     #[test]
     fn lines_beyond_the_budget_are_held_and_summed_up_when_the_interval_ends() {

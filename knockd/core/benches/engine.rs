@@ -57,6 +57,8 @@ fn engine_tracking(sources: u32, now: Instant) -> Engine {
         tcp_flags: TcpFlags::ANY,
         target: None,
         cooldown: Duration::ZERO,
+        sources: knockd_core::sources::SourceFilter::default(),
+        allow_repeats: false,
     };
     let limits = Limits {
         max_attempts: sources as usize,

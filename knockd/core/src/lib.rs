@@ -16,7 +16,8 @@
 //! * [`filter`] generates the kernel capture filter that lets only possible
 //!   knocks reach user space;
 //! * [`config`] is the configuration model with its knockd.conf and TOML
-//!   readers, and [`doors`] the doors as the daemon runs them.
+//!   readers, [`sources`] the address ranges of `Allow_From`/`Deny_From`,
+//!   and [`doors`] the doors as the daemon runs them.
 //!
 //! What the client shares with the server (sequences, TCP flag specs,
 //! one-time sequences files, the Internet checksum) is in `knock-proto`.
@@ -29,6 +30,7 @@ pub mod doors;
 pub mod engine;
 pub mod filter;
 mod packet;
+pub mod sources;
 pub mod wire;
 
 pub use config::{Config, ConfigError, Door, SequenceSource};

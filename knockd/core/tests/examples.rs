@@ -14,7 +14,13 @@ fn example(name: &str) -> PathBuf {
 
 #[test]
 fn each_knockd_conf_example_and_its_toml_twin_give_the_same_model() {
-    for stem in ["knockd", "start-stop", "one-time", "always-close"] {
+    for stem in [
+        "knockd",
+        "start-stop",
+        "one-time",
+        "always-close",
+        "source-lists",
+    ] {
         let conf = Config::load(&example(&format!("{stem}.conf"))).unwrap();
         let toml = Config::load(&example(&format!("{stem}.toml"))).unwrap();
         assert!(!conf.doors.is_empty(), "{stem}");

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use knockd_core::filter;
+use knockd_core::sources::list_text;
 use knockd_core::wire::LinkType;
 
 use crate::capture;
@@ -85,6 +86,15 @@ pub fn run(setup: &Setup) -> ExitCode {
         }
         if let Some(max) = door.max_open {
             println!("  max_open: {max}");
+        }
+        if door.allow_repeats {
+            println!("  allow_repeats: yes");
+        }
+        if !door.sources.allow.is_empty() {
+            println!("  allow_from: {}", list_text(&door.sources.allow));
+        }
+        if !door.sources.deny.is_empty() {
+            println!("  deny_from: {}", list_text(&door.sources.deny));
         }
     }
     // The filter as a libpcap expression in 0.8's form (what -D's `adding

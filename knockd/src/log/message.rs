@@ -318,6 +318,14 @@ pub enum Message<'a> {
         /// The door's name.
         door: &'a str,
     },
+    /// `<src>: <door>: knock ignored, the source is not allowed by
+    /// Allow_From/Deny_From` (debug, once per source a minute). Not in 0.8.
+    NotAllowed {
+        /// The knocker.
+        source: Source<'a>,
+        /// The door's name.
+        door: &'a str,
+    },
     /// `<src>: <door>: sequence timeout (stage <n>)` (log, verbose).
     SequenceTimeout {
         /// The knocker.
@@ -702,6 +710,15 @@ impl Message<'_> {
                 }
                 DEBUG
             }
+            Message::NotAllowed { source, door } => {
+                if let Some(out) = out {
+                    write!(
+                        out,
+                        "{source}: {door}: knock ignored, the source is not allowed by Allow_From/Deny_From"
+                    )?;
+                }
+                DEBUG
+            }
             Message::SequenceTimeout {
                 source,
                 door,
@@ -1017,6 +1034,14 @@ mod tests {
                 door: "udp",
             },
             "198.18.1.2: udp: knock ignored, the door opened for it less than Cooldown ago",
+            DEBUG,
+        );
+        check(
+            Message::NotAllowed {
+                source: plain,
+                door: "ssh",
+            },
+            "198.18.1.2: ssh: knock ignored, the source is not allowed by Allow_From/Deny_From",
             DEBUG,
         );
         let v6 = Source::with_host(IpAddr::V6(Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 2)), None);

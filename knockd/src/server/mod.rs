@@ -34,7 +34,7 @@ use crate::log::{Logger, Message, OpenCap, Source};
 use crate::resolver::Resolver;
 use crate::setup::{filter_doors, Setup};
 use crate::signals::{Pending, Signals};
-use crate::throttle::LineBudget;
+use crate::throttle::{LineBudget, OncePerSource};
 use reloader::{Loading, Reloader};
 
 /// How many packets one wake-up reads at most before timers and signals get a turn.
@@ -48,15 +48,19 @@ const COPY_WINDOW: Duration = Duration::from_millis(20);
 /// Stage 1 lines logged per second at most; under a flood of first knocks
 /// the rest are summed up in one line a second.
 const STAGE_ONE_LINES_PER_SECOND: u64 = 100;
+/// Most sources a minute whose knocks are logged as not allowed (`-D`).
+const NOT_ALLOWED_SOURCES_LOGGED: usize = 1024;
 
 /// The log line budgets: evictions once a second, refused sources once a
-/// minute (`-D`), Stage 1 lines [`STAGE_ONE_LINES_PER_SECOND`].
+/// minute (`-D`), Stage 1 lines [`STAGE_ONE_LINES_PER_SECOND`], sources
+/// not allowed on a door once a minute each (`-D`).
 struct Budgets {
     evictions: LineBudget,
     refused_sources: LineBudget,
     /// The last source refused, for the summary line.
     last_refused: Option<IpAddr>,
     stage_one: LineBudget,
+    not_allowed: OncePerSource,
 }
 
 impl Default for Budgets {
@@ -66,6 +70,7 @@ impl Default for Budgets {
             refused_sources: LineBudget::new(1, Duration::from_secs(60)),
             last_refused: None,
             stage_one: LineBudget::new(STAGE_ONE_LINES_PER_SECOND, Duration::from_secs(1)),
+            not_allowed: OncePerSource::new(Duration::from_secs(60), NOT_ALLOWED_SOURCES_LOGGED),
         }
     }
 }
@@ -312,6 +317,16 @@ impl Server {
                 if self.logger.debug() {
                     let door = self.door_name(door);
                     self.logger.emit(&Message::CoolingDown {
+                        source: Source::with_host(source, None),
+                        door: &door,
+                    });
+                }
+            }
+            Event::NotAllowed { source, door } => {
+                self.counters.not_allowed += 1;
+                if self.logger.debug() && self.budgets.not_allowed.allow(source, Instant::now()) {
+                    let door = self.door_name(door);
+                    self.logger.emit(&Message::NotAllowed {
                         source: Source::with_host(source, None),
                         door: &door,
                     });
@@ -613,6 +628,8 @@ fn engine_doors(doors: &[RuntimeDoor]) -> Vec<EngineDoor> {
             tcp_flags: d.door.tcp_flags,
             target: d.door.target,
             cooldown: d.door.cooldown,
+            sources: d.door.sources.clone(),
+            allow_repeats: d.door.allow_repeats,
         })
         .collect()
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use knock_proto::{io_message, FlagError, SequenceError, Visible};
 
 use super::value::MAX_COMMAND_LEN;
+use crate::sources::CidrError;
 
 /// A configuration error: which file, which line (when one is to blame), and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +72,13 @@ pub enum ConfigErrorKind {
         key: String,
         /// Its length with the longest address in every `%IP%`.
         len: usize,
+    },
+    /// A bad `Allow_From` or `Deny_From` list.
+    Sources {
+        /// The key as written.
+        key: String,
+        /// What is wrong with the list.
+        error: CidrError,
     },
     /// A TOML syntax or type error (toml's message).
     Toml(String),
@@ -143,6 +151,7 @@ impl fmt::Display for ConfigErrorKind {
                 "{} is {len} bytes once %IP% is the longest (IPv6) address; knockd runs commands of at most {MAX_COMMAND_LEN} bytes, as 0.8",
                 Visible(key)
             ),
+            ConfigErrorKind::Sources { key, error } => write!(f, "{}: {error}", Visible(key)),
             ConfigErrorKind::Toml(message) => f.write_str(message),
         }
     }

@@ -22,6 +22,7 @@ use super::value::{
     COUNT_EXPECTED, PATH_EXPECTED, SECONDS_EXPECTED, SWITCH_EXPECTED,
 };
 use super::{Config, ConfigError, ConfigErrorKind, DisabledDoor, Door, Options, SequenceSource};
+use crate::sources::{parse_list, Cidr};
 
 /// Parses knockd.conf text read from `path` (used in error messages).
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
@@ -140,6 +141,9 @@ impl<'a> Directive<'a> {
             "LOGFILE" => options.log_file = Some(self.path(value)?),
             "PIDFILE" => options.pid_file = Some(self.path(value)?),
             "STATEDIR" => options.state_dir = Some(self.path(value)?),
+            // A bad default would silently change every door: refused.
+            "ALLOW_FROM" => options.sources.allow.extend(self.sources(value)?),
+            "DENY_FROM" => options.sources.deny.extend(self.sources(value)?),
             "INTERFACE" => {
                 let name = self.non_empty(value, "an interface name")?;
                 // 0.8 keeps the first Interface line it sees.
@@ -245,6 +249,13 @@ impl<'a> Directive<'a> {
         }
     }
 
+    fn sources(&self, value: &str) -> Result<Vec<Cidr>, ConfigErrorKind> {
+        parse_list(value).map_err(|error| ConfigErrorKind::Sources {
+            key: self.written.to_owned(),
+            error,
+        })
+    }
+
     fn misplaced(&self, where_: &str) -> ConfigErrorKind {
         ConfigErrorKind::SyntaxError(format!("{} {where_}", self.written))
     }
@@ -347,6 +358,29 @@ const DOOR_KEYS: &[(&[&str], SetDoorKey)] = &[
         }
         Ok(())
     }),
+    (&["ALLOW_REPEATS"], |d, door, value| {
+        match parse_switch(value) {
+            Some(allow) => door.door.allow_repeats = allow,
+            None => door.disable(d.line, d.invalid(value, SWITCH_EXPECTED)),
+        }
+        Ok(())
+    }),
+    // Several lines add up. A bad list disables the door, which then
+    // opens for nobody rather than for everybody.
+    (&["ALLOW_FROM"], |d, door, value| {
+        match d.sources(value) {
+            Ok(list) => door.door.sources.allow.extend(list),
+            Err(kind) => door.disable(d.line, kind),
+        }
+        Ok(())
+    }),
+    (&["DENY_FROM"], |d, door, value| {
+        match d.sources(value) {
+            Ok(list) => door.door.sources.deny.extend(list),
+            Err(kind) => door.disable(d.line, kind),
+        }
+        Ok(())
+    }),
     (&["MAX_OPEN"], |d, door, value| {
         match parse_count(value) {
             Some(max) => door.door.max_open = Some(max),
@@ -428,10 +462,12 @@ impl PendingDoor {
                 },
             ));
         };
-        config.doors.push(Door {
+        let mut door = Door {
             sequence,
             ..self.door
-        });
+        };
+        door.inherit_sources(&config.options.sources);
+        config.doors.push(door);
         Ok(())
     }
 }
@@ -854,6 +890,46 @@ mod tests {
         assert!(problem("[d]\nsequence = 1\ntarget = gateway.example\n")
             .1
             .contains("expected an IPv4 or IPv6 address"));
+    }
+
+    #[test]
+    fn source_lists_add_up_and_options_give_the_default_of_each() {
+        let list = |text| crate::sources::parse_list(text).unwrap();
+        let c = read(
+            "[own]\nsequence = 1\nAllow_From = 198.51.100.0/24\nallow_from = 2001:db8::/32\n\
+             [inherits]\nsequence = 2\nDeny_From = 198.51.100.7\n\
+             [options]\nAllow_From = 203.0.113.0/24\nDENY_FROM = 203.0.113.9, 203.0.113.10\n\
+             [repeats]\nsequence = 3\nAllow_Repeats = yes\n",
+        )
+        .unwrap();
+        let [own, inherits, repeats] = &c.doors[..] else {
+            panic!("{:?}", c.doors)
+        };
+        assert_eq!(own.sources.allow, list("198.51.100.0/24, 2001:db8::/32"));
+        assert_eq!(own.sources.deny, list("203.0.113.9, 203.0.113.10"));
+        assert_eq!(inherits.sources.allow, list("203.0.113.0/24"));
+        assert_eq!(inherits.sources.deny, list("198.51.100.7"));
+        assert!(repeats.allow_repeats && !own.allow_repeats);
+        assert_eq!(repeats.sources, c.options.sources);
+    }
+
+    #[test]
+    fn a_bad_source_list_disables_its_door_and_a_bad_default_is_refused() {
+        let (at, msg) = problem("[d]\nsequence = 1\nAllow_From = 198.51.100.7/24\n");
+        assert_eq!(at, Some(3));
+        assert!(msg.contains("write the network 198.51.100.0/24"), "{msg}");
+        let (at, msg) = problem("[d]\nsequence = 1\nDeny_From = everyone\n");
+        assert_eq!(at, Some(3));
+        assert!(
+            msg.starts_with("Deny_From: \"everyone\" is not an address"),
+            "{msg}"
+        );
+        assert!(problem("[d]\nsequence = 1\nAllow_Repeats = twice\n")
+            .1
+            .contains("expected yes or no"));
+        let (at, msg) = error("[options]\nallow_from = 198.51.100.0/33\n[d]\nsequence = 1\n");
+        assert_eq!(at, Some(2));
+        assert!(msg.contains("198.51.100.0/33"), "{msg}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use knock_proto::{Sequence, TcpFlags};
 
 use super::ConfigError;
+use crate::sources::SourceFilter;
 
 /// knockd 0.8's default `Seq_Timeout`.
 pub const DEFAULT_SEQ_TIMEOUT: Duration = Duration::from_secs(25);
@@ -51,6 +52,9 @@ pub struct Options {
     pub interface: Option<String>,
     /// `StateDir`: where the door ledger lives when `--state-dir` is not given.
     pub state_dir: Option<PathBuf>,
+    /// `Allow_From` and `Deny_From` of `[options]`: the lists of every door
+    /// that sets none of its own (already applied to [`Config::doors`]).
+    pub sources: SourceFilter,
 }
 
 /// Where a door's sequence comes from.
@@ -95,6 +99,12 @@ pub struct Door {
     pub cooldown: Duration,
     /// `Max_Open`: most knockers this door may be open for at once.
     pub max_open: Option<usize>,
+    /// `Allow_From` and `Deny_From`: who may knock on this door (the
+    /// `[options]` lists for a list the door does not set).
+    pub sources: SourceFilter,
+    /// `Allow_Repeats`: a knock on the port just matched is ignored rather
+    /// than breaking the attempt, unless the next knock is that same port.
+    pub allow_repeats: bool,
 }
 
 impl Door {
@@ -114,6 +124,8 @@ impl Door {
             refresh: false,
             cooldown: Duration::ZERO,
             max_open: None,
+            sources: SourceFilter::default(),
+            allow_repeats: false,
         }
     }
 
@@ -141,6 +153,17 @@ impl Door {
     pub fn stop_command_for(&self, ipv6: bool) -> Option<&str> {
         self.start_command_for(ipv6)?;
         pick(ipv6, &self.stop_command, &self.stop_command_6)
+    }
+
+    /// Gives the door the `[options]` list for each of `Allow_From` and
+    /// `Deny_From` it does not set itself.
+    pub(super) fn inherit_sources(&mut self, defaults: &SourceFilter) {
+        if self.sources.allow.is_empty() {
+            self.sources.allow.clone_from(&defaults.allow);
+        }
+        if self.sources.deny.is_empty() {
+            self.sources.deny.clone_from(&defaults.deny);
+        }
     }
 
     /// Whether the door has a stop command for either family (its

@@ -30,6 +30,7 @@ use super::value::{
     SECONDS_EXPECTED,
 };
 use super::{Config, ConfigError, ConfigErrorKind, Door, Options, SequenceSource};
+use crate::sources::{parse_list, Cidr, SourceFilter};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +50,8 @@ struct OptionsTable {
     pid_file: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     interface: Option<String>,
+    allow_from: Option<Spanned<Ranges>>,
+    deny_from: Option<Spanned<Ranges>>,
 }
 
 #[derive(Deserialize)]
@@ -69,6 +72,18 @@ struct DoorTable {
     refresh: bool,
     cooldown: Option<Spanned<Seconds>>,
     max_open: Option<Spanned<i64>>,
+    allow_from: Option<Spanned<Ranges>>,
+    deny_from: Option<Spanned<Ranges>>,
+    #[serde(default)]
+    allow_repeats: bool,
+}
+
+/// `allow_from`/`deny_from`: `"198.51.100.0/24, 2001:db8::/32"` or a list.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Ranges {
+    Text(String),
+    List(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -142,6 +157,10 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
         pid_file: file.options.pid_file,
         state_dir: file.options.state_dir,
         interface: file.options.interface,
+        sources: SourceFilter {
+            allow: ranges(file.options.allow_from, "allow_from", &at)?,
+            deny: ranges(file.options.deny_from, "deny_from", &at)?,
+        },
     };
     let mut doors = Vec::with_capacity(file.door.len());
     for table in file.door {
@@ -213,6 +232,12 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
             })?);
         }
         door.refresh = table.refresh;
+        door.allow_repeats = table.allow_repeats;
+        door.sources = SourceFilter {
+            allow: ranges(table.allow_from, "allow_from", &at)?,
+            deny: ranges(table.deny_from, "deny_from", &at)?,
+        };
+        door.inherit_sources(&options.sources);
         let commands = [
             ("start_command", &table.start_command),
             ("start_command_6", &table.start_command_6),
@@ -254,6 +279,30 @@ fn seconds(
                 key: key.into(),
                 value: text,
                 expected: SECONDS_EXPECTED,
+            },
+        )
+    })
+}
+
+/// The ranges of an `allow_from`/`deny_from` value; none when absent.
+fn ranges(
+    value: Option<Spanned<Ranges>>,
+    key: &str,
+    at: &impl Fn(Range<usize>, ConfigErrorKind) -> ConfigError,
+) -> Result<Vec<Cidr>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let text = match value.get_ref() {
+        Ranges::Text(text) => text.clone(),
+        Ranges::List(items) => items.join(","),
+    };
+    parse_list(&text).map_err(|error| {
+        at(
+            value.span(),
+            ConfigErrorKind::Sources {
+                key: key.into(),
+                error,
             },
         )
     })

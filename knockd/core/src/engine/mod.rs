@@ -33,7 +33,12 @@
 //!   the source port of the knock that last advanced the attempt is the
 //!   client's SYN retransmission (the firewall drops knocks, so clients that
 //!   wait resend): it is ignored, where 0.8 counted it as a wrong knock and
-//!   broke the attempt (knockd issue #92).
+//!   broke the attempt (knockd issue #92). A door with `Allow_Repeats`
+//!   ignores any repeat of the knock just matched the same way (a client
+//!   that knocks each port twice, an app that resends its datagram), unless
+//!   the next knock of the sequence is that same one.
+//! * **Source lists** ([`Event::NotAllowed`]): a source outside a door's
+//!   `Allow_From` or inside its `Deny_From` creates no state on that door.
 //! * **Copies**: where one packet may be captured twice (`-i any` sees a
 //!   frame on a bridge port and on the bridge), a packet equal to one of the
 //!   last few knocks within a short window is a copy and is ignored
@@ -64,6 +69,7 @@ use std::time::{Duration, Instant};
 use knock_proto::{Knock, Protocol, Sequence, TcpFlag, TcpFlags};
 
 use crate::packet::Packet;
+use crate::sources::SourceFilter;
 use attempts::Attempts;
 use captures::RecentKnocks;
 use cooldowns::Cooldowns;
@@ -84,6 +90,11 @@ pub struct EngineDoor {
     /// `Cooldown`: after the door opens for a source, that source's knocks
     /// on it are ignored this long ([`Event::CoolingDown`]).
     pub cooldown: Duration,
+    /// `Allow_From`/`Deny_From`: who may knock ([`Event::NotAllowed`]).
+    pub sources: SourceFilter,
+    /// `Allow_Repeats`: a repeat of the knock just matched is ignored
+    /// ([`Event::Retransmission`]) rather than breaking the attempt.
+    pub allow_repeats: bool,
 }
 
 /// Resource limits.
@@ -151,9 +162,10 @@ pub enum Event {
         /// Whether the door wants the flag set (it was clear) or clear (it was set).
         must_be_set: bool,
     },
-    /// A TCP knock repeated from the same source port as the knock that
-    /// last advanced the attempt: the client resent its SYN (its first one
-    /// went unanswered, as the firewall drops knocks). It changes nothing.
+    /// The knock that last advanced the attempt came again: a TCP knock
+    /// from the same source port (the client resent its SYN, as the
+    /// firewall drops knocks) or, on a door with `Allow_Repeats`, any
+    /// repeat. It changes nothing.
     Retransmission {
         /// The knocker.
         source: IpAddr,
@@ -163,6 +175,14 @@ pub enum Event {
     /// A knock on a door that opened for `source` less than the door's
     /// `Cooldown` ago was ignored.
     CoolingDown {
+        /// The knocker.
+        source: IpAddr,
+        /// Index of the door.
+        door: usize,
+    },
+    /// A knock on a door whose `Allow_From`/`Deny_From` lists do not let
+    /// `source` knock. It changed nothing.
+    NotAllowed {
         /// The knocker.
         source: IpAddr,
         /// Index of the door.
@@ -473,6 +493,13 @@ impl Engine {
             return Progress::Ignored;
         }
         let source = packet.src;
+        if !door.sources.permits(source) {
+            events.push(Event::NotAllowed {
+                source,
+                door: index,
+            });
+            return Progress::Ignored;
+        }
         if packet.protocol == Protocol::Tcp {
             if let Some((flag, must_be_set)) = door.tcp_flags.first_violation(packet.tcp_flags) {
                 events.push(Event::FlagsIgnored {
@@ -506,11 +533,14 @@ impl Engine {
             return Progress::Free;
         }
         // A client that got no answer resends its SYN with the same source
-        // port; a new knock, even of the same port, comes from a new one.
-        let resent = packet.protocol == Protocol::Tcp
-            && stage.checked_sub(1).and_then(|last| sequence.get(last)) == Some(knock)
-            && self.attempts.src_port(id) == Some(packet.src_port);
-        if resent {
+        // port; a new knock, even of the same port, comes from a new one
+        // and counts, unless the door allows repeats of a knock that is not
+        // also the next one.
+        let again = stage.checked_sub(1).and_then(|last| sequence.get(last)) == Some(knock);
+        let resent =
+            packet.protocol == Protocol::Tcp && self.attempts.src_port(id) == Some(packet.src_port);
+        let repeat = door.allow_repeats && sequence.get(stage) != Some(knock);
+        if again && (resent || repeat) {
             events.push(Event::Retransmission {
                 source,
                 door: index,

@@ -52,6 +52,8 @@ fn engine_door() -> impl Strategy<Value = EngineDoor> {
                 tcp_flags,
                 target,
                 cooldown: Duration::ZERO,
+                sources: crate::sources::SourceFilter::default(),
+                allow_repeats: false,
             },
         )
 }

@@ -24,6 +24,8 @@ pub(super) fn door(name: &str, sequence: &str, seq_timeout_ms: u64) -> EngineDoo
         tcp_flags: TcpFlags::ANY,
         target: None,
         cooldown: Duration::ZERO,
+        sources: crate::sources::SourceFilter::default(),
+        allow_repeats: false,
     }
 }
 
@@ -839,4 +841,118 @@ fn on_loopback_the_host_may_knock_itself() {
         b.knock(0, &[udp(multicast, 5000)]),
         [Event::SourceRefused { source: multicast }]
     );
+}
+
+fn with_sources(mut door: EngineDoor, allow: &str, deny: &str) -> EngineDoor {
+    let list = |t: &str| {
+        if t.is_empty() {
+            Vec::new()
+        } else {
+            crate::sources::parse_list(t).unwrap()
+        }
+    };
+    door.sources = SourceFilter {
+        allow: list(allow),
+        deny: list(deny),
+    };
+    door
+}
+
+fn not_allowed(source: IpAddr, door: usize) -> Event {
+    Event::NotAllowed { source, door }
+}
+
+#[test]
+fn sources_outside_allow_from_or_inside_deny_from_create_no_state() {
+    let lists = with_sources(
+        door("d", "7000,8000", 5000),
+        "198.18.1.0/24, fd00:1::/32",
+        "198.18.1.3",
+    );
+    let mut b = Bench::new(vec![lists, door("open", "7000,9000", 5000)]);
+    let outsider = IpAddr::V4(Ipv4Addr::new(198, 19, 0, 2));
+    // The other door still sees the outsider and the denied source.
+    assert_eq!(
+        b.knock(0, &[syn(outsider, 7000)]),
+        [not_allowed(outsider, 0), stage(outsider, 1, 1)]
+    );
+    assert_eq!(
+        b.knock(1, &[syn(B, 7000)]),
+        [not_allowed(B, 0), stage(B, 1, 1)]
+    );
+    assert_eq!(b.engine.attempts(), 2);
+    let events = b.knocks(10, &[syn(A, 7000), syn(A, 8000)]);
+    assert_eq!(
+        events,
+        [
+            stage(A, 0, 1),
+            stage(A, 1, 1),
+            stage(A, 0, 2),
+            open(A, 0),
+            invalidated(A, 1),
+        ]
+    );
+    let events = b.knocks(20, &[syn(A6, 7000), syn(A6, 8000)]);
+    assert_eq!(
+        events,
+        [
+            stage(A6, 0, 1),
+            stage(A6, 1, 1),
+            stage(A6, 0, 2),
+            open(A6, 0),
+            invalidated(A6, 1),
+        ]
+    );
+    let deny_v6 = with_sources(door("d6", "7000", 5000), "", "fd00:1::2/128");
+    let mut b = Bench::new(vec![deny_v6]);
+    assert_eq!(b.knock(0, &[syn(A6, 7000)]), [not_allowed(A6, 0)]);
+    assert_eq!(b.knock(1, &[syn(A, 7000)]), [stage(A, 0, 1), open(A, 0)]);
+}
+
+fn repeating(mut door: EngineDoor) -> EngineDoor {
+    door.allow_repeats = true;
+    door
+}
+
+#[test]
+fn allow_repeats_ignores_a_knock_made_twice_unless_it_is_also_the_next() {
+    let resent = |source, door| Event::Retransmission { source, door };
+    // A client that knocks each port twice, each time a new connection.
+    let mut b = Bench::new(vec![repeating(door("d", "7000,8000,9000", 5000))]);
+    let twice = syns(A, &[7000, 7000, 8000, 8000, 9000]);
+    assert_eq!(
+        b.knocks(0, &twice),
+        [
+            stage(A, 0, 1),
+            resent(A, 0),
+            stage(A, 0, 2),
+            resent(A, 0),
+            stage(A, 0, 3),
+            open(A, 0),
+        ]
+    );
+    // UDP datagrams resent by an app.
+    let mut u = Bench::new(vec![repeating(door("u", "7000:udp,8000:udp", 5000))]);
+    let events = u.knocks(0, &[udp(A, 7000), udp(A, 7000), udp(A, 8000)]);
+    assert_eq!(
+        events,
+        [stage(A, 0, 1), resent(A, 0), stage(A, 0, 2), open(A, 0)]
+    );
+    // A sequence that repeats a port on purpose still needs both knocks.
+    let mut r = Bench::new(vec![repeating(door("r", "7000,7000,8000", 5000))]);
+    let events = r.knocks(0, &syns(A, &[7000, 7000, 7000, 8000]));
+    assert_eq!(
+        events,
+        [
+            stage(A, 0, 1),
+            stage(A, 0, 2),
+            resent(A, 0),
+            stage(A, 0, 3),
+            open(A, 0),
+        ]
+    );
+    // Without Allow_Repeats the second connection breaks the attempt (c45).
+    let mut plain = Bench::new(vec![door("d", "7000,8000,9000", 5000)]);
+    let events = plain.knocks(0, &syns(A, &[7000, 8000, 8000, 9000]));
+    assert_eq!(events, [stage(A, 0, 1), stage(A, 0, 2), invalidated(A, 0)]);
 }
