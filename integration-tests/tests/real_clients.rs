@@ -65,6 +65,31 @@ fn a_client_that_resends_its_syn_still_opens_the_door() {
     );
 }
 
+/// A client that knocks every port twice, each time with a new connection
+/// (as some phone apps do), opens a door with `Allow_Repeats` and, as in
+/// 0.8, breaks the attempt on a door without it.
+#[test]
+#[ignore = "needs root, network namespaces and nft: run as root with --ignored"]
+fn allow_repeats_opens_for_a_client_that_knocks_each_port_twice() {
+    require_tools(&["nft"]);
+    use integration_tests::{config, door, Scratch};
+    let scratch = Scratch::new();
+    let out = scratch.path("out");
+    let doors = [
+        door("repeats", "7000,8000,9000", &out, &["Allow_Repeats = yes"]),
+        door("strict", "7100,8100,9100", &out, &[]),
+    ];
+    let rig = Rig::start(&Pair::ours(), scratch, &config(&doors), &[]);
+    drop_knock_ports(&rig, "7000, 8000, 9000, 7100, 8100, 9100");
+    let server = rig.server_v4();
+    let client = rig.net.client_v4();
+    rig.knock(&[&server, "7000", "7000", "8000", "8000", "9000", "9000"]);
+    rig.knock(&[&server, "7100", "7100", "8100", "8100", "9100", "9100"]);
+    rig.assert_opened("repeats", 1);
+    rig.assert_opened("strict", 0);
+    assert_eq!(rig.scratch.lines("out"), [format!("repeats {client}")]);
+}
+
 /// A knock in frames tagged for VLAN 100, which the server does not have: the kernel drops
 /// them, so they must not count on the parent interface either; priority-tagged frames
 /// (VLAN 0) and untagged ones do.
