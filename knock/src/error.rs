@@ -3,12 +3,15 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
-use knock_proto::Protocol;
+use knock_proto::{OneTimeError, Protocol};
 
+use crate::profile::ProfileError;
 use crate::target::Family;
 
-/// Why `knock` gives up; all of these end the program with exit status 1.
+/// Why `knock` gives up; see [`Error::exit_code`].
 #[derive(Debug)]
 pub enum Error {
     /// A port that is not a number from 1 to 65535 (negative, too big, zero or empty).
@@ -76,6 +79,45 @@ pub enum Error {
         /// The kernel's reason.
         source: io::Error,
     },
+    /// The profile named on the command line could not be read.
+    Profile(ProfileError),
+    /// `-u` (or a profile's `udp`) with a one-time sequences file, whose
+    /// lines say each hit's protocol.
+    UdpWithOneTime,
+    /// `--flags` and `-u` after merging a profile with the command line.
+    FlagsWithUdp,
+    /// `--retries` or `--verify-timeout` without a port to verify.
+    VerifyOptionAlone {
+        /// The option given, e.g. `--retries`.
+        option: &'static str,
+    },
+    /// `--verify-timeout 0`: no connection could ever be tried.
+    ZeroVerifyTimeout,
+    /// The one-time sequences file could not be read or marked.
+    OneTime(OneTimeError),
+    /// Every sequence of the one-time sequences file is used.
+    OneTimeExhausted {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The one-time sequences file is accessible to group or others.
+    SecretExposed {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// `--verify`: no connection succeeded after the last knock.
+    DoorShut {
+        /// The address and port that were tried.
+        target: SocketAddr,
+        /// How many times the whole sequence was sent.
+        knocks: u32,
+        /// How long each verification tried.
+        timeout: Duration,
+        /// Why the last attempt failed.
+        source: io::Error,
+    },
     /// Creating or sending on a socket failed.
     Send {
         /// The protocol of the hit.
@@ -141,6 +183,57 @@ impl fmt::Display for Error {
                 target,
                 source,
             } => write!(f, "failed to send the {protocol} hit to {target}: {source}"),
+            Error::Profile(e) => e.fmt(f),
+            Error::UdpWithOneTime => f.write_str(
+                "-u cannot be used with a one-time sequences file: its lines say each hit's protocol",
+            ),
+            Error::FlagsWithUdp => f.write_str(
+                "--flags cannot be used with -u (here, from the profile or the command line): \
+                 drop one of them",
+            ),
+            Error::VerifyOptionAlone { option } => {
+                write!(f, "{option} needs a port to verify: add --verify PORT")
+            }
+            Error::ZeroVerifyTimeout => {
+                f.write_str("--verify-timeout must be at least 1 millisecond")
+            }
+            Error::OneTime(e) => write!(f, "one-time sequences file {e}"),
+            Error::OneTimeExhausted { path } => write!(
+                f,
+                "one-time sequences file {}: every sequence is used: add new ones, the same on the server",
+                path.display()
+            ),
+            Error::SecretExposed { path, mode } => write!(
+                f,
+                "one-time sequences file {path} holds secrets but group or others may access it \
+                 (mode {mode:04o}): run `chmod 600 {path}`",
+                path = path.display()
+            ),
+            Error::DoorShut {
+                target,
+                knocks,
+                timeout,
+                source,
+            } => write!(
+                f,
+                "could not connect to {target} after knocking {knocks} time{s}, trying for {ms} ms \
+                 after each knock: {reason}",
+                s = if *knocks == 1 { "" } else { "s" },
+                ms = timeout.as_millis(),
+                reason = knock_proto::io_message(source)
+            ),
+        }
+    }
+}
+
+impl Error {
+    /// The exit status: 2 when the knock went out but `--verify` found the
+    /// door shut, so a script can tell that from a knock that never left; 1
+    /// for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::DoorShut { .. } => 2,
+            _ => 1,
         }
     }
 }
@@ -151,7 +244,10 @@ impl std::error::Error for Error {
             Error::Resolve { source, .. }
             | Error::NoRoute { source, .. }
             | Error::Send { source, .. }
+            | Error::DoorShut { source, .. }
             | Error::RawPermission(source) => Some(source),
+            Error::Profile(e) => Some(e),
+            Error::OneTime(e) => Some(e),
             _ => None,
         }
     }

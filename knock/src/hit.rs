@@ -34,20 +34,40 @@ impl Hit {
             }
         };
         let protocol = if all_udp { Protocol::Udp } else { suffix };
-        let invalid = || Error::InvalidPort {
-            arg: arg.to_owned(),
-        };
-        let port = if looks_numeric(port_text) {
-            parse_port(port_text)
-                .filter(|&port| port != 0)
-                .ok_or_else(invalid)?
-        } else {
-            service_port(port_text, protocol)?
+        let port = match port(port_text, protocol) {
+            // The whole argument, suffix included, is what the user can find.
+            Err(Error::InvalidPort { .. }) => {
+                return Err(Error::InvalidPort {
+                    arg: arg.to_owned(),
+                })
+            }
+            result => result?,
         };
         Ok(Hit {
             knock: Knock::new(port, protocol),
             port_text: port_text.to_owned(),
         })
+    }
+
+    /// A hit read from a one-time sequences file, echoed by `-v` as a number.
+    pub fn from_knock(knock: Knock) -> Hit {
+        Hit {
+            knock,
+            port_text: knock.port.to_string(),
+        }
+    }
+}
+
+/// Parses a bare PORT: 1 to 65535 or a service name known for `protocol`.
+pub fn port(text: &str, protocol: Protocol) -> Result<u16, Error> {
+    if looks_numeric(text) {
+        parse_port(text)
+            .filter(|&port| port != 0)
+            .ok_or_else(|| Error::InvalidPort {
+                arg: text.to_owned(),
+            })
+    } else {
+        service_port(text, protocol)
     }
 }
 
@@ -180,6 +200,27 @@ mod tests {
         assert!(matches!(e, Error::UnknownService { .. }));
         assert!(e.to_string().contains("'nosuchservice'"));
         assert!(matches!(hit("a\0b"), Err(Error::UnknownService { .. })));
+    }
+
+    #[test]
+    fn bare_ports_take_numbers_and_service_names_only() {
+        assert_eq!(port("22", Protocol::Tcp).unwrap(), 22);
+        assert_eq!(port("ssh", Protocol::Tcp).unwrap(), 22);
+        assert!(matches!(
+            port("0", Protocol::Tcp),
+            Err(Error::InvalidPort { .. })
+        ));
+        assert!(matches!(
+            port("22:tcp", Protocol::Tcp),
+            Err(Error::UnknownService { .. })
+        ));
+    }
+
+    #[test]
+    fn hits_from_a_file_echo_the_number() {
+        let h = Hit::from_knock(Knock::new(2001, Protocol::Udp));
+        assert_eq!(h.port_text, "2001");
+        assert_eq!(h.knock, Knock::new(2001, Protocol::Udp));
     }
 
     #[test]

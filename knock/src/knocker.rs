@@ -1,44 +1,96 @@
-//! Carries out a [`Plan`]: resolve once, open what needs privileges, then hit.
+//! Carries out a [`Plan`]: resolve once, open what needs privileges, mark a
+//! one-time sequence used, then hit, and with `--verify` check and knock again.
 
 use std::io::{self, Write};
+use std::net::SocketAddr;
 use std::thread;
 
 use knock_proto::Protocol;
 
 use crate::error::Error;
-use crate::plan::Plan;
+use crate::hit::Hit;
+use crate::one_time::OneTimeKnock;
+use crate::plan::{Hits, Plan};
 use crate::raw::RawSender;
-use crate::{send, target};
+use crate::{send, target, verify};
 
-/// Sends every hit of `plan` in order, pausing `plan.delay` after each one
-/// (the last included, as knock 0.8 does, so a following command finds the
-/// door already open).
+/// Sends the sequence of `plan`, and with `--verify` connects to the port it
+/// guards, knocking again after a failed connection as many times as
+/// `--retries` allows.
 ///
-/// Everything that can fail before the first hit (resolution, raw socket
-/// privileges, routing) is done up front; an error after that stops the
-/// sequence at the failing hit.
-pub fn knock(plan: &Plan) -> Result<(), Error> {
+/// Everything that can fail before the first hit (resolution, reading the
+/// one-time file, raw socket privileges, routing) is done up front; a
+/// one-time sequence is marked used just before its first hit, and a retry
+/// sends it again (the server has not used it unless its door opened).
+pub fn run(plan: &Plan) -> Result<(), Error> {
     let target = target::resolve(&plan.host, plan.family)?;
+    let (hits, one_time) = match &plan.hits {
+        Hits::Listed(hits) => (hits.clone(), None),
+        Hits::OneTimeFile(path) => {
+            let pending = OneTimeKnock::open(path)?;
+            (pending.hits().to_vec(), Some(pending))
+        }
+    };
     let raw = match plan.raw_flags {
-        Some(flags) if plan.needs_raw() => Some(RawSender::open(target, flags)?),
+        Some(flags) if needs_raw(&hits) => Some(RawSender::open(target, flags)?),
         _ => None,
     };
-    let mut stdout = io::stdout().lock();
-    for hit in &plan.hits {
+    if let Some(pending) = one_time {
+        pending.consume()?;
+    }
+    let Some(check) = plan.verify else {
+        return send_sequence(plan, target, &hits, raw.as_ref());
+    };
+    let mut door = target;
+    door.set_port(check.port);
+    let mut knocks = 0;
+    loop {
+        send_sequence(plan, target, &hits, raw.as_ref())?;
+        knocks += 1;
+        if plan.verbose {
+            announce(format_args!("verifying tcp {door}"));
+        }
+        match verify::connect(door, check.timeout) {
+            Ok(()) => return Ok(()),
+            Err(source) if knocks > check.retries => {
+                return Err(Error::DoorShut {
+                    target: door,
+                    knocks,
+                    timeout: check.timeout,
+                    source,
+                })
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Whether any hit goes out as a raw segment under `--flags`, so a raw socket is needed.
+fn needs_raw(hits: &[Hit]) -> bool {
+    hits.iter().any(|hit| hit.knock.protocol == Protocol::Tcp)
+}
+
+/// Sends every hit in order, pausing `plan.delay` after each one (the last
+/// included, as knock 0.8 does, so a following command finds the door
+/// already open). An error stops the sequence at the failing hit.
+fn send_sequence(
+    plan: &Plan,
+    target: SocketAddr,
+    hits: &[Hit],
+    raw: Option<&RawSender>,
+) -> Result<(), Error> {
+    for hit in hits {
         let protocol = hit.knock.protocol;
         if plan.verbose {
-            // A closed stdout must not stop the knock, so write errors are ignored.
-            let _ = writeln!(
-                stdout,
+            announce(format_args!(
                 "hitting {protocol} {}:{}",
                 target.ip(),
                 hit.port_text
-            )
-            .and_then(|()| stdout.flush());
+            ));
         }
         let mut destination = target;
         destination.set_port(hit.knock.port);
-        let sent = match (protocol, &raw) {
+        let sent = match (protocol, raw) {
             (Protocol::Tcp, Some(raw)) => raw.send(destination),
             (Protocol::Tcp, None) => send::tcp_syn(destination),
             (Protocol::Udp, _) => send::udp_datagram(destination),
@@ -53,4 +105,24 @@ pub fn knock(plan: &Plan) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Prints one `-v` line.
+fn announce(line: std::fmt::Arguments<'_>) {
+    let mut stdout = io::stdout().lock();
+    // A closed stdout must not stop the knock, so write errors are ignored.
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use knock_proto::Knock;
+
+    #[test]
+    fn raw_sockets_are_needed_for_tcp_hits_only() {
+        let hit = |protocol| Hit::from_knock(Knock::new(1, protocol));
+        assert!(needs_raw(&[hit(Protocol::Udp), hit(Protocol::Tcp)]));
+        assert!(!needs_raw(&[hit(Protocol::Udp)]));
+    }
 }

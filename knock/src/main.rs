@@ -4,10 +4,13 @@ mod cli;
 mod error;
 mod hit;
 mod knocker;
+mod one_time;
 mod plan;
+mod profile;
 mod raw;
 mod send;
 mod target;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -21,11 +24,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage(&e),
     };
-    match Plan::from_cli(cli).and_then(|plan| knocker::knock(&plan)) {
+    match Plan::from_cli(cli).and_then(|plan| knocker::run(&plan)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_code())
         }
     }
 }

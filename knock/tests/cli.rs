@@ -47,7 +47,24 @@ fn version_exits_zero() {
 fn missing_arguments_are_usage_errors() {
     // Checklist 87: exit 1, not clap's 2.
     knock().assert().code(1).stderr(contains("Usage: knock"));
-    fails_with(&["127.0.0.1"], "<PORT[:PROTO]>");
+}
+
+#[test]
+fn a_host_without_ports_is_read_as_a_profile_name() {
+    // Without PORT the argument names a profile; the error names the file
+    // searched, so a forgotten port list is plain to see.
+    let config = tempfile::tempdir().unwrap();
+    let searched = config.path().join("knock/config.toml");
+    knock()
+        .env("XDG_CONFIG_HOME", config.path())
+        .arg("127.0.0.1")
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(contains(format!(
+            "the profile file {} cannot be read",
+            searched.display()
+        )));
 }
 
 #[test]

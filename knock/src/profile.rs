@@ -1,0 +1,451 @@
+//! Profiles: named knocks in the user's TOML file, so `knock NAME` needs no
+//! ports on the command line.
+//!
+//! ```toml
+//! [home]
+//! host = "myserver.example.com"
+//! ports = [7000, "8000:udp", 9000]
+//! verify = "ssh"
+//! ```
+//!
+//! Every top-level table is a profile. The whole file is checked when it is
+//! read, so a typo in one profile is reported even when another is used: it
+//! would otherwise surface only on the day that profile is needed.
+
+// An input path: any file must give a profile or an error, never a panic.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+use std::collections::BTreeMap;
+use std::env;
+use std::ffi::OsString;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use knock_proto::file::{read_regular, Symlinks, MAX_FILE_SIZE};
+use knock_proto::{io_message, Visible};
+use serde::Deserialize;
+
+use crate::target::Family;
+
+/// A port, an address family or the like, written either as a number or as
+/// text (`verify = 22`, `verify = "ssh"`); checked later, as the command
+/// line's text is.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Number(i64),
+    Text(String),
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Number(n) => write!(f, "{n}"),
+            Scalar::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+/// One profile as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    host: Option<String>,
+    ports: Option<Vec<Scalar>>,
+    one_time_file: Option<PathBuf>,
+    udp: Option<bool>,
+    delay: Option<u64>,
+    family: Option<Scalar>,
+    flags: Option<String>,
+    verify: Option<Scalar>,
+    retries: Option<u32>,
+    verify_timeout: Option<u64>,
+}
+
+/// What a profile knocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Knocks {
+    /// `ports`: the hits, each `PORT[:PROTO]` as on the command line.
+    Ports(Vec<String>),
+    /// `one_time_file`: a one-time sequences file.
+    OneTimeFile(PathBuf),
+}
+
+/// One profile, complete (a host, and ports or a one-time file); its ports,
+/// flags and verify port are checked as the command line's are, by
+/// [`crate::plan::Plan`], which also lets the command line override them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// The host to knock on.
+    pub host: String,
+    /// What to knock.
+    pub knocks: Knocks,
+    /// `udp = true`: as `-u`.
+    pub udp: bool,
+    /// `delay`: as `-d`, in milliseconds.
+    pub delay: Option<u64>,
+    /// `family = 4` or `6`: as `-4` or `-6`.
+    pub family: Family,
+    /// `flags`: as `--flags`.
+    pub flags: Option<String>,
+    /// `verify`: as `--verify`.
+    pub verify: Option<String>,
+    /// `retries`: as `--retries`.
+    pub retries: Option<u32>,
+    /// `verify_timeout`: as `--verify-timeout`, in milliseconds.
+    pub verify_timeout: Option<u64>,
+}
+
+/// Why no profile could be read.
+#[derive(Debug)]
+pub enum ProfileError {
+    /// Neither `--config`, `XDG_CONFIG_HOME` nor `HOME` says where the file is.
+    NoConfigHome,
+    /// The file could not be read (a missing file included).
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The reason.
+        source: io::Error,
+    },
+    /// The file is not valid TOML or not made of profiles (an unknown key included).
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The TOML reader's message, which names the line and the key.
+        message: String,
+    },
+    /// The profile lacks something or has a value out of its range.
+    Invalid {
+        /// The profile's name.
+        name: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        reason: &'static str,
+    },
+    /// The file has no profile of that name.
+    Missing {
+        /// The name asked for.
+        name: String,
+        /// The file searched.
+        path: PathBuf,
+    },
+}
+
+impl fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProfileError::NoConfigHome => f.write_str(
+                "no PORT given, so the argument names a profile, but neither XDG_CONFIG_HOME \
+                 nor HOME is set: give --config FILE, or the host's ports",
+            ),
+            ProfileError::Read { path, source } => write!(
+                f,
+                "no PORT given, so the argument names a profile, but the profile file {} \
+                 cannot be read: {}",
+                path.display(),
+                io_message(source)
+            ),
+            ProfileError::Syntax { path, message } => write!(f, "{}: {message}", path.display()),
+            ProfileError::Invalid { name, path, reason } => write!(
+                f,
+                "profile [{}] in {}: {reason}",
+                Visible(name),
+                path.display()
+            ),
+            ProfileError::Missing { name, path } => write!(
+                f,
+                "no profile [{}] in {}: add it there, or give the host's ports",
+                Visible(name),
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ProfileError {}
+
+/// Where profiles are read from: `--config`, else
+/// `$XDG_CONFIG_HOME/knock/config.toml`, else `$HOME/.config/knock/config.toml`.
+pub fn config_path(explicit: Option<&Path>) -> Result<PathBuf, ProfileError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_owned());
+    }
+    default_path(env::var_os("XDG_CONFIG_HOME"), env::var_os("HOME"))
+        .ok_or(ProfileError::NoConfigHome)
+}
+
+/// The default file for the given `XDG_CONFIG_HOME` and `HOME`.
+fn default_path(xdg_config_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
+    // The XDG base directory specification says to ignore a relative value.
+    let config_home = xdg_config_home
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .or_else(|| {
+            home.filter(|home| !home.is_empty())
+                .map(|home| PathBuf::from(home).join(".config"))
+        })?;
+    Some(config_home.join("knock").join("config.toml"))
+}
+
+/// Reads profile `name` from `path`, which must have a host and either ports
+/// or a one-time file (taken relative to `path`'s directory).
+pub fn load(path: &Path, name: &str) -> Result<Profile, ProfileError> {
+    // A profile file managed as a link (dotfiles) is common and harmless.
+    let bytes = read_regular(path, MAX_FILE_SIZE, Symlinks::Follow).map_err(|source| {
+        ProfileError::Read {
+            path: path.to_owned(),
+            source,
+        }
+    })?;
+    let raw = parse(path, &bytes)?
+        .remove(name)
+        .ok_or_else(|| ProfileError::Missing {
+            name: name.to_owned(),
+            path: path.to_owned(),
+        })?;
+    let invalid = |reason| ProfileError::Invalid {
+        name: name.to_owned(),
+        path: path.to_owned(),
+        reason,
+    };
+    let host = raw.host.ok_or_else(|| invalid("it has no host"))?;
+    let knocks = match (raw.ports, raw.one_time_file) {
+        (Some(_), Some(_)) => return Err(invalid("it has both ports and one_time_file: keep one")),
+        (None, None) => return Err(invalid("it has neither ports nor one_time_file")),
+        (Some(ports), None) if ports.is_empty() => return Err(invalid("its ports list is empty")),
+        (Some(ports), None) => Knocks::Ports(ports.iter().map(Scalar::to_string).collect()),
+        // Relative to the profile file, so the profile means the same
+        // wherever knock runs.
+        (None, Some(file)) => Knocks::OneTimeFile(match path.parent() {
+            Some(dir) => dir.join(file),
+            None => file,
+        }),
+    };
+    let family = match raw.family.as_ref().map(Scalar::to_string).as_deref() {
+        None => Family::Any,
+        Some("4") => Family::V4,
+        Some("6") => Family::V6,
+        Some(_) => return Err(invalid("family must be 4 or 6")),
+    };
+    Ok(Profile {
+        host,
+        knocks,
+        udp: raw.udp.unwrap_or(false),
+        delay: raw.delay,
+        family,
+        flags: raw.flags,
+        verify: raw.verify.as_ref().map(Scalar::to_string),
+        retries: raw.retries,
+        verify_timeout: raw.verify_timeout,
+    })
+}
+
+/// Parses a whole profile file.
+fn parse(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, RawProfile>, ProfileError> {
+    let syntax = |message: String| ProfileError::Syntax {
+        path: path.to_owned(),
+        message,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|_| syntax("not valid UTF-8".to_owned()))?;
+    // toml's message names the line and the offending key.
+    toml::from_str(text).map_err(|e| syntax(e.to_string().trim_end().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    const FILE: &str = r#"
+[home]
+host = "myserver.example.com"
+ports = [7000, "8000:udp", "ssh"]
+udp = false
+delay = 200
+family = 6
+flags = "syn"
+verify = "ssh"
+retries = 4
+verify_timeout = 500
+
+[otp]
+host = "h"
+one_time_file = "otp/sequences"
+"#;
+
+    fn write(content: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        fs::write(&path, content).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let (_dir, path) = write(FILE);
+        let p = load(&path, "home").unwrap();
+        assert_eq!(
+            p,
+            Profile {
+                host: "myserver.example.com".into(),
+                knocks: Knocks::Ports(vec!["7000".into(), "8000:udp".into(), "ssh".into()]),
+                udp: false,
+                delay: Some(200),
+                family: Family::V6,
+                flags: Some("syn".into()),
+                verify: Some("ssh".into()),
+                retries: Some(4),
+                verify_timeout: Some(500),
+            }
+        );
+    }
+
+    #[test]
+    fn absent_options_stay_unset() {
+        let (_dir, path) = write("[a]\nhost = \"h\"\nports = [\"1\"]\nfamily = \"4\"\n");
+        let p = load(&path, "a").unwrap();
+        assert!(!p.udp);
+        assert_eq!(p.family, Family::V4);
+        assert_eq!((p.delay, p.flags, p.verify), (None, None, None));
+        assert_eq!((p.retries, p.verify_timeout), (None, None));
+    }
+
+    #[test]
+    fn a_relative_one_time_file_is_relative_to_the_profile_file() {
+        let (dir, path) = write(FILE);
+        let p = load(&path, "otp").unwrap();
+        assert_eq!(
+            p.knocks,
+            Knocks::OneTimeFile(dir.path().join("otp/sequences"))
+        );
+        let (_dir, path) = write("[a]\nhost = \"h\"\none_time_file = \"/abs/otp\"\n");
+        let p = load(&path, "a").unwrap();
+        assert_eq!(p.knocks, Knocks::OneTimeFile(PathBuf::from("/abs/otp")));
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_the_file() {
+        let (_dir, path) = write("[a]\nhost = \"h\"\nprots = [1]\n");
+        let e = load(&path, "a").unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}: ", path.display())), "{e}");
+        assert!(e.contains("prots"), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn a_typo_in_another_profile_is_still_reported() {
+        let (_dir, path) = write("[a]\nhost = \"h\"\nports = [1]\n[b]\nhots = \"h\"\n");
+        let e = load(&path, "a").unwrap_err();
+        assert!(matches!(e, ProfileError::Syntax { .. }), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_and_bad_toml_are_syntax_errors() {
+        for text in [
+            "[a]\ndelay = \"x\"\n",
+            "[a]\nudp = 1\n",
+            "host = \"h\"\n",
+            "[a\n",
+            "[a]\nretries = -1\n",
+            "[a]\nports = [true]\n",
+        ] {
+            let (_dir, path) = write(text);
+            let e = load(&path, "a").unwrap_err();
+            assert!(matches!(e, ProfileError::Syntax { .. }), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn an_incomplete_profile_says_what_it_lacks() {
+        for (text, reason) in [
+            ("ports = [1]", "it has no host"),
+            ("host = \"h\"", "it has neither ports nor one_time_file"),
+            ("host = \"h\"\nports = []", "its ports list is empty"),
+            (
+                "host = \"h\"\nports = [1]\none_time_file = \"f\"",
+                "it has both ports and one_time_file: keep one",
+            ),
+            (
+                "host = \"h\"\nports = [1]\nfamily = 5",
+                "family must be 4 or 6",
+            ),
+        ] {
+            let (_dir, path) = write(&format!("[a]\n{text}\n"));
+            let e = load(&path, "a").unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("profile [a] in {}: {reason}", path.display())
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_profile_names_the_file_searched() {
+        let (_dir, path) = write(FILE);
+        let e = load(&path, "work").unwrap_err();
+        assert!(matches!(e, ProfileError::Missing { .. }));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "no profile [work] in {}: add it there, or give the host's ports",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let e = load(Path::new("/nonexistent/knock.toml"), "a").unwrap_err();
+        assert!(matches!(e, ProfileError::Read { .. }));
+        assert!(
+            e.to_string()
+                .contains("/nonexistent/knock.toml cannot be read: No such file or directory"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_default_file_follows_xdg_then_home() {
+        let os = |s: &str| Some(OsString::from(s));
+        assert_eq!(
+            default_path(os("/x"), os("/home/u")),
+            Some(PathBuf::from("/x/knock/config.toml"))
+        );
+        assert_eq!(
+            default_path(None, os("/home/u")),
+            Some(PathBuf::from("/home/u/.config/knock/config.toml"))
+        );
+        // Relative and empty XDG_CONFIG_HOME are ignored, as the spec says.
+        assert_eq!(
+            default_path(os("rel"), os("/home/u")),
+            Some(PathBuf::from("/home/u/.config/knock/config.toml"))
+        );
+        assert_eq!(
+            default_path(os(""), os("/home/u")),
+            Some(PathBuf::from("/home/u/.config/knock/config.toml"))
+        );
+        assert_eq!(default_path(None, os("")), None);
+        assert_eq!(default_path(None, None), None);
+    }
+
+    #[test]
+    fn an_explicit_file_wins() {
+        assert_eq!(
+            config_path(Some(Path::new("/etc/k.toml"))).unwrap(),
+            PathBuf::from("/etc/k.toml")
+        );
+    }
+
+    #[test]
+    fn parse_never_panics_on_odd_bytes() {
+        for bytes in [&b"\xff\xfe"[..], b"[a]\n[a]\n", b"[[a]]\n", b"a = {}\n"] {
+            let _ = parse(Path::new("p"), bytes);
+        }
+    }
+}
