@@ -18,6 +18,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(2000);
 /// still be running the door's command when the first one arrives.
 const REFUSED_PAUSE: Duration = Duration::from_millis(100);
 
+/// How long the first connection attempt waits for an answer; each later one
+/// waits twice as long as the one before. A firewall that dropped the first
+/// SYN, just before the door opened, would otherwise hold the attempt until
+/// the kernel resends it a second later, while a slow link still gets time.
+const FIRST_WAIT: Duration = Duration::from_millis(250);
+
 /// What `--verify`, `--retries` and `--verify-timeout` ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verify {
@@ -29,22 +35,34 @@ pub struct Verify {
     pub timeout: Duration,
 }
 
-/// Connects to `target`, trying again every 100 ms while attempts are
-/// refused, until `timeout` has passed; a firewall that drops the attempt
-/// uses up the time in one. The connection is closed at once.
+/// Connects to `target` until `timeout` has passed: refused attempts are
+/// repeated every 100 ms, unanswered ones (a firewall dropping them) are
+/// abandoned after 250 ms, then 500 ms, and so on, and tried again. The
+/// connection is closed at once.
 pub fn connect(target: SocketAddr, timeout: Duration) -> io::Result<()> {
     let start = Instant::now();
+    let mut wait = FIRST_WAIT;
     loop {
-        let left = timeout.saturating_sub(start.elapsed());
         // connect_timeout refuses a zero timeout.
-        let error = match TcpStream::connect_timeout(&target, left.max(Duration::from_millis(1))) {
+        let left = timeout
+            .saturating_sub(start.elapsed())
+            .max(Duration::from_millis(1));
+        let error = match TcpStream::connect_timeout(&target, wait.min(left)) {
             Ok(_connection) => return Ok(()),
             Err(error) => error,
         };
-        if timeout.saturating_sub(start.elapsed()) <= REFUSED_PAUSE {
+        let left = timeout.saturating_sub(start.elapsed());
+        if left.is_zero() {
             return Err(error);
         }
-        thread::sleep(REFUSED_PAUSE);
+        if error.kind() == io::ErrorKind::TimedOut {
+            wait = wait.saturating_mul(2);
+        } else {
+            thread::sleep(REFUSED_PAUSE.min(left));
+            if start.elapsed() >= timeout {
+                return Err(error);
+            }
+        }
     }
 }
 
