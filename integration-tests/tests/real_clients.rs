@@ -193,3 +193,128 @@ fn on_any_a_knock_through_a_bridge_opens_once() {
     rig.assert_opened("bridged", 1);
     assert_eq!(rig.scratch.lines("out").len(), 1, "one command");
 }
+
+/// A TCP listener on `port` in the server's namespace: the service a door
+/// guards. Namespaces are per thread, so a short-lived thread joins the
+/// server's to bind it; the socket stays there.
+fn serve_in_server_ns(rig: &Rig, port: u16) -> std::net::TcpListener {
+    use nix::sched::{setns, CloneFlags};
+    let ns = std::path::Path::new("/run/netns").join(rig.net.server_ns());
+    std::thread::spawn(move || {
+        let ns = std::fs::File::open(ns)?;
+        setns(&ns, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+        std::net::TcpListener::bind(("0.0.0.0", port))
+    })
+    .join()
+    .expect("listener thread")
+    .expect("listen in the server's namespace")
+}
+
+/// `knock --verify`: against a wrong sequence the guarded port stays
+/// firewalled, so knock exits 2 after 1 + `--retries` knocks; against the
+/// door's sequence, whose command lifts the firewall, it exits 0.
+#[test]
+#[ignore = "needs root, network namespaces and nft: run as root with --ignored"]
+fn knock_verify_succeeds_once_the_door_opens_and_fails_on_a_wrong_sequence() {
+    require_tools(&["nft"]);
+    use integration_tests::{config, door_running, Scratch};
+    let scratch = Scratch::new();
+    let out = scratch.path("out");
+    let guard = scratch.write(
+        "guard.nft",
+        "table inet guard {\n  chain input {\n    type filter hook input priority 0;\n    \
+         tcp dport 2222 drop\n  }\n}\n",
+    );
+    let command = format!(
+        "nft delete table inet guard && echo ssh %IP% >> {}",
+        out.display()
+    );
+    let doors = [door_running("ssh", "7000,8000,9000", &command, &[])];
+    let rig = Rig::start(&Pair::ours(), scratch, &config(&doors), &[]);
+    let loaded = run_bounded(
+        std::process::Command::new("ip")
+            .args(["netns", "exec", rig.net.server_ns(), "nft", "-f"])
+            .arg(&guard),
+        WAIT,
+    );
+    assert!(loaded.status.success(), "{loaded:?}");
+    let _service = serve_in_server_ns(&rig, 2222);
+    let server = rig.server_v4();
+    let client = rig.net.client_v4();
+
+    let verify = [
+        "--verify",
+        "2222",
+        "--retries",
+        "1",
+        "--verify-timeout",
+        "500",
+    ];
+    let wrong = rig.net.run_client(
+        &rig.pair.knock,
+        &[&verify[..], &[&server, "7001", "8001", "9001"]].concat(),
+    );
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "could not connect to {server}:2222 after knocking 2 times, trying for 500 ms"
+        )),
+        "{stderr}"
+    );
+    rig.assert_opened("ssh", 0);
+
+    rig.knock(&[&verify[..], &[&server, "7000", "8000", "9000"]].concat());
+    rig.assert_opened("ssh", 1);
+    assert_eq!(rig.scratch.lines("out"), [format!("ssh {client}")]);
+}
+
+/// `--one-time-file` on both sides: the client and the server each hold a
+/// copy of one file, and three knocks walk it in step, line by line; a
+/// fourth finds the client's copy used up and sends nothing.
+#[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
+fn one_time_files_on_client_and_server_walk_in_step() {
+    use integration_tests::{config, Scratch};
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new();
+    let out = scratch.path("out");
+    let lines = [" 1001,1002,1003\n", " 2001,2002:udp,2003\n", " 3001,3002\n"];
+    let server_file = scratch.write("otp-server", &lines.concat());
+    let client_file = scratch.write("otp-client", &lines.concat());
+    std::fs::set_permissions(&client_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let otp_door = format!(
+        "[otp]\n    one_time_sequences = {}\n    start_command = echo otp %IP% >> {}\n\n",
+        server_file.display(),
+        out.display()
+    );
+    let rig = Rig::start(&Pair::ours(), scratch, &config(&[otp_door]), &[]);
+    let server = rig.server_v4();
+    let client_path = client_file.to_str().expect("UTF-8 scratch path");
+    for knocked in 1..=lines.len() {
+        rig.knock(&["--one-time-file", client_path, &server]);
+        rig.scratch.expect_lines("out", "otp", knocked);
+        let expected: String = lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                if i < knocked {
+                    line.replacen(' ', "#", 1)
+                } else {
+                    (*line).to_owned()
+                }
+            })
+            .collect();
+        assert_eq!(std::fs::read_to_string(&client_file).unwrap(), expected);
+        wait_until(WAIT, || {
+            (std::fs::read_to_string(&server_file).ok()? == expected).then_some(())
+        })
+        .unwrap_or_else(|| panic!("server's copy is not {expected:?}"));
+    }
+    let used_up = rig
+        .net
+        .run_client(&rig.pair.knock, &["--one-time-file", client_path, &server]);
+    assert_eq!(used_up.status.code(), Some(1), "{used_up:?}");
+    assert!(String::from_utf8_lossy(&used_up.stderr).contains("every sequence is used"));
+    rig.assert_opened("otp", 3);
+}
