@@ -318,3 +318,35 @@ fn one_time_files_on_client_and_server_walk_in_step() {
     assert!(String::from_utf8_lossy(&used_up.stderr).contains("every sequence is used"));
     rig.assert_opened("otp", 3);
 }
+
+/// `knock NAME`: the profile in `$XDG_CONFIG_HOME/knock/config.toml` gives
+/// the host, the sequence and the address family, and the door opens.
+#[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
+fn knock_with_a_profile_name_opens_the_door() {
+    let rig = Rig::one_door(&Pair::ours(), "ssh", "7000,8000:udp,9000", &[], &[]);
+    let server = rig.server_v6();
+    let client = rig.net.client_v6();
+    std::fs::create_dir_all(rig.file("knock")).unwrap();
+    rig.scratch.write(
+        "knock/config.toml",
+        &format!(
+            "[home]\nhost = \"{server}\"\nports = [7000, \"8000:udp\", \"9000\"]\nfamily = 6\n"
+        ),
+    );
+    let config_home = format!("XDG_CONFIG_HOME={}", rig.dir().display());
+    let knock = rig.pair.knock.to_str().expect("UTF-8 binary path");
+    let output = rig.net.run_client(
+        std::path::Path::new("env"),
+        &[&config_home, knock, "-v", "home"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!(
+            "hitting tcp {server}:7000\nhitting udp {server}:8000\nhitting tcp {server}:9000\n"
+        )
+    );
+    rig.scratch.expect_lines("out", &format!("ssh {client}"), 1);
+    rig.assert_opened("ssh", 1);
+}
