@@ -317,7 +317,7 @@ impl Tracker {
     fn reaches(&self, door: &EngineDoor, packet: &Packet) -> bool {
         let destination = match door.target {
             Some(target) => target == packet.dst,
-            None => self.local.is_empty() || self.local.contains(&packet.dst),
+            None => self.local.contains(&packet.dst),
         };
         let flags = packet.protocol == Protocol::Udp || door.tcp_flags.matches(packet.tcp_flags);
         door.sequence.is_some() && destination && flags

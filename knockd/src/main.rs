@@ -12,6 +12,7 @@ compile_error!(
     "knockd runs on Unix systems with libpcap (Linux is tested); this target is not supported"
 );
 
+mod address_watch;
 mod capture;
 mod check;
 mod cli;

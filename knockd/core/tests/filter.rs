@@ -157,19 +157,19 @@ fn ipv4_only_drops_the_ipv6_part() {
 }
 
 #[test]
-fn an_interface_without_addresses_gets_a_port_only_filter() {
+fn an_interface_without_addresses_passes_only_knocks_for_target_doors() {
+    // Waiting for its first address, the interface has no knock to pass but
+    // those addressed to a Target (0.8 compared with an empty list too).
     let sequence = Sequence::parse("7000").unwrap();
     let filter = expression(&[door(&sequence, "syn")], &[], false);
+    assert!(filter.per_door.is_empty());
+    assert_eq!(filter.whole, MATCH_NOTHING);
+    let mut target = door(&sequence, "");
+    target.target = Some(ip("198.18.1.99"));
+    let filter = expression(&[door(&sequence, "syn"), target], &[], false);
     assert_eq!(
         texts(&filter),
-        [
-            "((ip) and (((tcp dst port 7000) and tcp[tcpflags] & tcp-syn != 0)))".to_owned(),
-            format!("((ip6) and (((tcp dst port 7000) and ip6[13+40] & tcp-syn != 0) or {V6_EXTENSIONS}))"),
-        ]
-    );
-    assert_eq!(
-        expression(&[door(&sequence, "")], &[], true).per_door.len(),
-        1
+        ["((dst host 198.18.1.99) and (((tcp dst port 7000))))"]
     );
 }
 
@@ -287,9 +287,10 @@ fn targets_select_their_destination() {
 }
 
 #[test]
-fn port_only_filters_work_on_cooked_captures() {
+fn filters_work_on_cooked_captures() {
     let sequence = Sequence::parse("7000").unwrap();
-    let filter = expression(&[door(&sequence, "syn")], &[], false);
+    let local = [ip("198.18.1.7"), ip("fd00:1::7")];
+    let filter = expression(&[door(&sequence, "syn")], &local, false);
     let program = pcap::Capture::dead(pcap::Linktype::LINUX_SLL)
         .unwrap()
         .compile(&filter.whole, true)
@@ -299,6 +300,7 @@ fn port_only_filters_work_on_cooked_captures() {
     assert!(pass(tcp("[fd00:1::2]:4000", "[fd00:1::7]:7000", SYN)));
     assert!(!pass(tcp("[fd00:1::2]:4000", "[fd00:1::7]:7000", ACK)));
     assert!(!pass(tcp("198.18.1.2:4000", "198.18.1.7:7001", SYN)));
+    assert!(!pass(tcp("198.18.1.2:4000", "198.18.1.8:7000", SYN)));
 }
 
 #[test]
@@ -436,7 +438,7 @@ fn candidate(doors: &[FilterDoor<'_>], local: &[IpAddr], ipv4_only: bool, p: &Pa
             .contains(&Knock::new(p.dst_port, p.protocol))
             && match d.target {
                 Some(target) => target == p.dst,
-                None => local.is_empty() || local.contains(&p.dst),
+                None => local.contains(&p.dst),
             }
             && (p.protocol != Protocol::Tcp || d.tcp_flags.matches(p.tcp_flags))
     })
@@ -720,12 +722,15 @@ fn the_summary_groups_doors_by_flags_and_destinations() {
     assert!(new
         .headline()
         .ends_with("for a linux cooked v2 (SLL2) link, exact"));
-    let any = build(&doors[..1], &[], false, LinkType::Ethernet);
+    let waiting = build(&doors[..1], &[], false, LinkType::Ethernet);
+    assert_eq!(waiting.len(), 1, "no address, no knock");
+    let many: Vec<IpAddr> = (1..=40).map(|i| ip(&format!("198.18.2.{i}"))).collect();
+    let by_family = build(&doors[..1], &many, false, LinkType::Ethernet);
     assert_eq!(
-        any.groups()[0].destinations,
+        by_family.groups()[0].destinations,
         Destinations::Any {
             ipv4: true,
-            ipv6: true
+            ipv6: false
         }
     );
 }

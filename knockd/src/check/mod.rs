@@ -46,6 +46,11 @@ pub fn run(setup: &Setup) -> ExitCode {
     for addr in &addrs {
         println!("local address: {addr}");
     }
+    if addrs.is_empty() {
+        println!(
+            "local address: none yet (only doors with a Target can be knocked until one comes)"
+        );
+    }
     for d in &loaded.doors {
         let door = &d.door;
         println!();

@@ -452,6 +452,20 @@ pub enum Message<'a> {
         /// The capture interface.
         interface: &'a str,
     },
+    /// `addresses of <iface> changed: <addr>, ...` (verbose): knocks to
+    /// these count from now on. Not in 0.8, which read them once.
+    AddressesChanged {
+        /// The capture interface.
+        interface: &'a str,
+        /// Its addresses now.
+        addrs: &'a [IpAddr],
+    },
+    /// `<iface> has no address yet: waiting for one; until then only doors
+    /// with a Target can be knocked` (log, verbose).
+    WaitingForAddress {
+        /// The capture interface.
+        interface: &'a str,
+    },
     /// An error at run time, printed as is (log, stderr), e.g. `pcap: <error>`.
     Error(&'a dyn fmt::Display),
     /// A configuration echo line (debug).
@@ -876,6 +890,27 @@ impl Message<'_> {
                 }
                 LOG
             }
+            Message::AddressesChanged { interface, addrs } => {
+                if let Some(out) = out {
+                    write!(out, "addresses of {interface} changed:")?;
+                    if addrs.is_empty() {
+                        write!(out, " none")?;
+                    }
+                    for (i, addr) in addrs.iter().enumerate() {
+                        write!(out, "{} {addr}", if i == 0 { "" } else { "," })?;
+                    }
+                }
+                VERBOSE
+            }
+            Message::WaitingForAddress { interface } => {
+                if let Some(out) = out {
+                    write!(
+                        out,
+                        "{interface} has no address yet: waiting for one; until then only doors with a Target can be knocked"
+                    )?;
+                }
+                LOG | VERBOSE
+            }
             Message::Error(error) => {
                 if let Some(out) = out {
                     write!(out, "{error}")?;
@@ -1257,6 +1292,31 @@ mod tests {
             Message::CaptureRestored { interface: "eth0" },
             "capture on eth0 restored",
             LOG,
+        );
+        let addrs = [
+            IpAddr::V4(Ipv4Addr::new(198, 18, 1, 1)),
+            IpAddr::V6(Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 1)),
+        ];
+        check(
+            Message::AddressesChanged {
+                interface: "eth0",
+                addrs: &addrs,
+            },
+            "addresses of eth0 changed: 198.18.1.1, fd00:1::1",
+            VERBOSE,
+        );
+        check(
+            Message::AddressesChanged {
+                interface: "eth0",
+                addrs: &[],
+            },
+            "addresses of eth0 changed: none",
+            VERBOSE,
+        );
+        check(
+            Message::WaitingForAddress { interface: "wg0" },
+            "wg0 has no address yet: waiting for one; until then only doors with a Target can be knocked",
+            LOG | VERBOSE,
         );
         let sequence = Sequence::parse("2001,2002:udp,2003").unwrap();
         check(

@@ -25,6 +25,7 @@ use knockd_core::wire::{self, DecodeError, LinkType};
 use knockd_core::Packet;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
+use crate::address_watch::AddressWatch;
 use crate::capture::{Capture, CaptureError};
 use crate::commands::{CommandRunner, Opening};
 use crate::counters::Counters;
@@ -110,6 +111,9 @@ pub struct Server {
     setup: Setup,
     link: LinkType,
     local_addrs: Vec<IpAddr>,
+    /// Wakes the loop when the addresses may have changed (`None` if it
+    /// could not be set up).
+    address_watch: Option<AddressWatch>,
     /// `None` while the interface is down or gone; see [`Server::capture_lost`].
     capture: Option<Capture>,
     capture_retry: Option<Instant>,
@@ -138,13 +142,23 @@ impl Server {
                 self.runner.next_deadline(),
                 self.budgets.deadline(),
                 self.capture_retry,
+                self.address_watch.as_ref().and_then(AddressWatch::deadline),
             ]
             .into_iter()
             .flatten()
             .min()
             .map(|deadline| deadline.saturating_duration_since(now));
             let capture_fd = self.capture.as_ref().map(|c| c.as_fd());
-            let ready = wait(capture_fd, self.signals.fd(), self.reloader.fd(), timeout);
+            let watch_fd = self.address_watch.as_ref().and_then(AddressWatch::fd);
+            let ready = wait(
+                Fds {
+                    capture: capture_fd,
+                    addresses: watch_fd,
+                    signals: self.signals.fd(),
+                    reload: self.reloader.fd(),
+                },
+                timeout,
+            );
             let ready = ready.unwrap_or_else(|e| {
                 self.logger
                     .emit(&Message::Error(&format_args!("poll: {}", io_message(&e))));
@@ -162,6 +176,13 @@ impl Server {
             let now = Instant::now();
             if self.capture_retry.is_some_and(|at| at <= now) {
                 self.reopen_capture(now);
+            }
+            let watch_due = ready.addresses
+                || (self.address_watch.as_ref())
+                    .and_then(AddressWatch::deadline)
+                    .is_some_and(|at| at <= now);
+            if watch_due && self.address_watch.as_mut().is_some_and(|w| w.take(now)) {
+                self.follow_addresses();
             }
             self.engine.on_timer(now, &mut self.events);
             self.handle_events();
@@ -484,6 +505,29 @@ impl Server {
         }
     }
 
+    /// The host's addresses may have changed: when the capture interface's
+    /// did, knocks to the new ones count from now on, without a reload.
+    fn follow_addresses(&mut self) {
+        let only_ipv4 = self.setup.args.only_ipv4;
+        let interface = &self.setup.interface;
+        let Ok(addrs) = interfaces::local_addresses(interface, only_ipv4) else {
+            return;
+        };
+        if addrs == self.local_addrs {
+            return;
+        }
+        self.logger.emit(&Message::AddressesChanged {
+            interface,
+            addrs: &addrs,
+        });
+        if addrs.is_empty() {
+            self.logger.emit(&Message::WaitingForAddress { interface });
+        }
+        self.local_addrs = addrs;
+        self.engine.set_local_addrs(self.local_addrs.clone());
+        self.reinstall_filter();
+    }
+
     fn refresh_local_addrs(&mut self) {
         let only_ipv4 = self.setup.args.only_ipv4;
         self.local_addrs = local_addresses(&self.setup.interface, only_ipv4, &mut self.logger);
@@ -663,8 +707,8 @@ fn sees_the_host_itself(interface: &str, link: LinkType) -> bool {
 
 /// The interface's addresses, each logged with `-D` (`local IP: ...`).
 fn local_addresses(interface: &str, only_ipv4: bool, logger: &mut Logger) -> Vec<IpAddr> {
-    // An interface without addresses yet has none; doors then match every
-    // destination. `any` has every interface's.
+    // An interface without addresses yet has none: only Target doors can be
+    // knocked until one comes. `any` has every interface's.
     let addrs = interfaces::local_addresses(interface, only_ipv4).unwrap_or_default();
     for addr in &addrs {
         logger.emit(&Message::LocalIp(*addr));
@@ -672,28 +716,39 @@ fn local_addresses(interface: &str, only_ipv4: bool, logger: &mut Logger) -> Vec
     addrs
 }
 
+/// The descriptors the loop polls; the optional ones may be absent.
+struct Fds<'a> {
+    capture: Option<BorrowedFd<'a>>,
+    addresses: Option<BorrowedFd<'a>>,
+    signals: BorrowedFd<'a>,
+    reload: BorrowedFd<'a>,
+}
+
 /// Which of the polled descriptors are readable.
 #[derive(Debug, Default, Clone, Copy)]
 struct Ready {
     capture: bool,
+    addresses: bool,
     signals: bool,
     reload: bool,
 }
 
-/// Polls the signal, reload and capture descriptors; returns which are readable.
-fn wait(
-    capture: Option<BorrowedFd<'_>>,
-    signals: BorrowedFd<'_>,
-    reload: BorrowedFd<'_>,
-    timeout: Option<Duration>,
-) -> io::Result<Ready> {
-    let mut fds = vec![
-        PollFd::new(signals, PollFlags::POLLIN),
-        PollFd::new(reload, PollFlags::POLLIN),
+/// Polls the loop's descriptors; returns which are readable.
+fn wait(fds: Fds<'_>, timeout: Option<Duration>) -> io::Result<Ready> {
+    let mut polled = vec![
+        PollFd::new(fds.signals, PollFlags::POLLIN),
+        PollFd::new(fds.reload, PollFlags::POLLIN),
     ];
-    if let Some(capture) = capture {
-        fds.push(PollFd::new(capture, PollFlags::POLLIN));
+    // Where each optional descriptor sits in `polled`, if present.
+    let mut slots = [None, None];
+    for (slot, fd) in slots.iter_mut().zip([fds.capture, fds.addresses]) {
+        if let Some(fd) = fd {
+            polled.push(PollFd::new(fd, PollFlags::POLLIN));
+            *slot = Some(polled.len() - 1);
+        }
     }
+    let [capture, addresses] = slots;
+    let mut fds = polled;
     let timeout = match timeout {
         None => PollTimeout::NONE,
         // Round up so that a deadline is never polled for 0 ms repeatedly.
@@ -722,7 +777,8 @@ fn wait(
     Ok(Ready {
         signals: ready(0),
         reload: ready(1),
-        capture: ready(2),
+        capture: capture.is_some_and(ready),
+        addresses: addresses.is_some_and(ready),
     })
 }
 

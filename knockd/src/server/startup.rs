@@ -14,6 +14,7 @@ use super::{
     engine_doors, install_filter, local_addresses, report_used_up, sees_the_host_itself, Budgets,
     Reloader, Server, BATCH, COPY_WINDOW,
 };
+use crate::address_watch::AddressWatch;
 use crate::capture::{Capture, CaptureError};
 use crate::commands::{CommandRunner, RunnerLimits};
 use crate::config_echo;
@@ -73,6 +74,15 @@ impl Server {
         let link = capture.link_type()?;
         logger.emit(&Message::Debug(&link_type_line(link)));
         let only_ipv4 = setup.args.only_ipv4;
+        // Watching before reading: no change can fall in between.
+        let address_watch = AddressWatch::open()
+            .map_err(|e| {
+                logger.emit(&Message::Error(&format_args!(
+                    "cannot watch the host's addresses ({}): they are read again only on reload",
+                    io_message(&e)
+                )));
+            })
+            .ok();
         let local_addrs = local_addresses(&setup.interface, only_ipv4, &mut logger);
         let doors = &setup.loaded.doors;
         install_filter(
@@ -128,6 +138,9 @@ impl Server {
         }
         logger.emit(&Message::Listening { interface });
         logger.emit(&Message::StartingUp { interface });
+        if local_addrs.is_empty() {
+            logger.emit(&Message::WaitingForAddress { interface });
+        }
         // Before the first packet: close what a previous run left open.
         runner.recover(pending, Instant::now(), SystemTime::now(), &mut logger);
         let mut engine = Engine::new(
@@ -149,6 +162,7 @@ impl Server {
             setup,
             link,
             local_addrs,
+            address_watch,
             capture: Some(capture),
             capture_retry: None,
             logger,

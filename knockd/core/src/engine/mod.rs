@@ -263,9 +263,8 @@ enum Progress {
 }
 
 impl Engine {
-    /// An engine for `doors`, accepting knocks to `local_addrs` (any
-    /// destination when empty: an interface without addresses) for doors
-    /// without a target.
+    /// An engine for `doors`, accepting knocks to `local_addrs` for doors
+    /// without a target (none while the interface has no address, as in 0.8).
     pub fn new(doors: Vec<EngineDoor>, local_addrs: Vec<IpAddr>, limits: Limits) -> Self {
         let mut engine = Engine {
             attempts: Attempts::new(doors.len(), limits.max_attempts),
@@ -469,7 +468,7 @@ impl Engine {
     fn accepts_destination(&self, door: &EngineDoor, dst: IpAddr) -> bool {
         match door.target {
             Some(target) => target == dst,
-            None => self.local_addrs.is_empty() || self.local_addrs.contains(&dst),
+            None => self.local_addrs.contains(&dst),
         }
     }
 

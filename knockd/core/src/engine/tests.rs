@@ -580,10 +580,20 @@ fn wrong_destination_is_invisible() {
 }
 
 #[test]
-fn no_local_addresses_accepts_any_destination() {
-    let mut engine = Engine::new(vec![door("d", "7000", 5000)], vec![], Limits::default());
+fn without_local_addresses_only_target_doors_accept_knocks() {
+    // An interface waiting for its first address: as in 0.8, whose
+    // destination check compared with an empty address list.
+    let mut target = door("t", "7000", 5000);
+    target.target = Some(VIP);
+    let doors = vec![door("d", "7000", 5000), target];
+    let mut engine = Engine::new(doors, vec![], Limits::default());
     let mut events = Vec::new();
+    engine.on_packet(&to(LOCAL, syn(A, 7000)), Instant::now(), &mut events);
     engine.on_packet(&to(VIP, syn(A, 7000)), Instant::now(), &mut events);
+    assert_eq!(events, [stage(A, 1, 1), open(A, 1)]);
+    engine.set_local_addrs(vec![LOCAL]);
+    events.clear();
+    engine.on_packet(&to(LOCAL, syn(A, 7000)), Instant::now(), &mut events);
     assert_eq!(events, [stage(A, 0, 1), open(A, 0)]);
 }
 

@@ -108,14 +108,6 @@ impl Family {
         }
     }
 
-    /// The address clause when the interface has no address at all.
-    fn any_destination(self) -> &'static str {
-        match self {
-            Family::V4 => "ip",
-            Family::V6 => "ip6",
-        }
-    }
-
     /// Where the TCP flag byte is. libpcap's `tcp[]` only works for IPv4.
     fn tcp_flags_operand(self) -> &'static str {
         match self {
@@ -172,9 +164,6 @@ pub fn door_expressions(
 fn destinations(target: Option<IpAddr>, local: &[IpAddr], family: Family) -> Option<String> {
     if let Some(target) = target {
         return (Family::of(&target) == family).then(|| format!("dst host {target}"));
-    }
-    if local.is_empty() {
-        return Some(family.any_destination().to_owned());
     }
     // 0.8 lists the addresses in reverse discovery order.
     let hosts: Vec<String> = local

@@ -110,8 +110,7 @@ impl From<BpfError> for FilterError {
 pub enum Destinations {
     /// To one of these addresses.
     Hosts(Vec<IpAddr>),
-    /// To any address of these families (an interface without addresses,
-    /// `-i any`, or too many addresses to tell apart).
+    /// To any address of these families (too many addresses to tell apart).
     Any {
         /// Any IPv4 address.
         ipv4: bool,
@@ -403,7 +402,6 @@ impl Plan {
                 index.get(addr).map_or(0, |&i| 1 << (FIRST_ADDRESS_BIT + i))
             }
         };
-        let any = IS_IPV4 | if ipv6 { IS_IPV6 } else { 0 };
         let local_class = local_addrs.iter().fold(0, |c, a| c | bit(a));
         // Groups in order of first use; TCP before UDP.
         type Key = (Protocol, u32, u8, u8);
@@ -413,7 +411,6 @@ impl Plan {
             let class = match door.target {
                 Some(target) if wanted(&target) => bit(&target),
                 Some(_) => 0,
-                None if local_addrs.is_empty() => any,
                 None => local_class,
             };
             if class == 0 {
