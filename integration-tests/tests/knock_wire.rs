@@ -229,10 +229,11 @@ fn udp_hits_carry_a_single_zero_byte() {
         let (output, sent) = knock(&["-u", "127.0.0.1", "7011", "7012:tcp", "7013:UDP"]);
         assert_success(&output);
         assert_eq!(dst_ports(&sent), [7011, 7012, 7013], "{sent:#?}");
+        // -u makes every hit UDP, `:tcp` included, as knock 0.8's.
         let one_zero = Transport::Udp { payload: vec![0] };
-        assert_eq!(sent[0].transport, one_zero);
-        assert_eq!(sent[1].tcp_flags(), Some(SYN));
-        assert_eq!(sent[2].transport, one_zero);
+        for hit in &sent {
+            assert_eq!(hit.transport, one_zero, "{hit:?}");
+        }
     });
 }
 

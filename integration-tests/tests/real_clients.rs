@@ -90,6 +90,36 @@ fn allow_repeats_opens_for_a_client_that_knocks_each_port_twice() {
     assert_eq!(rig.scratch.lines("out"), [format!("repeats {client}")]);
 }
 
+/// What the server sends (its own knock towards another host) and what it
+/// only forwards (a knock addressed through it to a host behind it) never
+/// opens its doors, on its interface and on `any`.
+#[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
+fn outgoing_and_forwarded_knocks_never_count() {
+    for interface in [None, Some("any")] {
+        let args: &[&str] = match interface {
+            Some(name) => &["-i", name],
+            None => &[],
+        };
+        let rig = Rig::one_door(&Pair::ours(), "door", "7000,8000", &[], args);
+        let output = run_bounded(
+            std::process::Command::new("ip")
+                .args(["netns", "exec", rig.net.server_ns()])
+                .arg(&rig.pair.knock)
+                .args([&rig.net.client_v4().to_string(), "7000", "8000"]),
+            WAIT,
+        );
+        assert!(output.status.success(), "{output:?}");
+        let behind = rig.net.host_v4(50);
+        rig.net.route_to_server_mac(behind.into());
+        rig.knock(&[&behind.to_string(), "7000", "8000"]);
+        rig.assert_opened("door", 0);
+        // The door works: a knock to the server itself opens it.
+        rig.knock(&[&rig.server_v4(), "7000", "8000"]);
+        rig.assert_opened("door", 1);
+    }
+}
+
 /// A knock in frames tagged for VLAN 100, which the server does not have: the kernel drops
 /// them, so they must not count on the parent interface either; priority-tagged frames
 /// (VLAN 0) and untagged ones do.
