@@ -29,9 +29,10 @@ pub const DEFAULT_INTERFACE: &str = "eth0";
                   SIGTERM and SIGINT run the stop commands of open doors and exit."
 )]
 pub struct Args {
-    /// Network interface to listen on (overrides Interface in the config)
+    /// Network interface to listen on (overrides Interface in the config);
+    /// give it again to listen on several
     #[arg(short = 'i', long = "interface", value_name = "INT")]
-    pub interface: Option<String>,
+    pub interface: Vec<String>,
 
     /// Run in the background, writing the pid file
     #[arg(short = 'd', long = "daemon")]

@@ -38,8 +38,8 @@ pub struct Counters {
     /// libpcap's counters of the captures closed so far (a reopened
     /// capture's own counters start from zero).
     closed_captures: CaptureTotals,
-    /// libpcap's counters of the open capture, as last read.
-    open_capture: CaptureTotals,
+    /// libpcap's counters of the open captures, as last read.
+    open_captures: CaptureTotals,
 }
 
 /// libpcap's counters, widened so that sums over several captures do not wrap.
@@ -83,30 +83,22 @@ impl Counters {
         }
     }
 
-    /// Takes in the totals kept elsewhere: the engine's, the runner's and,
-    /// when a capture is open, its libpcap counters.
-    pub fn refresh(
-        &mut self,
-        engine: Stats,
-        commands: CommandStats,
-        capture: Option<CaptureStats>,
-    ) {
+    /// Takes in the totals kept elsewhere: the engine's, the runner's and
+    /// the libpcap counters of the open captures, summed.
+    pub fn refresh(&mut self, engine: Stats, commands: CommandStats, captures: CaptureTotals) {
         self.engine = engine;
         self.commands = commands;
-        if let Some(stats) = capture {
-            self.open_capture = stats.into();
-        }
+        self.open_captures = captures;
     }
 
-    /// The open capture is gone: its last counters join the closed ones.
-    pub fn capture_closed(&mut self) {
-        self.closed_captures = self.closed_captures + self.open_capture;
-        self.open_capture = CaptureTotals::default();
+    /// A capture is gone: its last counters join the closed ones.
+    pub fn capture_closed(&mut self, last: CaptureTotals) {
+        self.closed_captures = self.closed_captures + last;
     }
 
     /// libpcap's counters over every capture since start.
     pub fn capture(&self) -> CaptureTotals {
-        self.closed_captures + self.open_capture
+        self.closed_captures + self.open_captures
     }
 
     /// Writes the counters as `-v` lines (`counters: packets: ...`).
@@ -183,21 +175,18 @@ mod tests {
     #[test]
     fn capture_counters_add_up_over_reopened_captures() {
         let mut counters = Counters::default();
-        let stats = |received, dropped| CaptureStats {
-            received,
-            dropped,
-            interface_dropped: 0,
+        let stats = |received, dropped| {
+            CaptureTotals::from(CaptureStats {
+                received,
+                dropped,
+                interface_dropped: 0,
+            })
         };
+        counters.capture_closed(stats(10, 1));
         counters.refresh(
             Stats::default(),
             CommandStats::default(),
-            Some(stats(10, 1)),
-        );
-        counters.capture_closed();
-        counters.refresh(
-            Stats::default(),
-            CommandStats::default(),
-            Some(stats(u32::MAX, 2)),
+            stats(u32::MAX, 2),
         );
         assert_eq!(
             counters.capture(),

@@ -33,6 +33,20 @@ pub fn local_addresses(interface: &str, ipv4_only: bool) -> io::Result<Vec<IpAdd
     Ok(all)
 }
 
+/// The addresses of every interface of `interfaces`, each once: the
+/// destinations of knocks when knockd listens on several.
+pub fn addresses_of_all(interfaces: &[String], ipv4_only: bool) -> Vec<IpAddr> {
+    let mut all: Vec<IpAddr> = Vec::new();
+    for interface in interfaces {
+        for address in local_addresses(interface, ipv4_only).unwrap_or_default() {
+            if !all.contains(&address) {
+                all.push(address);
+            }
+        }
+    }
+    all
+}
+
 /// The names of the host's interfaces, each once, in the kernel's order.
 pub fn names() -> Vec<String> {
     let mut names: Vec<String> = Vec::new();

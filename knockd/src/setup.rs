@@ -26,9 +26,10 @@ pub struct Setup {
     pub config_path: PathBuf,
     /// The configuration and its doors.
     pub loaded: Loaded,
-    /// The capture interface: `-i`, else `Interface`, else `eth0`, else
-    /// (no `eth0` here) the interface of the default route.
-    pub interface: String,
+    /// The capture interfaces (at least one, each once): every `-i`, else
+    /// those `Interface` lists, else `eth0`, else (no `eth0` here) the
+    /// interface of the default route.
+    pub interfaces: Vec<String>,
     /// Set when the interface is the default route's, to be logged: knockd
     /// issue #44, hosts whose interfaces are called `ens3` or `enp1s0`.
     pub interface_from_default_route: bool,
@@ -60,22 +61,42 @@ impl Setup {
         let base = std::env::current_dir().map_err(SetupError::CurrentDir)?;
         let config_path = base.join(&args.config);
         let loaded = doors::load(&config_path, &base).map_err(SetupError::Load)?;
-        let configured = args
-            .interface
-            .clone()
-            .or_else(|| loaded.config.options.interface.clone());
-        let (interface, interface_from_default_route) = match configured {
-            Some(interface) => (interface, false),
-            None => default_interface(),
+        let configured = if args.interface.is_empty() {
+            // `Interface = eth0, wg0`: 0.8 took the whole value as one name.
+            let listed = loaded.config.options.interface.as_deref().unwrap_or("");
+            listed
+                .split(|c: char| c == ',' || c.is_ascii_whitespace())
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned)
+                .collect()
+        } else {
+            args.interface.clone()
         };
+        let mut interfaces: Vec<String> = Vec::with_capacity(configured.len());
+        for name in configured {
+            if !interfaces.contains(&name) {
+                interfaces.push(name);
+            }
+        }
+        let mut interface_from_default_route = false;
+        if interfaces.is_empty() {
+            let (interface, from_route) = default_interface();
+            interfaces.push(interface);
+            interface_from_default_route = from_route;
+        }
         Ok(Setup {
             args,
             base,
             config_path,
             loaded,
-            interface,
+            interfaces,
             interface_from_default_route,
         })
+    }
+
+    /// The interfaces as the log names them: `eth0, wg0`.
+    pub fn interface_list(&self) -> String {
+        self.interfaces.join(", ")
     }
 
     /// The log's sinks for `config`: as in 0.8, `LogFile` in the

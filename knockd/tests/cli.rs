@@ -406,3 +406,37 @@ fn check_predicts_a_missing_interface_a_missing_program_and_an_unwritable_log() 
         .code(1)
         .stderr(contains("interface nosuchif0 does not exist (there are: "));
 }
+
+#[test]
+#[cfg(target_os = "linux")] // Linux calls loopback `lo`
+fn several_interfaces_from_interface_or_repeated_i() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write(
+        dir.path(),
+        "k.conf",
+        &format!("[options]\n    Interface = lo, any lo\n{DOOR}"),
+    );
+    let check = |args: &[&str]| {
+        let output = knockd()
+            .args(args)
+            .arg("-c")
+            .arg(&conf)
+            .arg("--check")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        stdout
+            .lines()
+            .filter(|line| line.starts_with("interface: "))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    // Each once, in order; -i wins over Interface as a whole.
+    assert_eq!(check(&[]), ["interface: lo", "interface: any"]);
+    assert_eq!(
+        check(&["-i", "any", "-i", "lo"]),
+        ["interface: any", "interface: lo"]
+    );
+    assert_eq!(check(&["-i", "lo"]), ["interface: lo"]);
+}

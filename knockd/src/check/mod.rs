@@ -24,16 +24,18 @@ use problems::Severity;
 pub fn run(setup: &Setup) -> ExitCode {
     let args = &setup.args;
     let loaded = &setup.loaded;
-    let addrs = interfaces::local_addresses(&setup.interface, args.only_ipv4).unwrap_or_default();
+    let addrs = interfaces::addresses_of_all(&setup.interfaces, args.only_ipv4);
     let settings = setup.log_settings(&loaded.config);
     println!("configuration {} is valid", args.config.display());
     if setup.interface_from_default_route {
         println!(
             "interface: {} (the default route's: no interface is configured and there is no eth0)",
-            setup.interface
+            setup.interface_list()
         );
     } else {
-        println!("interface: {}", setup.interface);
+        for interface in &setup.interfaces {
+            println!("interface: {interface}");
+        }
     }
     if let Some(log_file) = &settings.log_file {
         println!("log file: {}", log_file.display());

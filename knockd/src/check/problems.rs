@@ -47,9 +47,7 @@ const SHELL_BUILTINS: [&str; 20] = [
 /// Everything `--check` can tell without opening the interface.
 pub fn predict(setup: &Setup, log_file: Option<&Path>) -> Vec<Problem> {
     let mut problems = Vec::new();
-    if let Some(problem) = missing_interface(&setup.interface) {
-        problems.push(problem);
-    }
+    problems.extend(setup.interfaces.iter().filter_map(|i| missing_interface(i)));
     if let Some(problem) = log_file.and_then(unwritable_log) {
         problems.push(problem);
     }

@@ -1,5 +1,6 @@
-//! The daemon's poll loop over the capture descriptor, the signal pipe and
-//! the timers of the engine, the command runner and the counters.
+//! The daemon's poll loop over the capture descriptors (one per interface),
+//! the address watch, the signal pipe and the timers of the engine, the
+//! command runner and the counters.
 //!
 //! Everything that changes state happens here, in the loop: packets are
 //! decoded and fed to the engine, engine events become log lines and
@@ -8,12 +9,13 @@
 //! with `try_wait`, and reverse lookups (`-l`) happen on a worker thread.
 //! [`startup`] builds the server.
 
+mod captures;
 mod reloader;
 mod startup;
 
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,13 +23,14 @@ use knock_proto::{io_message, Sequence};
 use knockd_core::doors::{Loaded, RuntimeDoor};
 use knockd_core::engine::{Engine, EngineDoor, Event};
 use knockd_core::filter;
-use knockd_core::wire::{self, DecodeError, LinkType};
+use knockd_core::wire::{self, DecodeError};
 use knockd_core::Packet;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::address_watch::AddressWatch;
 use crate::capture::{Capture, CaptureError};
 use crate::commands::{CommandRunner, Opening};
+use crate::counters::CaptureTotals;
 use crate::counters::Counters;
 use crate::daemon::PidFile;
 use crate::interfaces;
@@ -36,15 +39,15 @@ use crate::resolver::Resolver;
 use crate::setup::{filter_doors, Setup};
 use crate::signals::{Pending, Signals};
 use crate::throttle::{LineBudget, OncePerSource};
+use captures::InterfaceCapture;
 use reloader::{Loading, Reloader};
 
 /// How many packets one wake-up reads at most before timers and signals get a turn.
 const BATCH: usize = 256;
 /// How long shutdown waits for commands (stop commands included) to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// How often a lost capture (interface down or gone) is tried again.
-const CAPTURE_RETRY: Duration = Duration::from_secs(1);
-/// On `-i any`, how close a second capture of one knock comes after the first.
+/// On `-i any` or several interfaces, how close a second capture of one
+/// knock comes after the first.
 const COPY_WINDOW: Duration = Duration::from_millis(20);
 /// Stage 1 lines logged per second at most; under a flood of first knocks
 /// the rest are summed up in one line a second.
@@ -109,14 +112,15 @@ impl Budgets {
 /// A started daemon: run it with [`Server::run`].
 pub struct Server {
     setup: Setup,
-    link: LinkType,
+    /// One capture per interface, in the order given; see [`Server::capture_lost`].
+    captures: Vec<InterfaceCapture>,
+    /// The addresses of every interface: what doors without a Target are
+    /// knocked on (a host accepts a packet to any of its addresses on any
+    /// of its interfaces).
     local_addrs: Vec<IpAddr>,
     /// Wakes the loop when the addresses may have changed (`None` if it
     /// could not be set up).
     address_watch: Option<AddressWatch>,
-    /// `None` while the interface is down or gone; see [`Server::capture_lost`].
-    capture: Option<Capture>,
-    capture_retry: Option<Instant>,
     logger: Logger,
     engine: Engine,
     runner: CommandRunner,
@@ -141,18 +145,18 @@ impl Server {
                 self.engine.next_deadline(),
                 self.runner.next_deadline(),
                 self.budgets.deadline(),
-                self.capture_retry,
                 self.address_watch.as_ref().and_then(AddressWatch::deadline),
             ]
             .into_iter()
+            .chain(self.captures.iter().map(|c| c.retry))
             .flatten()
             .min()
             .map(|deadline| deadline.saturating_duration_since(now));
-            let capture_fd = self.capture.as_ref().map(|c| c.as_fd());
+            let capture_fds: Vec<_> = self.captures.iter().map(InterfaceCapture::fd).collect();
             let watch_fd = self.address_watch.as_ref().and_then(AddressWatch::fd);
             let ready = wait(
                 Fds {
-                    capture: capture_fd,
+                    captures: &capture_fds,
                     addresses: watch_fd,
                     signals: self.signals.fd(),
                     reload: self.reloader.fd(),
@@ -167,15 +171,22 @@ impl Server {
                     ..Ready::default()
                 }
             });
-            let (capture_ready, signal_ready) = (ready.capture, ready.signals);
-            if capture_ready {
-                if let Err(e) = self.read_packets() {
-                    self.capture_lost(&e);
+            let signal_ready = ready.signals;
+            for index in ready.captures_ready() {
+                if let Err(e) = self.read_packets(index) {
+                    self.capture_lost(index, &e);
                 }
             }
             let now = Instant::now();
-            if self.capture_retry.is_some_and(|at| at <= now) {
-                self.reopen_capture(now);
+            for index in 0..self.captures.len() {
+                if self
+                    .captures
+                    .get(index)
+                    .and_then(|c| c.retry)
+                    .is_some_and(|at| at <= now)
+                {
+                    self.reopen_capture(index, now);
+                }
             }
             let watch_due = ready.addresses
                 || (self.address_watch.as_ref())
@@ -214,15 +225,21 @@ impl Server {
         }
     }
 
-    /// Reads what the capture has, then feeds each decoded packet to the
+    /// Reads what capture `index` has, then feeds each decoded packet to the
     /// engine and handles its events before the next packet, so debug packet
     /// lines and the log lines they cause interleave as in 0.8.
-    fn read_packets(&mut self) -> Result<(), CaptureError> {
+    fn read_packets(&mut self, index: usize) -> Result<(), CaptureError> {
         let now = Instant::now();
         let wall = SystemTime::now();
-        let link = self.link;
+        let Some(slot) = self.captures.get_mut(index) else {
+            return Ok(());
+        };
+        let link = slot.link;
+        // Knocks from the host itself are real only where it sees itself.
+        self.engine
+            .set_loopback_capture(slot.sees_the_host_itself());
         let mut batch = std::mem::take(&mut self.batch);
-        let read = match self.capture.as_mut() {
+        let read = match slot.capture.as_mut() {
             Some(capture) => capture.read_available(BATCH, |timestamp, wire_len, frame| {
                 batch.push((timestamp, wire::decode(link, frame), wire_len));
             }),
@@ -450,17 +467,33 @@ impl Server {
         self.reinstall_filter();
     }
 
-    /// Installs the filter for the current doors; a failure is logged and
-    /// the previous filter stays.
+    /// Installs the filter for the current doors on every open capture; a
+    /// failure is logged and that capture's previous filter stays.
     fn reinstall_filter(&mut self) {
-        if let Err(e) = self.install_filter() {
-            self.logger.emit(&Message::Error(&e));
+        log_expressions(
+            &self.setup.loaded.doors,
+            &self.local_addrs,
+            self.setup.args.only_ipv4,
+            &mut self.logger,
+        );
+        for index in 0..self.captures.len() {
+            if let Err(e) = self.install_filter(index) {
+                self.logger.emit(&Message::Error(&e));
+            }
         }
     }
 
-    fn install_filter(&mut self) -> Result<(), CaptureError> {
+    /// Installs the filter for the current doors on capture `index`, if open.
+    fn install_filter(&mut self, index: usize) -> Result<(), CaptureError> {
+        let capture = self
+            .captures
+            .get_mut(index)
+            .and_then(|c| c.capture.as_mut());
+        let Some(capture) = capture else {
+            return Ok(());
+        };
         install_filter(
-            self.capture.as_mut(),
+            capture,
             &self.setup.loaded.doors,
             &self.local_addrs,
             self.setup.args.only_ipv4,
@@ -468,69 +501,77 @@ impl Server {
         )
     }
 
-    /// The capture failed (the interface went down or was removed): close it
-    /// and try again every second, instead of exiting as 0.8 does. Knocks
-    /// sent meanwhile are not seen; attempts in progress are kept.
-    fn capture_lost(&mut self, error: &CaptureError) {
-        self.refresh_counters();
-        self.counters.capture_closed();
-        self.capture = None;
-        self.capture_retry = Some(Instant::now() + CAPTURE_RETRY);
+    /// Capture `index` failed (its interface went down or was removed):
+    /// close it and try again every second, instead of exiting as 0.8 does.
+    /// Knocks sent meanwhile on that interface are not seen; attempts in
+    /// progress are kept, and the other interfaces go on.
+    fn capture_lost(&mut self, index: usize, error: &CaptureError) {
+        let Some(slot) = self.captures.get_mut(index) else {
+            return;
+        };
+        let last = slot.lose(Instant::now());
+        self.counters.capture_closed(last);
         self.logger.emit(&Message::CaptureLost {
-            interface: &self.setup.interface,
+            interface: &slot.interface,
             error,
         });
     }
 
-    fn reopen_capture(&mut self, now: Instant) {
-        let opened =
-            Capture::open(&self.setup.interface).and_then(|c| c.link_type().map(|l| (c, l)));
-        let Ok((capture, link)) = opened else {
-            self.capture_retry = Some(now + CAPTURE_RETRY);
+    fn reopen_capture(&mut self, index: usize, now: Instant) {
+        if !self.captures.get_mut(index).is_some_and(|c| c.reopen(now)) {
             return;
-        };
-        self.capture = Some(capture);
-        self.capture_retry = None;
-        self.link = link;
+        }
         // The addresses may have changed while the interface was away.
         self.refresh_local_addrs();
-        self.engine
-            .set_loopback_capture(sees_the_host_itself(&self.setup.interface, link));
         self.engine.set_local_addrs(self.local_addrs.clone());
-        match self.install_filter() {
-            Ok(()) => self.logger.emit(&Message::CaptureRestored {
-                interface: &self.setup.interface,
-            }),
-            Err(e) => self.capture_lost(&e),
+        match self.install_filter(index) {
+            Ok(()) => {
+                if let Some(slot) = self.captures.get(index) {
+                    self.logger.emit(&Message::CaptureRestored {
+                        interface: &slot.interface,
+                    });
+                }
+            }
+            Err(e) => self.capture_lost(index, &e),
         }
     }
 
-    /// The host's addresses may have changed: when the capture interface's
-    /// did, knocks to the new ones count from now on, without a reload.
+    /// The host's addresses may have changed: when an interface's did,
+    /// knocks to the new ones count from now on, without a reload.
     fn follow_addresses(&mut self) {
         let only_ipv4 = self.setup.args.only_ipv4;
-        let interface = &self.setup.interface;
-        let Ok(addrs) = interfaces::local_addresses(interface, only_ipv4) else {
-            return;
-        };
-        if addrs == self.local_addrs {
-            return;
+        for slot in &mut self.captures {
+            let Ok(addrs) = interfaces::local_addresses(&slot.interface, only_ipv4) else {
+                continue;
+            };
+            if addrs == slot.addrs {
+                continue;
+            }
+            let interface = &slot.interface;
+            self.logger.emit(&Message::AddressesChanged {
+                interface,
+                addrs: &addrs,
+            });
+            if addrs.is_empty() {
+                self.logger.emit(&Message::WaitingForAddress { interface });
+            }
+            slot.addrs = addrs;
         }
-        self.logger.emit(&Message::AddressesChanged {
-            interface,
-            addrs: &addrs,
-        });
-        if addrs.is_empty() {
-            self.logger.emit(&Message::WaitingForAddress { interface });
+        let all = union(&self.captures);
+        if all != self.local_addrs {
+            self.local_addrs = all;
+            self.engine.set_local_addrs(self.local_addrs.clone());
+            self.reinstall_filter();
         }
-        self.local_addrs = addrs;
-        self.engine.set_local_addrs(self.local_addrs.clone());
-        self.reinstall_filter();
     }
 
+    /// Reads every interface's addresses again (`local IP` lines with `-D`).
     fn refresh_local_addrs(&mut self) {
         let only_ipv4 = self.setup.args.only_ipv4;
-        self.local_addrs = local_addresses(&self.setup.interface, only_ipv4, &mut self.logger);
+        for slot in &mut self.captures {
+            slot.addrs = local_addresses(&slot.interface, only_ipv4, &mut self.logger);
+        }
+        self.local_addrs = union(&self.captures);
     }
 
     /// SIGHUP: the configuration is read again off the loop ([`Reloader`]).
@@ -572,9 +613,13 @@ impl Server {
     }
 
     fn refresh_counters(&mut self) {
-        let capture = self.capture.as_mut().and_then(|c| c.stats().ok());
+        let mut open = CaptureTotals::default();
+        for slot in &mut self.captures {
+            slot.read_stats();
+            open = open + slot.stats;
+        }
         self.counters
-            .refresh(self.engine.stats(), self.runner.stats(), capture);
+            .refresh(self.engine.stats(), self.runner.stats(), open);
     }
 
     /// SIGTERM/SIGINT: run the stop commands of doors still open, wait a
@@ -603,7 +648,7 @@ impl Server {
 /// so a coarser program half as long is tried instead, with an error line;
 /// if even a short one is refused, installing fails.
 fn install_filter(
-    capture: Option<&mut Capture>,
+    capture: &mut Capture,
     doors: &[RuntimeDoor],
     local_addrs: &[IpAddr],
     only_ipv4: bool,
@@ -611,17 +656,6 @@ fn install_filter(
 ) -> Result<(), CaptureError> {
     use crate::capture::{fit_program, kernel_budget, Placement, SHORTEST_PROGRAM};
     let doors = filter_doors(doors);
-    if logger.debug() {
-        for door in filter::door_expressions(&doors, local_addrs, only_ipv4) {
-            logger.emit(&Message::PcapExpression {
-                door: &door.door,
-                expression: &door.expression,
-            });
-        }
-    }
-    let Some(capture) = capture else {
-        return Ok(());
-    };
     let link = capture.link_type()?;
     let build = |budget| {
         filter::program(&doors, local_addrs, only_ipv4, link, budget)
@@ -662,6 +696,36 @@ fn install_filter(
     }
 }
 
+/// With `-D`, each door's part of the filter as a libpcap expression, as
+/// 0.8 logs it (`adding pcap expression for door ...`).
+fn log_expressions(
+    doors: &[RuntimeDoor],
+    local_addrs: &[IpAddr],
+    only_ipv4: bool,
+    logger: &mut Logger,
+) {
+    if logger.debug() {
+        let doors = filter_doors(doors);
+        for door in filter::door_expressions(&doors, local_addrs, only_ipv4) {
+            logger.emit(&Message::PcapExpression {
+                door: &door.door,
+                expression: &door.expression,
+            });
+        }
+    }
+}
+
+/// The addresses of every capture's interface, each once.
+fn union(captures: &[InterfaceCapture]) -> Vec<IpAddr> {
+    let mut all: Vec<IpAddr> = Vec::new();
+    for addr in captures.iter().flat_map(|c| &c.addrs) {
+        if !all.contains(addr) {
+            all.push(*addr);
+        }
+    }
+    all
+}
+
 fn engine_doors(doors: &[RuntimeDoor]) -> Vec<EngineDoor> {
     doors
         .iter()
@@ -699,12 +763,6 @@ fn report_used_up(loaded: &Loaded, logger: &mut Logger) {
     }
 }
 
-/// Whether the host's knocks to itself show on the capture: a loopback
-/// interface, `any`, or a BSD loopback link type.
-fn sees_the_host_itself(interface: &str, link: LinkType) -> bool {
-    matches!(link, LinkType::Null | LinkType::Loop) || interfaces::sees_the_host_itself(interface)
-}
-
 /// The interface's addresses, each logged with `-D` (`local IP: ...`).
 fn local_addresses(interface: &str, only_ipv4: bool, logger: &mut Logger) -> Vec<IpAddr> {
     // An interface without addresses yet has none: only Target doors can be
@@ -716,38 +774,51 @@ fn local_addresses(interface: &str, only_ipv4: bool, logger: &mut Logger) -> Vec
     addrs
 }
 
-/// The descriptors the loop polls; the optional ones may be absent.
-struct Fds<'a> {
-    capture: Option<BorrowedFd<'a>>,
+/// The descriptors the loop polls; the optional ones may be absent (a lost
+/// capture, no address watch).
+struct Fds<'a, 'b> {
+    captures: &'b [Option<BorrowedFd<'a>>],
     addresses: Option<BorrowedFd<'a>>,
     signals: BorrowedFd<'a>,
     reload: BorrowedFd<'a>,
 }
 
 /// Which of the polled descriptors are readable.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct Ready {
-    capture: bool,
+    /// One per capture, in order.
+    captures: Vec<bool>,
     addresses: bool,
     signals: bool,
     reload: bool,
 }
 
+impl Ready {
+    /// The indices of the readable captures.
+    fn captures_ready(&self) -> Vec<usize> {
+        (self.captures.iter().enumerate())
+            .filter_map(|(index, &ready)| ready.then_some(index))
+            .collect()
+    }
+}
+
 /// Polls the loop's descriptors; returns which are readable.
-fn wait(fds: Fds<'_>, timeout: Option<Duration>) -> io::Result<Ready> {
+fn wait(fds: Fds<'_, '_>, timeout: Option<Duration>) -> io::Result<Ready> {
     let mut polled = vec![
         PollFd::new(fds.signals, PollFlags::POLLIN),
         PollFd::new(fds.reload, PollFlags::POLLIN),
     ];
     // Where each optional descriptor sits in `polled`, if present.
-    let mut slots = [None, None];
-    for (slot, fd) in slots.iter_mut().zip([fds.capture, fds.addresses]) {
-        if let Some(fd) = fd {
-            polled.push(PollFd::new(fd, PollFlags::POLLIN));
-            *slot = Some(polled.len() - 1);
-        }
-    }
-    let [capture, addresses] = slots;
+    let optional = fds.captures.iter().copied().chain([fds.addresses]);
+    let slots: Vec<Option<usize>> = optional
+        .map(|fd| {
+            fd.map(|fd| {
+                polled.push(PollFd::new(fd, PollFlags::POLLIN));
+                polled.len() - 1
+            })
+        })
+        .collect();
+    let (capture_slots, address_slot) = slots.split_at(fds.captures.len());
     let mut fds = polled;
     let timeout = match timeout {
         None => PollTimeout::NONE,
@@ -777,8 +848,8 @@ fn wait(fds: Fds<'_>, timeout: Option<Duration>) -> io::Result<Ready> {
     Ok(Ready {
         signals: ready(0),
         reload: ready(1),
-        capture: capture.is_some_and(ready),
-        addresses: addresses.is_some_and(ready),
+        captures: capture_slots.iter().map(|s| s.is_some_and(ready)).collect(),
+        addresses: address_slot.first().copied().flatten().is_some_and(ready),
     })
 }
 

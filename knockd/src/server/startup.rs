@@ -11,11 +11,11 @@ use knockd_core::engine::{Engine, Limits};
 use knockd_core::wire::LinkType;
 
 use super::{
-    engine_doors, install_filter, local_addresses, report_used_up, sees_the_host_itself, Budgets,
-    Reloader, Server, BATCH, COPY_WINDOW,
+    engine_doors, install_filter, local_addresses, log_expressions, report_used_up, union, Budgets,
+    InterfaceCapture, Reloader, Server, BATCH, COPY_WINDOW,
 };
 use crate::address_watch::AddressWatch;
-use crate::capture::{Capture, CaptureError};
+use crate::capture::CaptureError;
 use crate::commands::{CommandRunner, RunnerLimits};
 use crate::config_echo;
 use crate::counters::Counters;
@@ -70,9 +70,12 @@ impl Server {
         report_used_up(&setup.loaded, &mut logger);
 
         let (ledger, pending) = open_ledger(&setup, &mut logger)?;
-        let mut capture = Capture::open(&setup.interface)?;
-        let link = capture.link_type()?;
-        logger.emit(&Message::Debug(&link_type_line(link)));
+        let mut captures = Vec::with_capacity(setup.interfaces.len());
+        for interface in &setup.interfaces {
+            let capture = InterfaceCapture::open(interface)?;
+            logger.emit(&Message::Debug(&link_type_line(capture.link)));
+            captures.push(capture);
+        }
         let only_ipv4 = setup.args.only_ipv4;
         // Watching before reading: no change can fall in between.
         let address_watch = AddressWatch::open()
@@ -83,15 +86,15 @@ impl Server {
                 )));
             })
             .ok();
-        let local_addrs = local_addresses(&setup.interface, only_ipv4, &mut logger);
+        for capture in &mut captures {
+            capture.addrs = local_addresses(&capture.interface, only_ipv4, &mut logger);
+        }
+        let local_addrs = union(&captures);
         let doors = &setup.loaded.doors;
-        install_filter(
-            Some(&mut capture),
-            doors,
-            &local_addrs,
-            only_ipv4,
-            &mut logger,
-        )?;
+        log_expressions(doors, &local_addrs, only_ipv4, &mut logger);
+        for capture in captures.iter_mut().filter_map(|c| c.capture.as_mut()) {
+            install_filter(capture, doors, &local_addrs, only_ipv4, &mut logger)?;
+        }
 
         let mut runner = CommandRunner::new(
             RunnerLimits {
@@ -132,14 +135,16 @@ impl Server {
         let reloader = Reloader::new(setup.config_path.clone(), setup.base.clone())
             .map_err(StartError::Signals)?;
 
-        let interface = &setup.interface;
+        let interface = &setup.interface_list();
         if setup.interface_from_default_route {
             logger.emit(&Message::InterfaceFromDefaultRoute { interface });
         }
         logger.emit(&Message::Listening { interface });
         logger.emit(&Message::StartingUp { interface });
-        if local_addrs.is_empty() {
-            logger.emit(&Message::WaitingForAddress { interface });
+        for capture in captures.iter().filter(|c| c.addrs.is_empty()) {
+            logger.emit(&Message::WaitingForAddress {
+                interface: &capture.interface,
+            });
         }
         // Before the first packet: close what a previous run left open.
         runner.recover(pending, Instant::now(), SystemTime::now(), &mut logger);
@@ -150,8 +155,7 @@ impl Server {
                 max_attempts: setup.args.max_attempts as usize,
             },
         );
-        engine.set_loopback_capture(sees_the_host_itself(&setup.interface, link));
-        if setup.interface == "any" {
+        if captures.len() > 1 || setup.interfaces.iter().any(|i| i == "any") {
             // A frame crossing a bridge shows on the port and on the bridge.
             engine.set_copies_within(Some(COPY_WINDOW));
         }
@@ -160,11 +164,9 @@ impl Server {
             engine,
             runner,
             setup,
-            link,
+            captures,
             local_addrs,
             address_watch,
-            capture: Some(capture),
-            capture_retry: None,
             logger,
             resolver,
             signals,

@@ -1,0 +1,53 @@
+//! Several interfaces: `-i` given twice, one capture each in one loop, each
+//! with its own link type, and the host's own knocks counted only where the
+//! host sees itself.
+
+use std::net::Ipv4Addr;
+
+use integration_tests::{
+    config, door, run_bounded, Net, Packet, Pair, Rig, Scratch, TcpFlag, WAIT,
+};
+
+#[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
+fn two_interfaces_both_take_knocks() {
+    let net = Net::new();
+    let scratch = Scratch::new();
+    let conf = config(&[door("door", "7000,8000", &scratch.path("out"), &[])]);
+    let iface = net.server_iface().to_owned();
+    let rig = Rig::start_on(
+        &Pair::ours(),
+        net,
+        scratch,
+        &conf,
+        &["-D", "-i", &iface, "-i", "lo"],
+    );
+    rig.daemon.expect_log(&format!("listening on {iface}, lo"));
+
+    // On the veth, from the client.
+    let client = rig.net.client_v4();
+    rig.knock(&[&rig.server_v4(), "7000", "8000"]);
+    rig.scratch
+        .expect_lines("out", &format!("door {client}"), 1);
+    // On lo (an Ethernet-less link of its own), the host knocking itself.
+    let output = run_bounded(
+        std::process::Command::new("ip")
+            .args(["netns", "exec", rig.net.server_ns()])
+            .arg(&rig.pair.knock)
+            .args(["127.0.0.1", "7000", "8000"]),
+        WAIT,
+    );
+    assert!(output.status.success(), "{output:?}");
+    rig.scratch.expect_lines("out", "door 127.0.0.1", 1);
+    // A loopback source on the veth is spoofed, whatever lo accepts.
+    let spoofed = Ipv4Addr::LOCALHOST;
+    let syn = |port| Packet::tcp(spoofed, rig.net.server_v4(), port, &[TcpFlag::Syn]);
+    rig.net.send(&[syn(7000), syn(8000)]);
+    rig.assert_opened("door", 2);
+    let stdout = rig.daemon.stdout();
+    assert!(
+        stdout.contains("from sources that cannot knock")
+            && stdout.contains("the last from 127.0.0.1"),
+        "{stdout}"
+    );
+}

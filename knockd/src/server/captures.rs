@@ -1,0 +1,92 @@
+//! One capture per interface knockd listens on, each with its own link type
+//! and addresses, lost and reopened on its own.
+
+use std::net::IpAddr;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use knockd_core::wire::LinkType;
+
+use crate::capture::{Capture, CaptureError};
+use crate::counters::CaptureTotals;
+use crate::interfaces;
+
+/// How often a lost capture (interface down or gone) is tried again.
+const CAPTURE_RETRY: Duration = Duration::from_secs(1);
+
+/// The capture of one interface.
+pub struct InterfaceCapture {
+    /// The interface's name, as given.
+    pub interface: String,
+    /// The capture's link type (as of the last open).
+    pub link: LinkType,
+    /// `None` while the interface is down or gone.
+    pub capture: Option<Capture>,
+    /// When to try opening a lost capture again.
+    pub retry: Option<Instant>,
+    /// The interface's own addresses, as last read.
+    pub addrs: Vec<IpAddr>,
+    /// libpcap's counters of the open capture, as last read.
+    pub stats: CaptureTotals,
+}
+
+impl InterfaceCapture {
+    /// Opens the capture of `interface`.
+    pub fn open(interface: &str) -> Result<InterfaceCapture, CaptureError> {
+        let capture = Capture::open(interface)?;
+        let link = capture.link_type()?;
+        Ok(InterfaceCapture {
+            interface: interface.to_owned(),
+            link,
+            capture: Some(capture),
+            retry: None,
+            addrs: Vec::new(),
+            stats: CaptureTotals::default(),
+        })
+    }
+
+    /// The descriptor to poll, while the capture is open.
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.capture.as_ref().map(|c| c.as_fd())
+    }
+
+    /// Whether the host's knocks to itself show here: a loopback
+    /// interface, `any`, or a BSD loopback link type.
+    pub fn sees_the_host_itself(&self) -> bool {
+        matches!(self.link, LinkType::Null | LinkType::Loop)
+            || interfaces::sees_the_host_itself(&self.interface)
+    }
+
+    /// Reads libpcap's counters of the open capture.
+    pub fn read_stats(&mut self) {
+        if let Some(stats) = self.capture.as_mut().and_then(|c| c.stats().ok()) {
+            self.stats = stats.into();
+        }
+    }
+
+    /// Closes the capture after an error and schedules a retry; returns its
+    /// last counters, which a reopened capture starts again from zero.
+    pub fn lose(&mut self, now: Instant) -> CaptureTotals {
+        self.read_stats();
+        self.capture = None;
+        self.retry = Some(now + CAPTURE_RETRY);
+        std::mem::take(&mut self.stats)
+    }
+
+    /// Tries to open a lost capture again; says whether it did.
+    pub fn reopen(&mut self, now: Instant) -> bool {
+        let opened = Capture::open(&self.interface).and_then(|c| c.link_type().map(|l| (c, l)));
+        match opened {
+            Ok((capture, link)) => {
+                self.capture = Some(capture);
+                self.link = link;
+                self.retry = None;
+                true
+            }
+            Err(_) => {
+                self.retry = Some(now + CAPTURE_RETRY);
+                false
+            }
+        }
+    }
+}
