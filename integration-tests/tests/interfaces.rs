@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use integration_tests::{
-    config, door, run_bounded, Net, Packet, Pair, Rig, Scratch, TcpFlag, WAIT,
+    config, door, run_bounded, run_ok, Net, Packet, Pair, Rig, Scratch, TcpFlag, WAIT,
 };
 
 #[test]
@@ -50,4 +50,66 @@ fn two_interfaces_both_take_knocks() {
             && stdout.contains("the last from 127.0.0.1"),
         "{stdout}"
     );
+}
+
+/// One of several interfaces that does not exist yet at start (a VPN's) is
+/// waited for like a lost one, while the others serve; alone, it is
+/// refused as in 0.8.
+#[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
+fn an_interface_that_comes_later_is_waited_for() {
+    let net = Net::new();
+    let scratch = Scratch::new();
+    let conf = config(&[door("door", "7000,8000", &scratch.path("out"), &[])]);
+    let iface = net.server_iface().to_owned();
+    let rig = Rig::start_on(
+        &Pair::ours(),
+        net,
+        scratch,
+        &conf,
+        &["-i", &iface, "-i", "later0"],
+    );
+    rig.daemon
+        .expect_log("--> capture on later0 stopped, retrying every second");
+    let client = rig.net.client_v4();
+    rig.knock(&[&rig.server_v4(), "7000", "8000"]);
+    rig.scratch
+        .expect_lines("out", &format!("door {client}"), 1);
+    run_ok(
+        std::process::Command::new("ip").args([
+            "-n",
+            rig.net.server_ns(),
+            "link",
+            "add",
+            "later0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "later1",
+        ]),
+        WAIT,
+    );
+    run_ok(
+        std::process::Command::new("ip").args([
+            "-n",
+            rig.net.server_ns(),
+            "link",
+            "set",
+            "later0",
+            "up",
+        ]),
+        WAIT,
+    );
+    rig.daemon.expect_log("capture on later0 restored");
+
+    let alone = run_bounded(
+        std::process::Command::new("ip")
+            .args(["netns", "exec", rig.net.server_ns()])
+            .arg(&rig.pair.knockd)
+            .args(["-i", "nosuch0", "-c"])
+            .arg(rig.config_path()),
+        WAIT,
+    );
+    assert_eq!(alone.status.code(), Some(1), "{alone:?}");
 }

@@ -18,7 +18,8 @@ const CAPTURE_RETRY: Duration = Duration::from_secs(1);
 pub struct InterfaceCapture {
     /// The interface's name, as given.
     pub interface: String,
-    /// The capture's link type (as of the last open).
+    /// The capture's link type, as of the last open (what a capture that
+    /// never opened reads is never decoded).
     pub link: LinkType,
     /// `None` while the interface is down or gone.
     pub capture: Option<Capture>,
@@ -43,6 +44,18 @@ impl InterfaceCapture {
             addrs: Vec::new(),
             stats: CaptureTotals::default(),
         })
+    }
+
+    /// An interface that cannot be opened yet: tried again like a lost one.
+    pub fn waiting(interface: &str, now: Instant) -> InterfaceCapture {
+        InterfaceCapture {
+            interface: interface.to_owned(),
+            link: LinkType::Ethernet,
+            capture: None,
+            retry: Some(now + CAPTURE_RETRY),
+            addrs: Vec::new(),
+            stats: CaptureTotals::default(),
+        }
     }
 
     /// The descriptor to poll, while the capture is open.

@@ -71,10 +71,28 @@ impl Server {
 
         let (ledger, pending) = open_ledger(&setup, &mut logger)?;
         let mut captures = Vec::with_capacity(setup.interfaces.len());
+        let mut first_error = None;
         for interface in &setup.interfaces {
-            let capture = InterfaceCapture::open(interface)?;
-            logger.emit(&Message::Debug(&link_type_line(capture.link)));
-            captures.push(capture);
+            match InterfaceCapture::open(interface) {
+                Ok(capture) => {
+                    logger.emit(&Message::Debug(&link_type_line(capture.link)));
+                    captures.push(capture);
+                }
+                // One of several may come later (a VPN's interface) and is
+                // retried as a lost one; a single one must exist, as in 0.8.
+                Err(error) if setup.interfaces.len() > 1 => {
+                    logger.emit(&Message::CaptureLost {
+                        interface,
+                        error: &error,
+                    });
+                    captures.push(InterfaceCapture::waiting(interface, Instant::now()));
+                    first_error.get_or_insert(error);
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        if let Some(error) = first_error.filter(|_| captures.iter().all(|c| c.fd().is_none())) {
+            return Err(error.into());
         }
         let only_ipv4 = setup.args.only_ipv4;
         // Watching before reading: no change can fall in between.
