@@ -8,20 +8,23 @@ use integration_tests::{
     config, door, run_bounded, run_ok, Net, Packet, Pair, Rig, Scratch, TcpFlag, WAIT,
 };
 
-#[test]
-#[ignore = "needs root and network namespaces: run as root with --ignored"]
-fn two_interfaces_both_take_knocks() {
+/// knockd with `options` listening on the server's veth and on `other`,
+/// with one door `door` (7000,8000); returns it and the veth's name.
+fn start_on_veth_and(options: &[&str], other: &str) -> (Rig, String) {
     let net = Net::new();
     let scratch = Scratch::new();
     let conf = config(&[door("door", "7000,8000", &scratch.path("out"), &[])]);
     let iface = net.server_iface().to_owned();
-    let rig = Rig::start_on(
-        &Pair::ours(),
-        net,
-        scratch,
-        &conf,
-        &["-D", "-i", &iface, "-i", "lo"],
-    );
+    let mut args = options.to_vec();
+    args.extend(["-i", &iface, "-i", other]);
+    let rig = Rig::start_on(&Pair::ours(), net, scratch, &conf, &args);
+    (rig, iface)
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
+fn two_interfaces_both_take_knocks() {
+    let (rig, iface) = start_on_veth_and(&["-D"], "lo");
     rig.daemon.expect_log(&format!("listening on {iface}, lo"));
 
     // On the veth, from the client.
@@ -58,17 +61,7 @@ fn two_interfaces_both_take_knocks() {
 #[test]
 #[ignore = "needs root and network namespaces: run as root with --ignored"]
 fn an_interface_that_comes_later_is_waited_for() {
-    let net = Net::new();
-    let scratch = Scratch::new();
-    let conf = config(&[door("door", "7000,8000", &scratch.path("out"), &[])]);
-    let iface = net.server_iface().to_owned();
-    let rig = Rig::start_on(
-        &Pair::ours(),
-        net,
-        scratch,
-        &conf,
-        &["-i", &iface, "-i", "later0"],
-    );
+    let (rig, _) = start_on_veth_and(&[], "later0");
     rig.daemon
         .expect_log("--> capture on later0 stopped, retrying every second");
     let client = rig.net.client_v4();

@@ -2,47 +2,30 @@
 //! used, in knockd's format. Nothing here sends a packet anywhere but to
 //! 127.0.0.1.
 
+mod common;
+
 use std::fs;
-use std::io;
 use std::net::UdpSocket;
 use std::path::Path;
-use std::time::Duration;
 
+use assert_cmd::assert::Assert;
 use assert_cmd::Command;
 use predicates::str::contains;
+
+use common::{hits, knock_port};
 
 fn knock() -> Command {
     Command::cargo_bin("knock").unwrap()
 }
 
-/// A UDP socket that stands for a knock port.
-fn knock_port() -> (UdpSocket, u16) {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let port = socket.local_addr().unwrap().port();
-    (socket, port)
-}
-
-/// How many datagrams have arrived on `socket`.
-fn hits(socket: &UdpSocket) -> usize {
-    let mut count = 0;
-    let mut buffer = [0; 8];
-    loop {
-        match socket.recv(&mut buffer) {
-            Ok(_) => count += 1,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return count
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
+/// `knock OPTIONS --one-time-file FILE HOST`.
+fn knock_file(options: &[&str], file: &Path, host: &str) -> Assert {
+    knock()
+        .args(options)
+        .arg("--one-time-file")
+        .arg(file)
+        .arg(host)
+        .assert()
 }
 
 /// Writes a secret file with mode 0600.
@@ -99,11 +82,7 @@ fn three_runs_walk_three_lines_in_step() {
         );
     }
     let used_up = fs::read(&file).unwrap();
-    knock()
-        .arg("--one-time-file")
-        .arg(&file)
-        .arg("127.0.0.1")
-        .assert()
+    knock_file(&[], &file, "127.0.0.1")
         .code(1)
         .stderr(format!(
             "error: one-time sequences file {}: every sequence is used: add new ones, the same on the server\n",
@@ -123,11 +102,7 @@ fn a_file_others_may_read_is_refused_naming_the_fix() {
     let content = format!(" {port}:udp\n");
     secret(&file, &content);
     fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
-    knock()
-        .arg("--one-time-file")
-        .arg(&file)
-        .arg("127.0.0.1")
-        .assert()
+    knock_file(&[], &file, "127.0.0.1")
         .code(1)
         .stderr(contains(format!(
             "holds secrets but group or others may access it (mode 0640): run `chmod 600 {}`",
@@ -142,11 +117,7 @@ fn nothing_is_marked_when_the_knock_cannot_start() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sequences");
     secret(&file, " 7101:udp\n");
-    knock()
-        .arg("--one-time-file")
-        .arg(&file)
-        .arg("nosuchhost.invalid")
-        .assert()
+    knock_file(&[], &file, "nosuchhost.invalid")
         .code(1)
         .stderr(contains("failed to resolve hostname"));
     assert_eq!(fs::read_to_string(&file).unwrap(), " 7101:udp\n");
@@ -162,11 +133,7 @@ fn a_one_time_file_takes_no_ports_and_no_udp_option() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sequences");
     secret(&file, " 7101:udp\n");
-    knock()
-        .args(["-u", "--one-time-file"])
-        .arg(&file)
-        .arg("127.0.0.1")
-        .assert()
+    knock_file(&["-u"], &file, "127.0.0.1")
         .code(1)
         .stderr(contains("-u cannot be used with a one-time sequences file"));
     assert_eq!(fs::read_to_string(&file).unwrap(), " 7101:udp\n");
@@ -177,11 +144,7 @@ fn a_bad_line_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sequences");
     secret(&file, "#used\n 7101,x\n");
-    knock()
-        .arg("--one-time-file")
-        .arg(&file)
-        .arg("127.0.0.1")
-        .assert()
+    knock_file(&[], &file, "127.0.0.1")
         .code(1)
         .stderr(contains(format!("{}: line 2: ", file.display())));
 }

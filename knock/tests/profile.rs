@@ -1,14 +1,16 @@
 //! `knock NAME`: profiles read from the user's TOML file. Nothing here sends
 //! a packet anywhere but to 127.0.0.1.
 
+mod common;
+
 use std::fs;
-use std::io;
-use std::net::{TcpListener, UdpSocket};
+use std::net::TcpListener;
 use std::path::Path;
-use std::time::Duration;
 
 use assert_cmd::Command;
 use predicates::str::contains;
+
+use common::{hits, knock_port};
 
 /// `knock` with neither XDG_CONFIG_HOME nor HOME from the environment that
 /// runs the tests, so the user's own profiles never leak in.
@@ -16,36 +18,6 @@ fn knock() -> Command {
     let mut command = Command::cargo_bin("knock").unwrap();
     command.env_remove("XDG_CONFIG_HOME").env_remove("HOME");
     command
-}
-
-/// A UDP socket that stands for a knock port.
-fn knock_port() -> (UdpSocket, u16) {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let port = socket.local_addr().unwrap().port();
-    (socket, port)
-}
-
-/// How many datagrams have arrived on `socket`.
-fn hits(socket: &UdpSocket) -> usize {
-    let mut count = 0;
-    let mut buffer = [0; 8];
-    loop {
-        match socket.recv(&mut buffer) {
-            Ok(_) => count += 1,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return count
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
 }
 
 /// Writes `content` to `dir/rel`, creating the directories on the way.

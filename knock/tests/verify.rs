@@ -1,45 +1,18 @@
 //! `--verify`: connect after knocking, knock again when that fails. Nothing
 //! here sends a packet anywhere but to the loopback addresses.
 
-use std::io;
+mod common;
+
 use std::net::{TcpListener, UdpSocket};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use predicates::str::contains;
 
+use common::{hits, knock_port};
+
 fn knock() -> Command {
     Command::cargo_bin("knock").unwrap()
-}
-
-/// A UDP socket that stands for a knock port, so the hits can be counted.
-fn knock_port() -> (UdpSocket, u16) {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    let port = socket.local_addr().unwrap().port();
-    (socket, port)
-}
-
-/// How many datagrams have arrived on `socket`.
-fn hits(socket: &UdpSocket) -> usize {
-    let mut count = 0;
-    let mut buffer = [0; 8];
-    loop {
-        match socket.recv(&mut buffer) {
-            Ok(_) => count += 1,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return count
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on.

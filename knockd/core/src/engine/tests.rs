@@ -891,28 +891,19 @@ fn sources_outside_allow_from_or_inside_deny_from_create_no_state() {
         [not_allowed(B, 0), stage(B, 1, 1)]
     );
     assert_eq!(b.engine.attempts(), 2);
-    let events = b.knocks(10, &[syn(A, 7000), syn(A, 8000)]);
-    assert_eq!(
-        events,
-        [
-            stage(A, 0, 1),
-            stage(A, 1, 1),
-            stage(A, 0, 2),
-            open(A, 0),
-            invalidated(A, 1),
-        ]
-    );
-    let events = b.knocks(20, &[syn(A6, 7000), syn(A6, 8000)]);
-    assert_eq!(
-        events,
-        [
-            stage(A6, 0, 1),
-            stage(A6, 1, 1),
-            stage(A6, 0, 2),
-            open(A6, 0),
-            invalidated(A6, 1),
-        ]
-    );
+    for (at, who) in [(10, A), (20, A6)] {
+        let events = b.knocks(at, &[syn(who, 7000), syn(who, 8000)]);
+        assert_eq!(
+            events,
+            [
+                stage(who, 0, 1),
+                stage(who, 1, 1),
+                stage(who, 0, 2),
+                open(who, 0),
+                invalidated(who, 1),
+            ]
+        );
+    }
     let deny_v6 = with_sources(door("d6", "7000", 5000), "", "fd00:1::2/128");
     let mut b = Bench::new(vec![deny_v6]);
     assert_eq!(b.knock(0, &[syn(A6, 7000)]), [not_allowed(A6, 0)]);
