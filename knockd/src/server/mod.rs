@@ -30,8 +30,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use crate::address_watch::AddressWatch;
 use crate::capture::{Capture, CaptureError};
 use crate::commands::{CommandRunner, Opening};
-use crate::counters::CaptureTotals;
-use crate::counters::Counters;
+use crate::counters::{CaptureTotals, Counters};
 use crate::daemon::PidFile;
 use crate::interfaces;
 use crate::log::{Logger, Message, OpenCap, Source};
@@ -521,9 +520,18 @@ impl Server {
         if !self.captures.get_mut(index).is_some_and(|c| c.reopen(now)) {
             return;
         }
-        // The addresses may have changed while the interface was away.
+        // The addresses may have changed while the interface was away; the
+        // other captures' filters then change too.
+        let previous = std::mem::take(&mut self.local_addrs);
         self.refresh_local_addrs();
-        self.engine.set_local_addrs(self.local_addrs.clone());
+        if self.local_addrs != previous {
+            self.engine.set_local_addrs(self.local_addrs.clone());
+            for other in (0..self.captures.len()).filter(|&other| other != index) {
+                if let Err(e) = self.install_filter(other) {
+                    self.logger.emit(&Message::Error(&e));
+                }
+            }
+        }
         match self.install_filter(index) {
             Ok(()) => {
                 if let Some(slot) = self.captures.get(index) {
