@@ -466,8 +466,10 @@ impl Server {
         self.reinstall_filter();
     }
 
-    /// Installs the filter for the current doors on every open capture; a
-    /// failure is logged and that capture's previous filter stays.
+    /// Installs the filter for the current doors on every open capture. A
+    /// capture that takes no filter is lost and reopened: its interface is
+    /// usually gone (the address event that brought us here can come
+    /// before the capture's own error, which setting the filter consumes).
     fn reinstall_filter(&mut self) {
         log_expressions(
             &self.setup.loaded.doors,
@@ -477,7 +479,7 @@ impl Server {
         );
         for index in 0..self.captures.len() {
             if let Err(e) = self.install_filter(index) {
-                self.logger.emit(&Message::Error(&e));
+                self.capture_lost(index, &e);
             }
         }
     }
@@ -528,7 +530,7 @@ impl Server {
             self.engine.set_local_addrs(self.local_addrs.clone());
             for other in (0..self.captures.len()).filter(|&other| other != index) {
                 if let Err(e) = self.install_filter(other) {
-                    self.logger.emit(&Message::Error(&e));
+                    self.capture_lost(other, &e);
                 }
             }
         }
