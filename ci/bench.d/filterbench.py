@@ -22,24 +22,11 @@ import struct
 import sys
 import time
 
-from knockbench import process_sockets
+from knockbench import checksum, mac_bytes, process_sockets
 
 SPOOF_NET6 = ipaddress.IPv6Network("fd00:fb::/64")
 PCAP_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
 SO_GET_FILTER = 26
-
-
-def checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def mac_bytes(text):
-    return bytes(int(part, 16) for part in text.split(":"))
 
 
 def cmd_conf(args):
