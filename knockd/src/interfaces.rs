@@ -11,7 +11,7 @@ use std::net::IpAddr;
 /// own) is no knock there either; an unknown interface has none.
 pub fn local_addresses(interface: &str, ipv4_only: bool) -> io::Result<Vec<IpAddr>> {
     let addresses = nix::ifaddrs::getifaddrs().map_err(io::Error::from)?;
-    let mut all: Vec<IpAddr> = addresses
+    let all = addresses
         .filter(|entry| interface == "any" || entry.interface_name == interface)
         .filter_map(|entry| {
             let address = entry.address?;
@@ -21,27 +21,27 @@ pub fn local_addresses(interface: &str, ipv4_only: bool) -> io::Result<Vec<IpAdd
                 address.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
             }
         })
-        .filter(|address| !ipv4_only || address.is_ipv4())
-        .collect();
-    // An address on several interfaces is one destination.
-    let mut seen = Vec::with_capacity(all.len());
-    all.retain(|address| {
-        let new = !seen.contains(address);
-        seen.push(*address);
-        new
-    });
-    Ok(all)
+        .filter(|address| !ipv4_only || address.is_ipv4());
+    Ok(distinct(all))
 }
 
 /// The addresses of every interface of `interfaces`, each once: the
 /// destinations of knocks when knockd listens on several.
 pub fn addresses_of_all(interfaces: &[String], ipv4_only: bool) -> Vec<IpAddr> {
+    distinct(
+        interfaces
+            .iter()
+            .flat_map(|interface| local_addresses(interface, ipv4_only).unwrap_or_default()),
+    )
+}
+
+/// `addresses` in order, each once: an address on several interfaces is
+/// one destination.
+pub fn distinct(addresses: impl IntoIterator<Item = IpAddr>) -> Vec<IpAddr> {
     let mut all: Vec<IpAddr> = Vec::new();
-    for interface in interfaces {
-        for address in local_addresses(interface, ipv4_only).unwrap_or_default() {
-            if !all.contains(&address) {
-                all.push(address);
-            }
+    for address in addresses {
+        if !all.contains(&address) {
+            all.push(address);
         }
     }
     all

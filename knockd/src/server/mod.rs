@@ -727,13 +727,7 @@ fn log_expressions(
 
 /// The addresses of every capture's interface, each once.
 fn union(captures: &[InterfaceCapture]) -> Vec<IpAddr> {
-    let mut all: Vec<IpAddr> = Vec::new();
-    for addr in captures.iter().flat_map(|c| &c.addrs) {
-        if !all.contains(addr) {
-            all.push(*addr);
-        }
-    }
-    all
+    interfaces::distinct(captures.iter().flat_map(|c| c.addrs.iter().copied()))
 }
 
 fn engine_doors(doors: &[RuntimeDoor]) -> Vec<EngineDoor> {

@@ -472,7 +472,6 @@ impl Engine {
         }
     }
 
-    /// Offers a visible packet to one door.
     /// First phase of a packet for one door: flags, timeout, advance or invalidate.
     fn continue_attempt(
         &mut self,
