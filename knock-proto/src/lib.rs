@@ -1,6 +1,7 @@
 //! What `knockd` and `knock` share: knock sequences and their syntax, TCP
-//! flag specs, one-time sequences files, the Internet checksum and the TCP
-//! segment writer both programs put on (or check in) packets.
+//! flag specs, one-time sequences files, rotating sequences, the Internet
+//! checksum and the TCP segment writer both programs put on (or check in)
+//! packets.
 //!
 //! Portable by construction: std only, no networking and no platform-specific
 //! code, so the client that depends on it builds wherever Rust does.
@@ -12,6 +13,7 @@ pub mod checksum;
 pub mod file;
 pub mod flags;
 pub mod one_time;
+pub mod rotating;
 pub mod segment;
 pub mod sequence;
 pub mod visible;

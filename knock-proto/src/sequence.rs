@@ -154,6 +154,12 @@ impl Sequence {
         }
     }
 
+    /// A sequence whose length the caller has already checked.
+    pub(crate) fn from_checked(knocks: Vec<Knock>) -> Self {
+        debug_assert!((1..=Self::MAX_LEN).contains(&knocks.len()));
+        Sequence(knocks)
+    }
+
     /// Parses `port[:proto][,port[:proto]]...` as knockd.conf spells it.
     ///
     /// Blanks around elements, ports and protocols are ignored; the protocol is
