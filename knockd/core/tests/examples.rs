@@ -20,6 +20,7 @@ fn each_knockd_conf_example_and_its_toml_twin_give_the_same_model() {
         "one-time",
         "always-close",
         "source-lists",
+        "secure-doors",
     ] {
         let conf = Config::load(&example(&format!("{stem}.conf"))).unwrap();
         let toml = Config::load(&example(&format!("{stem}.toml"))).unwrap();
@@ -65,6 +66,16 @@ fn toml_errors_name_file_line_and_value() {
         ),
         ("[[door]]\nname = \"d\"\n", 2, "has an empty knock sequence"),
         ("[options]\nlog_file = 3\n", 2, "invalid type"),
+        (
+            "[[door]]\nname = \"d\"\nrotating_secret = \"k\"\nrotating_range = \"9-1\"\n",
+            4,
+            "invalid value \"9-1\" for rotating_range",
+        ),
+        (
+            "[[door]]\nname = \"d\"\nsequence = \"1\"\nrotating_secret = \"k\"\n",
+            2,
+            "Rotating_Secret excludes Sequence",
+        ),
     ] {
         std::fs::write(&path, text).unwrap();
         let e = Config::load(&path).unwrap_err();

@@ -82,10 +82,17 @@ pub enum ConfigErrorKind {
     },
     /// A TOML syntax or type error (toml's message).
     Toml(String),
+    /// The `Rotating_*` settings of a door do not make a rotating door.
+    Rotating {
+        /// The door's name.
+        door: String,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 impl ConfigError {
-    pub(super) fn new(path: &Path, line: Option<usize>, kind: ConfigErrorKind) -> Self {
+    pub(crate) fn new(path: &Path, line: Option<usize>, kind: ConfigErrorKind) -> Self {
         ConfigError {
             path: path.to_owned(),
             line,
@@ -153,6 +160,9 @@ impl fmt::Display for ConfigErrorKind {
             ),
             ConfigErrorKind::Sources { key, error } => write!(f, "{}: {error}", Visible(key)),
             ConfigErrorKind::Toml(message) => f.write_str(message),
+            ConfigErrorKind::Rotating { door, problem } => {
+                write!(f, "section {}: {problem}", Visible(door))
+            }
         }
     }
 }

@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 
 use knock_proto::{Sequence, SequenceError};
 
+use super::rotating::{
+    parse_number, RotatingKeys, NUMBER_EXPECTED, PROTOCOL_EXPECTED, RANGE_EXPECTED,
+};
 use super::value::{
     overlong_command, parse_address, parse_count, parse_seconds, parse_switch, ADDRESS_EXPECTED,
     COUNT_EXPECTED, PATH_EXPECTED, SECONDS_EXPECTED, SWITCH_EXPECTED,
@@ -231,6 +234,22 @@ impl<'a> Directive<'a> {
         }
     }
 
+    /// Reads one `Rotating_*` value into the door's keys, or disables the
+    /// door when it does not parse.
+    fn rotating_value<T>(
+        &self,
+        door: &mut PendingDoor,
+        value: &str,
+        expected: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+        set: impl Fn(&mut RotatingKeys, T),
+    ) {
+        match parse(value) {
+            Some(v) => set(&mut door.rotating, v),
+            None => door.disable(self.line, self.invalid(value, expected)),
+        }
+    }
+
     fn trailing_text(&self, value: &str, read: &str) -> ConfigErrorKind {
         ConfigErrorKind::TrailingTextIgnored {
             key: self.written.to_owned(),
@@ -388,6 +407,48 @@ const DOOR_KEYS: &[(&[&str], SetDoorKey)] = &[
         }
         Ok(())
     }),
+    (&["STRICT"], |d, door, value| {
+        match parse_switch(value) {
+            Some(strict) => door.door.strict = strict,
+            None => door.disable(d.line, d.invalid(value, SWITCH_EXPECTED)),
+        }
+        Ok(())
+    }),
+    (&["ROTATING_SECRET"], |d, door, value| {
+        door.rotating.secret_file = Some(d.path(value)?);
+        Ok(())
+    }),
+    (&["ROTATING_STEP"], |d, door, value| {
+        d.rotating_value(door, value, NUMBER_EXPECTED, parse_number, |r, v| {
+            r.step = Some(v)
+        });
+        Ok(())
+    }),
+    (&["ROTATING_RANGE"], |d, door, value| {
+        let parse = |v: &str| v.parse().ok();
+        d.rotating_value(door, value, RANGE_EXPECTED, parse, |r, v| r.range = Some(v));
+        Ok(())
+    }),
+    (&["ROTATING_LENGTH"], |d, door, value| {
+        let parse = |v: &str| parse_number(v).and_then(|n| usize::try_from(n).ok());
+        d.rotating_value(door, value, NUMBER_EXPECTED, parse, |r, v| {
+            r.length = Some(v)
+        });
+        Ok(())
+    }),
+    (&["ROTATING_PROTOCOL"], |d, door, value| {
+        let parse = |v: &str| v.parse().ok();
+        d.rotating_value(door, value, PROTOCOL_EXPECTED, parse, |r, v| {
+            r.protocol = Some(v)
+        });
+        Ok(())
+    }),
+    (&["ROTATING_SKEW"], |d, door, value| {
+        d.rotating_value(door, value, NUMBER_EXPECTED, parse_number, |r, v| {
+            r.skew = Some(v)
+        });
+        Ok(())
+    }),
     (&["TARGET"], |d, door, value| {
         // 0.8 turns a name into an address that never matches.
         match parse_address(value) {
@@ -410,6 +471,8 @@ fn door_key(key: &str) -> Option<SetDoorKey> {
 struct PendingDoor {
     line: usize,
     sequence: Option<SequenceSource>,
+    /// The `Rotating_*` keys read so far.
+    rotating: RotatingKeys,
     /// The door with a placeholder sequence until its own is read.
     door: Door,
     /// Values 0.8 would turn into something that cannot work as written,
@@ -424,6 +487,7 @@ impl PendingDoor {
         PendingDoor {
             line,
             sequence: None,
+            rotating: RotatingKeys::default(),
             door: Door::new(name, SequenceSource::OneTime(PathBuf::new())),
             problems: Vec::new(),
             warnings: Vec::new(),
@@ -440,8 +504,17 @@ impl PendingDoor {
 
     /// Adds the door to `config`, or to its disabled doors; an error naming
     /// its header line if it never got a sequence.
-    fn finish(self, path: &Path, config: &mut Config) -> Result<(), ConfigError> {
+    fn finish(mut self, path: &Path, config: &mut Config) -> Result<(), ConfigError> {
         let at = |(line, kind)| ConfigError::new(path, Some(line), kind);
+        let rotating = std::mem::take(&mut self.rotating);
+        match rotating.build(&self.door.name, self.sequence.is_some()) {
+            Ok(Some(source)) => self.sequence = Some(SequenceSource::Rotating(source)),
+            Ok(None) => {}
+            Err(problem) => {
+                let door = self.door.name.clone();
+                self.disable(self.line, ConfigErrorKind::Rotating { door, problem });
+            }
+        }
         config.warnings.extend(self.warnings.into_iter().map(at));
         if !self.problems.is_empty() {
             let name = self.door.name;
@@ -548,6 +621,72 @@ mod tests {
         match &door.sequence {
             SequenceSource::Fixed(s) => s.to_string(),
             SequenceSource::OneTime(p) => format!("file {}", p.display()),
+            SequenceSource::Rotating(r) => format!("rotating {}", r.secret_file.display()),
+        }
+    }
+
+    #[test]
+    fn rotating_doors_take_their_keys_in_any_order_with_defaults() {
+        let c = read(
+            "[openSSH]\nRotating_Step = 60\nRotating_Secret = /etc/knockd/ssh.key\n\
+             Rotating_Range = 20000-60000\nRotating_Protocol = MIXED\nstrict = yes\n\
+             [plain]\nsequence = 1,2,3\n",
+        )
+        .unwrap();
+        let SequenceSource::Rotating(r) = &c.doors[0].sequence else {
+            panic!("{:?}", c.doors[0].sequence)
+        };
+        assert_eq!(r.secret_file, PathBuf::from("/etc/knockd/ssh.key"));
+        let rotation = r.rotation;
+        assert_eq!(rotation.step(), 60);
+        assert_eq!(rotation.range().to_string(), "20000-60000");
+        assert_eq!(rotation.length(), 4);
+        assert_eq!(rotation.protocol().to_string(), "mixed");
+        assert_eq!(rotation.skew(), 1);
+        assert!(c.doors[0].strict);
+        assert!(!c.doors[1].strict);
+    }
+
+    #[test]
+    fn bad_rotating_settings_disable_only_their_door() {
+        let cases = [
+            (
+                "Rotating_Secret = k\nsequence = 1,2",
+                "Rotating_Secret excludes Sequence",
+            ),
+            ("Rotating_Step = 30\nsequence = 1,2", "need Rotating_Secret"),
+            (
+                "Rotating_Secret = k\nRotating_Step = 0",
+                "step of 0 seconds is out of range",
+            ),
+            (
+                "Rotating_Secret = k\nRotating_Range = 5-1",
+                "invalid value \"5-1\" for Rotating_Range",
+            ),
+            (
+                "Rotating_Secret = k\nRotating_Range = 1-3\nRotating_Length = 4",
+                "length 4 is out of range (1 to 3",
+            ),
+            (
+                "Rotating_Secret = k\nRotating_Skew = 11",
+                "skew of 11 steps",
+            ),
+            (
+                "Rotating_Secret = k\nRotating_Protocol = sctp",
+                "tcp, udp or mixed",
+            ),
+            (
+                "sequence = 1,2\nStrict = maybe",
+                "invalid value \"maybe\" for Strict",
+            ),
+        ];
+        for (keys, message) in cases {
+            let text = format!("[bad]\n{keys}\n[good]\nsequence = 7,8,9\n");
+            let c = read(&text).unwrap_or_else(|e| panic!("{keys}: {e}"));
+            assert_eq!(c.doors.len(), 1, "{keys}");
+            assert_eq!(c.doors[0].name, "good");
+            let error = c.disabled[0].error.to_string();
+            assert!(error.contains(message), "{keys}: {error}");
         }
     }
 

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use knock_proto::rotating::Rotation;
 use knock_proto::{Sequence, TcpFlags};
 
 use super::ConfigError;
@@ -64,6 +65,19 @@ pub enum SequenceSource {
     Fixed(Sequence),
     /// `One_Time_Sequences = path`: the first unused line of this file, consumed on use.
     OneTime(PathBuf),
+    /// `Rotating_Secret = path` and the other `Rotating_*` keys: a sequence
+    /// derived from the secret, the door's name and the clock.
+    Rotating(RotatingSource),
+}
+
+/// A rotating door's settings as configured (the secret is read with the
+/// door's other files, not by the config readers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotatingSource {
+    /// `Rotating_Secret`: the file holding the base32 secret.
+    pub secret_file: PathBuf,
+    /// `Rotating_Step`, `_Range`, `_Length`, `_Protocol` and `_Skew`.
+    pub rotation: Rotation,
 }
 
 /// One door: a knock sequence and what to do when it is knocked.
@@ -105,6 +119,10 @@ pub struct Door {
     /// `Allow_Repeats`: a knock on the port just matched is ignored rather
     /// than breaking the attempt, unless the next knock is that same port.
     pub allow_repeats: bool,
+    /// `Strict`: while a source has an attempt in progress, any other
+    /// connection-opening TCP segment or UDP datagram from it to this host
+    /// breaks the attempt, so that a port sweep cannot open the door.
+    pub strict: bool,
 }
 
 impl Door {
@@ -126,6 +144,7 @@ impl Door {
             max_open: None,
             sources: SourceFilter::default(),
             allow_repeats: false,
+            strict: false,
         }
     }
 
@@ -180,7 +199,7 @@ fn pick<'a>(ipv6: bool, v4: &'a Option<String>, v6: &'a Option<String>) -> Optio
 
 impl Config {
     /// Makes every relative path in the configuration (log file, pid file,
-    /// state directory, one-time sequences files) absolute against `base`, so
+    /// state directory, one-time sequences and secret files) absolute against `base`, so
     /// that a daemon that later changes directory still finds them.
     pub fn resolve_paths(&mut self, base: &Path) {
         let resolve = |p: &mut PathBuf| {
@@ -198,8 +217,10 @@ impl Config {
             resolve(p);
         }
         for door in &mut self.doors {
-            if let SequenceSource::OneTime(p) = &mut door.sequence {
-                resolve(p);
+            match &mut door.sequence {
+                SequenceSource::OneTime(p) => resolve(p),
+                SequenceSource::Rotating(r) => resolve(&mut r.secret_file),
+                SequenceSource::Fixed(_) => {}
             }
         }
     }

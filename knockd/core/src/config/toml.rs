@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use knock_proto::{Sequence, TcpFlags};
 
+use super::rotating::{RotatingKeys, NUMBER_EXPECTED, PROTOCOL_EXPECTED, RANGE_EXPECTED};
 use super::value::{
     overlong_command, parse_address, parse_seconds, ADDRESS_EXPECTED, COUNT_EXPECTED,
     SECONDS_EXPECTED,
@@ -76,6 +77,14 @@ struct DoorTable {
     deny_from: Option<Spanned<Ranges>>,
     #[serde(default)]
     allow_repeats: bool,
+    #[serde(default)]
+    strict: bool,
+    rotating_secret: Option<PathBuf>,
+    rotating_step: Option<Spanned<u64>>,
+    rotating_range: Option<Spanned<String>>,
+    rotating_length: Option<Spanned<u64>>,
+    rotating_protocol: Option<Spanned<String>>,
+    rotating_skew: Option<Spanned<u64>>,
 }
 
 /// `allow_from`/`deny_from`: `"198.51.100.0/24, 2001:db8::/32"` or a list.
@@ -166,8 +175,18 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
     for table in file.door {
         let name = table.name.get_ref().clone();
         let name_span = table.name.span();
-        let sequence = match (table.sequence, table.one_time_sequences) {
-            (Some(_), Some(_)) => {
+        let rotating = rotating_keys(&table, &at)?;
+        let has_sequence = table.sequence.is_some() || table.one_time_sequences.is_some();
+        let rotating = rotating.build(&name, has_sequence).map_err(|problem| {
+            let door = name.clone();
+            at(
+                name_span.clone(),
+                ConfigErrorKind::Rotating { door, problem },
+            )
+        })?;
+        let sequence = match (rotating, table.sequence, table.one_time_sequences) {
+            (Some(rotating), _, _) => SequenceSource::Rotating(rotating),
+            (None, Some(_), Some(_)) => {
                 return Err(at(
                     name_span,
                     ConfigErrorKind::SyntaxError(format!(
@@ -175,11 +194,11 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
                     )),
                 ))
             }
-            (None, None) => {
+            (None, None, None) => {
                 return Err(at(name_span, ConfigErrorKind::EmptySequence { door: name }))
             }
-            (None, Some(file)) => SequenceSource::OneTime(file),
-            (Some(value), None) => {
+            (None, None, Some(file)) => SequenceSource::OneTime(file),
+            (None, Some(value), None) => {
                 let parsed = Sequence::parse(&value.get_ref().to_text());
                 SequenceSource::Fixed(parsed.map_err(|error| {
                     at(
@@ -233,6 +252,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
         }
         door.refresh = table.refresh;
         door.allow_repeats = table.allow_repeats;
+        door.strict = table.strict;
         door.sources = SourceFilter {
             allow: ranges(table.allow_from, "allow_from", &at)?,
             deny: ranges(table.deny_from, "deny_from", &at)?,
@@ -263,6 +283,61 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
         options,
         doors,
         ..Config::default()
+    })
+}
+
+/// The door's `rotating_*` keys, each checked for its form.
+fn rotating_keys(
+    table: &DoorTable,
+    at: &impl Fn(Range<usize>, ConfigErrorKind) -> ConfigError,
+) -> Result<RotatingKeys, ConfigError> {
+    fn checked<T, V: ToString>(
+        value: Option<&Spanned<V>>,
+        key: &str,
+        expected: &'static str,
+        parse: impl Fn(&V) -> Option<T>,
+        at: &impl Fn(Range<usize>, ConfigErrorKind) -> ConfigError,
+    ) -> Result<Option<T>, ConfigError> {
+        value
+            .map(|v| {
+                parse(v.get_ref()).ok_or_else(|| {
+                    at(
+                        v.span(),
+                        ConfigErrorKind::InvalidValue {
+                            key: key.into(),
+                            value: v.get_ref().to_string(),
+                            expected,
+                        },
+                    )
+                })
+            })
+            .transpose()
+    }
+    Ok(RotatingKeys {
+        secret_file: table.rotating_secret.clone(),
+        step: table.rotating_step.as_ref().map(|v| *v.get_ref()),
+        range: checked(
+            table.rotating_range.as_ref(),
+            "rotating_range",
+            RANGE_EXPECTED,
+            |v| v.parse().ok(),
+            at,
+        )?,
+        length: checked(
+            table.rotating_length.as_ref(),
+            "rotating_length",
+            NUMBER_EXPECTED,
+            |v| usize::try_from(*v).ok(),
+            at,
+        )?,
+        protocol: checked(
+            table.rotating_protocol.as_ref(),
+            "rotating_protocol",
+            PROTOCOL_EXPECTED,
+            |v| v.parse().ok(),
+            at,
+        )?,
+        skew: table.rotating_skew.as_ref().map(|v| *v.get_ref()),
     })
 }
 
