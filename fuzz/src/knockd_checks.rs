@@ -260,6 +260,8 @@ fn read_door(input: &mut Reader<'_>) -> Option<EngineDoor> {
         cooldown: Duration::ZERO,
         sources: knockd_core::sources::SourceFilter::default(),
         allow_repeats: false,
+        strict: false,
+        rotating: false,
     })
 }
 
@@ -413,6 +415,7 @@ impl Tracker {
                 Event::Retransmission { .. } => {
                     panic!("{event:?}: every packet here has its own source port")
                 }
+                Event::Spent { .. } => panic!("{event:?}: no door here rotates"),
             }
         }
     }

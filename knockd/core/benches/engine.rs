@@ -59,6 +59,8 @@ fn engine_tracking(sources: u32, now: Instant) -> Engine {
         cooldown: Duration::ZERO,
         sources: knockd_core::sources::SourceFilter::default(),
         allow_repeats: false,
+        strict: false,
+        rotating: false,
     };
     let limits = Limits {
         max_attempts: sources as usize,

@@ -1,5 +1,6 @@
 //! Doors as the daemon runs them: the configuration read from disk plus, for
-//! one-time doors, the state of their sequences file.
+//! one-time doors, the state of their sequences file and, for rotating
+//! doors, their secret.
 
 // An input path: any bytes must give a value or an error, never a panic.
 #![cfg_attr(
@@ -10,9 +11,12 @@
 use std::fmt;
 use std::path::Path;
 
+use knock_proto::rotating::{Label, Rotation, Secret};
 use knock_proto::{OneTimeError, OneTimeSequences, Sequence};
 
-use crate::config::{Config, ConfigError, Door, SequenceSource};
+use crate::config::{
+    Config, ConfigError, ConfigErrorKind, DisabledDoor, Door, RotatingSource, SequenceSource,
+};
 
 /// One configured door and where its current sequence comes from.
 #[derive(Debug, Clone)]
@@ -21,6 +25,41 @@ pub struct RuntimeDoor {
     pub door: Door,
     /// The sequences file of a one-time door, as last read.
     pub one_time: Option<OneTimeSequences>,
+    /// A rotating door's secret and settings.
+    pub rotating: Option<RotatingDoor>,
+}
+
+/// What a rotating door derives its sequences from.
+#[derive(Debug, Clone)]
+pub struct RotatingDoor {
+    /// The shared secret, read from `Rotating_Secret`.
+    pub secret: Secret,
+    /// The door's name as the derivation's label.
+    pub label: Label,
+    /// Step, range, length, protocol and skew.
+    pub rotation: Rotation,
+}
+
+impl RotatingDoor {
+    /// The sequence of the step current at `unix_seconds`.
+    pub fn sequence_at(&self, unix_seconds: u64) -> Sequence {
+        let step = self.rotation.step_at(unix_seconds);
+        self.rotation.sequence(&self.secret, &self.label, step)
+    }
+
+    /// The sequences of the steps acceptable at `unix_seconds` that `spent`
+    /// does not exclude, nearest to now first (the step a first knock
+    /// binds to when two sequences share it).
+    pub fn window(&self, unix_seconds: u64, spent: impl Fn(u64) -> bool) -> Vec<(u64, Sequence)> {
+        let now = self.rotation.step_at(unix_seconds);
+        let mut steps: Vec<u64> = self.rotation.acceptable(now).collect();
+        steps.sort_by_key(|&t| (t.abs_diff(now), t));
+        steps
+            .into_iter()
+            .filter(|&t| !spent(t))
+            .map(|t| (t, self.rotation.sequence(&self.secret, &self.label, t)))
+            .collect()
+    }
 }
 
 impl RuntimeDoor {
@@ -29,7 +68,7 @@ impl RuntimeDoor {
         match (&self.door.sequence, &self.one_time) {
             (SequenceSource::Fixed(sequence), _) => Some(sequence),
             (SequenceSource::OneTime(_), Some(file)) => file.active(),
-            (SequenceSource::OneTime(_), None) => None,
+            (SequenceSource::OneTime(_), None) | (SequenceSource::Rotating(_), _) => None,
         }
     }
 }
@@ -67,13 +106,33 @@ impl std::error::Error for LoadError {}
 /// names, which must be writable (the mark of a used sequence). Relative paths inside it are resolved against `base` (the
 /// directory knockd started in), so a reload after `-d` changed to `/` reads
 /// the same files: 0.8 dies on that reload.
+///
+/// A rotating door whose secret cannot be used is disabled (moved to
+/// [`Config::disabled`]), not fatal: it is knockd's own directive, and one
+/// bad door must not take down the others.
 pub fn load(path: &Path, base: &Path) -> Result<Loaded, LoadError> {
     let mut config = Config::load(path).map_err(LoadError::Config)?;
     config.resolve_paths(base);
+    let mut secrets = Vec::new();
+    let mut kept = Vec::with_capacity(config.doors.len());
+    for door in std::mem::take(&mut config.doors) {
+        match read_secret(&door) {
+            Ok(rotating) => {
+                secrets.push(rotating);
+                kept.push(door);
+            }
+            Err(error) => config.disabled.push(DisabledDoor {
+                door: door.name.clone(),
+                error,
+            }),
+        }
+    }
+    config.doors = kept;
     let doors = config
         .doors
         .iter()
-        .map(|door| {
+        .zip(secrets)
+        .map(|(door, rotating)| {
             let one_time = match &door.sequence {
                 SequenceSource::OneTime(file) => {
                     let sequences = OneTimeSequences::load(file).map_err(LoadError::OneTime)?;
@@ -82,15 +141,46 @@ pub fn load(path: &Path, base: &Path) -> Result<Loaded, LoadError> {
                     sequences.check_writable().map_err(LoadError::OneTime)?;
                     Some(sequences)
                 }
-                SequenceSource::Fixed(_) => None,
+                SequenceSource::Fixed(_) | SequenceSource::Rotating(_) => None,
             };
             Ok(RuntimeDoor {
                 door: door.clone(),
                 one_time,
+                rotating,
             })
         })
         .collect::<Result<_, LoadError>>()?;
     Ok(Loaded { config, doors })
+}
+
+/// A rotating door's secret, read and checked; `None` for other doors.
+fn read_secret(door: &Door) -> Result<Option<RotatingDoor>, ConfigError> {
+    let SequenceSource::Rotating(RotatingSource {
+        secret_file,
+        rotation,
+    }) = &door.sequence
+    else {
+        return Ok(None);
+    };
+    let problem = |problem: String| {
+        ConfigError::new(
+            secret_file,
+            None,
+            ConfigErrorKind::Rotating {
+                door: door.name.clone(),
+                problem,
+            },
+        )
+    };
+    let secret = Secret::read_file(secret_file).map_err(|e| problem(e.to_string()))?;
+    // The config readers have checked the name's length.
+    let label = Label::new(door.name.as_bytes())
+        .ok_or_else(|| problem("the door's name cannot be a label".into()))?;
+    Ok(Some(RotatingDoor {
+        secret,
+        label,
+        rotation: *rotation,
+    }))
 }
 
 #[cfg(test)]

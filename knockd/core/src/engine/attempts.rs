@@ -90,6 +90,18 @@ enum Chain {
     Stage,
 }
 
+/// Door indices take the low 24 bits of a slot's `door_tag` (a 16 MiB
+/// configuration holds far fewer doors; a door beyond them never starts an
+/// attempt), leaving the top byte for the step tag of a rotating door's
+/// attempt, so that a slot stays 56 bytes.
+const DOOR_BITS: u32 = 24;
+const DOOR_MASK: u32 = (1 << DOOR_BITS) - 1;
+
+/// A door index as a slot holds it, if it fits.
+fn door_bits(door: usize) -> Option<u32> {
+    u32::try_from(door).ok().filter(|&d| d <= DOOR_MASK)
+}
+
 /// One attempt. A free slot has stage 0 and chains the free list through
 /// `by_deadline.next`.
 #[derive(Debug, Clone, Copy)]
@@ -98,7 +110,8 @@ struct Slot {
     deadline: Option<Instant>,
     by_deadline: Link,
     by_stage: Link,
-    door: u32,
+    /// The door's index and, in the top byte, the step tag.
+    door_tag: u32,
     source: IpAddr,
     stage: u8,
     /// The source port of the knock that last advanced the attempt, to tell
@@ -120,6 +133,16 @@ pub(super) struct Attempts {
     /// Bit `s` is set when `by_stage[s]` is not empty.
     occupied_stages: u32,
     cap: usize,
+}
+
+impl Slot {
+    fn door(&self) -> u32 {
+        self.door_tag & DOOR_MASK
+    }
+
+    fn tag(&self) -> u8 {
+        (self.door_tag >> DOOR_BITS) as u8
+    }
 }
 
 impl Attempts {
@@ -145,7 +168,7 @@ impl Attempts {
 
     /// The attempt of `source` on `door`, if any.
     pub(super) fn find(&self, source: IpAddr, door: usize) -> Option<AttemptId> {
-        let door = u32::try_from(door).ok()?;
+        let door = door_bits(door)?;
         let hash = self.hasher.hash_one((source, door));
         let slots = &self.slots;
         self.index
@@ -157,6 +180,11 @@ impl Attempts {
     /// How many knocks of the attempt have matched (0 for a stale handle).
     pub(super) fn stage(&self, id: AttemptId) -> usize {
         self.slot(id).map_or(0, |s| usize::from(s.stage))
+    }
+
+    /// The step tag the attempt was started with (0 on doors that do not rotate).
+    pub(super) fn tag(&self, id: AttemptId) -> u8 {
+        self.slot(id).map_or(0, Slot::tag)
     }
 
     /// The source port of the knock that last advanced the attempt.
@@ -171,17 +199,18 @@ impl Attempts {
             .is_some_and(|deadline| deadline <= now)
     }
 
-    /// Starts a stage-1 attempt of `source` on `door`, which must have none.
+    /// Starts a stage-1 attempt of `source` on `door`, which must have none,
+    /// bound to the step `tag` (any value on doors that do not rotate).
     /// When the table is full, the least advanced, oldest attempt makes room
     /// and is returned.
     pub(super) fn insert(
         &mut self,
         source: IpAddr,
-        door: usize,
+        (door, tag): (usize, u8),
         deadline: Option<Instant>,
         src_port: u16,
     ) -> Option<Ended> {
-        let door = u32::try_from(door).ok()?;
+        let door = door_bits(door)?;
         let evicted = if self.len() >= self.cap {
             self.victim().and_then(|victim| self.remove(victim))
         } else {
@@ -191,7 +220,7 @@ impl Attempts {
             deadline,
             by_deadline: UNLINKED,
             by_stage: UNLINKED,
-            door,
+            door_tag: door | u32::from(tag) << DOOR_BITS,
             source,
             stage: 1,
             src_port,
@@ -244,10 +273,10 @@ impl Attempts {
     pub(super) fn remove(&mut self, id: AttemptId) -> Option<Ended> {
         let slot = *self.slot(id)?;
         self.leave_stage(id.0, slot.stage);
-        if let Some(list) = self.by_door.get_mut(slot.door as usize) {
+        if let Some(list) = self.by_door.get_mut(slot.door() as usize) {
             unlink(&mut self.slots, list, id.0, Chain::Deadline);
         }
-        let hash = self.hasher.hash_one((slot.source, slot.door));
+        let hash = self.hasher.hash_one((slot.source, slot.door()));
         if let Ok(entry) = self.index.find_entry(hash, |&i| i == id.0) {
             entry.remove();
         }
@@ -258,7 +287,7 @@ impl Attempts {
         }
         Some(Ended {
             source: slot.source,
-            door: slot.door as usize,
+            door: slot.door() as usize,
             stage: usize::from(slot.stage),
         })
     }
@@ -311,9 +340,9 @@ impl Attempts {
             if slot.stage == 0 {
                 continue;
             }
-            let new = new_door_of.get(slot.door as usize).copied().flatten();
-            if let Some(door) = new.and_then(|new| u32::try_from(new).ok()) {
-                slot.door = door;
+            let new = new_door_of.get(slot.door() as usize).copied().flatten();
+            if let Some(door) = new.and_then(door_bits) {
+                slot.door_tag = door | slot.door_tag & !DOOR_MASK;
                 self.index_slot(index);
             }
         }
@@ -324,12 +353,12 @@ impl Attempts {
         let Some(slot) = self.slots.get(index as usize) else {
             return;
         };
-        let hash = self.hasher.hash_one((slot.source, slot.door));
+        let hash = self.hasher.hash_one((slot.source, slot.door()));
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index.insert_unique(hash, index, |&i| {
             slots
                 .get(i as usize)
-                .map_or(0, |s| hasher.hash_one((s.source, s.door)))
+                .map_or(0, |s| hasher.hash_one((s.source, s.door())))
         });
     }
 
@@ -403,7 +432,7 @@ fn unlink(slots: &mut [Slot], list: &mut List, index: u32, chain: Chain) {
 fn is_key(slots: &[Slot], index: u32, source: IpAddr, door: u32) -> bool {
     slots
         .get(index as usize)
-        .is_some_and(|s| s.stage != 0 && s.source == source && s.door == door)
+        .is_some_and(|s| s.stage != 0 && s.source == source && s.door() == door)
 }
 
 #[cfg(test)]
@@ -429,17 +458,17 @@ mod tests {
     #[test]
     fn eviction_takes_the_least_advanced_oldest_attempt() {
         let mut attempts = Attempts::new(1, 3);
-        attempts.insert(source(1), 0, None, 0);
-        attempts.insert(source(2), 0, None, 0);
-        attempts.insert(source(3), 0, None, 0);
+        attempts.insert(source(1), (0, 0), None, 0);
+        attempts.insert(source(2), (0, 0), None, 0);
+        attempts.insert(source(3), (0, 0), None, 0);
         let first = attempts.find(source(1), 0).unwrap();
         attempts.advance(first, 0);
         // Source 2 is the oldest stage-1 attempt.
-        let evicted = attempts.insert(source(4), 0, None, 0).unwrap();
+        let evicted = attempts.insert(source(4), (0, 0), None, 0).unwrap();
         assert_eq!((evicted.source, evicted.stage), (source(2), 1));
-        let evicted = attempts.insert(source(5), 0, None, 0).unwrap();
+        let evicted = attempts.insert(source(5), (0, 0), None, 0).unwrap();
         assert_eq!(evicted.source, source(3));
-        let evicted = attempts.insert(source(6), 0, None, 0).unwrap();
+        let evicted = attempts.insert(source(6), (0, 0), None, 0).unwrap();
         assert_eq!(evicted.source, source(4));
         assert_eq!(attempts.len(), 3);
         assert!(attempts.find(source(1), 0).is_some());
@@ -450,7 +479,7 @@ mod tests {
         for cap in [1, 3, 4, 5, 10, 1000] {
             let mut attempts = Attempts::new(1, cap);
             for n in 0..(3 * cap as u32) {
-                attempts.insert(source(n), 0, None, 0);
+                attempts.insert(source(n), (0, 0), None, 0);
                 assert!(attempts.slots.capacity() <= cap, "cap {cap}, after {n}");
             }
             assert_eq!(attempts.len(), cap);
@@ -461,11 +490,11 @@ mod tests {
     fn freed_slots_are_reused() {
         let mut attempts = Attempts::new(2, 10);
         for n in 0..5 {
-            attempts.insert(source(n), 0, None, 0);
+            attempts.insert(source(n), (0, 0), None, 0);
         }
         attempts.clear_door(0);
         for n in 0..5 {
-            attempts.insert(source(n), 1, None, 0);
+            attempts.insert(source(n), (1, 0), None, 0);
         }
         assert_eq!(attempts.slots.len(), 5);
         assert_eq!(attempts.len(), 5);
@@ -477,7 +506,7 @@ mod tests {
         let mut attempts = Attempts::new(1, 10);
         for n in 0..3u64 {
             let deadline = t0 + Duration::from_secs(10 + n);
-            attempts.insert(source(n as u32), 0, Some(deadline), 0);
+            attempts.insert(source(n as u32), (0, 0), Some(deadline), 0);
         }
         let middle = attempts.find(source(1), 0).unwrap();
         attempts.remove(middle);
@@ -493,11 +522,12 @@ mod tests {
     fn renumbering_moves_kept_doors_and_drops_the_rest() {
         let mut attempts = Attempts::new(3, 10);
         for door in 0..3 {
-            attempts.insert(source(door as u32), door, None, 0);
+            attempts.insert(source(door as u32), (door, door as u8 + 5), None, 0);
         }
         attempts.renumber_doors(&[None, Some(0), Some(2)], 3);
         assert_eq!(attempts.len(), 2);
-        assert!(attempts.find(source(1), 0).is_some());
+        let moved = attempts.find(source(1), 0).unwrap();
+        assert_eq!(attempts.tag(moved), 6, "a step tag survives renumbering");
         assert!(attempts.find(source(2), 2).is_some());
         assert_eq!(sources_of(&attempts, 0), [source(1)]);
         assert!(sources_of(&attempts, 1).is_empty());

@@ -50,6 +50,17 @@
 //!   broadcast and multicast sources never knock, and neither do loopback
 //!   and local addresses unless the capture is on loopback
 //!   ([`Engine::set_loopback_capture`]): from the wire they are spoofed.
+//! * **Strict doors** ([`EngineDoor::strict`]): while a source has an
+//!   attempt on a strict door, any connection-opening packet from it to
+//!   this host (a TCP segment with SYN and without ACK, or a UDP datagram)
+//!   other than the door's next knock, with the door's flags, or a resend of
+//!   the last one, ends the attempt: a port sweep cannot open the door.
+//! * **Rotating doors** ([`EngineDoor::rotating`]): the door's sequences are
+//!   those of the time steps the caller installs with [`Engine::rotate`]; a
+//!   first knock binds the attempt to the step whose sequence it matched, a
+//!   step leaving the window keeps serving the attempts bound to it for the
+//!   door's timeout, and a step that opens the door is spent
+//!   ([`Event::Spent`]) and opens it for nobody else.
 //! * **Bounded state**: at most [`Limits::max_attempts`] attempts, O(1) work
 //!   per packet whatever the number of sources; when full, the least advanced,
 //!   oldest attempt is evicted (0.8 grows without bound: B7).
@@ -70,7 +81,7 @@ use knock_proto::{Knock, Protocol, Sequence, TcpFlag, TcpFlags};
 
 use crate::packet::Packet;
 use crate::sources::SourceFilter;
-use attempts::Attempts;
+use attempts::{AttemptId, Attempts};
 use captures::RecentKnocks;
 use cooldowns::Cooldowns;
 
@@ -95,6 +106,13 @@ pub struct EngineDoor {
     /// `Allow_Repeats`: a repeat of the knock just matched is ignored
     /// ([`Event::Retransmission`]) rather than breaking the attempt.
     pub allow_repeats: bool,
+    /// `Strict`: any other connection-opening packet from a source to this
+    /// host breaks its attempt on the door. The caller's capture must show
+    /// such packets (the filter widens when a door is strict).
+    pub strict: bool,
+    /// `Rotating_Secret`: the door's sequences come from
+    /// [`Engine::rotate`], and `sequence` is not used.
+    pub rotating: bool,
 }
 
 /// Resource limits.
@@ -205,6 +223,15 @@ pub enum Event {
         /// Knocks matched before the eviction.
         stage: usize,
     },
+    /// A rotating door is about to open with the sequence of time step
+    /// `step`, which is now spent: it opens the door for nobody else. The
+    /// caller records it before acting on the [`Event::Open`] that follows.
+    Spent {
+        /// Index of the door.
+        door: usize,
+        /// The time step.
+        step: u64,
+    },
 }
 
 /// Running totals since the engine was created.
@@ -248,7 +275,37 @@ pub struct Engine {
     loopback_capture: bool,
     /// Knocks seen lately, on a capture that may see one packet twice.
     recent: Option<RecentKnocks>,
+    /// Per door, the step sequences of a rotating door (empty for the others).
+    steps: Vec<Vec<StepSequence>>,
+    /// The strict doors, whose attempts any other opening packet breaks.
+    strict: Vec<usize>,
 }
+
+/// One time step's sequence of a rotating door.
+#[derive(Debug, Clone)]
+struct StepSequence {
+    step: u64,
+    sequence: Sequence,
+    /// `None` while the step is in the window (a first knock may bind to
+    /// it); once it left, the attempts bound to it may finish until then.
+    retired_until: Option<Instant>,
+}
+
+impl StepSequence {
+    /// The tag an attempt bound to this step carries: steps kept at once
+    /// lie within [`STEP_SPAN`] of each other, so the low byte is unique.
+    fn tag(&self) -> u8 {
+        self.step as u8
+    }
+}
+
+/// Steps a rotating door keeps at once span less than this, so their tags
+/// (the low byte of the step) differ.
+const STEP_SPAN: u64 = 256;
+
+/// The most steps a rotating door keeps after they left the window, for
+/// attempts still bound to them (a timeout far longer than the step).
+const RETIRED_STEPS: usize = 64;
 
 /// What a visible packet did to the door's attempt by its source.
 enum Progress {
@@ -277,8 +334,10 @@ impl Engine {
             startable: Vec::new(),
             loopback_capture: false,
             recent: None,
+            steps: Vec::new(),
+            strict: Vec::new(),
         };
-        engine.index_knocks();
+        engine.index_doors();
         engine
     }
 
@@ -286,12 +345,16 @@ impl Engine {
     pub fn on_packet(&mut self, packet: &Packet, now: Instant, events: &mut Vec<Event>) {
         let now = self.tick(now);
         let knock = Knock::new(packet.dst_port, packet.protocol);
-        if !self.is_visible(packet, knock) {
+        let visible = self.is_visible(packet, knock);
+        let strict = !self.strict.is_empty() && opens_connection(packet);
+        if !visible && !strict {
             return;
         }
         if !self.may_knock(packet.src) {
-            self.stats.refused_sources += 1;
-            events.push(Event::SourceRefused { source: packet.src });
+            if visible {
+                self.stats.refused_sources += 1;
+                events.push(Event::SourceRefused { source: packet.src });
+            }
             return;
         }
         if self
@@ -300,6 +363,12 @@ impl Engine {
             .is_some_and(|recent| recent.is_copy(packet, now))
         {
             self.stats.copies += 1;
+            return;
+        }
+        if strict {
+            self.enforce_strict(packet, knock, now, events);
+        }
+        if !visible {
             return;
         }
         let mut startable = std::mem::take(&mut self.startable);
@@ -350,8 +419,52 @@ impl Engine {
         if let Some(entry) = self.doors.get_mut(door) {
             entry.sequence = sequence;
             self.attempts.clear_door(door);
-            self.index_knocks();
+            self.index_doors();
         }
+    }
+
+    /// Installs the window of rotating door `door` at `now`: the sequences
+    /// of the steps a first knock may bind to, preferred first (a first
+    /// knock that two of them share binds to the earlier in the list).
+    /// Steps that leave the window keep serving the attempts bound to them
+    /// until the door's timeout has passed; a step back in the window is
+    /// re-armed. Ignored for a door that does not rotate.
+    pub fn rotate(&mut self, door: usize, window: Vec<(u64, Sequence)>, now: Instant) {
+        let now = self.tick(now);
+        let Some(timeout) = self
+            .doors
+            .get(door)
+            .filter(|d| d.rotating)
+            .map(|d| d.seq_timeout)
+        else {
+            return;
+        };
+        let Some(steps) = self.steps.get_mut(door) else {
+            return;
+        };
+        let mut retired: Vec<StepSequence> = std::mem::take(steps)
+            .into_iter()
+            .filter(|old| !window.iter().any(|(step, _)| *step == old.step))
+            .map(|mut old| {
+                old.retired_until = old.retired_until.or(now.checked_add(timeout));
+                old
+            })
+            .filter(|old| old.retired_until.is_some_and(|until| until > now))
+            .collect();
+        let newest = window.iter().map(|&(step, _)| step).max().unwrap_or(0);
+        retired.retain(|old| newest.saturating_sub(old.step) < STEP_SPAN);
+        retired.sort_by_key(|old| std::cmp::Reverse(old.step));
+        retired.truncate(RETIRED_STEPS);
+        *steps = window
+            .into_iter()
+            .map(|(step, sequence)| StepSequence {
+                step,
+                sequence,
+                retired_until: None,
+            })
+            .chain(retired)
+            .collect();
+        self.index_knocks();
     }
 
     /// Installs a reloaded configuration. Attempts on doors that are unchanged
@@ -360,7 +473,7 @@ impl Engine {
     pub fn reconfigure(&mut self, doors: Vec<EngineDoor>, local_addrs: Vec<IpAddr>) {
         let mut new_door_of: Vec<Option<usize>> = vec![None; self.doors.len()];
         for (new, door) in doors.iter().enumerate() {
-            if door.sequence.is_none() {
+            if door.sequence.is_none() && !door.rotating {
                 continue;
             }
             // Duplicate doors pair up in order, each old door at most once.
@@ -375,9 +488,28 @@ impl Engine {
         }
         self.attempts.renumber_doors(&new_door_of, doors.len());
         self.cooldowns.renumber(&new_door_of);
+        let mut steps = vec![Vec::new(); doors.len()];
+        for (old, new) in new_door_of.iter().enumerate() {
+            if let (Some(kept), Some(new)) =
+                (self.steps.get_mut(old), new.and_then(|n| steps.get_mut(n)))
+            {
+                *new = std::mem::take(kept);
+            }
+        }
+        self.steps = steps;
         self.doors = doors;
         self.local_addrs = local_addrs;
-        self.index_knocks();
+        self.index_doors();
+    }
+
+    /// The sequences rotating door `door` follows now: its window's and
+    /// those of the steps that left it with attempts possibly still bound
+    /// to them. What the capture filter must pass for the door.
+    pub fn step_sequences(&self, door: usize) -> Vec<&Sequence> {
+        self.steps
+            .get(door)
+            .map(|steps| steps.iter().map(|s| &s.sequence).collect())
+            .unwrap_or_default()
     }
 
     /// Says whether the capture is on a loopback interface (or `any`), where
@@ -415,13 +547,31 @@ impl Engine {
         now
     }
 
+    /// Rebuilds what depends on the doors themselves: the strict list, the
+    /// rotating steps' slots and the knock index.
+    fn index_doors(&mut self) {
+        self.strict = (0..self.doors.len())
+            .filter(|&d| self.doors.get(d).is_some_and(|door| door.strict))
+            .collect();
+        self.steps.resize_with(self.doors.len(), Vec::new);
+        for (door, steps) in self.doors.iter().zip(&mut self.steps) {
+            if !door.rotating {
+                steps.clear();
+            }
+        }
+        self.index_knocks();
+    }
+
     fn index_knocks(&mut self) {
         let mut pairs: Vec<(Knock, usize)> = self
             .doors
             .iter()
+            .zip(&self.steps)
             .enumerate()
-            .flat_map(|(index, door)| {
-                let knocks = door.sequence.iter().flat_map(Sequence::knocks);
+            .flat_map(|(index, (door, steps))| {
+                let fixed = door.sequence.iter().filter(|_| !door.rotating);
+                let rotating = steps.iter().map(|s| &s.sequence);
+                let knocks = fixed.chain(rotating).flat_map(Sequence::knocks);
                 knocks.map(move |&knock| (knock, index))
             })
             .collect();
@@ -481,10 +631,10 @@ impl Engine {
         now: Instant,
         events: &mut Vec<Event>,
     ) -> Progress {
-        let Some(door) = self.doors.get(index) else {
+        if !self.is_enabled(index) {
             return Progress::Ignored;
-        };
-        let Some(sequence) = &door.sequence else {
+        }
+        let Some(door) = self.doors.get(index) else {
             return Progress::Ignored;
         };
         if !self.accepts_destination(door, packet.dst) {
@@ -516,6 +666,7 @@ impl Engine {
             });
             return Progress::Ignored;
         }
+        let allow_repeats = door.allow_repeats;
         let Some(id) = self.attempts.find(source, index) else {
             return Progress::Free;
         };
@@ -530,14 +681,19 @@ impl Engine {
             });
             return Progress::Free;
         }
+        let Some(place) = self.place(index, id) else {
+            // The step the attempt was bound to is spent (or long gone).
+            self.invalidate(id, source, index, events);
+            return Progress::Free;
+        };
         // A client that got no answer resends its SYN with the same source
         // port; a new knock, even of the same port, comes from a new one
         // and counts, unless the door allows repeats of a knock that is not
         // also the next one.
-        let again = stage.checked_sub(1).and_then(|last| sequence.get(last)) == Some(knock);
+        let again = place.last == Some(knock);
         let resent =
             packet.protocol == Protocol::Tcp && self.attempts.src_port(id) == Some(packet.src_port);
-        let repeat = door.allow_repeats && sequence.get(stage) != Some(knock);
+        let repeat = allow_repeats && place.next != Some(knock);
         if again && (resent || repeat) {
             events.push(Event::Retransmission {
                 source,
@@ -545,28 +701,23 @@ impl Engine {
             });
             return Progress::Repeated;
         }
-        if sequence.get(stage) != Some(knock) {
-            self.attempts.remove(id);
-            self.stats.invalidated += 1;
-            events.push(Event::Invalidated {
-                source,
-                door: index,
-            });
+        if place.next != Some(knock) {
+            self.invalidate(id, source, index, events);
             return Progress::Free;
         }
-        let stage = if stage + 1 < sequence.len() {
+        let stage = if stage + 1 < place.len {
             self.attempts.advance(id, packet.src_port)
         } else {
             self.attempts.remove(id);
-            sequence.len()
+            place.len
         };
         events.push(Event::Stage {
             source,
             door: index,
             stage,
         });
-        if stage == sequence.len() {
-            self.open(source, index, now, events);
+        if stage == place.len {
+            self.open(source, index, place.step, now, events);
         }
         Progress::Advanced
     }
@@ -585,25 +736,36 @@ impl Engine {
         let Some(door) = self.doors.get(index) else {
             return;
         };
-        let Some(sequence) = &door.sequence else {
+        let started = if door.rotating {
+            self.steps.get(index).and_then(|steps| {
+                steps
+                    .iter()
+                    .filter(|s| s.retired_until.is_none())
+                    .find(|s| s.sequence.get(0) == Some(knock))
+                    .map(|s| (s.tag(), s.sequence.len(), Some(s.step)))
+            })
+        } else {
+            door.sequence
+                .as_ref()
+                .filter(|sequence| sequence.get(0) == Some(knock))
+                .map(|sequence| (0, sequence.len(), None))
+        };
+        let Some((tag, len, step)) = started else {
             return;
         };
-        if sequence.get(0) != Some(knock) {
-            return;
-        }
-        if sequence.len() == 1 {
+        if len == 1 {
             events.push(Event::Stage {
                 source,
                 door: index,
                 stage: 1,
             });
-            self.open(source, index, now, events);
+            self.open(source, index, step, now, events);
             return;
         }
         let deadline = now.checked_add(door.seq_timeout);
         if let Some(evicted) = self
             .attempts
-            .insert(source, index, deadline, packet.src_port)
+            .insert(source, (index, tag), deadline, packet.src_port)
         {
             self.stats.evicted += 1;
             events.push(Event::Evicted {
@@ -620,8 +782,106 @@ impl Engine {
         });
     }
 
-    /// `source` completed door `index`'s sequence: it opens, and cools down.
-    fn open(&mut self, source: IpAddr, index: usize, now: Instant, events: &mut Vec<Event>) {
+    /// On a strict door, a connection-opening packet from a source with an
+    /// attempt that is neither the door's next knock (with its flags) nor a
+    /// resend of the last one ends the attempt. Expired attempts are left
+    /// for their timeout to report.
+    fn enforce_strict(
+        &mut self,
+        packet: &Packet,
+        knock: Knock,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        for at in 0..self.strict.len() {
+            let Some(&index) = self.strict.get(at) else {
+                break;
+            };
+            let Some(door) = self.doors.get(index) else {
+                continue;
+            };
+            if !self.accepts_destination(door, packet.dst) {
+                continue;
+            }
+            let Some(id) = self.attempts.find(packet.src, index) else {
+                continue;
+            };
+            if self.attempts.is_expired(id, now) {
+                continue;
+            }
+            let Some(place) = self.place(index, id) else {
+                continue;
+            };
+            let flags_ok =
+                packet.protocol != Protocol::Tcp || door.tcp_flags.matches(packet.tcp_flags);
+            let resent = packet.protocol == Protocol::Tcp
+                && self.attempts.src_port(id) == Some(packet.src_port);
+            let expected = place.next == Some(knock) && flags_ok;
+            let repeated = place.last == Some(knock) && (resent || door.allow_repeats);
+            if !expected && !repeated {
+                self.invalidate(id, packet.src, index, events);
+            }
+        }
+    }
+
+    /// Ends attempt `id` of `source` on door `index` for a wrong knock.
+    fn invalidate(&mut self, id: AttemptId, source: IpAddr, index: usize, events: &mut Vec<Event>) {
+        self.attempts.remove(id);
+        self.stats.invalidated += 1;
+        events.push(Event::Invalidated {
+            source,
+            door: index,
+        });
+    }
+
+    /// Whether door `index` can be knocked at all: a sequence (an exhausted
+    /// one-time door has none), or on a rotating door some step.
+    fn is_enabled(&self, index: usize) -> bool {
+        match self.doors.get(index) {
+            Some(door) if door.rotating => self.steps.get(index).is_some_and(|s| !s.is_empty()),
+            Some(door) => door.sequence.is_some(),
+            None => false,
+        }
+    }
+
+    /// Where attempt `id` on door `index` stands in the sequence it follows:
+    /// the door's own or, on a rotating door, that of the step it is bound
+    /// to (`None` once that step is gone).
+    fn place(&self, index: usize, id: AttemptId) -> Option<Place> {
+        let door = self.doors.get(index)?;
+        let (sequence, step) = if door.rotating {
+            let tag = self.attempts.tag(id);
+            let bound = self.steps.get(index)?.iter().find(|s| s.tag() == tag)?;
+            (&bound.sequence, Some(bound.step))
+        } else {
+            (door.sequence.as_ref()?, None)
+        };
+        let stage = self.attempts.stage(id);
+        Some(Place {
+            last: stage.checked_sub(1).and_then(|last| sequence.get(last)),
+            next: sequence.get(stage),
+            len: sequence.len(),
+            step,
+        })
+    }
+
+    /// `source` completed door `index`'s sequence (of time step `step`, on a
+    /// rotating door, which is then spent): it opens, and cools down.
+    fn open(
+        &mut self,
+        source: IpAddr,
+        index: usize,
+        step: Option<u64>,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) {
+        if let Some(step) = step {
+            if let Some(steps) = self.steps.get_mut(index) {
+                steps.retain(|s| s.step != step);
+            }
+            self.index_knocks();
+            events.push(Event::Spent { door: index, step });
+        }
         self.stats.opened += 1;
         events.push(Event::Open {
             source,
@@ -637,6 +897,29 @@ impl Engine {
         (0..self.doors.len())
             .filter_map(|door| Some((door, self.attempts.next_deadline(door)?)))
             .min_by_key(|&(_, deadline)| deadline)
+    }
+}
+
+/// Where an attempt stands in the sequence it follows.
+struct Place {
+    /// The knock matched last.
+    last: Option<Knock>,
+    /// The knock expected next.
+    next: Option<Knock>,
+    /// The sequence's length.
+    len: usize,
+    /// The time step of a rotating door's sequence.
+    step: Option<u64>,
+}
+
+/// A TCP segment that opens a connection (SYN without ACK) or any UDP
+/// datagram: what a port sweep sends, and what strict doors watch.
+fn opens_connection(packet: &Packet) -> bool {
+    match packet.protocol {
+        Protocol::Udp => true,
+        Protocol::Tcp => {
+            packet.tcp_flags & TcpFlag::Syn.bit() != 0 && packet.tcp_flags & TcpFlag::Ack.bit() == 0
+        }
     }
 }
 

@@ -54,6 +54,8 @@ fn engine_door() -> impl Strategy<Value = EngineDoor> {
                 cooldown: Duration::ZERO,
                 sources: crate::sources::SourceFilter::default(),
                 allow_repeats: false,
+                strict: false,
+                rotating: false,
             },
         )
 }

@@ -26,6 +26,8 @@ pub(super) fn door(name: &str, sequence: &str, seq_timeout_ms: u64) -> EngineDoo
         cooldown: Duration::ZERO,
         sources: crate::sources::SourceFilter::default(),
         allow_repeats: false,
+        strict: false,
+        rotating: false,
     }
 }
 
@@ -956,4 +958,151 @@ fn allow_repeats_ignores_a_knock_made_twice_unless_it_is_also_the_next() {
     let mut plain = Bench::new(vec![door("d", "7000,8000,9000", 5000)]);
     let events = plain.knocks(0, &syns(A, &[7000, 8000, 8000, 9000]));
     assert_eq!(events, [stage(A, 0, 1), stage(A, 0, 2), invalidated(A, 0)]);
+}
+
+fn strict(mut door: EngineDoor) -> EngineDoor {
+    door.strict = true;
+    door
+}
+
+#[test]
+fn an_in_order_sweep_opens_a_plain_door_but_not_a_strict_one() {
+    // What `nmap -r -p 7000-9000` sends: every port in order, one SYN each.
+    let sweep: Vec<Packet> = (7000..=9000).map(|p| syn(A, p)).collect();
+    let mut plain = Bench::new(vec![door("d", "7000,8000,9000", 60_000)]);
+    let events = plain.knock(0, &sweep);
+    assert_eq!(Bench::opens(&events), [(A, 0)]);
+    let mut guarded = Bench::new(vec![strict(door("d", "7000,8000,9000", 60_000))]);
+    let events = guarded.knock(0, &sweep);
+    assert_eq!(Bench::opens(&events), []);
+    assert_eq!(events[..2], [stage(A, 0, 1), invalidated(A, 0)]);
+}
+
+#[test]
+fn a_strict_door_ignores_established_traffic_resends_and_other_hosts() {
+    let mut b = Bench::new(vec![strict(with_flags(
+        door("d", "7000,8000,9000", 60_000),
+        "syn",
+    ))]);
+    let first = syn(A, 7000);
+    let mut events = b.knock(0, &[first]);
+    // Established traffic (ACK set) and a connection to another host do
+    // not count; the client's resent SYN is no new connection.
+    events.extend(b.knock(1, &[tcp(A, 22, ACK), tcp(A, 443, SYN | ACK)]));
+    events.extend(b.knock(2, &[to(VIP, syn(A, 22)), Packet { ..first }]));
+    // Another source's sweep does not touch A's attempt.
+    events.extend(b.knock(3, &syns(B, &[22, 80])));
+    events.extend(b.knocks(4, &syns(A, &[8000, 9000])));
+    assert_eq!(
+        events,
+        [
+            stage(A, 0, 1),
+            Event::Retransmission { source: A, door: 0 },
+            stage(A, 0, 2),
+            stage(A, 0, 3),
+            open(A, 0),
+        ]
+    );
+}
+
+#[test]
+fn on_a_strict_door_any_other_new_connection_or_datagram_breaks_the_attempt() {
+    for intruder in [
+        syn(A, 22),
+        udp(A, 53),
+        udp(A, 8000),
+        tcp(A, 8000, SYN | FIN),
+    ] {
+        let door = strict(with_flags(door("d", "7000,8000,9000", 60_000), "syn,!fin"));
+        let mut b = Bench::new(vec![door]);
+        let mut events = b.knock(0, &[syn(A, 7000)]);
+        events.extend(b.knock(1, &[intruder]));
+        events.extend(b.knocks(2, &syns(A, &[8000, 9000])));
+        assert_eq!(
+            events[..2],
+            [stage(A, 0, 1), invalidated(A, 0)],
+            "{intruder:?}"
+        );
+        assert_eq!(Bench::opens(&events), [], "{intruder:?}");
+    }
+}
+
+fn rotating(name: &str, seq_timeout_ms: u64) -> EngineDoor {
+    EngineDoor {
+        sequence: None,
+        rotating: true,
+        ..door(name, "1", seq_timeout_ms)
+    }
+}
+
+fn seq(text: &str) -> Sequence {
+    Sequence::parse(text).unwrap()
+}
+
+#[test]
+fn a_rotating_door_opens_once_per_step_for_any_step_in_its_window() {
+    let mut b = Bench::new(vec![rotating("r", 10_000)]);
+    let window = vec![
+        (100, seq("1001,1002")),
+        (99, seq("991,992")),
+        (101, seq("1011,1012")),
+    ];
+    b.engine.rotate(0, window, b.at(0));
+    let events = b.knocks(0, &syns(A, &[991, 992]));
+    let spent = Event::Spent { door: 0, step: 99 };
+    assert_eq!(events, [stage(A, 0, 1), stage(A, 0, 2), spent, open(A, 0)]);
+    // The same step again, by the knocker or anyone else: nothing.
+    assert_eq!(b.knocks(5_000, &syns(B, &[991, 992])), []);
+    // Another step of the window still opens.
+    let events = b.knocks(10_000, &syns(B, &[1011, 1012]));
+    assert_eq!(Bench::opens(&events), [(B, 0)]);
+    assert_eq!(b.engine.step_sequences(0).len(), 1);
+}
+
+#[test]
+fn an_attempt_keeps_its_step_across_a_rotation_until_its_timeout() {
+    let mut b = Bench::new(vec![rotating("r", 10_000)]);
+    b.engine
+        .rotate(0, vec![(100, seq("1001,1002,1003"))], b.at(0));
+    let mut events = b.knock(0, &[syn(A, 1001)]);
+    // The step leaves the window: A's attempt goes on, nobody starts one.
+    b.engine
+        .rotate(0, vec![(101, seq("1011,1012,1013"))], b.at(1_000));
+    events.extend(b.knock(1_500, &[syn(B, 1001)]));
+    events.extend(b.knocks(2_000, &syns(A, &[1002, 1003])));
+    assert_eq!(Bench::opens(&events), [(A, 0)]);
+    assert!(!events.contains(&stage(B, 0, 1)), "{events:?}");
+    // Once the timeout has passed since it left, the old step is gone.
+    b.engine
+        .rotate(0, vec![(101, seq("1011,1012,1013"))], b.at(12_000));
+    assert_eq!(b.engine.step_sequences(0), [&seq("1011,1012,1013")]);
+}
+
+#[test]
+fn a_first_knock_two_steps_share_binds_to_the_first_listed() {
+    let mut b = Bench::new(vec![rotating("r", 10_000)]);
+    let window = vec![(100, seq("5,6")), (99, seq("5,7"))];
+    b.engine.rotate(0, window, b.at(0));
+    let events = b.knocks(0, &syns(A, &[5, 7]));
+    assert_eq!(Bench::opens(&events), []);
+    let events = b.knocks(3_000, &syns(A, &[5, 6]));
+    assert_eq!(
+        events[2..],
+        [Event::Spent { door: 0, step: 100 }, open(A, 0)]
+    );
+}
+
+#[test]
+fn a_rotating_door_without_steps_is_closed_and_keeps_attempts_across_a_reload() {
+    let mut b = Bench::new(vec![rotating("r", 10_000), door("d", "7,8", 10_000)]);
+    assert_eq!(b.knocks(0, &syns(A, &[1001, 1002])), []);
+    b.engine.rotate(0, vec![(100, seq("1001,1002"))], b.at(0));
+    let mut events = b.knock(1_000, &[syn(A, 1001)]);
+    // A reload that reorders the doors keeps the attempt and its step.
+    b.engine.reconfigure(
+        vec![door("d", "7,8", 10_000), rotating("r", 10_000)],
+        vec![LOCAL, LOCAL6],
+    );
+    events.extend(b.knock(2_000, &[syn(A, 1002)]));
+    assert_eq!(Bench::opens(&events), [(A, 1)]);
 }
