@@ -46,6 +46,7 @@ fn door<'a>(sequence: &'a Sequence, flags: &str) -> FilterDoor<'a> {
         sequence,
         tcp_flags: TcpFlags::parse(flags).unwrap_or(TcpFlags::ANY),
         target: None,
+        strict: false,
     }
 }
 
@@ -432,15 +433,19 @@ fn candidate(doors: &[FilterDoor<'_>], local: &[IpAddr], ipv4_only: bool, p: &Pa
         .copied()
         .filter(|a| !ipv4_only || a.is_ipv4())
         .collect();
+    // A strict door also watches every connection being opened.
+    let opening = p.protocol == Protocol::Udp || p.tcp_flags & (SYN | ACK) == SYN;
     doors.iter().any(|d| {
-        d.sequence
+        let destination = match d.target {
+            Some(target) => target == p.dst,
+            None => local.contains(&p.dst),
+        };
+        let knock = d
+            .sequence
             .knocks()
             .contains(&Knock::new(p.dst_port, p.protocol))
-            && match d.target {
-                Some(target) => target == p.dst,
-                None => local.contains(&p.dst),
-            }
-            && (p.protocol != Protocol::Tcp || d.tcp_flags.matches(p.tcp_flags))
+            && (p.protocol != Protocol::Tcp || d.tcp_flags.matches(p.tcp_flags));
+        destination && (knock || (d.strict && opening))
     })
 }
 
@@ -909,6 +914,7 @@ fn many_targets_are_checked_by_family_and_many_groups_merged() {
         .zip(&targets)
         .map(|(s, &t)| FilterDoor {
             target: Some(t),
+            strict: false,
             ..door(s, "syn")
         })
         .collect();
@@ -1002,6 +1008,7 @@ struct ArbDoor {
     sequence: Sequence,
     flags: TcpFlags,
     target: Option<IpAddr>,
+    strict: bool,
 }
 
 fn arb_flags() -> impl Strategy<Value = TcpFlags> {
@@ -1031,8 +1038,9 @@ fn arb_door() -> impl Strategy<Value = ArbDoor> {
         ),
         arb_flags(),
         proptest::option::weighted(0.3, proptest::sample::select(pool())),
+        proptest::bool::weighted(0.2),
     )
-        .prop_map(|(knocks, flags, target)| ArbDoor {
+        .prop_map(|(knocks, flags, target, strict)| ArbDoor {
             sequence: Sequence::new(
                 knocks
                     .into_iter()
@@ -1044,6 +1052,7 @@ fn arb_door() -> impl Strategy<Value = ArbDoor> {
             .unwrap(),
             flags,
             target,
+            strict,
         })
 }
 
@@ -1157,6 +1166,7 @@ proptest! {
                 sequence: &d.sequence,
                 tcp_flags: d.flags,
                 target: d.target,
+                strict: d.strict,
             })
             .collect();
         let new = build(&doors, &local, ipv4_only, link);

@@ -210,6 +210,7 @@ fn generated_programs_run_in_the_kernel() {
         sequence: &sequence,
         tcp_flags: TcpFlags::ANY,
         target: None,
+        strict: false,
     }];
     // 10,000 doors of three ports all over the range, and ours.
     let many: Vec<Sequence> = (0..10_000u32)
@@ -230,6 +231,7 @@ fn generated_programs_run_in_the_kernel() {
             sequence,
             tcp_flags: TcpFlags::ANY,
             target: None,
+            strict: false,
         })
         .collect();
     big.push(one[0]);

@@ -73,6 +73,10 @@ pub struct FilterDoor<'a> {
     /// The door's `Target`: knocks must be addressed to it instead of the
     /// interface's own addresses.
     pub target: Option<IpAddr>,
+    /// `Strict`: the door also watches every connection-opening packet to
+    /// its destinations (TCP with SYN and without ACK, and UDP, on any
+    /// port), so the filter passes those too.
+    pub strict: bool,
 }
 
 /// One door's sub-expression for one address family.
@@ -195,6 +199,15 @@ fn body(door: &FilterDoor<'_>, family: Family) -> String {
     }
     if let Some(ports) = port_list(door.sequence, Protocol::Udp) {
         alternatives.push(format!("(udp dst port {ports})"));
+    }
+    if door.strict {
+        // A strict door watches every connection being opened (a port
+        // test, unlike a bare `udp`, also skips non-first fragments).
+        let flags = family.tcp_flags_operand();
+        alternatives.push(format!(
+            "((tcp dst portrange 0-65535) and {flags} & tcp-syn != 0 and {flags} & tcp-ack == 0) \
+             or (udp dst portrange 0-65535)"
+        ));
     }
     if family == Family::V6 {
         let chain: Vec<String> = IPV6_EXTENSION_HEADERS

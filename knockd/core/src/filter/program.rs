@@ -39,6 +39,13 @@
 //! 2. more than 30 distinct destination addresses are checked only by family;
 //! 3. more than 64 groups are merged into one per protocol (union of the
 //!    ports and destinations, only the flag constraints they all share).
+//!
+//! # Strict doors
+//!
+//! A strict door must see every connection-opening packet to its
+//! destinations, whatever the port: its destinations get a TCP group with
+//! the flag test SYN and not ACK, and a UDP group, each passing all ports
+//! (established traffic, ACK set, stays in the kernel).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -158,6 +165,8 @@ pub struct Group {
     /// Ports compared together: 1 when exact, `d` when the program compares
     /// `port / d` (and so passes the other ports of the same block).
     pub ports_per_unit: u32,
+    /// The group passes every port: it watches for a strict door.
+    pub all_ports: bool,
     /// Instructions of the group's port search.
     pub search_len: usize,
     /// The most instructions a packet runs through in the group's port
@@ -206,7 +215,10 @@ impl Program {
     pub fn is_exact(&self) -> bool {
         !self.destinations_by_family
             && !self.groups_merged
-            && self.groups.iter().all(|g| g.ports_per_unit == 1)
+            && self
+                .groups
+                .iter()
+                .all(|g| g.all_ports || g.ports_per_unit == 1)
     }
 
     /// The most instructions any packet runs through (the longest path
@@ -276,7 +288,11 @@ impl Program {
                 "more than {MAX_ADDRESSES} destination addresses, checked by family"
             ));
         }
-        if self.groups.iter().any(|g| g.ports_per_unit > 1) {
+        if self
+            .groups
+            .iter()
+            .any(|g| !g.all_ports && g.ports_per_unit > 1)
+        {
             why.push("ports compared in blocks to fit the kernel's limit".to_owned());
         }
         format!("{size}, a superset ({})", why.join("; "))
@@ -293,13 +309,17 @@ impl Program {
                     line.push_str(&format!(" with {}", g.tcp_flags));
                 }
                 line.push_str(&format!(" to {}: ", g.destinations));
-                line.push_str(&port_items(&g.ports, max_ports));
+                if g.all_ports {
+                    line.push_str("every port, for strict doors");
+                } else {
+                    line.push_str(&port_items(&g.ports, max_ports));
+                }
                 line.push_str(&format!(
                     " ({} door{}",
                     g.doors,
                     if g.doors == 1 { "" } else { "s" }
                 ));
-                if g.ports_per_unit > 1 {
+                if !g.all_ports && g.ports_per_unit > 1 {
                     line.push_str(&format!(", compared in blocks of {}", g.ports_per_unit));
                 }
                 line.push(')');
@@ -345,6 +365,8 @@ struct PlanGroup {
     flags: TcpFlags,
     ports: Vec<u16>,
     doors: usize,
+    /// Every port passes (a strict door's watch).
+    all_ports: bool,
 }
 
 /// What the program tests, before it is laid out.
@@ -418,28 +440,36 @@ impl Plan {
             }
             for protocol in [Protocol::Tcp, Protocol::Udp] {
                 let mut ports = door.sequence.ports(protocol).peekable();
-                if ports.peek().is_none() {
-                    continue;
-                }
-                let flags = if protocol == Protocol::Tcp {
-                    door.tcp_flags
-                } else {
-                    TcpFlags::ANY
-                };
-                let key = (protocol, class, flags.required(), flags.forbidden());
-                let slot = *slots.entry(key).or_insert_with(|| {
-                    groups.push(PlanGroup {
-                        protocol,
-                        class,
-                        flags,
-                        ports: Vec::new(),
-                        doors: 0,
+                let watch = door.strict.then(|| strict_watch(protocol));
+                let mut add = |flags: TcpFlags, ports: &mut dyn Iterator<Item = u16>, all| {
+                    let key = (protocol, class, flags.required(), flags.forbidden());
+                    let slot = *slots.entry(key).or_insert_with(|| {
+                        groups.push(PlanGroup {
+                            protocol,
+                            class,
+                            flags,
+                            ports: Vec::new(),
+                            doors: 0,
+                            all_ports: false,
+                        });
+                        groups.len() - 1
                     });
-                    groups.len() - 1
-                });
-                let group = &mut groups[slot];
-                group.ports.extend(ports);
-                group.doors += 1;
+                    let group = &mut groups[slot];
+                    group.ports.extend(ports);
+                    group.doors += 1;
+                    group.all_ports |= all;
+                };
+                if ports.peek().is_some() {
+                    let flags = if protocol == Protocol::Tcp {
+                        door.tcp_flags
+                    } else {
+                        TcpFlags::ANY
+                    };
+                    add(flags, &mut ports, false);
+                }
+                if let Some(flags) = watch {
+                    add(flags, &mut std::iter::empty(), true);
+                }
             }
         }
         groups.sort_by_key(|g| g.protocol);
@@ -475,6 +505,7 @@ impl Plan {
                 group.class |= part.class;
                 group.ports.extend_from_slice(&part.ports);
                 group.doors += part.doors;
+                group.all_ports |= part.all_ports;
                 required &= part.flags.required();
                 forbidden &= part.flags.forbidden();
             }
@@ -522,6 +553,17 @@ impl Plan {
     }
 }
 
+/// The flag test of a strict door's watch: SYN without ACK for TCP (a
+/// connection being opened), any datagram for UDP.
+fn strict_watch(protocol: Protocol) -> TcpFlags {
+    let mut flags = TcpFlags::ANY;
+    if protocol == Protocol::Tcp {
+        flags.require(knock_proto::TcpFlag::Syn);
+        flags.forbid(knock_proto::TcpFlag::Ack);
+    }
+    flags
+}
+
 fn flags_from_bits(required: u8, forbidden: u8) -> TcpFlags {
     let mut flags = TcpFlags::ANY;
     for flag in knock_proto::TcpFlag::ALL {
@@ -566,6 +608,7 @@ pub fn program(
                     ports: g.ports.clone(),
                     doors: g.doors,
                     ports_per_unit: *d,
+                    all_ports: g.all_ports,
                     search_len: t.cost(),
                     search_depth: t.depth(),
                 })
@@ -623,7 +666,14 @@ fn choose_granularity(plan: &Plan, target: usize) -> Vec<(u32, PortTree)> {
     let mut trees: Vec<(u32, PortTree)> = plan
         .groups
         .iter()
-        .map(|g| (EXACT, tree(&g.ports, EXACT)))
+        .map(|g| {
+            if g.all_ports {
+                // `port / 65536` is 0 for every port: the search passes all.
+                (COARSEST, tree(&[0], COARSEST))
+            } else {
+                (EXACT, tree(&g.ports, EXACT))
+            }
+        })
         .collect();
     let fixed = fixed_estimate(plan);
     let total = |trees: &[(u32, PortTree)]| -> usize {

@@ -63,6 +63,7 @@ fn only_knock_candidates_come_out_of_a_replayed_capture() {
         sequence: &sequence,
         tcp_flags: TcpFlags::parse("syn").unwrap(),
         target: None,
+        strict: false,
     }];
     let local: Vec<IpAddr> = vec!["198.18.1.1".parse().unwrap(), "fd00:1::1".parse().unwrap()];
     let expression = filter::expression(&doors, &local, false).whole;
@@ -149,6 +150,7 @@ fn libpcap_runs_generated_programs_as_the_core_does() {
         sequence: &sequence,
         tcp_flags: TcpFlags::parse("syn,!ack").unwrap(),
         target: None,
+        strict: false,
     }];
     let local: Vec<IpAddr> = vec!["198.18.1.1".parse().unwrap(), "fd00:1::1".parse().unwrap()];
     let knocker4 = "198.18.1.2:40000";
@@ -200,6 +202,7 @@ fn libpcap_runs_a_ten_thousand_door_program_as_the_core_does() {
             sequence,
             tcp_flags: flags,
             target: None,
+            strict: false,
         })
         .collect();
     let local: Vec<IpAddr> = vec!["198.18.1.1".parse().unwrap()];
