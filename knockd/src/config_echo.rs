@@ -43,6 +43,20 @@ pub fn echo(config: &Config, log: &mut Logger) {
             SequenceSource::OneTime(path) => {
                 setting(log, name, "one time sequences file", &path.display());
             }
+            SequenceSource::Rotating(rotating) => {
+                let r = &rotating.rotation;
+                setting(
+                    log,
+                    name,
+                    "rotating_secret",
+                    &rotating.secret_file.display(),
+                );
+                setting(log, name, "rotating_step", &r.step());
+                setting(log, name, "rotating_range", &r.range());
+                setting(log, name, "rotating_length", &r.length());
+                setting(log, name, "rotating_protocol", &r.protocol());
+                setting(log, name, "rotating_skew", &r.skew());
+            }
         }
         setting(log, name, "seq_timeout", &door.seq_timeout.as_secs());
         for (flag, required) in door.tcp_flags.constraints() {
@@ -65,6 +79,9 @@ pub fn echo(config: &Config, log: &mut Logger) {
         }
         if door.allow_repeats {
             setting(log, name, "allow_repeats", &"yes");
+        }
+        if door.strict {
+            setting(log, name, "strict", &"yes");
         }
         if !door.sources.allow.is_empty() {
             setting(log, name, "allow_from", &list_text(&door.sources.allow));

@@ -25,6 +25,7 @@ mod interfaces;
 mod ledger;
 mod log;
 mod resolver;
+mod rotation;
 mod server;
 mod setup;
 mod signals;

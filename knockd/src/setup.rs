@@ -5,7 +5,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use knock_proto::io_message;
+use knock_proto::{io_message, Sequence};
 use knockd_core::config::Config;
 use knockd_core::doors::{self, LoadError, Loaded, RuntimeDoor};
 use knockd_core::filter::FilterDoor;
@@ -162,16 +162,26 @@ pub fn state_dir(args: &Args, base: &Path, config: Option<&Config>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
 }
 
-/// The enabled doors as the capture filter sees them.
-pub fn filter_doors(doors: &[RuntimeDoor]) -> Vec<FilterDoor<'_>> {
+/// The enabled doors as the capture filter sees them: a rotating door once
+/// for each of its step sequences, which `steps` gives by door index.
+pub fn filter_doors<'a>(
+    doors: &'a [RuntimeDoor],
+    steps: impl Fn(usize) -> Vec<&'a Sequence>,
+) -> Vec<FilterDoor<'a>> {
     doors
         .iter()
-        .filter_map(|d| {
-            Some(FilterDoor {
+        .enumerate()
+        .flat_map(|(index, d)| {
+            let sequences = match d.rotating {
+                Some(_) => steps(index),
+                None => d.active_sequence().into_iter().collect(),
+            };
+            sequences.into_iter().map(|sequence| FilterDoor {
                 name: &d.door.name,
-                sequence: d.active_sequence()?,
+                sequence,
                 tcp_flags: d.door.tcp_flags,
                 target: d.door.target,
+                strict: d.door.strict,
             })
         })
         .collect()

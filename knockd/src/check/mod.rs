@@ -11,12 +11,14 @@ mod problems;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use knock_proto::Sequence;
 use knockd_core::filter;
 use knockd_core::sources::list_text;
 use knockd_core::wire::LinkType;
 
 use crate::capture;
 use crate::interfaces;
+use crate::rotation::unix_now;
 use crate::setup::{filter_doors, Setup};
 use problems::Severity;
 
@@ -61,14 +63,26 @@ pub fn run(setup: &Setup) -> ExitCode {
             .one_time
             .as_ref()
             .and_then(|f| Some((f, f.active_line()?)));
-        match (d.active_sequence(), one_time) {
-            (Some(seq), None) => println!("  sequence: {seq}"),
-            (Some(seq), Some((file, line))) => println!(
+        match (d.active_sequence(), one_time, &d.rotating) {
+            (_, _, Some(r)) => {
+                let rotation = &r.rotation;
+                println!(
+                    "  sequence: rotating, step {} s, {} {} knocks from {}, skew {} (now: {})",
+                    rotation.step(),
+                    rotation.length(),
+                    rotation.protocol(),
+                    rotation.range(),
+                    rotation.skew(),
+                    r.sequence_at(unix_now())
+                );
+            }
+            (Some(seq), None, None) => println!("  sequence: {seq}"),
+            (Some(seq), Some((file, line)), None) => println!(
                 "  sequence: {seq} (line {line} of {}, {} unused)",
                 file.path().display(),
                 file.remaining()
             ),
-            (None, _) => println!("  sequence: none left; the door is disabled"),
+            (None, _, None) => println!("  sequence: none left; the door is disabled"),
         }
         println!("  seq_timeout: {}", seconds(door.seq_timeout));
         if !door.tcp_flags.is_any() {
@@ -97,6 +111,9 @@ pub fn run(setup: &Setup) -> ExitCode {
         if door.allow_repeats {
             println!("  allow_repeats: yes");
         }
+        if door.strict {
+            println!("  strict: yes");
+        }
         if !door.sources.allow.is_empty() {
             println!("  allow_from: {}", list_text(&door.sources.allow));
         }
@@ -117,7 +134,24 @@ pub fn run(setup: &Setup) -> ExitCode {
         eprintln!("{problem}");
     }
     let worst = problems.iter().map(|p| p.severity).max();
-    let doors = filter_doors(&loaded.doors);
+    let windows: Vec<Vec<Sequence>> = loaded
+        .doors
+        .iter()
+        .map(|d| {
+            d.rotating.as_ref().map_or_else(Vec::new, |r| {
+                r.window(unix_now(), |_| false)
+                    .into_iter()
+                    .map(|(_, sequence)| sequence)
+                    .collect()
+            })
+        })
+        .collect();
+    let steps = |index: usize| {
+        windows
+            .get(index)
+            .map_or_else(Vec::new, |w| w.iter().collect())
+    };
+    let doors = filter_doors(&loaded.doors, steps);
     let per_door = filter::door_expressions(&doors, &addrs, args.only_ipv4);
     let text_len: usize = per_door.iter().map(|d| d.expression.len() + 4).sum();
     println!();

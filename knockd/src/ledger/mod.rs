@@ -227,8 +227,11 @@ impl Ledger {
     }
 }
 
+/// The journal's file name in the state directory.
+const JOURNAL: &str = "doors";
+
 fn journal_path(dir: &Path) -> PathBuf {
-    dir.join("doors")
+    dir.join(JOURNAL)
 }
 
 /// Takes the exclusive lock of `dir`, or says who holds it.
@@ -338,7 +341,6 @@ fn replay(bytes: &[u8]) -> (HashMap<u64, Entry>, Vec<usize>) {
 /// returns it opened for appending.
 fn rewrite(dir: &Path, open: &[Entry]) -> io::Result<File> {
     let path = journal_path(dir);
-    let temporary = dir.join("doors.tmp");
     let mut text = format!("{HEADER}\n");
     for entry in open {
         let record = Record::Open {
@@ -351,6 +353,19 @@ fn rewrite(dir: &Path, open: &[Entry]) -> io::Result<File> {
         text.push_str(&record.encode());
         text.push('\n');
     }
+    replace_atomically(dir, JOURNAL, text.as_bytes())?;
+    OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+}
+
+/// Replaces the file `name` of the state directory `dir` by `bytes` so that
+/// a crash leaves either the old or the new file, never a mix: write a
+/// temporary (mode 0600, never through a link), fsync, rename, fsync the
+/// directory.
+pub fn replace_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let temporary = dir.join(format!("{name}.tmp"));
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -358,14 +373,10 @@ fn rewrite(dir: &Path, open: &[Entry]) -> io::Result<File> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&temporary)?;
-    file.write_all(text.as_bytes())?;
+    file.write_all(bytes)?;
     file.sync_all()?;
-    fs::rename(&temporary, &path)?;
-    File::open(dir)?.sync_all()?;
-    OpenOptions::new()
-        .append(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
+    fs::rename(&temporary, dir.join(name))?;
+    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

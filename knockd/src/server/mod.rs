@@ -35,6 +35,7 @@ use crate::daemon::PidFile;
 use crate::interfaces;
 use crate::log::{Logger, Message, OpenCap, Source};
 use crate::resolver::Resolver;
+use crate::rotation::{self, Rotations};
 use crate::setup::{filter_doors, Setup};
 use crate::signals::{Pending, Signals};
 use crate::throttle::{LineBudget, OncePerSource};
@@ -133,6 +134,8 @@ pub struct Server {
     budgets: Budgets,
     batch: Vec<(SystemTime, Result<Packet, DecodeError>, u32)>,
     events: Vec<Event>,
+    /// The rotating doors' windows and spent steps.
+    rotations: Rotations,
 }
 
 impl Server {
@@ -145,6 +148,7 @@ impl Server {
                 self.runner.next_deadline(),
                 self.budgets.deadline(),
                 self.address_watch.as_ref().and_then(AddressWatch::deadline),
+                self.rotations.deadline(now),
             ]
             .into_iter()
             .chain(self.captures.iter().map(|c| c.retry))
@@ -196,6 +200,9 @@ impl Server {
             }
             self.engine.on_timer(now, &mut self.events);
             self.handle_events();
+            if self.rotations.is_due(rotation::unix_now()) {
+                self.rotate(now);
+            }
             let max_attempts = self.setup.args.max_attempts as usize;
             self.budgets.summarize(now, max_attempts, &mut self.logger);
             // Drain the signal pipe before reaping: a command that reaping
@@ -315,6 +322,16 @@ impl Server {
                 });
             }
             Event::Open { source, door } => self.open(source, door),
+            Event::Spent { door, step } => {
+                let name = self.door_name(door);
+                if let Err(error) = self.rotations.spend(&name, step) {
+                    self.logger.emit(&Message::Error(&format_args!(
+                        "{name}: cannot record spent step {step} in the state directory ({}); \
+                         it is spent until knockd restarts",
+                        io_message(&error)
+                    )));
+                }
+            }
             Event::Timeout {
                 source,
                 door,
@@ -459,6 +476,15 @@ impl Server {
         self.rearm(door, next);
     }
 
+    /// Installs the rotating doors' windows for the step now current, and
+    /// the filter for their sequences. Attempts in progress keep their step.
+    fn rotate(&mut self, now: Instant) {
+        let doors = &self.setup.loaded.doors;
+        self.rotations
+            .install(&mut self.engine, doors, rotation::unix_now(), now);
+        self.reinstall_filter();
+    }
+
     /// Arms a one-time door with its next sequence (or disables it) and
     /// rebuilds the filter for both address families.
     fn rearm(&mut self, door: usize, next: Option<Sequence>) {
@@ -473,6 +499,7 @@ impl Server {
     fn reinstall_filter(&mut self) {
         log_expressions(
             &self.setup.loaded.doors,
+            &self.engine,
             &self.local_addrs,
             self.setup.args.only_ipv4,
             &mut self.logger,
@@ -496,6 +523,7 @@ impl Server {
         install_filter(
             capture,
             &self.setup.loaded.doors,
+            &self.engine,
             &self.local_addrs,
             self.setup.args.only_ipv4,
             &mut self.logger,
@@ -619,7 +647,7 @@ impl Server {
         self.engine
             .reconfigure(engine_doors(&loaded.doors), self.local_addrs.clone());
         self.setup.loaded = loaded;
-        self.reinstall_filter();
+        self.rotate(Instant::now());
     }
 
     fn refresh_counters(&mut self) {
@@ -660,12 +688,13 @@ impl Server {
 fn install_filter(
     capture: &mut Capture,
     doors: &[RuntimeDoor],
+    engine: &Engine,
     local_addrs: &[IpAddr],
     only_ipv4: bool,
     logger: &mut Logger,
 ) -> Result<(), CaptureError> {
     use crate::capture::{fit_program, kernel_budget, Placement, SHORTEST_PROGRAM};
-    let doors = filter_doors(doors);
+    let doors = filter_doors(doors, |door| engine.step_sequences(door));
     let link = capture.link_type()?;
     let build = |budget| {
         filter::program(&doors, local_addrs, only_ipv4, link, budget)
@@ -710,12 +739,13 @@ fn install_filter(
 /// 0.8 logs it (`adding pcap expression for door ...`).
 fn log_expressions(
     doors: &[RuntimeDoor],
+    engine: &Engine,
     local_addrs: &[IpAddr],
     only_ipv4: bool,
     logger: &mut Logger,
 ) {
     if logger.debug() {
-        let doors = filter_doors(doors);
+        let doors = filter_doors(doors, |door| engine.step_sequences(door));
         for door in filter::door_expressions(&doors, local_addrs, only_ipv4) {
             logger.emit(&Message::PcapExpression {
                 door: &door.door,
@@ -742,6 +772,8 @@ fn engine_doors(doors: &[RuntimeDoor]) -> Vec<EngineDoor> {
             cooldown: d.door.cooldown,
             sources: d.door.sources.clone(),
             allow_repeats: d.door.allow_repeats,
+            strict: d.door.strict,
+            rotating: d.rotating.is_some(),
         })
         .collect()
 }

@@ -23,6 +23,7 @@ use crate::daemon::{self, PidFile};
 use crate::ledger::{Entry, Ledger, LedgerError};
 use crate::log::{Logger, Message};
 use crate::resolver::Resolver;
+use crate::rotation::{self, Rotations};
 use crate::setup::Setup;
 use crate::signals::Signals;
 
@@ -109,9 +110,33 @@ impl Server {
         }
         let local_addrs = union(&captures);
         let doors = &setup.loaded.doors;
-        log_expressions(doors, &local_addrs, only_ipv4, &mut logger);
+        let mut engine = Engine::new(
+            engine_doors(doors),
+            local_addrs.clone(),
+            Limits {
+                max_attempts: setup.args.max_attempts as usize,
+            },
+        );
+        if captures.len() > 1 || setup.interfaces.iter().any(|i| i == "any") {
+            // A frame crossing a bridge shows on the port and on the bridge.
+            engine.set_copies_within(Some(COPY_WINDOW));
+        }
+        let state_dir = ledger.is_some().then(|| setup.state_dir());
+        let (mut rotations, problem) = Rotations::load(state_dir.as_deref());
+        if let Some(problem) = problem {
+            logger.emit(&Message::Error(&format_args!("{problem}")));
+        }
+        rotations.install(&mut engine, doors, rotation::unix_now(), Instant::now());
+        log_expressions(doors, &engine, &local_addrs, only_ipv4, &mut logger);
         for capture in captures.iter_mut().filter_map(|c| c.capture.as_mut()) {
-            install_filter(capture, doors, &local_addrs, only_ipv4, &mut logger)?;
+            install_filter(
+                capture,
+                doors,
+                &engine,
+                &local_addrs,
+                only_ipv4,
+                &mut logger,
+            )?;
         }
 
         let mut runner = CommandRunner::new(
@@ -166,17 +191,6 @@ impl Server {
         }
         // Before the first packet: close what a previous run left open.
         runner.recover(pending, Instant::now(), SystemTime::now(), &mut logger);
-        let mut engine = Engine::new(
-            engine_doors(doors),
-            local_addrs.clone(),
-            Limits {
-                max_attempts: setup.args.max_attempts as usize,
-            },
-        );
-        if captures.len() > 1 || setup.interfaces.iter().any(|i| i == "any") {
-            // A frame crossing a bridge shows on the port and on the bridge.
-            engine.set_copies_within(Some(COPY_WINDOW));
-        }
         logger.set_buffered(true);
         Ok(Server {
             engine,
@@ -194,6 +208,7 @@ impl Server {
             budgets: Budgets::default(),
             batch: Vec::with_capacity(BATCH),
             events: Vec::new(),
+            rotations,
         })
     }
 }
