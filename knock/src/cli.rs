@@ -65,7 +65,8 @@ pub struct Cli {
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
 
-    /// Print `hitting PROTO ADDRESS:PORT` before each hit
+    /// Print `hitting PROTO ADDRESS:PORT` before each hit, and when a rotating
+    /// door's knock waits for the next step
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
 
