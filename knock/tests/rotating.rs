@@ -163,20 +163,15 @@ fn a_profile_can_name_a_rotating_door() {
 }
 
 #[test]
-fn a_rotating_knock_sends_the_derived_hits() {
+fn a_rotating_knock_waits_for_a_fresh_step_and_sends_the_derived_hits() {
     // A range of one port, the one listened on: the sequence is that port.
+    // With 1-second steps the current one always ends within a second (bar
+    // the very nanosecond it begins), so the knock waits for the next.
     let (socket, port) = knock_port();
     let (_dir, key) = secret_file(SECRET, 0o600);
     let output = knock()
-        .args([
-            "-v",
-            "--door",
-            "openSSH",
-            "--protocol",
-            "udp",
-            "--length",
-            "1",
-        ])
+        .args(["-v", "--door", "openSSH", "--protocol", "udp"])
+        .args(["--length", "1", "--step", "1"])
         .args(["--range", &format!("{port}-{port}"), "--secret-file"])
         .arg(&key)
         .arg("127.0.0.1")
@@ -184,10 +179,14 @@ fn a_rotating_knock_sends_the_derived_hits() {
         .unwrap();
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with("waiting "), "{stdout}");
     assert!(
-        stdout.ends_with(&format!("hitting udp 127.0.0.1:{port}\n")),
+        lines[0].ends_with(": the current step ends too soon to knock in it"),
         "{stdout}"
     );
+    assert_eq!(lines[1], format!("hitting udp 127.0.0.1:{port}"));
     assert_eq!(hits(&socket), 1);
     assert_secret_hidden(&output.stdout);
     assert_secret_hidden(&output.stderr);
