@@ -59,9 +59,8 @@ impl Secret {
             return Err(SecretError::TooShort { bytes: key.len() });
         }
         // HMAC takes keys of any length, so this cannot fail in practice.
-        let keyed = HmacSha256::new_from_slice(key).map_err(|_| SecretError::TooShort {
-            bytes: key.len(),
-        })?;
+        let keyed = HmacSha256::new_from_slice(key)
+            .map_err(|_| SecretError::TooShort { bytes: key.len() })?;
         Ok(Secret {
             keyed,
             len: key.len(),
@@ -335,7 +334,10 @@ impl Default for Rotation {
     fn default() -> Self {
         Rotation {
             step: 30,
-            range: PortRange { lo: 1024, hi: 65535 },
+            range: PortRange {
+                lo: 1024,
+                hi: 65535,
+            },
             length: 4,
             protocol: RotatingProtocol::Tcp,
             skew: 1,

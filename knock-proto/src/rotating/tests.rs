@@ -52,7 +52,10 @@ fn every_published_vector_derives_its_sequence() {
 fn base32_ignores_case_blanks_and_padding() {
     let a = base32_decode("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap();
     assert_eq!(a, b"12345678901234567890");
-    assert_eq!(base32_decode("gezd gnbv\tgy3t qojq gezd gnbv gy3t qojq====").unwrap(), a);
+    assert_eq!(
+        base32_decode("gezd gnbv\tgy3t qojq gezd gnbv gy3t qojq====").unwrap(),
+        a
+    );
     assert_eq!(base32_decode("MZXW6YTBOI======").unwrap(), b"foobar");
 }
 
@@ -135,18 +138,25 @@ fn steps_and_skew() {
 }
 
 fn any_rotation() -> impl Strategy<Value = Rotation> {
-    (1u16..=65_535, 0u16..=65_534, 1usize..=32, 0u8..3, 1u64..=86_400).prop_filter_map(
-        "length fits the range",
-        |(lo, width, length, protocol, step)| {
-            let range = PortRange::new(lo, lo.saturating_add(width))?;
-            let protocol = [
-                RotatingProtocol::Tcp,
-                RotatingProtocol::Udp,
-                RotatingProtocol::Mixed,
-            ][usize::from(protocol)];
-            Rotation::new(step, range, length, protocol, 1).ok()
-        },
+    (
+        1u16..=65_535,
+        0u16..=65_534,
+        1usize..=32,
+        0u8..3,
+        1u64..=86_400,
     )
+        .prop_filter_map(
+            "length fits the range",
+            |(lo, width, length, protocol, step)| {
+                let range = PortRange::new(lo, lo.saturating_add(width))?;
+                let protocol = [
+                    RotatingProtocol::Tcp,
+                    RotatingProtocol::Udp,
+                    RotatingProtocol::Mixed,
+                ][usize::from(protocol)];
+                Rotation::new(step, range, length, protocol, 1).ok()
+            },
+        )
 }
 
 proptest! {
