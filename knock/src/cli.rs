@@ -3,8 +3,10 @@
 //! This module depends on nothing but `clap` and `std` so that a build script
 //! can `#[path]`-include it to render the man page and shell completions.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
+use clap::builder::PossibleValuesParser;
 use clap::Parser;
 
 /// Sends a port-knock sequence to a host running knockd.
@@ -21,10 +23,15 @@ use clap::Parser;
     arg_required_else_help = true,
     override_usage = "knock [OPTIONS] <HOST> <PORT[:PROTO]>...\n       \
                       knock [OPTIONS] --one-time-file <FILE> <HOST>\n       \
+                      knock [OPTIONS] --secret-file <FILE> --door <LABEL> <HOST>\n       \
+                      knock --sequence-only [--at <UNIX_SECONDS>] --secret-file <FILE> --door <LABEL>\n       \
                       knock [OPTIONS] <PROFILE>",
     after_help = "PORT is a number from 1 to 65535 or a service name such as ssh; \
                   PROTO is tcp or udp in any case.\n\n\
-                  With neither PORT nor --one-time-file, the one argument names a profile \
+                  With --secret-file, the sequence is derived from the secret, the door's label \
+                  and the clock (docs/rotating-sequences.md); the rotating options default to \
+                  knockd's: --step 30 --range 1024-65535 --length 4 --protocol tcp.\n\n\
+                  With neither PORT, --one-time-file nor --secret-file, the one argument names a profile \
                   in the TOML file given by --config, else $XDG_CONFIG_HOME/knock/config.toml, \
                   else ~/.config/knock/config.toml; options given on the command line win over \
                   the profile's.\n\n\
@@ -58,7 +65,8 @@ pub struct Cli {
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
 
-    /// Print `hitting PROTO ADDRESS:PORT` before each hit
+    /// Print `hitting PROTO ADDRESS:PORT` before each hit, and when a rotating
+    /// door's knock waits for the next step
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
 
@@ -89,13 +97,64 @@ pub struct Cli {
     #[arg(long = "one-time-file", value_name = "FILE", conflicts_with = "ports")]
     pub one_time_file: Option<PathBuf>,
 
+    /// Knock a rotating door: derive the current step's sequence from the
+    /// base32 secret in this file, which must not be readable by group or
+    /// others
+    #[arg(
+        long = "secret-file",
+        value_name = "FILE",
+        conflicts_with_all = ["ports", "one_time_file", "config"],
+        requires = "door"
+    )]
+    pub secret_file: Option<PathBuf>,
+
+    /// With --secret-file: the rotating door's label, its section name in
+    /// knockd.conf exactly as written (1 to 255 bytes)
+    #[arg(long = "door", value_name = "LABEL")]
+    pub door: Option<OsString>,
+
+    /// With --secret-file: seconds per step, as the door's Rotating_Step
+    /// [default: 30]
+    #[arg(long = "step", value_name = "S")]
+    pub step: Option<u64>,
+
+    /// With --secret-file: the ports to draw from, as the door's
+    /// Rotating_Range [default: 1024-65535]
+    #[arg(long = "range", value_name = "LO-HI")]
+    pub range: Option<String>,
+
+    /// With --secret-file: knocks per sequence, as the door's Rotating_Length
+    /// [default: 4]
+    #[arg(long = "length", value_name = "N")]
+    pub length: Option<usize>,
+
+    /// With --secret-file: the knocks' protocol, as the door's
+    /// Rotating_Protocol [default: tcp]
+    #[arg(
+        long = "protocol",
+        value_name = "PROTO",
+        ignore_case = true,
+        value_parser = PossibleValuesParser::new(["tcp", "udp", "mixed"])
+    )]
+    pub protocol: Option<String>,
+
+    /// Print the rotating door's sequence (PORT:PROTO,...) on one line
+    /// instead of knocking; HOST may be left out and is not resolved
+    #[arg(long = "sequence-only")]
+    pub sequence_only: bool,
+
+    /// With --sequence-only: derive the sequence of the step that holds this
+    /// moment instead of now
+    #[arg(long = "at", value_name = "UNIX_SECONDS", requires = "sequence_only")]
+    pub at: Option<u64>,
+
     /// Read profiles from this TOML file instead of the default one
     #[arg(long = "config", value_name = "FILE", conflicts_with_all = ["ports", "one_time_file"])]
     pub config: Option<PathBuf>,
 
     /// Host name or address to knock on; alone, the name of a profile
-    #[arg(value_name = "HOST")]
-    pub host: String,
+    #[arg(value_name = "HOST", required_unless_present = "sequence_only")]
+    pub host: Option<String>,
 
     /// Ports to hit, in order, each optionally followed by :tcp or :udp
     // No `allow_negative_numbers` here: `-4`/`-6` must stay options wherever
@@ -149,5 +208,62 @@ mod tests {
     fn negative_ports_reach_the_validator_after_double_dash() {
         let cli = Cli::try_parse_from(["knock", "h", "--", "-5"]).unwrap();
         assert_eq!(cli.ports, ["-5"]);
+    }
+
+    #[test]
+    fn sequence_only_needs_no_host() {
+        let args = [
+            "knock",
+            "--sequence-only",
+            "--secret-file",
+            "k",
+            "--door",
+            "d",
+        ];
+        let cli = Cli::try_parse_from(args).unwrap();
+        assert_eq!(cli.host, None);
+        assert!(Cli::try_parse_from(["knock", "-v", "--secret-file", "k", "--door", "d"]).is_err());
+    }
+
+    #[test]
+    fn rotating_options_refuse_nonsense_combinations() {
+        for args in [
+            &["knock", "--secret-file", "k", "--door", "d", "h", "1"][..],
+            &[
+                "knock",
+                "--secret-file",
+                "k",
+                "--door",
+                "d",
+                "--one-time-file",
+                "f",
+                "h",
+            ],
+            &["knock", "--secret-file", "k", "h"],
+            &[
+                "knock",
+                "--secret-file",
+                "k",
+                "--door",
+                "d",
+                "--at",
+                "5",
+                "h",
+            ],
+            &[
+                "knock",
+                "--protocol",
+                "sctp",
+                "--secret-file",
+                "k",
+                "--door",
+                "d",
+                "h",
+            ],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+        let cli = Cli::try_parse_from(["knock", "--protocol", "MIXED", "home"]).unwrap();
+        assert_eq!(cli.protocol.as_deref(), Some("MIXED"));
     }
 }

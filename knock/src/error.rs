@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use knock_proto::rotating::SecretError;
 use knock_proto::{OneTimeError, Protocol};
 
 use crate::profile::ProfileError;
@@ -86,11 +87,37 @@ pub enum Error {
     UdpWithOneTime,
     /// `--flags` and `-u` after merging a profile with the command line.
     FlagsWithUdp,
-    /// `--retries` or `--verify-timeout` without a port to verify.
-    VerifyOptionAlone {
+    /// An option that means nothing without another one (`--retries`
+    /// without `--verify`, `--door` without `--secret-file`).
+    OptionAlone {
         /// The option given, e.g. `--retries`.
         option: &'static str,
+        /// What it needs and how to give it.
+        needs: &'static str,
     },
+    /// `-u` (or a profile's `udp`) with a rotating door, whose derivation
+    /// says each hit's protocol.
+    UdpWithRotating,
+    /// No host to knock on.
+    NoHost,
+    /// `--sequence-only` without a rotating door to derive from.
+    SequenceOnlyWithoutSecret,
+    /// A rotating door's settings cannot be used.
+    InvalidRotation {
+        /// What is wrong and what to write instead.
+        reason: String,
+    },
+    /// A rotating door's secret file cannot be used (never shows the key).
+    Secret {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: SecretError,
+    },
+    /// `--sequence-only` could not write its line.
+    Output(io::Error),
+    /// The system clock says it is before 1970: no step can be derived.
+    ClockBeforeEpoch,
     /// `--verify-timeout 0`: no connection could ever be tried.
     ZeroVerifyTimeout,
     /// The one-time sequences file could not be read or marked.
@@ -100,8 +127,11 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
-    /// The one-time sequences file is accessible to group or others.
+    /// A file holding secrets (a one-time sequences file, a rotating door's
+    /// secret) is accessible to group or others.
     SecretExposed {
+        /// What the file is, e.g. `secret file`.
+        file: &'static str,
         /// The file.
         path: PathBuf,
         /// Its permission bits.
@@ -191,9 +221,28 @@ impl fmt::Display for Error {
                 "--flags cannot be used with -u (here, from the profile or the command line): \
                  drop one of them",
             ),
-            Error::VerifyOptionAlone { option } => {
-                write!(f, "{option} needs a port to verify: add --verify PORT")
+            Error::OptionAlone { option, needs } => write!(f, "{option} needs {needs}"),
+            Error::UdpWithRotating => f.write_str(
+                "-u cannot be used with a rotating door (--secret-file): the derivation says each \
+                 hit's protocol; for UDP knocks give --protocol udp, as the door's Rotating_Protocol",
+            ),
+            Error::NoHost => f.write_str("no HOST given: name the host to knock on"),
+            Error::SequenceOnlyWithoutSecret => f.write_str(
+                "--sequence-only prints a rotating door's sequence: add --secret-file FILE --door LABEL, \
+                 or name a profile that has a secret_file",
+            ),
+            Error::InvalidRotation { reason } => write!(f, "rotating door: {reason}"),
+            Error::Secret { path, source } => {
+                write!(f, "secret file {}: {source}", path.display())
             }
+            Error::Output(source) => write!(
+                f,
+                "cannot write the sequence to standard output: {}",
+                knock_proto::io_message(source)
+            ),
+            Error::ClockBeforeEpoch => f.write_str(
+                "the system clock is set before 1970: set the clock (rotating doors need it within a step of the server's)",
+            ),
             Error::ZeroVerifyTimeout => {
                 f.write_str("--verify-timeout must be at least 1 millisecond")
             }
@@ -203,9 +252,9 @@ impl fmt::Display for Error {
                 "one-time sequences file {}: every sequence is used: add new ones, the same on the server",
                 path.display()
             ),
-            Error::SecretExposed { path, mode } => write!(
+            Error::SecretExposed { file, path, mode } => write!(
                 f,
-                "one-time sequences file {path} holds secrets but group or others may access it \
+                "{file} {path} holds secrets but group or others may access it \
                  (mode {mode:04o}): run `chmod 600 {path}`",
                 path = path.display()
             ),
@@ -245,9 +294,11 @@ impl std::error::Error for Error {
             | Error::NoRoute { source, .. }
             | Error::Send { source, .. }
             | Error::DoorShut { source, .. }
-            | Error::RawPermission(source) => Some(source),
+            | Error::RawPermission(source)
+            | Error::Output(source) => Some(source),
             Error::Profile(e) => Some(e),
             Error::OneTime(e) => Some(e),
+            Error::Secret { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -1,10 +1,12 @@
 //! Carries out a [`Plan`]: resolve once, open what needs privileges, mark a
-//! one-time sequence used, then hit, and with `--verify` check and knock again.
+//! one-time sequence used or read a rotating door's secret, then hit, and
+//! with `--verify` check and knock again.
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::thread;
 
+use knock_proto::rotating::RotatingProtocol;
 use knock_proto::Protocol;
 
 use crate::error::Error;
@@ -12,7 +14,55 @@ use crate::hit::Hit;
 use crate::one_time::OneTimeKnock;
 use crate::plan::{Hits, Plan};
 use crate::raw::RawSender;
+use crate::rotating::{self, RotatingKnock};
 use crate::{send, target, verify};
+
+/// The hits of each knock: the same every time, or a rotating door's,
+/// derived anew for each knock.
+enum Knocks<'a> {
+    Fixed(Vec<Hit>),
+    Rotating(RotatingKnock<'a>),
+}
+
+impl Knocks<'_> {
+    /// Whether any hit may be TCP, so `--flags` needs a raw socket.
+    fn may_hit_tcp(&self) -> bool {
+        match self {
+            Knocks::Fixed(hits) => needs_raw(hits),
+            Knocks::Rotating(door) => door.rotation().protocol() != RotatingProtocol::Udp,
+        }
+    }
+
+    /// The hits to send now. A rotating door's knock waits for the next step
+    /// when the current one is about to end (said at `-v`).
+    fn hits(&self, plan: &Plan) -> Result<Vec<Hit>, Error> {
+        let door = match self {
+            Knocks::Fixed(hits) => return Ok(hits.clone()),
+            Knocks::Rotating(door) => door,
+        };
+        let rotation = door.rotation();
+        let hits_after_first =
+            u32::try_from(rotation.length().saturating_sub(1)).unwrap_or(u32::MAX);
+        let busy = plan.delay.saturating_mul(hits_after_first);
+        let (step, wait) = rotating::step_to_knock(rotation, rotating::unix_now()?, busy);
+        if let Some(wait) = wait {
+            if plan.verbose {
+                announce(format_args!(
+                    "waiting {} ms for step {step}: the current step ends too soon to knock in it",
+                    wait.as_millis()
+                ));
+            }
+            thread::sleep(wait);
+        }
+        Ok(door
+            .sequence(step)
+            .knocks()
+            .iter()
+            .copied()
+            .map(Hit::from_knock)
+            .collect())
+    }
+}
 
 /// Sends the sequence of `plan`, and with `--verify` connects to the port it
 /// guards, knocking again after a failed connection as many times as
@@ -21,31 +71,33 @@ use crate::{send, target, verify};
 /// Everything that can fail before the first hit (resolution, reading the
 /// one-time file, raw socket privileges, routing) is done up front; a
 /// one-time sequence is marked used just before its first hit, and a retry
-/// sends it again (the server has not used it unless its door opened).
+/// sends it again (the server has not used it unless its door opened); a
+/// rotating door's retry sends the sequence of the step it falls in.
 pub fn run(plan: &Plan) -> Result<(), Error> {
     let target = target::resolve(&plan.host, plan.family)?;
-    let (hits, one_time) = match &plan.hits {
-        Hits::Listed(hits) => (hits.clone(), None),
+    let (sequence, one_time) = match &plan.hits {
+        Hits::Listed(hits) => (Knocks::Fixed(hits.clone()), None),
         Hits::OneTimeFile(path) => {
             let pending = OneTimeKnock::open(path)?;
-            (pending.hits().to_vec(), Some(pending))
+            (Knocks::Fixed(pending.hits().to_vec()), Some(pending))
         }
+        Hits::Rotating(door) => (Knocks::Rotating(door.open()?), None),
     };
     let raw = match plan.raw_flags {
-        Some(flags) if needs_raw(&hits) => Some(RawSender::open(target, flags)?),
+        Some(flags) if sequence.may_hit_tcp() => Some(RawSender::open(target, flags)?),
         _ => None,
     };
     if let Some(pending) = one_time {
         pending.consume()?;
     }
     let Some(check) = plan.verify else {
-        return send_sequence(plan, target, &hits, raw.as_ref());
+        return send_sequence(plan, target, &sequence.hits(plan)?, raw.as_ref());
     };
     let mut door = target;
     door.set_port(check.port);
     let mut knocks = 0;
     loop {
-        send_sequence(plan, target, &hits, raw.as_ref())?;
+        send_sequence(plan, target, &sequence.hits(plan)?, raw.as_ref())?;
         knocks += 1;
         if plan.verbose {
             announce(format_args!("verifying tcp {door}"));

@@ -8,6 +8,7 @@ mod one_time;
 mod plan;
 mod profile;
 mod raw;
+mod rotating;
 mod send;
 mod target;
 mod verify;
@@ -17,14 +18,18 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::Cli;
-use crate::plan::Plan;
+use crate::plan::Request;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage(&e),
     };
-    match Plan::from_cli(cli).and_then(|plan| knocker::run(&plan)) {
+    let done = Request::from_cli(cli).and_then(|request| match request {
+        Request::Knock(plan) => knocker::run(&plan),
+        Request::PrintSequence { door, at } => rotating::print_sequence(&door, at),
+    });
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

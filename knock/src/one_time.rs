@@ -67,6 +67,7 @@ fn check_private(path: &Path) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::SecretExposed {
+            file: "one-time sequences file",
             path: path.to_owned(),
             mode,
         })

@@ -1,5 +1,5 @@
 //! The whole command line, merged with the profile it names, validated into
-//! a [`Plan`] before anything is sent.
+//! a [`Request`] (usually a [`Plan`]) before anything is sent.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use crate::cli::Cli;
 use crate::error::Error;
 use crate::hit::{self, Hit};
 use crate::profile::{self, Knocks, Profile};
+use crate::rotating::{RotatingArgs, RotatingDoor};
 use crate::target::Family;
 use crate::verify::{self, Verify};
 
@@ -21,6 +22,24 @@ pub enum Hits {
     /// The first unused sequence of this one-time sequences file, read when
     /// the knock is carried out.
     OneTimeFile(PathBuf),
+    /// The current step's sequence of a rotating door, derived when the
+    /// knock is carried out (again for each retry of `--verify`).
+    Rotating(RotatingDoor),
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Send a knock.
+    Knock(Plan),
+    /// `--sequence-only`: print a rotating door's sequence, for the step
+    /// holding `at` (Unix seconds; now when `None`), and send nothing.
+    PrintSequence {
+        /// The door.
+        door: RotatingDoor,
+        /// `--at`.
+        at: Option<u64>,
+    },
 }
 
 /// A knock sequence ready to send: every argument has been checked.
@@ -42,22 +61,27 @@ pub struct Plan {
     pub verify: Option<Verify>,
 }
 
-impl Plan {
+impl Request {
     /// Validates the command line; clap has already enforced the option
-    /// syntax. With neither PORT nor `--one-time-file`, HOST names a profile,
-    /// which is read first.
-    pub fn from_cli(cli: Cli) -> Result<Plan, Error> {
-        let profile = if cli.ports.is_empty() && cli.one_time_file.is_none() {
-            let path = profile::config_path(cli.config.as_deref()).map_err(Error::Profile)?;
-            Some(profile::load(&path, &cli.host).map_err(Error::Profile)?)
-        } else {
-            None
+    /// syntax. With neither PORT, `--one-time-file` nor `--secret-file`,
+    /// HOST names a profile, which is read first.
+    pub fn from_cli(cli: Cli) -> Result<Request, Error> {
+        let names_profile =
+            cli.ports.is_empty() && cli.one_time_file.is_none() && cli.secret_file.is_none();
+        let profile = match &cli.host {
+            Some(name) if names_profile => {
+                let path = profile::config_path(cli.config.as_deref()).map_err(Error::Profile)?;
+                Some(profile::load(&path, name).map_err(Error::Profile)?)
+            }
+            // Only --sequence-only lets HOST out, and it needs a rotating door.
+            None if names_profile => return Err(Error::SequenceOnlyWithoutSecret),
+            _ => None,
         };
-        Plan::merge(cli, profile)
+        Request::merge(cli, profile)
     }
 
     /// Fills what the command line leaves unset from `profile`.
-    fn merge(cli: Cli, profile: Option<Profile>) -> Result<Plan, Error> {
+    fn merge(cli: Cli, profile: Option<Profile>) -> Result<Request, Error> {
         let from_profile = profile.as_ref();
         let udp = cli.udp || from_profile.is_some_and(|p| p.udp);
         let family = match (cli.ipv4, cli.ipv6) {
@@ -76,14 +100,35 @@ impl Plan {
         let timeout = cli
             .verify_timeout
             .or(from_profile.and_then(|p| p.verify_timeout));
+        let rotating = RotatingArgs {
+            secret_file: cli.secret_file,
+            door: cli.door.map(label_bytes).transpose()?,
+            step: cli.step,
+            range: cli.range,
+            length: cli.length,
+            protocol: cli.protocol,
+        };
         let (host, knocks) = match profile {
-            Some(profile) => (profile.host, profile.knocks),
+            Some(profile) => (Some(profile.host), profile.knocks),
+            None if rotating.secret_file.is_some() => {
+                // All the settings are the command line's, merged below as
+                // over a profile's.
+                (cli.host, Knocks::Rotating(RotatingArgs::default()))
+            }
             None => (
                 cli.host,
                 cli.one_time_file
                     .map_or(Knocks::Ports(cli.ports), Knocks::OneTimeFile),
             ),
         };
+        if !matches!(knocks, Knocks::Rotating(_)) {
+            if let Some(option) = rotating.first_given() {
+                return Err(Error::OptionAlone {
+                    option,
+                    needs: "a rotating door: add --secret-file FILE, or name a profile that has a secret_file",
+                });
+            }
+        }
 
         let hits = match knocks {
             Knocks::Ports(ports) => Hits::Listed(
@@ -94,6 +139,8 @@ impl Plan {
             ),
             Knocks::OneTimeFile(_) if udp => return Err(Error::UdpWithOneTime),
             Knocks::OneTimeFile(path) => Hits::OneTimeFile(path),
+            Knocks::Rotating(_) if udp => return Err(Error::UdpWithRotating),
+            Knocks::Rotating(from_profile) => Hits::Rotating(rotating.or(from_profile).check()?),
         };
         if udp && flags.is_some() {
             return Err(Error::FlagsWithUdp);
@@ -109,26 +156,59 @@ impl Plan {
                 },
             }),
             None if retries.is_some() => {
-                return Err(Error::VerifyOptionAlone {
+                return Err(Error::OptionAlone {
                     option: "--retries",
+                    needs: VERIFY_PORT,
                 })
             }
             None if timeout.is_some() => {
-                return Err(Error::VerifyOptionAlone {
+                return Err(Error::OptionAlone {
                     option: "--verify-timeout",
+                    needs: VERIFY_PORT,
                 })
             }
             None => None,
         };
-        Ok(Plan {
+        let raw_flags = flags.as_deref().map(parse_raw_flags).transpose()?;
+        if cli.sequence_only {
+            return match hits {
+                Hits::Rotating(door) => Ok(Request::PrintSequence { door, at: cli.at }),
+                _ => Err(Error::SequenceOnlyWithoutSecret),
+            };
+        }
+        // clap requires HOST unless --sequence-only is given.
+        let host = host.ok_or(Error::NoHost)?;
+        Ok(Request::Knock(Plan {
             host,
             family,
             hits,
             delay: Duration::from_millis(delay.unwrap_or(0)),
-            raw_flags: flags.as_deref().map(parse_raw_flags).transpose()?,
+            raw_flags,
             verbose: cli.verbose,
             verify,
-        })
+        }))
+    }
+}
+
+/// What `--retries` and `--verify-timeout` need.
+const VERIFY_PORT: &str = "a port to verify: add --verify PORT";
+
+/// A `--door` label's bytes: on Unix exactly as given, so that a section name
+/// that is not UTF-8 can be named; elsewhere it must be Unicode.
+fn label_bytes(label: std::ffi::OsString) -> Result<Vec<u8>, Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt;
+        Ok(label.into_vec())
+    }
+    #[cfg(not(unix))]
+    {
+        label
+            .into_string()
+            .map(String::into_bytes)
+            .map_err(|_| Error::InvalidRotation {
+                reason: "--door: the label is not valid Unicode".to_owned(),
+            })
     }
 }
 
@@ -151,14 +231,25 @@ mod tests {
         Cli::try_parse_from(std::iter::once("knock").chain(args.iter().copied())).unwrap()
     }
 
+    fn knock(request: Result<Request, Error>) -> Result<Plan, Error> {
+        request.map(|r| match r {
+            Request::Knock(plan) => plan,
+            other => panic!("{other:?}"),
+        })
+    }
+
     fn plan(args: &[&str]) -> Result<Plan, Error> {
-        Plan::from_cli(cli(args))
+        knock(Request::from_cli(cli(args)))
+    }
+
+    fn merge(args: &[&str], profile: Profile) -> Result<Plan, Error> {
+        knock(Request::merge(cli(args), Some(profile)))
     }
 
     fn protocols(p: &Plan) -> Vec<Protocol> {
         match &p.hits {
             Hits::Listed(hits) => hits.iter().map(|h| h.knock.protocol).collect(),
-            Hits::OneTimeFile(path) => panic!("one-time file {path:?}"),
+            other => panic!("{other:?}"),
         }
     }
 
@@ -263,8 +354,9 @@ mod tests {
         );
         assert!(matches!(
             plan(&["--verify-timeout", "3", "h", "1"]),
-            Err(Error::VerifyOptionAlone {
-                option: "--verify-timeout"
+            Err(Error::OptionAlone {
+                option: "--verify-timeout",
+                ..
             })
         ));
         assert!(matches!(
@@ -289,9 +381,9 @@ mod tests {
 
     #[test]
     fn a_profile_fills_what_the_command_line_leaves_unset() {
-        let p = Plan::merge(
-            cli(&["home"]),
-            Some(profile(Knocks::Ports(vec!["1".into(), "2:udp".into()]))),
+        let p = merge(
+            &["home"],
+            profile(Knocks::Ports(vec!["1".into(), "2:udp".into()])),
         )
         .unwrap();
         assert_eq!(p.host, "server");
@@ -323,11 +415,7 @@ mod tests {
             "9",
             "home",
         ];
-        let p = Plan::merge(
-            cli(&args),
-            Some(profile(Knocks::Ports(vec!["1:tcp".into()]))),
-        )
-        .unwrap();
+        let p = merge(&args, profile(Knocks::Ports(vec!["1:tcp".into()]))).unwrap();
         assert_eq!(p.family, Family::V6);
         assert_eq!(p.delay, Duration::from_millis(7));
         assert_eq!(protocols(&p), [Protocol::Udp]);
@@ -346,14 +434,167 @@ mod tests {
         let mut flagged = profile(Knocks::Ports(vec!["1".into()]));
         flagged.flags = Some("fin".into());
         assert!(matches!(
-            Plan::merge(cli(&["-u", "home"]), Some(flagged)),
+            merge(&["-u", "home"], flagged),
             Err(Error::FlagsWithUdp)
         ));
         let mut udp = profile(Knocks::OneTimeFile("/f".into()));
         udp.udp = true;
+        assert!(matches!(merge(&["home"], udp), Err(Error::UdpWithOneTime)));
+    }
+
+    fn rotating_profile() -> Profile {
+        profile(Knocks::Rotating(RotatingArgs {
+            secret_file: Some("/k".into()),
+            door: Some(b"openSSH".to_vec()),
+            step: Some(60),
+            ..RotatingArgs::default()
+        }))
+    }
+
+    #[test]
+    fn a_rotating_door_comes_from_the_command_line() {
+        let p = plan(&[
+            "--secret-file",
+            "/k",
+            "--door",
+            "closeSSH",
+            "--step",
+            "10",
+            "--range",
+            "2000-3000",
+            "--length",
+            "5",
+            "--protocol",
+            "Mixed",
+            "-v",
+            "h",
+        ])
+        .unwrap();
+        let Hits::Rotating(door) = p.hits else {
+            panic!("{:?}", p.hits)
+        };
+        assert_eq!(door.secret_file, PathBuf::from("/k"));
+        assert_eq!(
+            door.label,
+            knock_proto::rotating::Label::new(b"closeSSH").unwrap()
+        );
+        let r = door.rotation;
+        assert_eq!(
+            (r.step(), r.range().to_string(), r.length()),
+            (10, "2000-3000".into(), 5)
+        );
+        assert_eq!(r.protocol(), knock_proto::rotating::RotatingProtocol::Mixed);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_label_need_not_be_utf8() {
+        use std::os::unix::ffi::OsStringExt;
+        let args = [
+            "knock".into(),
+            "--secret-file".into(),
+            "/k".into(),
+            "--door".into(),
+            std::ffi::OsString::from_vec(b"caf\xe9".to_vec()),
+            "h".into(),
+        ];
+        let p = knock(Request::from_cli(Cli::try_parse_from(args).unwrap())).unwrap();
+        let Hits::Rotating(door) = p.hits else {
+            panic!("{:?}", p.hits)
+        };
+        assert_eq!(
+            door.label,
+            knock_proto::rotating::Label::new(b"caf\xe9").unwrap()
+        );
+    }
+
+    #[test]
+    fn the_command_line_overrides_a_rotating_profile() {
+        let p = merge(
+            &["--door", "closeSSH", "--length", "3", "home"],
+            rotating_profile(),
+        )
+        .unwrap();
+        let Hits::Rotating(door) = p.hits else {
+            panic!("{:?}", p.hits)
+        };
+        assert_eq!(
+            door.label,
+            knock_proto::rotating::Label::new(b"closeSSH").unwrap()
+        );
+        assert_eq!((door.rotation.step(), door.rotation.length()), (60, 3));
+        assert_eq!(p.host, "server");
+    }
+
+    #[test]
+    fn sequence_only_prints_instead_of_knocking() {
+        let request = Request::from_cli(cli(&[
+            "--sequence-only",
+            "--at",
+            "90",
+            "--secret-file",
+            "/k",
+            "--door",
+            "d",
+        ]))
+        .unwrap();
+        let Request::PrintSequence { door, at } = request else {
+            panic!("{request:?}")
+        };
+        assert_eq!(
+            (door.rotation, at),
+            (knock_proto::rotating::Rotation::default(), Some(90))
+        );
+        let request = Request::merge(cli(&["--sequence-only", "home"]), Some(rotating_profile()));
         assert!(matches!(
-            Plan::merge(cli(&["home"]), Some(udp)),
-            Err(Error::UdpWithOneTime)
+            request,
+            Ok(Request::PrintSequence { at: None, .. })
         ));
+    }
+
+    #[test]
+    fn rotating_options_need_a_rotating_door() {
+        let e = plan(&["--length", "4", "h", "1"]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--length needs a rotating door: add --secret-file FILE, or name a profile that has a secret_file"
+        );
+        let e = merge(
+            &["--door", "x", "home"],
+            profile(Knocks::Ports(vec!["1".into()])),
+        );
+        assert!(matches!(
+            e,
+            Err(Error::OptionAlone {
+                option: "--door",
+                ..
+            })
+        ));
+        assert!(matches!(
+            Request::from_cli(cli(&["--sequence-only", "h", "1"])),
+            Err(Error::SequenceOnlyWithoutSecret)
+        ));
+        assert!(matches!(
+            Request::merge(
+                cli(&["--sequence-only", "home"]),
+                Some(profile(Knocks::Ports(vec!["1".into()])))
+            ),
+            Err(Error::SequenceOnlyWithoutSecret)
+        ));
+        assert!(matches!(
+            Request::from_cli(cli(&["--sequence-only"])),
+            Err(Error::SequenceOnlyWithoutSecret)
+        ));
+    }
+
+    #[test]
+    fn udp_is_refused_with_a_rotating_door() {
+        assert!(matches!(
+            plan(&["-u", "--secret-file", "/k", "--door", "d", "h"]),
+            Err(Error::UdpWithRotating)
+        ));
+        let mut udp = rotating_profile();
+        udp.udp = true;
+        assert!(matches!(merge(&["home"], udp), Err(Error::UdpWithRotating)));
     }
 }

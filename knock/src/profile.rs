@@ -6,6 +6,11 @@
 //! host = "myserver.example.com"
 //! ports = [7000, "8000:udp", 9000]
 //! verify = "ssh"
+//!
+//! [rotating]
+//! host = "myserver.example.com"
+//! secret_file = "openssh.key"
+//! door = "openSSH"
 //! ```
 //!
 //! Every top-level table is a profile. The whole file is checked when it is
@@ -29,6 +34,7 @@ use knock_proto::file::{read_regular, Symlinks, MAX_FILE_SIZE};
 use knock_proto::{io_message, Visible};
 use serde::Deserialize;
 
+use crate::rotating::RotatingArgs;
 use crate::target::Family;
 
 /// A port, an address family or the like, written either as a number or as
@@ -57,6 +63,12 @@ struct RawProfile {
     host: Option<String>,
     ports: Option<Vec<Scalar>>,
     one_time_file: Option<PathBuf>,
+    secret_file: Option<PathBuf>,
+    door: Option<String>,
+    step: Option<u64>,
+    range: Option<String>,
+    length: Option<usize>,
+    protocol: Option<String>,
     udp: Option<bool>,
     delay: Option<u64>,
     family: Option<Scalar>,
@@ -73,9 +85,14 @@ pub enum Knocks {
     Ports(Vec<String>),
     /// `one_time_file`: a one-time sequences file.
     OneTimeFile(PathBuf),
+    /// `secret_file` and `door` (with `step`, `range`, `length`,
+    /// `protocol`): a rotating door, checked as the command line's options
+    /// are.
+    Rotating(RotatingArgs),
 }
 
-/// One profile, complete (a host, and ports or a one-time file); its ports,
+/// One profile, complete (a host, and ports, a one-time file or a rotating
+/// door's secret file); its ports, rotating settings,
 /// flags and verify port are checked as the command line's are, by
 /// [`crate::plan::Plan`], which also lets the command line override them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,8 +210,9 @@ fn default_path(xdg_config_home: Option<OsString>, home: Option<OsString>) -> Op
     Some(config_home.join("knock").join("config.toml"))
 }
 
-/// Reads profile `name` from `path`, which must have a host and either ports
-/// or a one-time file (taken relative to `path`'s directory).
+/// Reads profile `name` from `path`, which must have a host and one of ports,
+/// a one-time file or a secret file (files taken relative to `path`'s
+/// directory).
 pub fn load(path: &Path, name: &str) -> Result<Profile, ProfileError> {
     // A profile file managed as a link (dotfiles) is common and harmless.
     let bytes = read_regular(path, MAX_FILE_SIZE, Symlinks::Follow).map_err(|source| {
@@ -215,17 +233,47 @@ pub fn load(path: &Path, name: &str) -> Result<Profile, ProfileError> {
         reason,
     };
     let host = raw.host.ok_or_else(|| invalid("it has no host"))?;
-    let knocks = match (raw.ports, raw.one_time_file) {
-        (Some(_), Some(_)) => return Err(invalid("it has both ports and one_time_file: keep one")),
-        (None, None) => return Err(invalid("it has neither ports nor one_time_file")),
-        (Some(ports), None) if ports.is_empty() => return Err(invalid("its ports list is empty")),
-        (Some(ports), None) => Knocks::Ports(ports.iter().map(Scalar::to_string).collect()),
-        // Relative to the profile file, so the profile means the same
-        // wherever knock runs.
-        (None, Some(file)) => Knocks::OneTimeFile(match path.parent() {
-            Some(dir) => dir.join(file),
-            None => file,
-        }),
+    // Relative to the profile file, so the profile means the same wherever
+    // knock runs.
+    let beside = |file: PathBuf| match path.parent() {
+        Some(dir) => dir.join(file),
+        None => file,
+    };
+    let rotating = RotatingArgs {
+        secret_file: raw.secret_file.map(beside),
+        door: raw.door.map(String::into_bytes),
+        step: raw.step,
+        range: raw.range,
+        length: raw.length,
+        protocol: raw.protocol,
+    };
+    if rotating.secret_file.is_none() && rotating.first_given().is_some() {
+        return Err(invalid(
+            "door, step, range, length and protocol describe a rotating door: add secret_file",
+        ));
+    }
+    let knocks = match (raw.ports, raw.one_time_file, rotating.secret_file.is_some()) {
+        (Some(_), Some(_), _) | (Some(_), _, true) | (_, Some(_), true) => {
+            return Err(invalid(
+                "it has more than one of ports, one_time_file and secret_file: keep one",
+            ))
+        }
+        (None, None, false) => {
+            return Err(invalid(
+                "it has none of ports, one_time_file and secret_file",
+            ))
+        }
+        (Some(ports), None, false) if ports.is_empty() => {
+            return Err(invalid("its ports list is empty"))
+        }
+        (Some(ports), None, false) => Knocks::Ports(ports.iter().map(Scalar::to_string).collect()),
+        (None, Some(file), false) => Knocks::OneTimeFile(beside(file)),
+        (None, None, true) if rotating.door.is_none() => {
+            return Err(invalid(
+                "it has a secret_file but no door: add the door's label",
+            ))
+        }
+        (None, None, true) => Knocks::Rotating(rotating),
     };
     let family = match raw.family.as_ref().map(Scalar::to_string).as_deref() {
         None => Family::Any,
@@ -277,6 +325,15 @@ verify_timeout = 500
 [otp]
 host = "h"
 one_time_file = "otp/sequences"
+
+[rot]
+host = "h"
+secret_file = "keys/openssh.key"
+door = "openSSH"
+step = 60
+range = "20000-60000"
+length = 6
+protocol = "mixed"
 "#;
 
     fn write(content: &str) -> (tempfile::TempDir, PathBuf) {
@@ -303,6 +360,23 @@ one_time_file = "otp/sequences"
                 retries: Some(4),
                 verify_timeout: Some(500),
             }
+        );
+    }
+
+    #[test]
+    fn a_rotating_door_is_read_with_its_secret_file_beside_the_profile() {
+        let (dir, path) = write(FILE);
+        let p = load(&path, "rot").unwrap();
+        assert_eq!(
+            p.knocks,
+            Knocks::Rotating(RotatingArgs {
+                secret_file: Some(dir.path().join("keys/openssh.key")),
+                door: Some(b"openSSH".to_vec()),
+                step: Some(60),
+                range: Some("20000-60000".into()),
+                length: Some(6),
+                protocol: Some("mixed".into()),
+            })
         );
     }
 
@@ -365,11 +439,26 @@ one_time_file = "otp/sequences"
     fn an_incomplete_profile_says_what_it_lacks() {
         for (text, reason) in [
             ("ports = [1]", "it has no host"),
-            ("host = \"h\"", "it has neither ports nor one_time_file"),
+            (
+                "host = \"h\"",
+                "it has none of ports, one_time_file and secret_file",
+            ),
             ("host = \"h\"\nports = []", "its ports list is empty"),
             (
                 "host = \"h\"\nports = [1]\none_time_file = \"f\"",
-                "it has both ports and one_time_file: keep one",
+                "it has more than one of ports, one_time_file and secret_file: keep one",
+            ),
+            (
+                "host = \"h\"\nports = [1]\nsecret_file = \"f\"\ndoor = \"d\"",
+                "it has more than one of ports, one_time_file and secret_file: keep one",
+            ),
+            (
+                "host = \"h\"\nsecret_file = \"f\"",
+                "it has a secret_file but no door: add the door's label",
+            ),
+            (
+                "host = \"h\"\nports = [1]\nstep = 30",
+                "door, step, range, length and protocol describe a rotating door: add secret_file",
             ),
             (
                 "host = \"h\"\nports = [1]\nfamily = 5",

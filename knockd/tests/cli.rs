@@ -440,3 +440,85 @@ fn several_interfaces_from_interface_or_repeated_i() {
     );
     assert_eq!(check(&["-i", "lo"]), ["interface: lo"]);
 }
+
+#[test]
+#[cfg(target_os = "linux")] // Linux calls loopback `lo` and lists sockets in /proc/net
+fn check_warns_about_guessable_doors_and_still_exits_0() {
+    // A service listening on every address, on a port a door knocks.
+    let service = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = service.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write(
+        dir.path(),
+        "k.conf",
+        &format!(
+            "[sweepable]\nsequence = 7000,8000,9000\ntcpflags = syn\ncommand = true\n\
+             [short]\nsequence = 20000\ntcpflags = syn\ncommand = true\n\
+             [services]\nsequence = {port},22,20001\ntcpflags = syn\ncommand = true\n\
+             [flagless]\nsequence = 7000,9000,8000\ncommand = true\n\
+             [fine]\nsequence = 8153,2261:udp,29870\ntcpflags = syn\ncommand = true\n"
+        ),
+    );
+    let output = knockd()
+        .args([
+            "-i".as_ref(),
+            "lo".as_ref(),
+            "-c".as_ref(),
+            conf.as_os_str(),
+            "--check".as_ref(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains(
+            "[fine]\n  sequence: 8153:tcp,2261:udp,29870:tcp\n  guessing space: 48.0 bits \
+             (3 knocks of 65535 ports each) against a blind guess; far less against port sweeps, \
+             whose misses knockd never sees\n"
+        ),
+        "{stdout}"
+    );
+    let warnings: Vec<&str> = std::str::from_utf8(&output.stderr)
+        .unwrap()
+        .lines()
+        .filter(|line| line.starts_with("warning: "))
+        .collect();
+    let expected = [
+        "warning: door sweepable: sequence 7000:tcp,8000:tcp,9000:tcp is in ascending order: a \
+         single port sweep in that order (nmap -r) knocks it; put its ports out of order",
+        "warning: door short: only 1 knock: easy to guess and to hit by chance; use at least 3",
+        &format!(
+            "warning: door services: knock {port}:tcp is a port a local service listens on: its \
+             clients' connections count as knocks, and scanners that find it open probe it; use a \
+             port nothing listens on"
+        ),
+        "warning: door services: knock 22:tcp is a well-known service port (below 1024), which \
+         scanners try first; use a port above 1023",
+        "warning: door flagless: no TCPFlags: any TCP segment to its ports counts as a knock (a \
+         stray ACK or RST, a scanner's FIN or Xmas probe); add TCPFlags = syn, which knock sends",
+        "warning: doors sweepable and flagless both begin with 7000:tcp but with different \
+         TCPFlags (syn; any): which door a knock starts hangs on its flags, and the looser \
+         TCPFlags lets more segments to that port through; give them different first knocks or \
+         the same TCPFlags",
+    ];
+    // This machine's own services may listen on a knock port (22 among
+    // them): only the test's listener is certain.
+    let ours = format!("knock {port}:tcp is a port a local service listens on");
+    let others =
+        |w: &&str| w.contains("is a port a local service listens on") && !w.contains(&ours);
+    let warnings: Vec<&str> = warnings.into_iter().filter(|w| !others(w)).collect();
+    let without_22: Vec<&str> = warnings
+        .iter()
+        .copied()
+        .filter(|w| !w.starts_with("warning: door services: knock 22:tcp is a "))
+        .collect();
+    let expected_without_22: Vec<&str> = expected
+        .iter()
+        .copied()
+        .filter(|w| !w.starts_with("warning: door services: knock 22:tcp is a "))
+        .collect();
+    assert_eq!(without_22, expected_without_22);
+    assert!(warnings.len() >= expected.len() - 1, "{warnings:#?}");
+    drop(service);
+}

@@ -4,8 +4,11 @@
 //! start (an invalid configuration, a missing interface, no capture
 //! program); 2 when it would start but part of the configuration would not
 //! work (a disabled door, a command whose program is missing, a log file it
-//! cannot write, no door enabled).
+//! cannot write, no door enabled). Warnings about guessable doors
+//! ([`guessable`]) leave the exit status alone.
 
+mod guessable;
+mod listening;
 mod problems;
 
 use std::process::ExitCode;
@@ -84,6 +87,9 @@ pub fn run(setup: &Setup) -> ExitCode {
             ),
             (None, _, None) => println!("  sequence: none left; the door is disabled"),
         }
+        if let Some(space) = guessable::guessing_space(d) {
+            println!("  guessing space: {space}");
+        }
         println!("  seq_timeout: {}", seconds(door.seq_timeout));
         if !door.tcp_flags.is_any() {
             println!("  tcpflags: {}", door.tcp_flags);
@@ -127,6 +133,9 @@ pub fn run(setup: &Setup) -> ExitCode {
     // kernel takes: its size and each group of doors it tests; with -D also
     // the instructions.
     for warning in &loaded.config.warnings {
+        eprintln!("warning: {warning}");
+    }
+    for warning in guessable::warnings(&loaded.doors, &listening::read()) {
         eprintln!("warning: {warning}");
     }
     let problems = problems::predict(setup, settings.log_file.as_deref());
