@@ -475,7 +475,7 @@ fn check_warns_about_guessable_doors_and_still_exits_0() {
         stdout.contains(
             "[fine]\n  sequence: 8153:tcp,2261:udp,29870:tcp\n  guessing space: 48.0 bits \
              (3 knocks of 65535 ports each) against a blind guess; far less against port sweeps, \
-             whose misses knockd never sees\n"
+             whose misses knockd never sees (Strict = yes stops them)\n"
         ),
         "{stdout}"
     );

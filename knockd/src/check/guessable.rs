@@ -3,6 +3,7 @@
 //! own traffic), and each door's guessing space. They are warnings, not
 //! problems: the configuration works as written, so the exit status stays.
 
+use knock_proto::rotating::{RotatingProtocol, Rotation};
 use knock_proto::{Knock, Protocol, Sequence, TcpFlags};
 use knockd_core::config::{Door, SequenceSource};
 use knockd_core::doors::RuntimeDoor;
@@ -21,23 +22,47 @@ const PORTS: u32 = 65_535;
 pub fn guessing_space(door: &RuntimeDoor) -> Option<String> {
     match &door.door.sequence {
         SequenceSource::Fixed(_) | SequenceSource::OneTime(_) => {
-            Some(listed_space(door.active_sequence()?))
+            Some(listed_space(door.active_sequence()?, door.door.strict))
+        }
+        SequenceSource::Rotating(source) => {
+            let rotation = &source.rotation;
+            let knocks = rotation.length();
+            Some(format!(
+                "{:.1} bits ({knocks} knock{} of {} ports each{}), a new sequence every {} s, \
+                 each opening the door once",
+                rotation.entropy_bits(),
+                plural(knocks),
+                rotation.range().span(),
+                if rotation.protocol() == RotatingProtocol::Mixed {
+                    ", TCP or UDP"
+                } else {
+                    ""
+                },
+                rotation.step()
+            ))
         }
     }
 }
 
-/// A listed sequence: `Length × log2(65535)` bits for a blind guess, but the
-/// capture filter shows knockd only the sequence's ports, so a sweep's
-/// misses cost nothing and break no attempt.
-fn listed_space(sequence: &Sequence) -> String {
+/// A listed sequence: `Length × log2(65535)` bits for a blind guess; but
+/// unless the door is strict, the capture filter shows knockd only the
+/// sequence's ports, so a sweep's misses cost nothing and break no attempt.
+fn listed_space(sequence: &Sequence, strict: bool) -> String {
     let knocks = sequence.len();
+    let against_sweeps = if strict {
+        "a sweep breaks the attempt (Strict)"
+    } else {
+        "far less against port sweeps, whose misses knockd never sees (Strict = yes stops them)"
+    };
     format!(
-        "{:.1} bits ({knocks} knock{} of {PORTS} ports each) against a blind guess; \
-         far less against port sweeps, whose misses knockd never sees",
+        "{:.1} bits ({knocks} knock{} of {PORTS} ports each) against a blind guess; {against_sweeps}",
         bits(knocks, PORTS),
         plural(knocks)
     )
 }
+
+/// Rotating doors weaker than this many bits are warned about.
+const FEWEST_ROTATING_BITS: f64 = 32.0;
 
 /// `knocks × log2(ports)`.
 fn bits(knocks: usize, ports: u32) -> f64 {
@@ -55,13 +80,10 @@ pub fn warnings(doors: &[RuntimeDoor], listening: &Listening) -> Vec<String> {
     }
     for runtime in doors {
         let door = &runtime.door;
-        let Some(sequence) = runtime.active_sequence() else {
-            continue;
-        };
-        let found = match &door.sequence {
-            SequenceSource::Fixed(_) | SequenceSource::OneTime(_) => {
-                listed_warnings(door, sequence, listening)
-            }
+        let found = match (&door.sequence, runtime.active_sequence()) {
+            (SequenceSource::Rotating(source), _) => rotating_warnings(door, &source.rotation),
+            (_, Some(sequence)) => listed_warnings(door, sequence, listening),
+            (_, None) => continue,
         };
         warnings.extend(
             found
@@ -73,10 +95,34 @@ pub fn warnings(doors: &[RuntimeDoor], listening: &Listening) -> Vec<String> {
     warnings
 }
 
+/// What makes a rotating door guessable: too few bits, or any segment
+/// counting as a knock.
+fn rotating_warnings(door: &Door, rotation: &Rotation) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let bits = rotation.entropy_bits();
+    if bits < FEWEST_ROTATING_BITS {
+        warnings.push(format!(
+            "a rotating sequence of {bits:.1} bits can be guessed within a step; use a longer \
+             Rotating_Length or a wider Rotating_Range for at least {FEWEST_ROTATING_BITS:.0}"
+        ));
+    }
+    if door.tcp_flags.is_any() && rotation.protocol() != RotatingProtocol::Udp {
+        warnings.push(NO_TCP_FLAGS.to_owned());
+    }
+    warnings
+}
+
+/// The warning for a door with TCP knocks and no `TCPFlags`.
+const NO_TCP_FLAGS: &str = "no TCPFlags: any TCP segment to its ports counts as a knock (a stray \
+     ACK or RST, a scanner's FIN or Xmas probe); add TCPFlags = syn, which knock sends";
+
 /// What makes a listed sequence guessable.
 fn listed_warnings(door: &Door, sequence: &Sequence, listening: &Listening) -> Vec<String> {
     let mut warnings = Vec::new();
-    if let Some(order) = monotone(sequence) {
+    // A strict door breaks a sweep's attempt at its first miss: only a
+    // sequence of neighbouring ports is swept without one.
+    let swept = monotone(sequence).filter(|_| !door.strict || neighbouring(sequence));
+    if let Some(order) = swept {
         warnings.push(format!(
             "sequence {sequence} is in {order} order: a single port sweep in that order \
              (nmap -r) knocks it; put its ports out of order"
@@ -108,13 +154,17 @@ fn listed_warnings(door: &Door, sequence: &Sequence, listening: &Listening) -> V
         }
     }
     if door.tcp_flags.is_any() && sequence.ports(Protocol::Tcp).next().is_some() {
-        warnings.push(
-            "no TCPFlags: any TCP segment to its ports counts as a knock (a stray ACK or RST, \
-             a scanner's FIN or Xmas probe); add TCPFlags = syn, which knock sends"
-                .to_owned(),
-        );
+        warnings.push(NO_TCP_FLAGS.to_owned());
     }
     warnings
+}
+
+/// Whether each knock's port is next to the one before (`7000,7001,7002`).
+fn neighbouring(sequence: &Sequence) -> bool {
+    sequence
+        .knocks()
+        .windows(2)
+        .all(|w| matches!(w, [a, b] if a.port.abs_diff(b.port) == 1))
 }
 
 /// `ascending` or `descending` when every knock's port is above (or below)
@@ -196,6 +246,7 @@ mod tests {
         RuntimeDoor {
             door,
             one_time: None,
+            rotating: None,
         }
     }
 
@@ -230,6 +281,55 @@ mod tests {
         // A repeat breaks the order: no single sweep hits a port twice.
         assert!(warned(&door("d", "7000,7000,8000", "syn")).is_empty());
         assert!(warned(&door("d", "7000,9000,8000", "syn")).is_empty());
+    }
+
+    #[test]
+    fn a_strict_door_is_warned_of_its_order_only_for_neighbouring_ports() {
+        let strict = |sequence| {
+            let mut d = door("d", sequence, "syn");
+            d.door.strict = true;
+            d
+        };
+        assert!(warned(&strict("7000,8000,9000")).is_empty());
+        let w = warned(&strict("7000,7001,7002"));
+        assert!(w[0].contains("is in ascending order"), "{w:?}");
+        let space = guessing_space(&strict("7000,8000,9000")).unwrap();
+        assert!(
+            space.ends_with("a sweep breaks the attempt (Strict)"),
+            "{space}"
+        );
+    }
+
+    #[test]
+    fn rotating_doors_show_their_entropy_and_are_warned_under_32_bits() {
+        let rotating = |range: &str, length| {
+            let rotation =
+                Rotation::new(30, range.parse().unwrap(), length, RotatingProtocol::Tcp, 1);
+            let source = knockd_core::config::RotatingSource {
+                secret_file: "k".into(),
+                rotation: rotation.unwrap(),
+            };
+            let mut door = Door::new("r", SequenceSource::Rotating(source));
+            door.tcp_flags = TcpFlags::parse("syn").unwrap();
+            RuntimeDoor {
+                door,
+                one_time: None,
+                rotating: None,
+            }
+        };
+        let strong = rotating("1024-65535", 4);
+        assert!(warned(&strong).is_empty());
+        assert_eq!(
+            guessing_space(&strong).unwrap(),
+            "63.9 bits (4 knocks of 64512 ports each), a new sequence every 30 s, each opening \
+             the door once"
+        );
+        let w = warned(&rotating("40000-40999", 3));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("door r: a rotating sequence of 29.9 bits"),
+            "{w:?}"
+        );
     }
 
     #[test]
@@ -322,7 +422,7 @@ mod tests {
         assert_eq!(
             guessing_space(&door("d", "8153,2261,49870", "syn")).unwrap(),
             "48.0 bits (3 knocks of 65535 ports each) against a blind guess; far less against \
-             port sweeps, whose misses knockd never sees"
+             port sweeps, whose misses knockd never sees (Strict = yes stops them)"
         );
         assert!(guessing_space(&door("d", "8153", "syn"))
             .unwrap()
