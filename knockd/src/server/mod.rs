@@ -639,6 +639,7 @@ impl Server {
         let settings = self.setup.log_settings(&loaded.config);
         // As in 0.8, a LogFile removed from the file keeps the old one and
         // UseSyslog cannot be turned off by a reload.
+        self.logger.set_format(settings.format);
         self.logger.reopen(settings.log_file);
         if settings.use_syslog {
             self.logger.enable_syslog();
