@@ -2,20 +2,21 @@
 //!
 //! Design: a plain [`Logger`] that the server owns and passes by `&mut` to
 //! whoever logs, over the typed catalogue in [`message`]. Each message's text
-//! and sinks are defined once, in one arm of `Message::describe`;
-//! [`Logger::emit`] first asks only for the sinks, and renders the text once,
-//! into a reused buffer, only when one of them is on: the log file
-//! (`[YYYY-MM-DD HH:MM] ` prefix, local time), syslog, verbose or debug stdout
-//! and stderr, as the message and the `-v`/`-D` flags say. A `-D` line is
-//! never formatted without `-D`.
+//! and record (sinks, event name, severity, door, knocker, stage) are defined
+//! once, in one arm of `Message::describe`; [`Logger::emit`] first asks only
+//! for the record, and renders the text once, into a reused buffer, only when
+//! one of its sinks is on: the log file (`[YYYY-MM-DD HH:MM] ` prefix, local
+//! time), syslog (at the message's severity), verbose or debug stdout and
+//! stderr, as the message and the `-v`/`-D` flags say. A `-D` line is never
+//! formatted without `-D`. With `LogFormat = json` the log file and stdout get
+//! the record and the text as one JSON object per line ([`json`]); syslog and
+//! stderr keep the text.
 //!
-//! The typed messages are the structured record: their fields (door, source,
-//! stage) are what a JSON log format will write. `tracing` is not used: its
-//! events would be a second, unread path that formats every line, and its
-//! global subscriber would hide the state the server changes at run time
-//! (reopening the file on SIGHUP, switching syslog on) behind a lock; a
-//! struct with injectable stdout and stderr writers is synchronous, needs no
-//! global state, and gives each test its own sinks.
+//! `tracing` is not used: its events would be a second, unread path that
+//! formats every line, and its global subscriber would hide the state the
+//! server changes at run time (reopening the file on SIGHUP, switching syslog
+//! on) behind a lock; a struct with injectable stdout and stderr writers is
+//! synchronous, needs no global state, and gives each test its own sinks.
 //!
 //! Fault tolerance: nothing here returns an error or panics on I/O. A line
 //! that cannot be written is dropped; a log file that cannot be opened is
