@@ -31,6 +31,9 @@ const WATCHDOG_PID_VAR: &str = "WATCHDOG_PID";
 /// knocks costs at most one datagram a second.
 const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The shortest time between two watchdog pings.
+const MIN_PING_INTERVAL: Duration = Duration::from_millis(1);
+
 /// What the `STATUS=` line shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Status {
@@ -95,11 +98,13 @@ impl Notifier {
             from.set_nonblocking(true).ok()?;
             Some((from, addr))
         });
-        let ping_every = watchdog.filter(|_| target.is_some()).map(|w| w / 2);
+        // A WATCHDOG_USEC of a few microseconds must not make the loop spin.
+        let ping_every =
+            (watchdog.filter(|_| target.is_some())).map(|w| (w / 2).max(MIN_PING_INTERVAL));
         Notifier {
             target,
             ping_every,
-            next_ping: ping_every.map(|every| now + every),
+            next_ping: ping_every.and_then(|every| now.checked_add(every)),
             sent: None,
             waiting: None,
             next_status: None,
@@ -140,7 +145,7 @@ impl Notifier {
         if let (Some(at), Some(every)) = (self.next_ping, self.ping_every) {
             if at <= now {
                 self.send("WATCHDOG=1");
-                self.next_ping = Some(now + every);
+                self.next_ping = now.checked_add(every);
             }
         }
         if self.sent == Some(status) {
@@ -259,6 +264,18 @@ mod tests {
         notifier.on_timer(start + Duration::from_secs(2), IDLE);
         assert_eq!(received(&listener), ["WATCHDOG=1"]);
         assert_eq!(notifier.deadline(), Some(start + Duration::from_secs(4)));
+    }
+
+    #[test]
+    fn odd_watchdog_intervals_neither_spin_nor_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_listener, path) = listener(dir.path());
+        let now = Instant::now();
+        let tiny = Notifier::new(Some(path.clone()), Some(Duration::from_micros(1)), now);
+        assert_eq!(tiny.deadline(), Some(now + MIN_PING_INTERVAL));
+        let mut huge = Notifier::new(Some(path), Some(Duration::from_micros(u64::MAX)), now);
+        huge.on_timer(now, IDLE);
+        assert!(huge.deadline().is_none_or(|at| at > now));
     }
 
     #[test]
