@@ -6,6 +6,7 @@
 //! | `LogFormat = json`, a knock, a timeout   | every log file and stdout line is a JSON object whose   |
 //! |                                          | fields (event, door, source, stage) match the knock and |
 //! |                                          | whose `message` is 0.8's text, escapes included         |
+//! | then a reload without `LogFormat`        | the reopened log file gets 0.8's text lines again       |
 //! | `UseSyslog`, a failing command, `/dev/log` | `<27>` (daemon.err) for the failure, `<29>`           |
 //! | a test socket in a private mount ns      | (daemon.notice) for its Stage and OPEN SESAME lines     |
 //! | `NOTIFY_SOCKET`, `WATCHDOG_USEC`         | READY, then on SIGHUP RELOADING with MONOTONIC_USEC,    |
@@ -13,6 +14,7 @@
 //! |                                          | the interval; STOPPING at SIGTERM; commands do not      |
 //! |                                          | inherit `NOTIFY_SOCKET`                                 |
 
+use std::fs;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
@@ -121,6 +123,17 @@ fn json_log_lines_carry_the_fields_of_a_knock_a_command_and_a_timeout() {
         with_message(&stdout, &format!("{client}: web: OPEN SESAME"))["event"],
         "open"
     );
+
+    // A reload back to text: the reopened file's lines are 0.8's again.
+    let lines_before = rig.daemon.log().lines().count();
+    fs::write(rig.config_path(), config(&doors)).expect("rewrite the config");
+    rig.daemon.signal(Signal::SIGHUP);
+    rig.daemon.expect_log("] re-opening log file: ");
+    let log = rig.daemon.log();
+    let after: Vec<&str> = log.lines().skip(lines_before).collect();
+    assert!(after[0].starts_with("{\"time\""), "{after:#?}");
+    assert_eq!(objects(after[0])[0]["event"], "reload");
+    assert!(after[1..].iter().all(|l| l.starts_with('[')), "{after:#?}");
 }
 
 /// The `<PRI>` of syslog's daemon facility at `severity` (err 3, notice 5).
