@@ -32,6 +32,16 @@ pub fn spoofed_v4(n: u32) -> Ipv4Addr {
     }
 }
 
+/// How a server is started beyond its arguments.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Launch<'a> {
+    /// Environment variables the server gets besides the test's own.
+    pub env: &'a [(&'a str, &'a str)],
+    /// A command line that runs in the server namespace and execs the server, which it gets as
+    /// its last arguments: `["sh", "-c", "<set-up>; exec \"$@\"", "sh"]`.
+    pub wrapper: &'a [&'a str],
+}
+
 /// How long one sync probe may go unanswered before it is sent again.
 const SYNC_RETRY: Duration = Duration::from_millis(300);
 
@@ -61,7 +71,19 @@ impl Daemon {
         config: &Path,
         extra: &[&str],
     ) -> Daemon {
-        let daemon = Daemon::spawn(net, scratch, binary, config, extra);
+        Daemon::start_with(net, scratch, binary, config, extra, Launch::default())
+    }
+
+    /// [`Daemon::start`] with extra environment variables or under a wrapper ([`Launch`]).
+    pub fn start_with(
+        net: &Net,
+        scratch: &Scratch,
+        binary: &Path,
+        config: &Path,
+        extra: &[&str],
+        launch: Launch<'_>,
+    ) -> Daemon {
+        let daemon = Daemon::spawn_with(net, scratch, binary, config, extra, launch);
         daemon.wait_ready();
         daemon
     }
@@ -74,6 +96,18 @@ impl Daemon {
         config: &Path,
         extra: &[&str],
     ) -> Daemon {
+        Daemon::spawn_with(net, scratch, binary, config, extra, Launch::default())
+    }
+
+    /// [`Daemon::spawn`] with extra environment variables or under a wrapper ([`Launch`]).
+    pub fn spawn_with(
+        net: &Net,
+        scratch: &Scratch,
+        binary: &Path,
+        config: &Path,
+        extra: &[&str],
+        launch: Launch<'_>,
+    ) -> Daemon {
         let stdout = scratch.path("knockd.stdout");
         let stderr = scratch.path("knockd.stderr");
         let log = scratch.path("knockd.log");
@@ -81,7 +115,11 @@ impl Daemon {
             File::create(path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()))
         };
         let mut command = Command::new("ip");
-        command.args(["netns", "exec", net.server_ns()]).arg(binary);
+        command
+            .args(["netns", "exec", net.server_ns()])
+            .args(launch.wrapper)
+            .arg(binary)
+            .envs(launch.env.iter().copied());
         // The server's veth, unless the test names the interface itself.
         if !extra.contains(&"-i") {
             command.args(["-i", net.server_iface()]);

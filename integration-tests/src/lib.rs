@@ -39,7 +39,7 @@ mod wait;
 pub use conf::{
     config, config_with_sync, door, door_running, sync_door, sync_door_name, SYNC_PORT,
 };
-pub use daemon::{spoofed_v4, Daemon, SYNC_SOURCE};
+pub use daemon::{spoofed_v4, Daemon, Launch, SYNC_SOURCE};
 pub use env::{
     debian_knock, debian_knockd, require_namespaces, require_tools, workspace_binary, Pair,
     KNOCKD_08_DIR,

@@ -62,6 +62,12 @@ pub struct Args {
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
 
+    /// How log file and -v/-D lines are written: text (knockd 0.8's lines) or json,
+    /// one object per line (wins over LogFormat in the config; default text)
+    #[arg(long = "log-format", value_name = "FORMAT",
+          value_parser = clap::builder::PossibleValuesParser::new(["text", "json"]))]
+    pub log_format: Option<String>,
+
     /// Ignore the interface's IPv6 addresses (IPv6 knocks are not seen)
     #[arg(short = '4', long = "only-ip-v4")]
     pub only_ipv4: bool,

@@ -231,6 +231,11 @@ impl CommandRunner {
         self.stats
     }
 
+    /// How many doors are open now (their stop command pending).
+    pub fn open_doors(&self) -> usize {
+        self.open.total
+    }
+
     /// The ledger, if doors are recorded in one.
     pub fn ledger_mut(&mut self) -> Option<&mut Ledger> {
         self.ledger.as_mut()

@@ -29,6 +29,9 @@ pub fn echo(config: &Config, log: &mut Logger) {
             setting(log, None, key, &path.display());
         }
     }
+    if let Some(format) = options.log_format {
+        setting(log, None, "log format", &format.name());
+    }
     if let Some(interface) = &options.interface {
         setting(log, None, "interface", interface);
     }
@@ -99,7 +102,7 @@ fn setting(log: &mut Logger, door: Option<&str>, key: &'static str, value: &dyn 
 #[cfg(test)]
 mod tests {
     use knock_proto::{Sequence, TcpFlags};
-    use knockd_core::config::Door;
+    use knockd_core::config::{Door, LogFormat};
 
     use super::*;
     use crate::log::testing::capture;
@@ -115,6 +118,7 @@ mod tests {
         config.options.use_syslog = true;
         config.options.log_file = Some("/var/log/knockd.log".into());
         config.options.interface = Some("eth0".to_owned());
+        config.options.log_format = Some(LogFormat::Json);
         let sequence = Sequence::parse("7000,8000:udp").unwrap();
         let mut door = Door::new("ssh", SequenceSource::Fixed(sequence));
         door.tcp_flags = TcpFlags::parse("syn,!ack").unwrap();
@@ -131,6 +135,7 @@ mod tests {
                 "config: usesyslog",
                 "config: log file: /var/log/knockd.log",
                 "config: state dir: /var/lib/k",
+                "config: log format: json",
                 "config: interface: eth0",
                 "config: new section: 'ssh'",
                 "config: ssh: sequence: 7000:tcp,8000:udp",

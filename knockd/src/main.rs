@@ -24,6 +24,7 @@ mod daemon;
 mod interfaces;
 mod ledger;
 mod log;
+mod notify;
 mod resolver;
 mod rotation;
 mod server;

@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use knock_proto::{io_message, Sequence};
-use knockd_core::config::Config;
+use knockd_core::config::{Config, LogFormat};
 use knockd_core::doors::{self, LoadError, Loaded, RuntimeDoor};
 use knockd_core::filter::FilterDoor;
 
@@ -139,8 +139,8 @@ fn default_interface() -> (String, bool) {
     }
 }
 
-/// The log's sinks for `args` and, if it could be read, `config`: as in
-/// 0.8, `LogFile` in the configuration wins over `-g`.
+/// The log's sinks and format for `args` and, if it could be read,
+/// `config`: as in 0.8, `LogFile` in the configuration wins over `-g`.
 pub fn log_settings(args: &Args, base: &Path, config: Option<&Config>) -> LogSettings {
     let options = config.map(|c| &c.options);
     LogSettings {
@@ -150,6 +150,11 @@ pub fn log_settings(args: &Args, base: &Path, config: Option<&Config>) -> LogSet
         use_syslog: options.is_some_and(|o| o.use_syslog),
         verbose: args.verbose,
         debug: args.debug,
+        // `--log-format` wins, like `--state-dir` over `StateDir`.
+        format: (args.log_format.as_deref())
+            .and_then(LogFormat::parse)
+            .or_else(|| options.and_then(|o| o.log_format))
+            .unwrap_or_default(),
     }
 }
 

@@ -300,6 +300,32 @@ fn interface_option_wins_over_the_config_and_logfile_in_the_config_wins_over_g()
 }
 
 #[test]
+fn log_format_comes_from_the_config_unless_the_option_says_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write(
+        dir.path(),
+        "k.conf",
+        &format!("[options]\nLogFormat = json\n{DOOR}"),
+    );
+    let check = |extra: &[&str]| {
+        let output = knockd()
+            .args(["-i", "lo", "-c", conf.to_str().unwrap(), "--check"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert!(check(&[]).contains("\nlog format: json\n"));
+    assert!(!check(&["--log-format", "text"]).contains("log format"));
+    knockd()
+        .args(["--log-format", "yaml", "--check"])
+        .assert()
+        .code(1)
+        .stderr(contains("possible values: text, json"));
+}
+
+#[test]
 fn the_config_interface_is_used_without_i() {
     // Checklist 7.
     let dir = tempfile::tempdir().unwrap();

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use knock_proto::OneTimeSequences;
+use knockd_core::config::LogFormat;
 use knockd_core::Config;
 
 fn example(name: &str) -> PathBuf {
@@ -37,6 +38,18 @@ fn the_example_one_time_file_has_three_sequences() {
         ots.active().unwrap().to_string(),
         "4151:tcp,2412:tcp,3215:tcp"
     );
+}
+
+#[test]
+fn log_format_reads_the_same_in_both_syntaxes() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("k.conf");
+    let toml = dir.path().join("k.toml");
+    std::fs::write(&conf, "[options]\nLogFormat = json\n").unwrap();
+    std::fs::write(&toml, "[options]\nlog_format = \"json\"\n").unwrap();
+    let conf = Config::load(&conf).unwrap();
+    assert_eq!(conf.options.log_format, Some(LogFormat::Json));
+    assert_eq!(conf, Config::load(&toml).unwrap());
 }
 
 #[test]
@@ -75,6 +88,11 @@ fn toml_errors_name_file_line_and_value() {
             "[[door]]\nname = \"d\"\nsequence = \"1\"\nrotating_secret = \"k\"\n",
             2,
             "Rotating_Secret excludes Sequence",
+        ),
+        (
+            "[options]\nlog_format = \"xml\"\n",
+            2,
+            "invalid value \"xml\" for log_format",
         ),
     ] {
         std::fs::write(&path, text).unwrap();

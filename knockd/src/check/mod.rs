@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use knock_proto::Sequence;
+use knockd_core::config::LogFormat;
 use knockd_core::filter;
 use knockd_core::sources::list_text;
 use knockd_core::wire::LinkType;
@@ -47,6 +48,9 @@ pub fn run(setup: &Setup) -> ExitCode {
     }
     if settings.use_syslog {
         println!("syslog: on");
+    }
+    if settings.format != LogFormat::Text {
+        println!("log format: {}", settings.format.name());
     }
     println!("pid file (with -d): {}", setup.pid_file_path().display());
     println!("state directory: {}", setup.state_dir().display());

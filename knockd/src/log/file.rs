@@ -1,12 +1,12 @@
-//! The log file: `[YYYY-MM-DD HH:MM] <message>` lines appended to a path that
-//! can be reopened (SIGHUP, logrotate) and that survives being deleted.
+//! The log file: lines (`[YYYY-MM-DD HH:MM] <message>`, or JSON) appended to
+//! a path that can be reopened (SIGHUP, logrotate) and that survives being
+//! deleted.
 
+use std::fmt::Display;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-use chrono::{DateTime, Local};
 
 /// Most bytes of lines held for one write; more are written at once.
 const MAX_PENDING: usize = 64 << 10;
@@ -63,10 +63,10 @@ impl LogFile {
         Ok(())
     }
 
-    /// Adds one line stamped with `now` to those [`LogFile::flush`] writes
-    /// (at once, past [`MAX_PENDING`] bytes).
-    pub(super) fn write_line(&mut self, now: DateTime<Local>, text: &str) {
-        let _ = writeln!(self.pending, "[{}] {text}", now.format("%Y-%m-%d %H:%M"));
+    /// Adds one line (without its newline) to those [`LogFile::flush`]
+    /// writes (at once, past [`MAX_PENDING`] bytes).
+    pub(super) fn write_line(&mut self, line: &dyn Display) {
+        let _ = writeln!(self.pending, "{line}");
         if self.pending.len() >= MAX_PENDING {
             self.flush();
         }

@@ -1,8 +1,8 @@
 //! The message catalogue: every line knockd prints, with where it goes.
 //!
-//! Each [`Message`] variant's text and its [`Sinks`] are written side by side
-//! in one `match` arm of [`Message::render`], so a message is defined in
-//! exactly one place. The texts are knockd 0.8's (reference §9); the few
+//! Each [`Message`] variant's text and its [`Record`] (sinks, event name,
+//! severity, door, knocker, stage) are written side by side in one `match`
+//! arm of `Message::describe`, so a message is defined in exactly one place. The texts are knockd 0.8's (reference §9); the few
 //! messages 0.8 does not have say so on their variant.
 
 use std::fmt::{self, Write as _};
@@ -52,6 +52,112 @@ const LOG: Sinks = Sinks::LOG;
 const VERBOSE: Sinks = Sinks::VERBOSE;
 const STDERR: Sinks = Sinks::STDERR;
 const DEBUG: Sinks = Sinks::DEBUG;
+
+/// How bad a message is: syslog's severity for log lines, and `level` in
+/// JSON lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Something failed: a command, a door that cannot open, the capture,
+    /// a reload (`LOG_ERR`).
+    Error,
+    /// Something was refused or dropped, or looks wrong (`LOG_WARNING`).
+    Warning,
+    /// Everything else that goes to the log, as 0.8 logs it (`LOG_NOTICE`).
+    Notice,
+    /// A `-v` line that never goes to the log (`LOG_INFO`).
+    Info,
+    /// A `-D` line (`LOG_DEBUG`).
+    Debug,
+}
+
+impl Severity {
+    /// syslog's name for it: `err`, `warning`, `notice`, `info`, `debug`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Error => "err",
+            Severity::Warning => "warning",
+            Severity::Notice => "notice",
+            Severity::Info => "info",
+            Severity::Debug => "debug",
+        }
+    }
+}
+
+/// What a message is, beyond its text: where it goes, its event name and
+/// severity, and the door, knocker and stage it is about, where it has them.
+/// The JSON log writes these fields; syslog uses the severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Where the message goes.
+    pub sinks: Sinks,
+    /// The kind of message, one word (`stage`, `open`, `command_failed`).
+    pub event: &'static str,
+    /// How bad it is.
+    pub severity: Severity,
+    /// The door it is about.
+    pub door: Option<&'a str>,
+    /// The knocker it is about.
+    pub source: Option<Source<'a>>,
+    /// The stage a knock reached.
+    pub stage: Option<usize>,
+}
+
+impl<'a> Record<'a> {
+    /// A record about nothing in particular, of the severity its sinks
+    /// suggest: notice for log lines, info for `-v` ones, debug for the rest.
+    const fn new(sinks: Sinks, event: &'static str) -> Self {
+        let severity = if sinks.contains(Sinks::LOG) || sinks.contains(Sinks::STDERR) {
+            Severity::Notice
+        } else if sinks.contains(Sinks::VERBOSE) {
+            Severity::Info
+        } else {
+            Severity::Debug
+        };
+        Record {
+            sinks,
+            event,
+            severity,
+            door: None,
+            source: None,
+            stage: None,
+        }
+    }
+
+    const fn error(self) -> Self {
+        Record {
+            severity: Severity::Error,
+            ..self
+        }
+    }
+
+    const fn warning(self) -> Self {
+        Record {
+            severity: Severity::Warning,
+            ..self
+        }
+    }
+
+    fn door(self, door: &'a str) -> Self {
+        Record {
+            door: Some(door),
+            ..self
+        }
+    }
+
+    fn source(self, source: Source<'a>) -> Self {
+        Record {
+            source: Some(source),
+            ..self
+        }
+    }
+
+    fn stage(self, stage: usize) -> Self {
+        Record {
+            stage: Some(stage),
+            ..self
+        }
+    }
+}
 
 /// A knocker as log lines show it: `198.18.1.2`, or with `-l`
 /// `198.18.1.2 (knocker.example)`.
@@ -147,7 +253,7 @@ impl fmt::Display for ConfigEcho<'_> {
     }
 }
 
-/// Every message knockd prints. Render it with [`Message::render`] or
+/// Every message knockd prints. Render it with [`Message::write`] or
 /// `Display` (the text without timestamp or newline) and hand it to
 /// [`crate::log::Logger::emit`], which sends it to its sinks.
 #[derive(Clone, Copy)]
@@ -504,9 +610,11 @@ pub enum Message<'a> {
 }
 
 impl Message<'_> {
-    /// Where the message goes. Formats nothing: a line no sink wants is never rendered.
-    pub fn sinks(&self) -> Sinks {
-        self.describe(None).unwrap_or(Sinks::NONE)
+    /// Its sinks, event name, severity and subject. Formats nothing: a line
+    /// no sink wants is never rendered.
+    pub fn record(&self) -> Record<'_> {
+        self.describe(None)
+            .unwrap_or(Record::new(Sinks::NONE, "none"))
     }
 
     /// Writes the message text (no timestamp, no newline).
@@ -514,21 +622,21 @@ impl Message<'_> {
         self.describe(Some(out)).map(drop)
     }
 
-    /// The one definition of every message: its sinks and, when `out` is
-    /// given, its text, side by side in one `match` arm.
-    fn describe(&self, out: Option<&mut dyn fmt::Write>) -> Result<Sinks, fmt::Error> {
+    /// The one definition of every message: its [`Record`] and, when `out`
+    /// is given, its text, side by side in one `match` arm.
+    fn describe(&self, out: Option<&mut dyn fmt::Write>) -> Result<Record<'_>, fmt::Error> {
         Ok(match self {
             Message::Listening { interface } => {
                 if let Some(out) = out {
                     write!(out, "listening on {interface}...")?;
                 }
-                VERBOSE
+                Record::new(VERBOSE, "listening")
             }
             Message::StartingUp { interface } => {
                 if let Some(out) = out {
                     write!(out, "starting up, listening on {interface}")?;
                 }
-                LOG
+                Record::new(LOG, "start")
             }
             Message::InterfaceFromDefaultRoute { interface } => {
                 if let Some(out) = out {
@@ -537,7 +645,7 @@ impl Message<'_> {
                         "no interface configured and no eth0: listening on {interface}, the interface of the default route"
                     )?;
                 }
-                LOG | VERBOSE
+                Record::new(LOG | VERBOSE, "interface_from_route")
             }
             Message::Stage {
                 source,
@@ -547,13 +655,18 @@ impl Message<'_> {
                 if let Some(out) = out {
                     write!(out, "{source}: {door}: Stage {stage}")?;
                 }
-                LOG | VERBOSE
+                Record::new(LOG | VERBOSE, "stage")
+                    .door(door)
+                    .source(*source)
+                    .stage(*stage)
             }
             Message::OpenSesame { source, door } => {
                 if let Some(out) = out {
                     write!(out, "{source}: {door}: OPEN SESAME")?;
                 }
-                LOG | VERBOSE
+                Record::new(LOG | VERBOSE, "open")
+                    .door(door)
+                    .source(*source)
             }
             Message::OpenSesameExtended { source, door } => {
                 if let Some(out) = out {
@@ -562,7 +675,9 @@ impl Message<'_> {
                         "{source}: {door}: OPEN SESAME (door already open, extended)"
                     )?;
                 }
-                LOG | VERBOSE
+                Record::new(LOG | VERBOSE, "extend")
+                    .door(door)
+                    .source(*source)
             }
             Message::OpenRefused { source, door, cap } => {
                 if let Some(out) = out {
@@ -577,7 +692,10 @@ impl Message<'_> {
                         }
                     }
                 }
-                LOG | VERBOSE
+                Record::new(LOG | VERBOSE, "open_refused")
+                    .warning()
+                    .door(door)
+                    .source(*source)
             }
             Message::ClosingLeftOpen { source, door } => {
                 if let Some(out) = out {
@@ -586,7 +704,9 @@ impl Message<'_> {
                         "{source}: {door}: closing a door left open by a previous run"
                     )?;
                 }
-                LOG | VERBOSE
+                Record::new(LOG | VERBOSE, "close_left_open")
+                    .door(door)
+                    .source(*source)
             }
             Message::LeftOpenRearmed { source, door, left } => {
                 if let Some(out) = out {
@@ -596,7 +716,9 @@ impl Message<'_> {
                         "{source}: {door}: a door left open by a previous run closes in {secs}s"
                     )?;
                 }
-                LOG | VERBOSE
+                Record::new(LOG | VERBOSE, "left_open")
+                    .door(door)
+                    .source(*source)
             }
             Message::StopLeftPending {
                 source,
@@ -614,7 +736,10 @@ impl Message<'_> {
                         " --> the door stays open (no door ledger)"
                     })?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "stop_left_pending")
+                    .warning()
+                    .door(door)
+                    .source(*source)
             }
             Message::LedgerUnavailable { error } => {
                 if let Some(out) = out {
@@ -623,7 +748,7 @@ impl Message<'_> {
                         "{error} --> doors opened now will not close if knockd dies (fix the state directory or give another with --state-dir)"
                     )?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "ledger_unavailable").error()
             }
             Message::LedgerLinesSkipped { path, lines } => {
                 if let Some(out) = out {
@@ -636,7 +761,7 @@ impl Message<'_> {
                     }
                     out.write_str(" that are not records")?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "ledger_lines_skipped").warning()
             }
             Message::LedgerWriteFailed { error } => {
                 if let Some(out) = out {
@@ -646,13 +771,13 @@ impl Message<'_> {
                         "error: cannot write the door ledger: {reason} --> this door will not close if knockd dies before its stop command runs"
                     )?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "ledger_write_failed").error()
             }
             Message::RunningCommand { door, command } => {
                 if let Some(out) = out {
                     write!(out, "{door}: running command: {command}")?;
                 }
-                LOG | VERBOSE
+                Record::new(LOG | VERBOSE, "command").door(door)
             }
             Message::NonZeroStatus { door, code } => {
                 if let Some(out) = out {
@@ -661,7 +786,9 @@ impl Message<'_> {
                         "{door}: command returned non-zero status code ({code})"
                     )?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "command_failed")
+                    .error()
+                    .door(door)
             }
             Message::KilledBySignal { door, signal } => {
                 if let Some(out) = out {
@@ -669,14 +796,18 @@ impl Message<'_> {
                         .map_or("unknown signal", |s| s.as_str());
                     write!(out, "{door}: command killed by signal {signal} ({name})")?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "command_failed")
+                    .error()
+                    .door(door)
             }
             Message::SpawnFailed { door, error } => {
                 if let Some(out) = out {
                     let reason = io_message(error);
                     write!(out, "{door}: error: command fork failed! ({reason})")?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "command_failed")
+                    .error()
+                    .door(door)
             }
             Message::CommandTruncated(CommandKind::Start) => {
                 if let Some(out) = out {
@@ -684,7 +815,7 @@ impl Message<'_> {
                         "error: parsed start command has been truncated! --> won't execute it",
                     )?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "command_truncated").error()
             }
             Message::CommandTruncated(CommandKind::Stop) => {
                 if let Some(out) = out {
@@ -692,7 +823,7 @@ impl Message<'_> {
                         "error: parsed stop command has been truncated! --> won't execute start command",
                     )?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "command_truncated").error()
             }
             Message::CommandDropped { source, door } => {
                 if let Some(out) = out {
@@ -701,19 +832,26 @@ impl Message<'_> {
                         "{source}: {door}: too many commands waiting, start command dropped"
                     )?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "command_dropped")
+                    .error()
+                    .door(door)
+                    .source(*source)
             }
             Message::CommandTimeout { source, door } => {
                 if let Some(out) = out {
                     write!(out, "{source}: {door}: command timeout")?;
                 }
-                LOG | VERBOSE
+                Record::new(LOG | VERBOSE, "close")
+                    .door(door)
+                    .source(*source)
             }
             Message::Retransmission { source, door } => {
                 if let Some(out) = out {
                     write!(out, "{source}: {door}: resent knock ignored")?;
                 }
-                DEBUG
+                Record::new(DEBUG, "retransmission")
+                    .door(door)
+                    .source(*source)
             }
             Message::CoolingDown { source, door } => {
                 if let Some(out) = out {
@@ -722,7 +860,9 @@ impl Message<'_> {
                         "{source}: {door}: knock ignored, the door opened for it less than Cooldown ago"
                     )?;
                 }
-                DEBUG
+                Record::new(DEBUG, "cooling_down")
+                    .door(door)
+                    .source(*source)
             }
             Message::NotAllowed { source, door } => {
                 if let Some(out) = out {
@@ -731,7 +871,7 @@ impl Message<'_> {
                         "{source}: {door}: knock ignored, the source is not allowed by Allow_From/Deny_From"
                     )?;
                 }
-                DEBUG
+                Record::new(DEBUG, "not_allowed").door(door).source(*source)
             }
             Message::SequenceTimeout {
                 source,
@@ -741,50 +881,55 @@ impl Message<'_> {
                 if let Some(out) = out {
                     write!(out, "{source}: {door}: sequence timeout (stage {stage})")?;
                 }
-                LOG | VERBOSE
+                Record::new(LOG | VERBOSE, "timeout")
+                    .door(door)
+                    .source(*source)
+                    .stage(*stage)
             }
             Message::ReReadingConfig { path } => {
                 if let Some(out) = out {
                     write!(out, "re-reading config file: {}", path.display())?;
                 }
-                LOG | VERBOSE
+                Record::new(LOG | VERBOSE, "reload")
             }
             Message::ReloadFailed { error } => {
                 if let Some(out) = out {
                     write!(out, "{error} --> keeping the previous configuration")?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "reload_failed").error()
             }
             Message::DoorDisabled { door, error } => {
                 if let Some(out) = out {
                     write!(out, "{error} --> door {door} disabled; the other doors run")?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "door_disabled")
+                    .error()
+                    .door(door)
             }
             Message::ConfigWarning(warning) => {
                 if let Some(out) = out {
                     write!(out, "warning: {warning}")?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "config_warning").warning()
             }
             Message::ClosingLogFile { path } => {
                 if let Some(out) = out {
                     write!(out, "closing log file: {}", path.display())?;
                 }
-                VERBOSE
+                Record::new(VERBOSE, "log_closing")
             }
             Message::ReopeningLogFile { path } => {
                 if let Some(out) = out {
                     write!(out, "re-opening log file: {}", path.display())?;
                 }
-                LOG | VERBOSE
+                Record::new(LOG | VERBOSE, "log_reopened")
             }
             Message::LogFileUnavailable { error } => {
                 if let Some(out) = out {
                     let reason = io_message(error);
                     write!(out, "warning: cannot open logfile: {reason}")?;
                 }
-                STDERR
+                Record::new(STDERR, "log_unavailable").warning()
             }
             Message::PidFileFailed { path, error } => {
                 if let Some(out) = out {
@@ -795,13 +940,13 @@ impl Message<'_> {
                         path.display()
                     )?;
                 }
-                LOG | DEBUG
+                Record::new(LOG | DEBUG, "pid_file_failed").error()
             }
             Message::WaitingForChildren => {
                 if let Some(out) = out {
                     out.write_str("waiting for child processes...")?;
                 }
-                VERBOSE
+                Record::new(VERBOSE, "stopping")
             }
             Message::ChildrenLeftRunning { count } => {
                 if let Some(out) = out {
@@ -810,7 +955,7 @@ impl Message<'_> {
                         "{count} command(s) still running, not waiting for them"
                     )?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "commands_left_running").warning()
             }
             Message::AttemptsEvicted { count, max } => {
                 if let Some(out) = out {
@@ -819,7 +964,7 @@ impl Message<'_> {
                         "{count} knock attempt(s) dropped: more than {max} in progress"
                     )?;
                 }
-                LOG | VERBOSE
+                Record::new(LOG | VERBOSE, "evicted").warning()
             }
             Message::StageOneSuppressed { count } => {
                 if let Some(out) = out {
@@ -828,7 +973,7 @@ impl Message<'_> {
                         "{count} further Stage 1 line(s) suppressed in the last second"
                     )?;
                 }
-                LOG | VERBOSE
+                Record::new(LOG | VERBOSE, "stage_suppressed")
             }
             Message::SourcesRefused { count, last } => {
                 if let Some(out) = out {
@@ -837,43 +982,47 @@ impl Message<'_> {
                         "ignored {count} knock(s) from sources that cannot knock (unspecified, broadcast, multicast, or loopback and local addresses from the wire), the last from {last}"
                     )?;
                 }
-                DEBUG
+                Record::new(DEBUG, "sources_refused").source(Source::with_host(*last, None))
             }
             Message::Counters(line) => {
                 if let Some(out) = out {
                     write!(out, "counters: {line}")?;
                 }
-                VERBOSE
+                Record::new(VERBOSE, "counters")
             }
             Message::Closing => {
                 if let Some(out) = out {
                     out.write_str("closing...")?;
                 }
-                VERBOSE
+                Record::new(VERBOSE, "closing")
             }
             Message::ShuttingDown => {
                 if let Some(out) = out {
                     out.write_str("shutting down")?;
                 }
-                LOG
+                Record::new(LOG, "stop")
             }
             Message::OneTimeExhausted { door } => {
                 if let Some(out) = out {
                     write!(out, "no more sequences left in the one time sequences file for door {door} --> disabling the door")?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "one_time_exhausted")
+                    .error()
+                    .door(door)
             }
             Message::OneTimeUpdateFailed { door } => {
                 if let Some(out) = out {
                     write!(out, "error while marking the used one time sequence for door {door} --> not opening the door")?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "one_time_update_failed")
+                    .error()
+                    .door(door)
             }
             Message::OneTimeNext { door, sequence } => {
                 if let Some(out) = out {
                     write!(out, "new sequence for door {door}: {sequence}")?;
                 }
-                DEBUG
+                Record::new(DEBUG, "one_time_next").door(door)
             }
             Message::CaptureLost { interface, error } => {
                 if let Some(out) = out {
@@ -882,13 +1031,13 @@ impl Message<'_> {
                         "{error} --> capture on {interface} stopped, retrying every second"
                     )?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "capture_lost").error()
             }
             Message::CaptureRestored { interface } => {
                 if let Some(out) = out {
                     write!(out, "capture on {interface} restored")?;
                 }
-                LOG
+                Record::new(LOG, "capture_restored")
             }
             Message::AddressesChanged { interface, addrs } => {
                 if let Some(out) = out {
@@ -900,7 +1049,7 @@ impl Message<'_> {
                         write!(out, "{} {addr}", if i == 0 { "" } else { "," })?;
                     }
                 }
-                VERBOSE
+                Record::new(VERBOSE, "addresses_changed")
             }
             Message::WaitingForAddress { interface } => {
                 if let Some(out) = out {
@@ -909,25 +1058,25 @@ impl Message<'_> {
                         "{interface} has no address yet: waiting for one; until then only doors with a Target can be knocked"
                     )?;
                 }
-                LOG | VERBOSE
+                Record::new(LOG | VERBOSE, "waiting_for_address").warning()
             }
             Message::Error(error) => {
                 if let Some(out) = out {
                     write!(out, "{error}")?;
                 }
-                LOG | STDERR
+                Record::new(LOG | STDERR, "error").error()
             }
             Message::Config(echo) => {
                 if let Some(out) = out {
                     write!(out, "{echo}")?;
                 }
-                DEBUG
+                Record::new(DEBUG, "config")
             }
             Message::LocalIp(addr) => {
                 if let Some(out) = out {
                     write!(out, "local IP: {addr}")?;
                 }
-                DEBUG
+                Record::new(DEBUG, "local_ip")
             }
             Message::PcapExpression { door, expression } => {
                 if let Some(out) = out {
@@ -936,7 +1085,7 @@ impl Message<'_> {
                         "adding pcap expression for door '{door}': {expression}"
                     )?;
                 }
-                DEBUG
+                Record::new(DEBUG, "pcap_expression").door(door)
             }
             Message::Packet {
                 time,
@@ -958,13 +1107,13 @@ impl Message<'_> {
                         "{time}: {protocol}: {src}:{src_port} -> {dst}:{dst_port} {wire_len} bytes"
                     )?;
                 }
-                DEBUG
+                Record::new(DEBUG, "packet")
             }
             Message::RemovingFailedAttempt(src) => {
                 if let Some(out) = out {
                     write!(out, "removing failed knock attempt ({src})")?;
                 }
-                DEBUG
+                Record::new(DEBUG, "invalidated").source(Source::with_host(*src, None))
             }
             Message::FlagMismatch { flag, required } => {
                 if let Some(out) = out {
@@ -975,13 +1124,13 @@ impl Message<'_> {
                     write_upper(out, flag.name())?;
                     out.write_str(", ignoring...")?;
                 }
-                DEBUG
+                Record::new(DEBUG, "flags_ignored")
             }
             Message::Debug(line) => {
                 if let Some(out) = out {
                     write!(out, "{line}")?;
                 }
-                DEBUG
+                Record::new(DEBUG, "debug")
             }
         })
     }
@@ -1013,7 +1162,68 @@ mod tests {
 
     fn check(message: Message<'_>, text: &str, sinks: Sinks) {
         assert_eq!(message.to_string(), text);
-        assert_eq!(message.sinks(), sinks, "sinks of {text:?}");
+        assert_eq!(message.record().sinks, sinks, "sinks of {text:?}");
+    }
+
+    fn severity(message: Message<'_>) -> Severity {
+        message.record().severity
+    }
+
+    /// What syslog's priority and JSON's `level` say (knockd(8), LOGGING).
+    #[test]
+    fn failures_are_errors_refusals_warnings_and_the_rest_notices() {
+        let source = Source::with_host(v4(), None);
+        let failed = io::Error::from_raw_os_error(libc::EAGAIN);
+        for message in [
+            Message::NonZeroStatus { door: "d", code: 1 },
+            Message::KilledBySignal {
+                door: "d",
+                signal: 9,
+            },
+            Message::SpawnFailed {
+                door: "d",
+                error: &failed,
+            },
+            Message::CommandTruncated(CommandKind::Start),
+            Message::CommandDropped { source, door: "d" },
+            Message::OneTimeExhausted { door: "d" },
+            Message::OneTimeUpdateFailed { door: "d" },
+            Message::CaptureLost {
+                interface: "eth0",
+                error: &"gone",
+            },
+            Message::ReloadFailed { error: &"bad" },
+            Message::DoorDisabled {
+                door: "d",
+                error: &"bad",
+            },
+            Message::LedgerWriteFailed { error: &failed },
+            Message::Error(&"pcap: boom"),
+        ] {
+            assert_eq!(severity(message), Severity::Error, "{message}");
+        }
+        for message in [
+            Message::OpenRefused {
+                source,
+                door: "d",
+                cap: OpenCap::Door(1),
+            },
+            Message::ConfigWarning(&"odd"),
+            Message::AttemptsEvicted { count: 1, max: 1 },
+            Message::WaitingForAddress { interface: "wg0" },
+            Message::ChildrenLeftRunning { count: 1 },
+        ] {
+            assert_eq!(severity(message), Severity::Warning, "{message}");
+        }
+        let stage = Message::Stage {
+            source,
+            door: "d",
+            stage: 1,
+        };
+        assert_eq!(severity(stage), Severity::Notice);
+        assert_eq!(severity(Message::ShuttingDown), Severity::Notice);
+        assert_eq!(severity(Message::Closing), Severity::Info);
+        assert_eq!(severity(Message::LocalIp(v4())), Severity::Debug);
     }
 
     #[test]

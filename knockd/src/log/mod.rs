@@ -2,20 +2,21 @@
 //!
 //! Design: a plain [`Logger`] that the server owns and passes by `&mut` to
 //! whoever logs, over the typed catalogue in [`message`]. Each message's text
-//! and sinks are defined once, in one arm of `Message::describe`;
-//! [`Logger::emit`] first asks only for the sinks, and renders the text once,
-//! into a reused buffer, only when one of them is on: the log file
-//! (`[YYYY-MM-DD HH:MM] ` prefix, local time), syslog, verbose or debug stdout
-//! and stderr, as the message and the `-v`/`-D` flags say. A `-D` line is
-//! never formatted without `-D`.
+//! and record (sinks, event name, severity, door, knocker, stage) are defined
+//! once, in one arm of `Message::describe`; [`Logger::emit`] first asks only
+//! for the record, and renders the text once, into a reused buffer, only when
+//! one of its sinks is on: the log file (`[YYYY-MM-DD HH:MM] ` prefix, local
+//! time), syslog (at the message's severity), verbose or debug stdout and
+//! stderr, as the message and the `-v`/`-D` flags say. A `-D` line is never
+//! formatted without `-D`. With `LogFormat = json` the log file and stdout get
+//! the record and the text as one JSON object per line ([`json`]); syslog and
+//! stderr keep the text.
 //!
-//! The typed messages are the structured record: their fields (door, source,
-//! stage) are what a JSON log format will write. `tracing` is not used: its
-//! events would be a second, unread path that formats every line, and its
-//! global subscriber would hide the state the server changes at run time
-//! (reopening the file on SIGHUP, switching syslog on) behind a lock; a
-//! struct with injectable stdout and stderr writers is synchronous, needs no
-//! global state, and gives each test its own sinks.
+//! `tracing` is not used: its events would be a second, unread path that
+//! formats every line, and its global subscriber would hide the state the
+//! server changes at run time (reopening the file on SIGHUP, switching syslog
+//! on) behind a lock; a struct with injectable stdout and stderr writers is
+//! synchronous, needs no global state, and gives each test its own sinks.
 //!
 //! Fault tolerance: nothing here returns an error or panics on I/O. A line
 //! that cannot be written is dropped; a log file that cannot be opened is
@@ -24,6 +25,7 @@
 //! recreated at its path on the next line.
 
 mod file;
+mod json;
 mod message;
 mod syslog;
 
@@ -31,6 +33,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::Local;
+use knockd_core::config::LogFormat;
 
 use file::LogFile;
 pub use message::{CommandKind, ConfigEcho, Message, OpenCap, Sinks, Source};
@@ -47,6 +50,9 @@ pub struct LogSettings {
     pub verbose: bool,
     /// `-D`: print debug lines on stdout.
     pub debug: bool,
+    /// `--log-format`, else `LogFormat`: how log file and stdout lines are
+    /// written. Syslog and stderr always get the text.
+    pub format: LogFormat,
 }
 
 /// The sinks of knockd's messages.
@@ -57,8 +63,11 @@ pub struct Logger {
     debug: bool,
     stdout: Box<dyn Write>,
     stderr: Box<dyn Write>,
+    format: LogFormat,
     /// The text of the message being emitted, reused from line to line.
     text: String,
+    /// Its JSON line, with [`LogFormat::Json`].
+    json: String,
     /// Whether log file lines wait for [`Logger::flush`].
     buffered: bool,
 }
@@ -70,6 +79,7 @@ impl std::fmt::Debug for Logger {
             .field("syslog", &self.syslog.is_some())
             .field("verbose", &self.verbose)
             .field("debug", &self.debug)
+            .field("format", &self.format)
             .finish_non_exhaustive()
     }
 }
@@ -95,7 +105,9 @@ impl Logger {
             debug: settings.debug,
             stdout,
             stderr,
+            format: settings.format,
             text: String::new(),
+            json: String::new(),
             buffered: false,
         };
         if let Some(path) = &settings.log_file {
@@ -115,8 +127,10 @@ impl Logger {
     }
 
     /// Sends a message to its sinks; renders it only if one of them is on.
+    /// With [`LogFormat::Json`] the log file and stdout get its JSON line.
     pub fn emit(&mut self, message: &Message<'_>) {
-        let sinks = message.sinks();
+        let record = message.record();
+        let sinks = record.sinks;
         let to_log = sinks.contains(Sinks::LOG) && (self.file.is_some() || self.syslog.is_some());
         let to_stdout = (self.verbose && sinks.contains(Sinks::VERBOSE))
             || (self.debug && sinks.contains(Sinks::DEBUG));
@@ -127,25 +141,43 @@ impl Logger {
         let mut text = std::mem::take(&mut self.text);
         text.clear();
         if message.write(&mut text).is_ok() {
+            let now = Local::now();
+            let json = (self.format == LogFormat::Json
+                && ((to_log && self.file.is_some()) || to_stdout))
+                .then(|| {
+                    self.json.clear();
+                    json::write_line(&mut self.json, now, &record, &text);
+                    self.json.as_str()
+                });
             if to_log {
                 if let Some(file) = self.file.as_mut() {
-                    file.write_line(Local::now(), &text);
+                    match json {
+                        Some(line) => file.write_line(&line),
+                        None => file
+                            .write_line(&format_args!("[{}] {text}", now.format("%Y-%m-%d %H:%M"))),
+                    }
                     if !self.buffered {
                         file.flush();
                     }
                 }
                 if let Some(syslog) = &self.syslog {
-                    syslog.send(&text);
+                    syslog.send(record.severity, &text);
                 }
             }
             if to_stdout {
-                print_line(&mut self.stdout, &text);
+                print_line(&mut self.stdout, json.unwrap_or(&text));
             }
             if to_stderr {
                 print_line(&mut self.stderr, &text);
             }
         }
         self.text = text;
+    }
+
+    /// Writes later lines of the log file and stdout in `format` (a reload
+    /// that changed `LogFormat`).
+    pub fn set_format(&mut self, format: LogFormat) {
+        self.format = format;
     }
 
     /// Lets log file lines wait for [`Logger::flush`] (the server flushes
@@ -212,6 +244,8 @@ pub(crate) mod testing {
     use std::path::PathBuf;
     use std::rc::Rc;
 
+    use knockd_core::config::LogFormat;
+
     use super::{LogSettings, Logger};
 
     /// A writer into a buffer shared with the test.
@@ -257,8 +291,13 @@ pub(crate) mod testing {
     /// Length of `[YYYY-MM-DD HH:MM] `.
     pub(crate) const PREFIX_LEN: usize = 19;
 
-    /// A logger writing to a fresh log file and to buffers.
+    /// A logger writing text lines to a fresh log file and to buffers.
     pub(crate) fn capture(verbose: bool, debug: bool) -> (Logger, Captured) {
+        capture_as(LogFormat::Text, verbose, debug)
+    }
+
+    /// A logger writing lines in `format` to a fresh log file and to buffers.
+    pub(crate) fn capture_as(format: LogFormat, verbose: bool, debug: bool) -> (Logger, Captured) {
         let dir = tempfile::tempdir().unwrap();
         let log_path = dir.path().join("knockd.log");
         let stdout = SharedBuf::default();
@@ -268,6 +307,7 @@ pub(crate) mod testing {
             use_syslog: false,
             verbose,
             debug,
+            format,
         };
         let logger = Logger::with_writers(
             &settings,
@@ -418,6 +458,41 @@ mod tests {
         // The stamp is the local time of writing, to the minute.
         let stamp = Local::now().format("[%Y-%m-%d ").to_string();
         assert!(bytes.starts_with(&stamp), "{bytes}");
+    }
+
+    /// With the JSON format the log file and stdout get one object per
+    /// line, holding the same text; stderr keeps the text.
+    #[test]
+    fn json_format_writes_objects_to_the_file_and_stdout_and_text_to_stderr() {
+        let (mut logger, captured) = testing::capture_as(LogFormat::Json, true, false);
+        run(&mut logger);
+        let bytes = fs::read_to_string(&captured.log_path).unwrap();
+        let file: Vec<&str> = bytes.lines().collect();
+        assert_eq!(file.len(), LOGGED.len(), "{bytes}");
+        for (line, expected) in file.iter().zip(LOGGED) {
+            assert!(line.starts_with("{\"time\":\""), "{line}");
+            assert!(
+                line.ends_with(&format!(",\"message\":\"{expected}\"}}")),
+                "{line}"
+            );
+        }
+        assert!(file[1].contains("\"event\":\"stage\",\"level\":\"notice\",\"door\":\"ssh\",\"source\":\"198.18.1.2\",\"stage\":1,"), "{}", file[1]);
+        assert!(
+            file[4].contains("\"event\":\"command_failed\",\"level\":\"err\","),
+            "{}",
+            file[4]
+        );
+        let stdout = captured.stdout.text();
+        let printed = lines(&stdout);
+        assert_eq!(printed.len(), VERBOSE.len());
+        assert!(
+            printed[0].contains(
+                "\"event\":\"listening\",\"level\":\"info\",\"message\":\"listening on eth0...\"}"
+            ),
+            "{}",
+            printed[0]
+        );
+        assert_eq!(lines(&captured.stderr.text()), STDERR);
     }
 
     #[test]

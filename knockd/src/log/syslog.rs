@@ -1,9 +1,13 @@
 //! Syslog as knockd sends it: ident `knockd`, no pid, facility daemon (as
-//! Debian's 0.8 build), severity notice.
+//! Debian's 0.8 build). 0.8 sends everything at notice; each message here
+//! goes at its own [`Severity`]: errors at err, warnings at warning, the rest
+//! at notice, so that `journalctl -p warning` finds what went wrong.
 
 use std::borrow::Cow;
 
-use nix::syslog::{openlog, syslog, Facility, LogFlags, Priority, Severity};
+use nix::syslog::{openlog, syslog, Facility, LogFlags, Priority};
+
+use super::message::Severity;
 
 /// The process's connection to syslog (libc keeps it global).
 #[derive(Debug)]
@@ -18,11 +22,23 @@ impl Syslog {
         Syslog
     }
 
-    /// Sends one message; failures are ignored, as a missing syslog daemon must
-    /// not stop knockd.
-    pub(super) fn send(&self, text: &str) {
-        let priority = Priority::new(Severity::LOG_NOTICE, Facility::LOG_DAEMON);
+    /// Sends one message at `severity`; failures are ignored, as a missing
+    /// syslog daemon must not stop knockd.
+    pub(super) fn send(&self, severity: Severity, text: &str) {
+        let priority = Priority::new(level(severity), Facility::LOG_DAEMON);
         let _ = syslog(priority, payload(text).as_ref());
+    }
+}
+
+/// syslog's severity for a message's.
+fn level(severity: Severity) -> nix::syslog::Severity {
+    use nix::syslog::Severity as Level;
+    match severity {
+        Severity::Error => Level::LOG_ERR,
+        Severity::Warning => Level::LOG_WARNING,
+        Severity::Notice => Level::LOG_NOTICE,
+        Severity::Info => Level::LOG_INFO,
+        Severity::Debug => Level::LOG_DEBUG,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The daemon's poll loop over the capture descriptors (one per interface),
 //! the address watch, the signal pipe and the timers of the engine, the
-//! command runner and the counters.
+//! command runner, the counters and systemd's watchdog ([`Notifier`]).
 //!
 //! Everything that changes state happens here, in the loop: packets are
 //! decoded and fed to the engine, engine events become log lines and
@@ -34,6 +34,7 @@ use crate::counters::{CaptureTotals, Counters};
 use crate::daemon::PidFile;
 use crate::interfaces;
 use crate::log::{Logger, Message, OpenCap, Source};
+use crate::notify::{Notifier, Status};
 use crate::resolver::Resolver;
 use crate::rotation::{self, Rotations};
 use crate::setup::{filter_doors, Setup};
@@ -132,6 +133,8 @@ pub struct Server {
     counters: Counters,
     /// Budgets of the log lines a flood could multiply.
     budgets: Budgets,
+    /// systemd's notifications (readiness, watchdog), when run by it.
+    notifier: Notifier,
     batch: Vec<(SystemTime, Result<Packet, DecodeError>, u32)>,
     events: Vec<Event>,
     /// The rotating doors' windows and spent steps.
@@ -141,6 +144,7 @@ pub struct Server {
 impl Server {
     /// Runs the loop until SIGTERM or SIGINT; returns the exit status.
     pub fn run(mut self) -> ExitCode {
+        self.notifier.ready(self.status(), Instant::now());
         loop {
             let now = Instant::now();
             let timeout = [
@@ -149,6 +153,7 @@ impl Server {
                 self.budgets.deadline(),
                 self.address_watch.as_ref().and_then(AddressWatch::deadline),
                 self.rotations.deadline(now),
+                self.notifier.deadline(),
             ]
             .into_iter()
             .chain(self.captures.iter().map(|c| c.retry))
@@ -224,8 +229,13 @@ impl Server {
             if ready.reload {
                 if let Some(loading) = self.reloader.take() {
                     self.reload(loading);
+                    if !self.reloader.busy() {
+                        self.notifier.ready(self.status(), Instant::now());
+                    }
                 }
             }
+            let status = self.status();
+            self.notifier.on_timer(Instant::now(), status);
             // Before sleeping in poll: what this wake-up logged reaches the file.
             self.logger.flush();
         }
@@ -614,6 +624,7 @@ impl Server {
 
     /// SIGHUP: the configuration is read again off the loop ([`Reloader`]).
     fn request_reload(&mut self) {
+        self.notifier.reloading();
         self.logger.emit(&Message::ReReadingConfig {
             path: &self.setup.config_path,
         });
@@ -621,6 +632,15 @@ impl Server {
             self.logger.emit(&Message::ReloadFailed {
                 error: &format_args!("cannot start reading the configuration: {}", io_message(&e)),
             });
+            self.notifier.ready(self.status(), Instant::now());
+        }
+    }
+
+    /// What systemd's `STATUS=` line shows.
+    fn status(&self) -> Status {
+        Status {
+            open: self.runner.open_doors(),
+            attempts: self.engine.attempts(),
         }
     }
 
@@ -639,6 +659,7 @@ impl Server {
         let settings = self.setup.log_settings(&loaded.config);
         // As in 0.8, a LogFile removed from the file keeps the old one and
         // UseSyslog cannot be turned off by a reload.
+        self.logger.set_format(settings.format);
         self.logger.reopen(settings.log_file);
         if settings.use_syslog {
             self.logger.enable_syslog();
@@ -664,6 +685,7 @@ impl Server {
     /// bounded time for commands, print the counters with `-v`, log
     /// `shutting down` and exit 0.
     fn shut_down(&mut self) -> ExitCode {
+        self.notifier.stopping();
         self.logger.emit(&Message::WaitingForChildren);
         self.runner
             .shutdown(Instant::now(), SHUTDOWN_GRACE, &mut self.logger);

@@ -70,6 +70,11 @@ impl Reloader {
         Ok(())
     }
 
+    /// Whether a read is under way (a reload is not done until it is not).
+    pub fn busy(&self) -> bool {
+        self.pending.is_some()
+    }
+
     /// The finished read, if there is one; starts the read asked for while
     /// it ran.
     pub fn take(&mut self) -> Option<Loading> {
@@ -121,8 +126,11 @@ mod tests {
         fs::write(&path, "[d]\nsequence = 1\n").unwrap();
         let mut reloader = Reloader::new(path.clone(), dir.path().to_owned()).unwrap();
         assert!(reloader.take().is_none(), "nothing asked for yet");
+        assert!(!reloader.busy());
         reloader.request().unwrap();
+        assert!(reloader.busy());
         let loaded = wait_for(&mut reloader).unwrap();
+        assert!(!reloader.busy());
         assert_eq!(loaded.doors.len(), 1);
         assert!(reloader.take().is_none(), "taken once");
 
@@ -145,6 +153,7 @@ mod tests {
         fs::write(&path, "[a]\nsequence = 1\n[b]\nsequence = 2\n").unwrap();
         reloader.request().unwrap();
         let first = wait_for(&mut reloader).unwrap();
+        assert!(reloader.busy(), "the follow-up read is under way");
         let second = wait_for(&mut reloader).unwrap();
         assert_eq!(
             second.doors.len(),

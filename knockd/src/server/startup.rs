@@ -22,6 +22,7 @@ use crate::counters::Counters;
 use crate::daemon::{self, PidFile};
 use crate::ledger::{Entry, Ledger, LedgerError};
 use crate::log::{Logger, Message};
+use crate::notify::Notifier;
 use crate::resolver::Resolver;
 use crate::rotation::{self, Rotations};
 use crate::setup::Setup;
@@ -66,6 +67,8 @@ impl Server {
     /// Opens the log, the capture and its filter, detaches with `-d`, and
     /// installs the signal handlers: a server ready for [`Server::run`].
     pub fn start(setup: Setup) -> Result<Server, StartError> {
+        // First, while knockd has no other thread: it edits the environment.
+        let notifier = Notifier::from_env();
         let mut logger = Logger::new(&setup.log_settings(&setup.loaded.config));
         config_echo::echo(&setup.loaded.config, &mut logger);
         report_used_up(&setup.loaded, &mut logger);
@@ -206,6 +209,7 @@ impl Server {
             _pid_file: pid_file,
             counters: Counters::default(),
             budgets: Budgets::default(),
+            notifier,
             batch: Vec::with_capacity(BATCH),
             events: Vec::new(),
             rotations,

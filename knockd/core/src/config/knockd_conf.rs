@@ -22,9 +22,11 @@ use super::rotating::{
 };
 use super::value::{
     overlong_command, parse_address, parse_count, parse_seconds, parse_switch, ADDRESS_EXPECTED,
-    COUNT_EXPECTED, PATH_EXPECTED, SECONDS_EXPECTED, SWITCH_EXPECTED,
+    COUNT_EXPECTED, LOG_FORMAT_EXPECTED, PATH_EXPECTED, SECONDS_EXPECTED, SWITCH_EXPECTED,
 };
-use super::{Config, ConfigError, ConfigErrorKind, DisabledDoor, Door, Options, SequenceSource};
+use super::{
+    Config, ConfigError, ConfigErrorKind, DisabledDoor, Door, LogFormat, Options, SequenceSource,
+};
 use crate::sources::{parse_list, Cidr};
 
 /// Parses knockd.conf text read from `path` (used in error messages).
@@ -144,6 +146,11 @@ impl<'a> Directive<'a> {
             "LOGFILE" => options.log_file = Some(self.path(value)?),
             "PIDFILE" => options.pid_file = Some(self.path(value)?),
             "STATEDIR" => options.state_dir = Some(self.path(value)?),
+            "LOGFORMAT" => {
+                let format = LogFormat::parse(value);
+                options.log_format =
+                    Some(format.ok_or_else(|| self.invalid(value, LOG_FORMAT_EXPECTED))?);
+            }
             // A bad default would silently change every door: refused.
             "ALLOW_FROM" => options.sources.allow.extend(self.sources(value)?),
             "DENY_FROM" => options.sources.deny.extend(self.sources(value)?),
@@ -285,7 +292,7 @@ impl<'a> Directive<'a> {
 }
 
 /// The keys of `[options]` (besides `UseSyslog`, which any section takes).
-const OPTION_KEYS: [&str; 4] = ["LOGFILE", "PIDFILE", "STATEDIR", "INTERFACE"];
+const OPTION_KEYS: [&str; 5] = ["LOGFILE", "PIDFILE", "STATEDIR", "LOGFORMAT", "INTERFACE"];
 
 /// Sets one door key from its value.
 type SetDoorKey = fn(&Directive<'_>, &mut PendingDoor, &str) -> Result<(), ConfigErrorKind>;
@@ -1069,6 +1076,23 @@ mod tests {
         let (at, msg) = error("[options]\nallow_from = 198.51.100.0/33\n[d]\nsequence = 1\n");
         assert_eq!(at, Some(2));
         assert!(msg.contains("198.51.100.0/33"), "{msg}");
+    }
+
+    #[test]
+    fn log_format_is_text_or_json_in_any_case() {
+        let c = read("[options]\nLogFormat = JSON\n[d]\nsequence = 1\n").unwrap();
+        assert_eq!(c.options.log_format, Some(LogFormat::Json));
+        let c = read("[options]\nlogformat = text\n").unwrap();
+        assert_eq!(c.options.log_format, Some(LogFormat::Text));
+        assert_eq!(
+            read("[d]\nsequence = 1\n").unwrap().options.log_format,
+            None
+        );
+        let (at, msg) = error("[options]\nLogFormat = yaml\n");
+        assert_eq!(at, Some(2));
+        assert!(msg.contains("text or json"), "{msg}");
+        let (_, msg) = error("[d]\nsequence = 1\nLogFormat = json\n");
+        assert!(msg.contains("LogFormat belongs in [options]"), "{msg}");
     }
 
     #[test]

@@ -24,8 +24,8 @@ use knock_proto::file::{read_regular, Symlinks, MAX_FILE_SIZE};
 
 pub use error::{ConfigError, ConfigErrorKind};
 pub use model::{
-    Config, DisabledDoor, Door, Options, RotatingSource, SequenceSource, DEFAULT_CMD_TIMEOUT,
-    DEFAULT_SEQ_TIMEOUT,
+    Config, DisabledDoor, Door, LogFormat, Options, RotatingSource, SequenceSource,
+    DEFAULT_CMD_TIMEOUT, DEFAULT_SEQ_TIMEOUT,
 };
 pub use value::MAX_COMMAND_LEN;
 

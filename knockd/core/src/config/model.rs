@@ -53,9 +53,41 @@ pub struct Options {
     pub interface: Option<String>,
     /// `StateDir`: where the door ledger lives when `--state-dir` is not given.
     pub state_dir: Option<PathBuf>,
+    /// `LogFormat`: how log file and stdout lines are written, when
+    /// `--log-format` is not given.
+    pub log_format: Option<LogFormat>,
     /// `Allow_From` and `Deny_From` of `[options]`: the lists of every door
     /// that sets none of its own (already applied to [`Config::doors`]).
     pub sources: SourceFilter,
+}
+
+/// How the log file and `-v`/`-D` stdout lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// knockd 0.8's lines, byte for byte.
+    #[default]
+    Text,
+    /// One JSON object per line, holding 0.8's text in `message`.
+    Json,
+}
+
+impl LogFormat {
+    /// Reads `text` or `json`, in any case.
+    pub fn parse(text: &str) -> Option<LogFormat> {
+        match text.trim_ascii().to_ascii_lowercase().as_str() {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
+
+    /// The value's name in the configuration: `text` or `json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
 }
 
 /// Where a door's sequence comes from.

@@ -28,9 +28,9 @@ use knock_proto::{Sequence, TcpFlags};
 use super::rotating::{RotatingKeys, NUMBER_EXPECTED, PROTOCOL_EXPECTED, RANGE_EXPECTED};
 use super::value::{
     overlong_command, parse_address, parse_seconds, ADDRESS_EXPECTED, COUNT_EXPECTED,
-    SECONDS_EXPECTED,
+    LOG_FORMAT_EXPECTED, SECONDS_EXPECTED,
 };
-use super::{Config, ConfigError, ConfigErrorKind, Door, Options, SequenceSource};
+use super::{Config, ConfigError, ConfigErrorKind, Door, LogFormat, Options, SequenceSource};
 use crate::sources::{parse_list, Cidr, SourceFilter};
 
 #[derive(Deserialize)]
@@ -50,6 +50,7 @@ struct OptionsTable {
     log_file: Option<PathBuf>,
     pid_file: Option<PathBuf>,
     state_dir: Option<PathBuf>,
+    log_format: Option<Spanned<String>>,
     interface: Option<String>,
     allow_from: Option<Spanned<Ranges>>,
     deny_from: Option<Spanned<Ranges>>,
@@ -165,6 +166,22 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
         log_file: file.options.log_file,
         pid_file: file.options.pid_file,
         state_dir: file.options.state_dir,
+        log_format: file
+            .options
+            .log_format
+            .map(|v| {
+                LogFormat::parse(v.get_ref()).ok_or_else(|| {
+                    at(
+                        v.span(),
+                        ConfigErrorKind::InvalidValue {
+                            key: "log_format".into(),
+                            value: v.get_ref().clone(),
+                            expected: LOG_FORMAT_EXPECTED,
+                        },
+                    )
+                })
+            })
+            .transpose()?,
         interface: file.options.interface,
         sources: SourceFilter {
             allow: ranges(file.options.allow_from, "allow_from", &at)?,

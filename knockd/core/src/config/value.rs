@@ -72,6 +72,9 @@ pub(super) fn overlong_command(command: &str) -> Option<usize> {
     (len > MAX_COMMAND_LEN).then_some(len)
 }
 
+/// Words for the error messages of `LogFormat` values.
+pub(super) const LOG_FORMAT_EXPECTED: &str = "text or json";
+
 /// Words for the error messages of file-path values, which must not be empty.
 pub(super) const PATH_EXPECTED: &str = "a file path";
 
