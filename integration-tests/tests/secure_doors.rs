@@ -245,3 +245,49 @@ fn a_rotating_door_opens_once_per_step_within_its_skew_and_remembers_across_a_re
     let spent = std::fs::read_to_string(rig.scratch.path("state/spent-steps")).unwrap();
     assert!(spent.contains(&format!("{now} 726f74\n")), "{spent}");
 }
+
+#[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
+fn knock_with_the_secret_opens_a_rotating_door_across_step_boundaries() {
+    let scratch = Scratch::new();
+    // Two-second steps: client and server must agree at every boundary.
+    let text = rotating_config(&scratch, 2);
+    let rig = Rig::start(&Pair::ours(), scratch, &text, &["-D"]);
+    let key = rig.scratch.path("door.key");
+    let server = rig.server_v4();
+    let client = rig.net.client_v4();
+    let args = [
+        "--secret-file",
+        key.to_str().unwrap(),
+        "--door",
+        "rot",
+        "--step",
+        "2",
+        "--range",
+        "20000-29999",
+        "--length",
+        "4",
+        &server,
+    ];
+    // Five knocks, 1.3 s apart, land in at least three different steps
+    // and some close to a boundary (the client then waits for the next).
+    for _ in 0..5 {
+        rig.knock(&args);
+        std::thread::sleep(Duration::from_millis(1300));
+    }
+    rig.sync();
+    let opened = rig.scratch.lines("out");
+    // Two knocks in one step open it once: at least three steps, at most five.
+    assert!(
+        (3..=5).contains(&opened.len()) && opened.iter().all(|l| *l == format!("rot {client}")),
+        "{opened:?}\n{}",
+        rig.daemon.log()
+    );
+    // No knock broke: every Stage 1 went on to OPEN SESAME or hit a spent step.
+    assert_eq!(
+        rig.daemon.log_count("rot: Stage 4"),
+        opened.len(),
+        "{}",
+        rig.daemon.log()
+    );
+}
