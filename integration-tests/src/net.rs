@@ -252,6 +252,17 @@ impl Net {
         )
     }
 
+    /// Runs `program` with `args` in the server namespace (a firewall tool, say); returns its
+    /// output (exit code included).
+    pub fn run_server(&self, program: &str, args: &[&str]) -> Output {
+        run_bounded(
+            Command::new("ip")
+                .args(["netns", "exec", &self.server_ns, program])
+                .args(args),
+            WAIT,
+        )
+    }
+
     /// Runs a knock client in the client namespace and fails the test unless it exits 0.
     pub fn knock(&self, client: &Path, args: &[&str]) -> Output {
         let output = self.run_client(client, args);
