@@ -72,7 +72,8 @@ pub struct Args {
     #[arg(short = '4', long = "only-ip-v4")]
     pub only_ipv4: bool,
 
-    /// Check the configuration: print each door and its capture filter, then exit 0 (valid) or 1
+    /// Check the configuration: print each door and its capture filter, then exit 0 (knockd
+    /// would run it), 1 (knockd would not start) or 2 (it would start, but a door would not work)
     #[arg(long = "check")]
     pub check: bool,
 
