@@ -187,6 +187,75 @@ fn read_secret(door: &Door) -> Result<Option<RotatingDoor>, ConfigError> {
 mod tests {
     use super::*;
     use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Writes `key` as a private secret file in `dir`.
+    fn secret_file(dir: &Path, key: &str) -> std::path::PathBuf {
+        let path = dir.join("door.key");
+        fs::write(&path, format!("# a test key\n{key}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    #[test]
+    fn every_published_vector_comes_out_of_a_knockd_conf_door() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/rotating-vectors.json"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+        let vectors = json["vectors"].as_array().unwrap();
+        assert!(vectors.len() >= 13);
+        for v in vectors {
+            let dir = tempfile::tempdir().unwrap();
+            let key = secret_file(dir.path(), v["secret"].as_str().unwrap());
+            let (label, step) = (v["label"].as_str().unwrap(), v["step"].as_u64().unwrap());
+            let conf = dir.path().join("knockd.conf");
+            let text = format!(
+                "[{label}]\nRotating_Secret = {}\nRotating_Step = {step}\nRotating_Range = {}\n\
+                 Rotating_Length = {}\nRotating_Protocol = {}\n",
+                key.display(),
+                v["range"].as_str().unwrap(),
+                v["length"],
+                v["protocol"].as_str().unwrap()
+            );
+            fs::write(&conf, text).unwrap();
+            let loaded = load(&conf, dir.path()).unwrap();
+            let rotating = loaded.doors[0].rotating.as_ref().unwrap();
+            let t = v["t"].as_u64().unwrap();
+            // Any moment of the step: its first second and its last.
+            for at in [t * step, t * step + step - 1] {
+                assert_eq!(
+                    rotating.sequence_at(at).to_string(),
+                    v["sequence"].as_str().unwrap(),
+                    "{label} at {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_secret_others_may_read_disables_only_its_door() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = secret_file(dir.path(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+        let conf = dir.path().join("knockd.conf");
+        let text = "[rot]\nRotating_Secret = door.key\n[plain]\nsequence = 7,8,9\n";
+        fs::write(&conf, text).unwrap();
+        let loaded = load(&conf, dir.path()).unwrap();
+        assert_eq!(loaded.doors.len(), 1);
+        assert_eq!(loaded.doors[0].door.name, "plain");
+        let error = loaded.config.disabled[0].error.to_string();
+        assert_eq!(
+            error,
+            format!(
+                "{}: section rot: the secret file is readable by group or others (mode 644); run chmod 600 on it",
+                key.display()
+            )
+        );
+        assert!(!error.contains("GEZD"), "{error}");
+    }
 
     #[test]
     fn one_time_doors_are_armed_with_their_first_unused_line_relative_to_the_base() {
