@@ -4,7 +4,10 @@
 //! * `miss`: a packet to a port in no sequence (what the kernel filter
 //!   normally drops, and what an attacker's noise costs when there is none);
 //! * `flood`: first knocks from ever new sources with the table full, so each
-//!   one evicts the oldest attempt.
+//!   one evicts the oldest attempt;
+//! * `strict-noise`: the door is `Strict`, and a datagram to a port in no
+//!   sequence comes from a source with no attempt (what a strict door's
+//!   widened filter lets through from every new connection).
 //!
 //! `cargo bench --bench engine -- --quick` runs in well under a minute.
 
@@ -48,7 +51,7 @@ fn packet(src: IpAddr, dst_port: u16) -> Packet {
 /// One door knocking the same port 32 times, so that hits keep advancing
 /// attempts instead of opening at once, with `sources` attempts at stage 1
 /// and the table full.
-fn engine_tracking(sources: u32, now: Instant) -> Engine {
+fn engine_tracking(sources: u32, strict: bool, now: Instant) -> Engine {
     let knocks = vec![Knock::new(KNOCK_PORT, Protocol::Udp); Sequence::MAX_LEN];
     let door = EngineDoor {
         name: "bench".into(),
@@ -59,7 +62,7 @@ fn engine_tracking(sources: u32, now: Instant) -> Engine {
         cooldown: Duration::ZERO,
         sources: knockd_core::sources::SourceFilter::default(),
         allow_repeats: false,
-        strict: false,
+        strict,
         rotating: false,
     };
     let limits = Limits {
@@ -75,12 +78,12 @@ fn engine_tracking(sources: u32, now: Instant) -> Engine {
     engine
 }
 
-fn bench_kind(c: &mut Criterion, kind: &str, next: fn(u32, u32) -> Packet) {
+fn bench_kind(c: &mut Criterion, kind: &str, strict: bool, next: fn(u32, u32) -> Packet) {
     let mut group = c.benchmark_group(kind);
     group.throughput(Throughput::Elements(1));
     for sources in TRACKED {
         let now = Instant::now();
-        let mut engine = engine_tracking(sources, now);
+        let mut engine = engine_tracking(sources, strict, now);
         let mut events = Vec::with_capacity(4);
         let mut n = 0u32;
         group.bench_function(BenchmarkId::from_parameter(sources), |b| {
@@ -97,13 +100,16 @@ fn bench_kind(c: &mut Criterion, kind: &str, next: fn(u32, u32) -> Packet) {
 }
 
 fn engine(c: &mut Criterion) {
-    bench_kind(c, "hit", |n, sources| {
+    bench_kind(c, "hit", false, |n, sources| {
         packet(tracked(n % sources), KNOCK_PORT)
     });
-    bench_kind(c, "miss", |n, sources| {
+    bench_kind(c, "miss", false, |n, sources| {
         packet(tracked(n % sources), NOISE_PORT)
     });
-    bench_kind(c, "flood", |n, _| packet(spoofed(n), KNOCK_PORT));
+    bench_kind(c, "flood", false, |n, _| packet(spoofed(n), KNOCK_PORT));
+    bench_kind(c, "strict-noise", true, |n, _| {
+        packet(spoofed(n), NOISE_PORT)
+    });
 }
 
 criterion_group! {
