@@ -206,6 +206,20 @@ pub struct CommandRunner {
     open: OpenDoors,
     ledger: Option<Ledger>,
     stats: CommandStats,
+    /// Each door's share of `stats`, by door name.
+    door_stats: HashMap<String, CommandStats>,
+}
+
+/// A door open now, as `knockd status` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenDoor {
+    /// The door's name.
+    pub door: String,
+    /// The knocker it is open for.
+    pub source: IpAddr,
+    /// Time until its stop command is due; `None` when it runs at shutdown
+    /// only (a `Cmd_Timeout` too large to represent).
+    pub closes_in: Option<Duration>,
 }
 
 impl CommandRunner {
@@ -223,6 +237,7 @@ impl CommandRunner {
             open: OpenDoors::default(),
             ledger,
             stats: CommandStats::default(),
+            door_stats: HashMap::new(),
         }
     }
 
@@ -234,6 +249,72 @@ impl CommandRunner {
     /// How many doors are open now (their stop command pending).
     pub fn open_doors(&self) -> usize {
         self.open.total
+    }
+
+    /// Door `door`'s share of [`CommandRunner::stats`].
+    pub fn door_stats(&self, door: &str) -> CommandStats {
+        self.door_stats.get(door).copied().unwrap_or_default()
+    }
+
+    /// Counts one command of `door` in the totals and in the door's share.
+    fn count(&mut self, door: &str, field: fn(&mut CommandStats) -> &mut u64) {
+        *field(&mut self.stats) += 1;
+        match self.door_stats.get_mut(door) {
+            Some(stats) => *field(stats) += 1,
+            None => *field(self.door_stats.entry(door.to_owned()).or_default()) += 1,
+        }
+    }
+
+    /// Each open door and knocker, its stop command scheduled, soonest to
+    /// close first.
+    pub fn open_door_list(&self, now: Instant) -> Vec<OpenDoor> {
+        let mut open: Vec<OpenDoor> = self
+            .stops
+            .iter()
+            .map(|stop| OpenDoor {
+                door: stop.door.clone(),
+                source: stop.knocker.addr,
+                closes_in: stop.due.map(|due| due.saturating_duration_since(now)),
+            })
+            .collect();
+        open.sort_by(|a, b| {
+            let never = |d: &OpenDoor| d.closes_in.is_none();
+            (never(a), a.closes_in, &a.door, a.source).cmp(&(
+                never(b),
+                b.closes_in,
+                &b.door,
+                b.source,
+            ))
+        });
+        open
+    }
+
+    /// `knockd close`: makes the stop commands of `door` for its knocker
+    /// (or, for `None`, of every open door) due now, so they run through
+    /// the same path as a timed close (ledger record closed once run; a
+    /// stop still waits for its own start command to exit). Returns how
+    /// many doors it closes.
+    pub fn close_now(
+        &mut self,
+        door: Option<(&str, IpAddr)>,
+        now: Instant,
+        log: &mut Logger,
+    ) -> usize {
+        let mut closing = 0;
+        for stop in &mut self.stops {
+            if door.is_some_and(|(name, addr)| stop.door != name || stop.knocker.addr != addr) {
+                continue;
+            }
+            log.emit(&Message::ClosingOnRequest {
+                source: stop.knocker.source(),
+                door: &stop.door,
+            });
+            stop.due = Some(now);
+            stop.announce = false;
+            closing += 1;
+        }
+        self.dispatch(now, log);
+        closing
     }
 
     /// The ledger, if doors are recorded in one.
@@ -327,16 +408,16 @@ impl CommandRunner {
             .map(|c| c.replace("%IP%", &address));
         if start.len() > MAX_COMMAND_LEN {
             log.emit(&Message::CommandTruncated(CommandKind::Start));
-            self.stats.dropped += 1;
+            self.count(&door.name, |s| &mut s.dropped);
             return;
         }
         if stop.as_ref().is_some_and(|c| c.len() > MAX_COMMAND_LEN) {
             log.emit(&Message::CommandTruncated(CommandKind::Stop));
-            self.stats.dropped += 1;
+            self.count(&door.name, |s| &mut s.dropped);
             return;
         }
         if self.queued.len() >= self.limits.max_queued {
-            self.stats.dropped += 1;
+            self.count(&door.name, |s| &mut s.dropped);
             log.emit(&Message::CommandDropped {
                 source,
                 door: &door.name,
@@ -560,7 +641,7 @@ impl CommandRunner {
         close_inherited_descriptors();
         match shell.spawn() {
             Ok(child) => {
-                self.stats.run += 1;
+                self.count(door, |s| &mut s.run);
                 let id = self.next_id;
                 self.next_id = self.next_id.wrapping_add(1);
                 self.running.push(Running {
@@ -572,7 +653,7 @@ impl CommandRunner {
                 Some(id)
             }
             Err(error) => {
-                self.stats.failed += 1;
+                self.count(door, |s| &mut s.failed);
                 log.emit(&Message::SpawnFailed {
                     door,
                     error: &error,
@@ -592,7 +673,7 @@ impl CommandRunner {
                 Ok(Some(status)) => {
                     let entry = self.running.swap_remove(i);
                     if !status.success() {
-                        self.stats.failed += 1;
+                        self.count(&entry.door, |s| &mut s.failed);
                     }
                     report_exit(&entry.door, status, log);
                     self.close_record(entry.closes, log);

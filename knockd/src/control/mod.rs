@@ -1,0 +1,32 @@
+//! The operator's surface: the control socket that `knockd status` and
+//! `knockd close` talk to, and the status it serves (also logged on SIGUSR1).
+//!
+//! [`socket`] serves the socket from the poll loop; [`protocol`] is its
+//! line protocol; [`status`] the status value, printed by [`text`], as
+//! JSON, or by [`prometheus`]; [`client`] the subcommands' end. The server
+//! answers requests in `server::control`, where its state is.
+//!
+//! A socket that cannot be set up (no such directory, no permission, one a
+//! live knockd holds) is logged and knockd runs without it: the operator's
+//! view must never keep the doors from working.
+
+pub mod client;
+pub mod prometheus;
+pub mod protocol;
+pub mod socket;
+pub mod status;
+pub mod text;
+
+use std::time::Instant;
+
+use socket::ControlSocket;
+
+/// The control socket, when there is one, and what the status needs to
+/// know about the daemon's life.
+#[derive(Debug)]
+pub struct Control {
+    /// `None` when the socket could not be set up.
+    pub socket: Option<ControlSocket>,
+    /// When the daemon started, for its uptime.
+    pub started: Instant,
+}
