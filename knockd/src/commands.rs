@@ -1135,6 +1135,68 @@ mod tests {
     }
 
     #[test]
+    fn close_now_runs_the_chosen_stops_at_once_and_closes_their_records() {
+        let (mut log, captured) = capture(false, false);
+        let out = out_file(&captured);
+        let state = captured.dir.path().join("state");
+        let mut runner = CommandRunner::new(RunnerLimits::default(), Some(ledger_in(&state)));
+        let d = door(
+            Some(&format!("echo start %IP% >> {out}")),
+            Some(&format!("echo stop %IP% >> {out}")),
+            Duration::from_secs(3600),
+        );
+        let now = Instant::now();
+        for addr in [V4, V6] {
+            runner.open_door(&d, Source::with_host(addr, None), now, &mut log);
+        }
+        drive(&mut runner, &mut log, Duration::from_secs(10), |r| {
+            r.running() == 0
+        });
+        let open = runner.open_door_list(Instant::now());
+        assert_eq!(open.len(), 2);
+        assert!(open
+            .iter()
+            .all(|o| o.door == "d" && o.closes_in > Some(Duration::from_secs(3590))));
+        assert_eq!(
+            runner.close_now(Some(("d", V6)), Instant::now(), &mut log),
+            1
+        );
+        assert_eq!(
+            runner.close_now(Some(("e", V4)), Instant::now(), &mut log),
+            0
+        );
+        drive(&mut runner, &mut log, Duration::from_secs(10), |r| {
+            r.running() == 0
+        });
+        assert_eq!(
+            read(&out),
+            "start 198.18.1.2\nstart fd00:1::2\nstop fd00:1::2\n"
+        );
+        assert_eq!(runner.open_door_list(Instant::now())[0].source, V4);
+        assert_eq!(runner.close_now(None, Instant::now(), &mut log), 1);
+        drive(&mut runner, &mut log, Duration::from_secs(10), idle);
+        assert!(read(&out).ends_with("stop 198.18.1.2\n"));
+        let lines = captured.log_lines();
+        assert!(lines.contains(&"fd00:1::2: d: closing on request (knockd close)".to_owned()));
+        assert!(
+            !lines.iter().any(|l| l.contains("command timeout")),
+            "{lines:?}"
+        );
+        assert_eq!(
+            runner.door_stats("d"),
+            CommandStats {
+                run: 4,
+                failed: 0,
+                dropped: 0
+            }
+        );
+        assert_eq!(runner.door_stats("e"), CommandStats::default());
+        drop(runner);
+        let reopened = Ledger::open(&state).unwrap();
+        assert!(reopened.pending.is_empty(), "{:?}", reopened.pending);
+    }
+
+    #[test]
     fn doors_a_dead_runner_left_open_close_at_the_next_start() {
         let (mut log, captured) = capture(true, false);
         let out = out_file(&captured);

@@ -17,8 +17,10 @@ pub mod socket;
 pub mod status;
 pub mod text;
 
+use std::path::Path;
 use std::time::Instant;
 
+use crate::log::{Logger, Message};
 use socket::ControlSocket;
 
 /// The control socket, when there is one, and what the status needs to
@@ -29,4 +31,28 @@ pub struct Control {
     pub socket: Option<ControlSocket>,
     /// When the daemon started, for its uptime.
     pub started: Instant,
+}
+
+impl Control {
+    /// Sets up the control socket at `path`; a failure is logged and knockd
+    /// runs without it.
+    pub fn open(path: &Path, logger: &mut Logger) -> Control {
+        let socket = match ControlSocket::open(path) {
+            Ok(socket) => {
+                logger.emit(&Message::Debug(&format_args!(
+                    "control socket: {}",
+                    path.display()
+                )));
+                Some(socket)
+            }
+            Err(error) => {
+                logger.emit(&Message::ControlSocketUnavailable { error: &error });
+                None
+            }
+        };
+        Control {
+            socket,
+            started: Instant::now(),
+        }
+    }
 }

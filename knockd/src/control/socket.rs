@@ -381,3 +381,137 @@ fn peer_pid(stream: &UnixStream) -> Option<i32> {
 fn peer_pid(_stream: &UnixStream) -> Option<i32> {
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::super::protocol::Format;
+    use super::*;
+
+    fn open_in(dir: &tempfile::TempDir) -> (ControlSocket, PathBuf) {
+        let path = dir.path().join("knockd.sock");
+        (ControlSocket::open(&path).unwrap(), path)
+    }
+
+    /// One round of the loop with every descriptor marked ready (reads and
+    /// writes that cannot proceed just would block).
+    fn serve(socket: &mut ControlSocket, now: Instant) -> Vec<(ClientId, Result<Request, String>)> {
+        let ready = vec![true; socket.poll_fds().len()];
+        socket.serve(&ready, now)
+    }
+
+    #[test]
+    fn a_request_line_gets_its_reply_and_the_connection_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut socket, path) = open_in(&dir);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let mut client = UnixStream::connect(&path).unwrap();
+        let now = Instant::now();
+        assert!(
+            serve(&mut socket, now).is_empty(),
+            "accepted, nothing read yet"
+        );
+        client.write_all(b"status json door one\n").unwrap();
+        let requests = serve(&mut socket, now);
+        let [(id, request)] = requests.as_slice() else {
+            panic!("{requests:?}")
+        };
+        assert_eq!(
+            request,
+            &Ok(Request::Status {
+                format: Format::Json,
+                door: Some("door one".to_owned())
+            })
+        );
+        socket.reply(*id, b"ok\nhello\n".to_vec());
+        let mut reply = String::new();
+        client.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "ok\nhello\n");
+        assert_eq!(socket.poll_fds().len(), 1, "only the listener is left");
+    }
+
+    #[test]
+    fn an_overlong_request_is_refused_and_a_silent_client_dropped_at_its_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut socket, path) = open_in(&dir);
+        let now = Instant::now();
+        let mut long = UnixStream::connect(&path).unwrap();
+        let _silent = UnixStream::connect(&path).unwrap();
+        serve(&mut socket, now);
+        long.write_all(&[b'x'; MAX_REQUEST + 10]).unwrap();
+        let requests = serve(&mut socket, now);
+        let [(_, Err(why))] = requests.as_slice() else {
+            panic!("{requests:?}")
+        };
+        assert!(why.contains("longer than 1024 bytes"), "{why}");
+        assert_eq!(socket.poll_fds().len(), 3);
+        assert_eq!(socket.deadline(), Some(now + CLIENT_DEADLINE));
+        assert!(serve(&mut socket, now + CLIENT_DEADLINE).is_empty());
+        assert_eq!(socket.poll_fds().len(), 1, "both dropped");
+        assert_eq!(socket.deadline(), None);
+    }
+
+    #[test]
+    fn a_new_client_beyond_the_limit_pushes_out_the_oldest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut socket, path) = open_in(&dir);
+        let now = Instant::now();
+        let mut clients: Vec<UnixStream> = (0..MAX_CLIENTS + 3)
+            .map(|_| UnixStream::connect(&path).unwrap())
+            .collect();
+        serve(&mut socket, now);
+        assert_eq!(socket.poll_fds().len(), 1 + MAX_CLIENTS);
+        // The first three were closed by knockd.
+        let mut buf = [0u8; 8];
+        for client in clients.iter_mut().take(3) {
+            assert_eq!(client.read(&mut buf).unwrap(), 0);
+        }
+        // The newest is served.
+        let newest = clients.last_mut().unwrap();
+        newest.write_all(b"close-all\n").unwrap();
+        let requests = serve(&mut socket, now);
+        assert!(matches!(requests.as_slice(), [(_, Ok(Request::CloseAll))]));
+    }
+
+    #[test]
+    fn a_stale_socket_is_replaced_a_live_one_named_and_only_ours_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("knockd.sock");
+        drop(UnixListener::bind(&path).unwrap());
+        let socket = ControlSocket::open(&path).unwrap();
+        assert!(UnixStream::connect(&path).is_ok());
+
+        let error = ControlSocket::open(&path).unwrap_err().to_string();
+        let expected = format!(
+            "control socket {} is in use by process {} (another knockd?)",
+            path.display(),
+            std::process::id()
+        );
+        assert!(error.starts_with(&expected), "{error}");
+        drop(socket);
+        assert!(!path.exists());
+
+        fs::write(&path, "not a socket").unwrap();
+        let error = ControlSocket::open(&path).unwrap_err().to_string();
+        assert!(error.contains("something other than a socket"), "{error}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "not a socket");
+
+        let missing = dir.path().join("no/such/dir/knockd.sock");
+        let error = ControlSocket::open(&missing).unwrap_err().to_string();
+        assert!(error.ends_with("No such file or directory"), "{error}");
+    }
+
+    #[test]
+    fn a_socket_replaced_by_another_knockd_is_not_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (socket, path) = open_in(&dir);
+        fs::remove_file(&path).unwrap();
+        let _other = UnixListener::bind(&path).unwrap();
+        drop(socket);
+        assert!(path.exists());
+    }
+}

@@ -1,7 +1,6 @@
 //! The server's side of the control socket: answering `knockd status` and
 //! `knockd close` from the loop's own state, and SIGUSR1's status in the log.
 
-use std::path::Path;
 use std::time::Instant;
 
 use knockd_core::wire::DecodeErrorKind;
@@ -9,39 +8,14 @@ use knockd_core::wire::DecodeErrorKind;
 use super::Server;
 use crate::commands::CommandStats;
 use crate::control::protocol::{self, Format, Request};
-use crate::control::socket::ControlSocket;
 use crate::control::status::{
     CaptureStatus, DoorStatus, DoorTotals, InterfaceStatus, OpenStatus, SequenceStatus, Status,
     Totals,
 };
-use crate::control::{prometheus, text, Control};
+use crate::control::{prometheus, text};
 use crate::counters::DoorCounters;
-use crate::log::{Logger, Message};
+use crate::log::Message;
 use crate::rotation;
-
-impl Control {
-    /// Sets up the control socket at `path`; a failure is logged and knockd
-    /// runs without it.
-    pub fn open(path: &Path, logger: &mut Logger) -> Control {
-        let socket = match ControlSocket::open(path) {
-            Ok(socket) => {
-                logger.emit(&Message::Debug(&format_args!(
-                    "control socket: {}",
-                    path.display()
-                )));
-                Some(socket)
-            }
-            Err(error) => {
-                logger.emit(&Message::ControlSocketUnavailable { error: &error });
-                None
-            }
-        };
-        Control {
-            socket,
-            started: Instant::now(),
-        }
-    }
-}
 
 impl Server {
     /// Serves the control socket after a poll: `ready` has one flag per
