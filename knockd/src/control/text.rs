@@ -116,7 +116,10 @@ fn open_table(doors: &[DoorStatus]) -> String {
     for door in doors {
         for open in &door.open {
             let closes = match open.closes_in_seconds {
-                Some(seconds) => duration(Duration::from_secs_f64(seconds.ceil().max(0.0))),
+                // Rounded up: 0.4 s left shows as 1s, not as a closed-looking 0s.
+                Some(seconds) => {
+                    duration(Duration::try_from_secs_f64(seconds.ceil()).unwrap_or_default())
+                }
                 None => "at shutdown".to_owned(),
             };
             rows.push([door.name.clone(), open.source.to_string(), closes]);
