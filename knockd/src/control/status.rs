@@ -302,6 +302,22 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn sequences_show_as_the_status_documents_them() {
+        let rotating = SequenceStatus::Rotating { step: 29_401_733 };
+        assert_eq!(rotating.to_string(), "rotating, step 29401733");
+        assert_eq!(
+            serde_json::to_string(&rotating).unwrap(),
+            r#"{"kind":"rotating","step":29401733}"#
+        );
+        let one_time = SequenceStatus::OneTime { unused: 3 };
+        assert_eq!(one_time.to_string(), "one-time, 3 unused");
+        assert_eq!(
+            serde_json::to_string(&one_time).unwrap(),
+            r#"{"kind":"one-time","unused":3}"#
+        );
+    }
+
+    #[test]
     fn only_door_keeps_the_named_door_or_nothing_changes() {
         let mut status = sample();
         assert!(!status.only_door("nope"));
