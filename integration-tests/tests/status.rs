@@ -9,6 +9,8 @@
 //! | SIGUSR1                                            | the same table in the log                           |
 //! | `knockd close DOOR IP`, `knockd close --all`       | the stop commands run now; a door not open is an    |
 //! |                                                    | error                                               |
+//! | a rotating door                                    | shown as `rotating, step N`, its sequences not      |
+//! |                                                    | shown                                               |
 //! | 50 idle or stalled clients hold connections        | a knock still opens at once; status still answers   |
 //! | a stale socket file                                | replaced; mode 0600; removed at exit                |
 //! | a socket a live knockd holds                       | left alone, the holder's pid named; the second      |
@@ -210,6 +212,46 @@ fn status_shows_the_open_door_the_attempt_at_stage_2_and_exact_counters() {
     assert!(logged.contains("s2:1"), "{logged}");
     rig.daemon
         .expect_log(&format!("status: web        {client}"));
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
+fn a_rotating_door_shows_its_current_step_and_not_its_sequences() {
+    let scratch = Scratch::new();
+    let secret = scratch.write("rot.secret", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n");
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    // A door section of its own: rotating doors have no `sequence` line.
+    let rot = format!(
+        "[rot]\n    rotating_secret = {}\n    rotating_step = 30\n    start_command = true\n\n",
+        secret.display()
+    );
+    let config = config(&[rot]);
+    let rig = Rig::start(&Pair::ours(), scratch, &config, &[]);
+    let step = || {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        unix / 30
+    };
+    let before = step();
+    let status = status_json(&rig);
+    let after = step();
+    let sequence = &door_json(&status, "rot")["sequence"];
+    assert_eq!(sequence["kind"], "rotating", "{sequence}");
+    let shown = sequence["step"].as_u64().unwrap();
+    assert!(
+        (before..=after).contains(&shown),
+        "{shown} not in {before}..={after}"
+    );
+    assert_eq!(sequence.as_object().unwrap().len(), 2, "{sequence}");
+    let table = control_ok(&rig, &["status", "rot"]);
+    assert!(
+        table
+            .lines()
+            .any(|line| line.starts_with("rot ") && line.contains("rotating, step ")),
+        "{table}"
+    );
 }
 
 #[test]
