@@ -314,6 +314,7 @@ fn idle_and_stalled_clients_do_not_delay_a_knock() {
     rig.scratch
         .expect_lines_within("out", &format!("web {client}"), 1, Duration::from_secs(5));
     let took = started.elapsed();
+    println!("the knock opened in {took:?} with 50 clients connected");
     // A loop that waited on a client would take its 2 s deadline at least.
     assert!(
         took < Duration::from_millis(1500),

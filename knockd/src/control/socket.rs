@@ -2,7 +2,7 @@
 //! the poll loop without ever blocking it.
 //!
 //! Bounds: at most [`MAX_CLIENTS`] connections at once (a new one pushes out
-//! the oldest), a request line of at most [`MAX_REQUEST`] bytes, and
+//! the oldest that has not sent its request yet), a request line of at most [`MAX_REQUEST`] bytes, and
 //! [`CLIENT_DEADLINE`] from connecting to the last byte of the reply; a
 //! client that is slower, or sends nothing, is dropped.
 //!
@@ -97,6 +97,8 @@ struct Client {
     stream: UnixStream,
     /// The request read so far.
     input: Vec<u8>,
+    /// Whether its request is complete (it is being answered).
+    requested: bool,
     /// The reply, once there is one, and how much of it is written.
     output: Option<(Vec<u8>, usize)>,
     deadline: Instant,
@@ -185,6 +187,7 @@ impl ControlSocket {
                 match client.read() {
                     Received::More => true,
                     Received::Request(request) => {
+                        client.requested = true;
                         requests.push((client.id, request));
                         true
                     }
@@ -231,8 +234,13 @@ impl ControlSocket {
                 continue;
             }
             if self.clients.len() >= MAX_CLIENTS {
-                // The oldest has had the longest to finish.
-                self.clients.remove(0);
+                // The oldest still sending its request has had the longest to
+                // do so; those being answered stay, and with no such client
+                // the newcomer is the one closed.
+                match self.clients.iter().position(|client| !client.requested) {
+                    Some(oldest) => drop(self.clients.remove(oldest)),
+                    None => continue,
+                }
             }
             let id = ClientId(self.next_id);
             self.next_id = self.next_id.wrapping_add(1);
@@ -240,6 +248,7 @@ impl ControlSocket {
                 id,
                 stream,
                 input: Vec::new(),
+                requested: false,
                 output: None,
                 deadline: now + CLIENT_DEADLINE,
             });
@@ -474,7 +483,24 @@ mod tests {
         let newest = clients.last_mut().unwrap();
         newest.write_all(b"close-all\n").unwrap();
         let requests = serve(&mut socket, now);
-        assert!(matches!(requests.as_slice(), [(_, Ok(Request::CloseAll))]));
+        let [(answered, Ok(Request::CloseAll))] = requests.as_slice() else {
+            panic!("{requests:?}")
+        };
+        // Being answered, it is not pushed out by the next newcomers, which
+        // push out the silent ones instead.
+        let answered = *answered;
+        let _later: Vec<UnixStream> = (0..MAX_CLIENTS)
+            .map(|_| UnixStream::connect(&path).unwrap())
+            .collect();
+        serve(&mut socket, now);
+        socket.reply(answered, b"ok\nclosing 0 door(s)\n".to_vec());
+        let mut reply = String::new();
+        clients
+            .last_mut()
+            .unwrap()
+            .read_to_string(&mut reply)
+            .unwrap();
+        assert_eq!(reply, "ok\nclosing 0 door(s)\n");
     }
 
     #[test]
