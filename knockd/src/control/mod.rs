@@ -17,8 +17,11 @@ pub mod socket;
 pub mod status;
 pub mod text;
 
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::time::Instant;
+
+use nix::poll::PollFlags;
 
 use crate::log::{Logger, Message};
 use socket::ControlSocket;
@@ -54,5 +57,17 @@ impl Control {
             socket,
             started: Instant::now(),
         }
+    }
+
+    /// What the poll loop waits on for the socket (nothing without one).
+    pub fn poll_fds(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
+        self.socket
+            .as_ref()
+            .map_or_else(Vec::new, ControlSocket::poll_fds)
+    }
+
+    /// When the socket's oldest client is due to be dropped.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.socket.as_ref().and_then(ControlSocket::deadline)
     }
 }

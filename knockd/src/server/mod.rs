@@ -159,7 +159,7 @@ impl Server {
                 self.address_watch.as_ref().and_then(AddressWatch::deadline),
                 self.rotations.deadline(now),
                 self.notifier.deadline(),
-                self.control.socket.as_ref().and_then(|s| s.deadline()),
+                self.control.deadline(),
             ]
             .into_iter()
             .chain(self.captures.iter().map(|c| c.retry))
@@ -168,8 +168,7 @@ impl Server {
             .map(|deadline| deadline.saturating_duration_since(now));
             let capture_fds: Vec<_> = self.captures.iter().map(InterfaceCapture::fd).collect();
             let watch_fd = self.address_watch.as_ref().and_then(AddressWatch::fd);
-            let control_fds =
-                (self.control.socket.as_ref()).map_or_else(Vec::new, |s| s.poll_fds());
+            let control_fds = self.control.poll_fds();
             let ready = wait(
                 Fds {
                     captures: &capture_fds,
@@ -327,7 +326,8 @@ impl Server {
     }
 
     fn handle(&mut self, event: &Event) {
-        (self.counters).count_door_event(event, &self.setup.loaded.doors);
+        self.counters
+            .count_door_event(event, &self.setup.loaded.doors);
         match *event {
             Event::Stage {
                 source,
