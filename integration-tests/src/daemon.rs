@@ -47,8 +47,9 @@ const SYNC_RETRY: Duration = Duration::from_millis(300);
 
 /// A server process started with `ip netns exec <server ns> <binary> -i <veth> -c <config> -v -g <log>`
 /// (`-i <veth>` unless the extra arguments name an interface),
-/// plus `--state-dir <scratch>/state` for our knockd, so that its door ledger stays in the
-/// test's scratch dir instead of the machine's /var/lib/knockd (knockd 0.8 has no ledger).
+/// plus `--state-dir <scratch>/state` and `--control-socket <scratch>/knockd.sock` for our
+/// knockd, so that its door ledger and control socket stay in the test's scratch dir instead
+/// of the machine's /var/lib/knockd and /run/knockd.sock (knockd 0.8 has neither).
 ///
 /// Dropping it kills the process (and an adopted daemonised pid) and reaps it.
 #[derive(Debug)]
@@ -60,6 +61,7 @@ pub struct Daemon {
     stdout: PathBuf,
     stderr: PathBuf,
     log: PathBuf,
+    control_socket: PathBuf,
 }
 
 impl Daemon {
@@ -111,6 +113,7 @@ impl Daemon {
         let stdout = scratch.path("knockd.stdout");
         let stderr = scratch.path("knockd.stderr");
         let log = scratch.path("knockd.log");
+        let control_socket = scratch.path("knockd.sock");
         let create = |path: &Path| {
             File::create(path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()))
         };
@@ -127,6 +130,10 @@ impl Daemon {
         command.arg("-c").arg(config).arg("-v").arg("-g").arg(&log);
         if !binary.starts_with(KNOCKD_08_DIR) {
             command.arg("--state-dir").arg(scratch.path("state"));
+            // A test's own socket unless it names one.
+            if !extra.contains(&"--control-socket") {
+                command.arg("--control-socket").arg(&control_socket);
+            }
         }
         let child = command
             .args(extra)
@@ -142,6 +149,7 @@ impl Daemon {
             stdout,
             stderr,
             log,
+            control_socket,
         }
     }
 
@@ -208,6 +216,11 @@ impl Daemon {
     /// Whether the adopted (or spawned) process still exists and is not a zombie.
     pub fn is_alive(&self) -> bool {
         is_alive(self.pid())
+    }
+
+    /// The control socket given with `--control-socket` (unless the test named another).
+    pub fn control_socket(&self) -> &Path {
+        &self.control_socket
     }
 
     /// The log file written through `-g`.

@@ -1,13 +1,15 @@
 //! The usual test set-up in one value: a net, a scratch dir and a running server.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use crate::conf::{config, door};
 use crate::daemon::Daemon;
 use crate::env::Pair;
 use crate::net::Net;
+use crate::process::run_bounded;
 use crate::scratch::Scratch;
+use crate::wait::WAIT;
 
 /// File name of the config inside the scratch dir.
 const CONFIG: &str = "knockd.conf";
@@ -72,6 +74,18 @@ impl Rig {
     /// Runs the pair's client in the client namespace; fails the test unless it exits 0.
     pub fn knock(&self, args: &[&str]) -> Output {
         self.net.knock(&self.pair.knock, args)
+    }
+
+    /// Runs `knockd <args>` (`status`, `close ...`) against the server's control socket, as
+    /// an operator on the server would, within [`WAIT`]; returns what it printed and its exit.
+    pub fn control(&self, args: &[&str]) -> Output {
+        run_bounded(
+            Command::new(&self.pair.knockd)
+                .args(args)
+                .arg("--control-socket")
+                .arg(self.daemon.control_socket()),
+            WAIT,
+        )
     }
 
     /// The server's IPv4 address as text, for client command lines.

@@ -1,12 +1,15 @@
-//! knockd's command line: knockd 0.8's options, plus `--check` and tuning flags.
+//! knockd's command line: knockd 0.8's options, plus `--check`, tuning flags
+//! and the operator's subcommands (`status`, `close`), which talk to a
+//! running daemon through its control socket.
 //!
 //! This module has no dependencies on the rest of the crate so that a build
 //! script can include it to generate the man page's option list and shell
 //! completions.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// The default configuration file, as in 0.8.
 pub const DEFAULT_CONFIG: &str = "/etc/knockd.conf";
@@ -14,6 +17,8 @@ pub const DEFAULT_CONFIG: &str = "/etc/knockd.conf";
 pub const DEFAULT_PID_FILE: &str = "/var/run/knockd.pid";
 /// The state directory (the door ledger) when neither `--state-dir` nor `StateDir` names one.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/knockd";
+/// The control socket when neither `--control-socket` nor `ControlSocket` names one.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/knockd.sock";
 /// The default capture interface when neither `-i` nor `Interface` names one,
 /// as in 0.8 (where it does not exist, the default route's interface is used).
 pub const DEFAULT_INTERFACE: &str = "eth0";
@@ -26,6 +31,7 @@ pub const DEFAULT_INTERFACE: &str = "eth0";
     about = "Port-knock server: watches an interface for secret knock sequences and runs a command for each",
     long_about = None,
     after_help = "Signals: SIGHUP reloads the configuration and reopens the log file; \
+                  SIGUSR1 writes the status (as `knockd status` prints it) to the log; \
                   SIGTERM and SIGINT run the stop commands of open doors and exit."
 )]
 pub struct Args {
@@ -39,7 +45,8 @@ pub struct Args {
     pub daemon: bool,
 
     /// Configuration file; a name ending in .toml is read as TOML
-    #[arg(short = 'c', long = "config", value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    #[arg(short = 'c', long = "config", value_name = "FILE", default_value = DEFAULT_CONFIG,
+          global = true)]
     pub config: PathBuf,
 
     /// Print debugging messages
@@ -99,4 +106,42 @@ pub struct Args {
     #[arg(long = "max-commands", value_name = "N", default_value_t = 32,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_commands: u32,
+
+    /// Control socket that status and close talk to (wins over ControlSocket in the config;
+    /// default /run/knockd.sock)
+    #[arg(long = "control-socket", value_name = "PATH", global = true)]
+    pub control_socket: Option<PathBuf>,
+
+    /// A request to the running daemon instead of running one.
+    #[command(subcommand)]
+    pub command: Option<Request>,
+}
+
+/// The subcommands: requests to a running knockd over its control socket.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Request {
+    /// Print the running daemon's doors, knocks in progress, open doors and counters
+    Status {
+        /// Only this door
+        #[arg(value_name = "DOOR")]
+        door: Option<String>,
+        /// Print one JSON object (schema in knockd(8))
+        #[arg(long = "json")]
+        json: bool,
+        /// Print the counters in the Prometheus text format
+        #[arg(long = "prometheus", conflicts_with_all = ["json", "door"])]
+        prometheus: bool,
+    },
+    /// Close a door now: run its pending stop command for IP, or every one with --all
+    Close {
+        /// The door
+        #[arg(value_name = "DOOR", required_unless_present = "all")]
+        door: Option<String>,
+        /// The knocker it is open for
+        #[arg(value_name = "IP", required_unless_present = "all")]
+        source: Option<IpAddr>,
+        /// Close every open door
+        #[arg(long = "all", conflicts_with_all = ["door", "source"])]
+        all: bool,
+    },
 }

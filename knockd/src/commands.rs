@@ -206,6 +206,20 @@ pub struct CommandRunner {
     open: OpenDoors,
     ledger: Option<Ledger>,
     stats: CommandStats,
+    /// Each door's share of `stats`, by door name.
+    door_stats: HashMap<String, CommandStats>,
+}
+
+/// A door open now, as `knockd status` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenDoor {
+    /// The door's name.
+    pub door: String,
+    /// The knocker it is open for.
+    pub source: IpAddr,
+    /// Time until its stop command is due; `None` when it runs at shutdown
+    /// only (a `Cmd_Timeout` too large to represent).
+    pub closes_in: Option<Duration>,
 }
 
 impl CommandRunner {
@@ -223,6 +237,7 @@ impl CommandRunner {
             open: OpenDoors::default(),
             ledger,
             stats: CommandStats::default(),
+            door_stats: HashMap::new(),
         }
     }
 
@@ -234,6 +249,72 @@ impl CommandRunner {
     /// How many doors are open now (their stop command pending).
     pub fn open_doors(&self) -> usize {
         self.open.total
+    }
+
+    /// Door `door`'s share of [`CommandRunner::stats`].
+    pub fn door_stats(&self, door: &str) -> CommandStats {
+        self.door_stats.get(door).copied().unwrap_or_default()
+    }
+
+    /// Counts one command of `door` in the totals and in the door's share.
+    fn count(&mut self, door: &str, field: fn(&mut CommandStats) -> &mut u64) {
+        *field(&mut self.stats) += 1;
+        match self.door_stats.get_mut(door) {
+            Some(stats) => *field(stats) += 1,
+            None => *field(self.door_stats.entry(door.to_owned()).or_default()) += 1,
+        }
+    }
+
+    /// Each open door and knocker, its stop command scheduled, soonest to
+    /// close first.
+    pub fn open_door_list(&self, now: Instant) -> Vec<OpenDoor> {
+        let mut open: Vec<OpenDoor> = self
+            .stops
+            .iter()
+            .map(|stop| OpenDoor {
+                door: stop.door.clone(),
+                source: stop.knocker.addr,
+                closes_in: stop.due.map(|due| due.saturating_duration_since(now)),
+            })
+            .collect();
+        open.sort_by(|a, b| {
+            let never = |d: &OpenDoor| d.closes_in.is_none();
+            (never(a), a.closes_in, &a.door, a.source).cmp(&(
+                never(b),
+                b.closes_in,
+                &b.door,
+                b.source,
+            ))
+        });
+        open
+    }
+
+    /// `knockd close`: makes the stop commands of `door` for its knocker
+    /// (or, for `None`, of every open door) due now, so they run through
+    /// the same path as a timed close (ledger record closed once run; a
+    /// stop still waits for its own start command to exit). Returns how
+    /// many doors it closes.
+    pub fn close_now(
+        &mut self,
+        door: Option<(&str, IpAddr)>,
+        now: Instant,
+        log: &mut Logger,
+    ) -> usize {
+        let mut closing = 0;
+        for stop in &mut self.stops {
+            if door.is_some_and(|(name, addr)| stop.door != name || stop.knocker.addr != addr) {
+                continue;
+            }
+            log.emit(&Message::ClosingOnRequest {
+                source: stop.knocker.source(),
+                door: &stop.door,
+            });
+            stop.due = Some(now);
+            stop.announce = false;
+            closing += 1;
+        }
+        self.dispatch(now, log);
+        closing
     }
 
     /// The ledger, if doors are recorded in one.
@@ -327,16 +408,16 @@ impl CommandRunner {
             .map(|c| c.replace("%IP%", &address));
         if start.len() > MAX_COMMAND_LEN {
             log.emit(&Message::CommandTruncated(CommandKind::Start));
-            self.stats.dropped += 1;
+            self.count(&door.name, |s| &mut s.dropped);
             return;
         }
         if stop.as_ref().is_some_and(|c| c.len() > MAX_COMMAND_LEN) {
             log.emit(&Message::CommandTruncated(CommandKind::Stop));
-            self.stats.dropped += 1;
+            self.count(&door.name, |s| &mut s.dropped);
             return;
         }
         if self.queued.len() >= self.limits.max_queued {
-            self.stats.dropped += 1;
+            self.count(&door.name, |s| &mut s.dropped);
             log.emit(&Message::CommandDropped {
                 source,
                 door: &door.name,
@@ -560,7 +641,7 @@ impl CommandRunner {
         close_inherited_descriptors();
         match shell.spawn() {
             Ok(child) => {
-                self.stats.run += 1;
+                self.count(door, |s| &mut s.run);
                 let id = self.next_id;
                 self.next_id = self.next_id.wrapping_add(1);
                 self.running.push(Running {
@@ -572,7 +653,7 @@ impl CommandRunner {
                 Some(id)
             }
             Err(error) => {
-                self.stats.failed += 1;
+                self.count(door, |s| &mut s.failed);
                 log.emit(&Message::SpawnFailed {
                     door,
                     error: &error,
@@ -592,7 +673,7 @@ impl CommandRunner {
                 Ok(Some(status)) => {
                     let entry = self.running.swap_remove(i);
                     if !status.success() {
-                        self.stats.failed += 1;
+                        self.count(&entry.door, |s| &mut s.failed);
                     }
                     report_exit(&entry.door, status, log);
                     self.close_record(entry.closes, log);
@@ -1048,6 +1129,68 @@ mod tests {
         runner.open_door(&d, Source::with_host(V4, None), Instant::now(), &mut log);
         drive(&mut runner, &mut log, Duration::from_secs(10), idle);
         assert_eq!(read(&out), "1\nstop\n");
+        drop(runner);
+        let reopened = Ledger::open(&state).unwrap();
+        assert!(reopened.pending.is_empty(), "{:?}", reopened.pending);
+    }
+
+    #[test]
+    fn close_now_runs_the_chosen_stops_at_once_and_closes_their_records() {
+        let (mut log, captured) = capture(false, false);
+        let out = out_file(&captured);
+        let state = captured.dir.path().join("state");
+        let mut runner = CommandRunner::new(RunnerLimits::default(), Some(ledger_in(&state)));
+        let d = door(
+            Some(&format!("echo start %IP% >> {out}")),
+            Some(&format!("echo stop %IP% >> {out}")),
+            Duration::from_secs(3600),
+        );
+        let now = Instant::now();
+        for addr in [V4, V6] {
+            runner.open_door(&d, Source::with_host(addr, None), now, &mut log);
+        }
+        drive(&mut runner, &mut log, Duration::from_secs(10), |r| {
+            r.running() == 0
+        });
+        let open = runner.open_door_list(Instant::now());
+        assert_eq!(open.len(), 2);
+        assert!(open
+            .iter()
+            .all(|o| o.door == "d" && o.closes_in > Some(Duration::from_secs(3590))));
+        assert_eq!(
+            runner.close_now(Some(("d", V6)), Instant::now(), &mut log),
+            1
+        );
+        assert_eq!(
+            runner.close_now(Some(("e", V4)), Instant::now(), &mut log),
+            0
+        );
+        drive(&mut runner, &mut log, Duration::from_secs(10), |r| {
+            r.running() == 0
+        });
+        assert_eq!(
+            read(&out),
+            "start 198.18.1.2\nstart fd00:1::2\nstop fd00:1::2\n"
+        );
+        assert_eq!(runner.open_door_list(Instant::now())[0].source, V4);
+        assert_eq!(runner.close_now(None, Instant::now(), &mut log), 1);
+        drive(&mut runner, &mut log, Duration::from_secs(10), idle);
+        assert!(read(&out).ends_with("stop 198.18.1.2\n"));
+        let lines = captured.log_lines();
+        assert!(lines.contains(&"fd00:1::2: d: closing on request (knockd close)".to_owned()));
+        assert!(
+            !lines.iter().any(|l| l.contains("command timeout")),
+            "{lines:?}"
+        );
+        assert_eq!(
+            runner.door_stats("d"),
+            CommandStats {
+                run: 4,
+                failed: 0,
+                dropped: 0
+            }
+        );
+        assert_eq!(runner.door_stats("e"), CommandStats::default());
         drop(runner);
         let reopened = Ledger::open(&state).unwrap();
         assert!(reopened.pending.is_empty(), "{:?}", reopened.pending);

@@ -23,6 +23,7 @@ pub fn echo(config: &Config, log: &mut Logger) {
         ("log file", &options.log_file),
         ("pid file", &options.pid_file),
         ("state dir", &options.state_dir),
+        ("control socket", &options.control_socket),
     ];
     for (key, path) in paths {
         if let Some(path) = path {
@@ -128,6 +129,7 @@ mod tests {
         door.max_open = Some(8);
         config.doors.push(door);
         config.options.state_dir = Some("/var/lib/k".into());
+        config.options.control_socket = Some("/run/k.sock".into());
         echo(&config, &mut logger);
         assert_eq!(
             lines(&captured.stdout.text()),
@@ -135,6 +137,7 @@ mod tests {
                 "config: usesyslog",
                 "config: log file: /var/log/knockd.log",
                 "config: state dir: /var/lib/k",
+                "config: control socket: /run/k.sock",
                 "config: log format: json",
                 "config: interface: eth0",
                 "config: new section: 'ssh'",

@@ -1,11 +1,13 @@
 //! What the daemon counts, in one place: packets read and why some did not
 //! decode, libpcap's drop counters, the engine's totals, the events the
 //! server sees and the command runner's totals. `-v` prints them at shutdown;
-//! the status command of the operator surface will read the same value.
+//! `knockd status` and SIGUSR1 show the same value, with each door's share.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use knockd_core::engine::Stats;
+use knockd_core::doors::RuntimeDoor;
+use knockd_core::engine::{Event, Stats};
 use knockd_core::wire::DecodeErrorKind;
 
 use crate::capture::CaptureStats;
@@ -35,11 +37,31 @@ pub struct Counters {
     pub engine: Stats,
     /// The command runner's totals, as of the last [`Counters::refresh`].
     pub commands: CommandStats,
+    /// Each door's share of the engine's events, by door name: a reload
+    /// keeps a door's counts, and doors of one name share theirs.
+    pub doors: BTreeMap<String, DoorCounters>,
     /// libpcap's counters of the captures closed so far (a reopened
     /// capture's own counters start from zero).
     closed_captures: CaptureTotals,
     /// libpcap's counters of the open captures, as last read.
     open_captures: CaptureTotals,
+}
+
+/// What happened on one door since knockd started.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DoorCounters {
+    /// Knocks that matched a stage.
+    pub stage_hits: u64,
+    /// Sequences completed.
+    pub opens: u64,
+    /// Attempts that ran out of time.
+    pub timeouts: u64,
+    /// Attempts ended by a wrong knock.
+    pub invalidated: u64,
+    /// Attempts dropped to make room (`--max-attempts`).
+    pub evicted: u64,
+    /// Packets ignored for their TCP flags.
+    pub flags_ignored: u64,
 }
 
 /// libpcap's counters, widened so that sums over several captures do not wrap.
@@ -80,6 +102,28 @@ impl Counters {
     pub fn not_decoded(&mut self, kind: DecodeErrorKind) {
         if let Some(count) = self.not_decoded.get_mut(kind.index()) {
             *count += 1;
+        }
+    }
+
+    /// Counts `event` for its door, named through `doors` (the running
+    /// configuration, which events always index).
+    pub fn count_door_event(&mut self, event: &Event, doors: &[RuntimeDoor]) {
+        let (door, field): (usize, fn(&mut DoorCounters) -> &mut u64) = match *event {
+            Event::Stage { door, .. } => (door, |c| &mut c.stage_hits),
+            Event::Open { door, .. } => (door, |c| &mut c.opens),
+            Event::Timeout { door, .. } => (door, |c| &mut c.timeouts),
+            Event::Invalidated { door, .. } => (door, |c| &mut c.invalidated),
+            Event::Evicted { door, .. } => (door, |c| &mut c.evicted),
+            Event::FlagsIgnored { door, .. } => (door, |c| &mut c.flags_ignored),
+            _ => return,
+        };
+        let Some(name) = doors.get(door).map(|d| &d.door.name) else {
+            return;
+        };
+        // Looked up before inserting: no allocation per knock.
+        match self.doors.get_mut(name) {
+            Some(counters) => *field(counters) += 1,
+            None => *field(self.doors.entry(name.clone()).or_default()) += 1,
         }
     }
 
@@ -196,6 +240,58 @@ mod tests {
                 interface_dropped: 0
             }
         );
+    }
+
+    #[test]
+    fn door_events_count_for_their_door_by_name() {
+        use knock_proto::Sequence;
+        use knockd_core::config::{Door, SequenceSource};
+        let door = |name: &str| RuntimeDoor {
+            door: Door::new(name, SequenceSource::Fixed(Sequence::parse("1,2").unwrap())),
+            one_time: None,
+            rotating: None,
+        };
+        let doors = [door("a"), door("b"), door("a")];
+        let source = "198.18.0.2".parse().unwrap();
+        let mut counters = Counters::default();
+        for event in [
+            Event::Stage {
+                source,
+                door: 0,
+                stage: 1,
+            },
+            Event::Stage {
+                source,
+                door: 2,
+                stage: 1,
+            },
+            Event::Open { source, door: 1 },
+            Event::Timeout {
+                source,
+                door: 1,
+                stage: 1,
+            },
+            Event::SourceRefused { source },
+            Event::Stage {
+                source,
+                door: 9,
+                stage: 1,
+            },
+        ] {
+            counters.count_door_event(&event, &doors);
+        }
+        let a = DoorCounters {
+            stage_hits: 2,
+            ..DoorCounters::default()
+        };
+        let b = DoorCounters {
+            opens: 1,
+            timeouts: 1,
+            ..DoorCounters::default()
+        };
+        assert_eq!(counters.doors.len(), 2);
+        assert_eq!(counters.doors["a"], a);
+        assert_eq!(counters.doors["b"], b);
     }
 
     #[test]

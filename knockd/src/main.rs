@@ -19,6 +19,7 @@ mod cli;
 mod close_all;
 mod commands;
 mod config_echo;
+mod control;
 mod counters;
 mod daemon;
 mod interfaces;
@@ -44,6 +45,9 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(e) => return usage(&e),
     };
+    if let Some(request) = &args.command {
+        return control::client::run(&args, request);
+    }
     if args.close_all {
         return close_all::run(&args);
     }

@@ -10,7 +10,9 @@ use knockd_core::config::{Config, LogFormat};
 use knockd_core::doors::{self, LoadError, Loaded, RuntimeDoor};
 use knockd_core::filter::FilterDoor;
 
-use crate::cli::{Args, DEFAULT_INTERFACE, DEFAULT_PID_FILE, DEFAULT_STATE_DIR};
+use crate::cli::{
+    Args, DEFAULT_CONTROL_SOCKET, DEFAULT_INTERFACE, DEFAULT_PID_FILE, DEFAULT_STATE_DIR,
+};
 use crate::interfaces;
 use crate::log::LogSettings;
 
@@ -111,6 +113,11 @@ impl Setup {
         state_dir(&self.args, &self.base, Some(&self.loaded.config))
     }
 
+    /// The control socket: `--control-socket` wins over `ControlSocket`.
+    pub fn control_socket(&self) -> PathBuf {
+        control_socket(&self.args, &self.base, Some(&self.loaded.config))
+    }
+
     /// The pid file: `PidFile` in the configuration wins over `-p`, as in 0.8.
     pub fn pid_file_path(&self) -> PathBuf {
         self.loaded
@@ -165,6 +172,16 @@ pub fn state_dir(args: &Args, base: &Path, config: Option<&Config>) -> PathBuf {
         .map(|dir| base.join(dir))
         .or_else(|| config.and_then(|c| c.options.state_dir.clone()))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+}
+
+/// The control socket for `args` and, if it could be read, `config`; the
+/// daemon and `knockd status` both find it this way.
+pub fn control_socket(args: &Args, base: &Path, config: Option<&Config>) -> PathBuf {
+    args.control_socket
+        .as_ref()
+        .map(|path| base.join(path))
+        .or_else(|| config.and_then(|c| c.options.control_socket.clone()))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET))
 }
 
 /// The enabled doors as the capture filter sees them: a rotating door once

@@ -8,7 +8,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 
 /// What arrived since the last [`Signals::take`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +17,8 @@ pub struct Pending {
     pub reload: bool,
     /// SIGTERM or SIGINT: shut down.
     pub shutdown: bool,
+    /// SIGUSR1: write the status to the log.
+    pub status: bool,
 }
 
 /// The installed handlers and the read end of their wake-up pipe.
@@ -25,10 +27,11 @@ pub struct Signals {
     wake: UnixStream,
     reload: Arc<AtomicBool>,
     shutdown: Arc<AtomicBool>,
+    status: Arc<AtomicBool>,
 }
 
 impl Signals {
-    /// Installs handlers for SIGHUP, SIGTERM, SIGINT and SIGCHLD.
+    /// Installs handlers for SIGHUP, SIGTERM, SIGINT, SIGUSR1 and SIGCHLD.
     pub fn install() -> io::Result<Signals> {
         let (wake, notify) = UnixStream::pair()?;
         wake.set_nonblocking(true)?;
@@ -36,11 +39,13 @@ impl Signals {
             wake,
             reload: Arc::default(),
             shutdown: Arc::default(),
+            status: Arc::default(),
         };
         for (signal, flag) in [
             (SIGHUP, &signals.reload),
             (SIGTERM, &signals.shutdown),
             (SIGINT, &signals.shutdown),
+            (SIGUSR1, &signals.status),
         ] {
             // The flag is registered before the wake-up so that the loop,
             // once woken, always finds it set.
@@ -70,6 +75,7 @@ impl Signals {
         Pending {
             reload: self.reload.swap(false, Ordering::SeqCst),
             shutdown: self.shutdown.swap(false, Ordering::SeqCst),
+            status: self.status.swap(false, Ordering::SeqCst),
         }
     }
 }

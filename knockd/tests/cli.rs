@@ -548,3 +548,83 @@ fn check_warns_about_guessable_doors_and_still_exits_0() {
     assert!(warnings.len() >= expected.len() - 1, "{warnings:#?}");
     drop(service);
 }
+
+#[test]
+fn control_socket_option_wins_over_the_config_and_the_subcommands_find_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write(
+        dir.path(),
+        "k.conf",
+        &format!("[options]\nControlSocket = /nonexistent/from-config.sock\n{DOOR}"),
+    );
+    knockd()
+        .args([
+            "-i".as_ref(),
+            "lo".as_ref(),
+            "-c".as_ref(),
+            conf.as_os_str(),
+        ])
+        .arg("--check")
+        .assert()
+        .success()
+        .stdout(contains("control socket: /nonexistent/from-config.sock\n"));
+    knockd()
+        .current_dir(dir.path())
+        .args([
+            "-i",
+            "lo",
+            "-c",
+            "k.conf",
+            "--control-socket",
+            "my.sock",
+            "--check",
+        ])
+        .assert()
+        .success()
+        .stdout(contains(format!(
+            "control socket: {}\n",
+            dir.path().join("my.sock").display()
+        )));
+    // `knockd status` asks where the daemon listens: ControlSocket of -c's file.
+    knockd()
+        .args(["-c".as_ref(), conf.as_os_str(), "status".as_ref()])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(contains(
+            "cannot reach knockd at /nonexistent/from-config.sock: No such file or directory",
+        ));
+    knockd()
+        .current_dir(dir.path())
+        .args([
+            "close",
+            "--all",
+            "-c",
+            "k.conf",
+            "--control-socket",
+            "my.sock",
+        ])
+        .assert()
+        .code(1)
+        .stderr(contains(format!(
+            "cannot reach knockd at {}",
+            dir.path().join("my.sock").display()
+        )));
+}
+
+#[test]
+fn subcommands_check_their_arguments() {
+    for args in [
+        &["close", "web"][..],
+        &["close", "web", "not-an-ip"],
+        &["close", "--all", "web"],
+        &["status", "--json", "--prometheus"],
+        &["status", "web", "--prometheus"],
+    ] {
+        knockd()
+            .args(args)
+            .assert()
+            .code(1)
+            .stderr(contains("error:"));
+    }
+}

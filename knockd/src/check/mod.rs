@@ -54,6 +54,7 @@ pub fn run(setup: &Setup) -> ExitCode {
     }
     println!("pid file (with -d): {}", setup.pid_file_path().display());
     println!("state directory: {}", setup.state_dir().display());
+    println!("control socket: {}", setup.control_socket().display());
     for addr in &addrs {
         println!("local address: {addr}");
     }

@@ -343,6 +343,24 @@ pub enum Message<'a> {
         /// Why.
         error: &'a dyn fmt::Display,
     },
+    /// `<error> --> running without the control socket ...` (log, stderr):
+    /// `knockd status` and `knockd close` cannot reach this knockd, whose
+    /// doors work all the same. Not in 0.8.
+    ControlSocketUnavailable {
+        /// Why.
+        error: &'a dyn fmt::Display,
+    },
+    /// `<src>: <door>: closing on request (knockd close)` (log, verbose):
+    /// the door's stop command runs now. Not in 0.8.
+    ClosingOnRequest {
+        /// The knocker.
+        source: Source<'a>,
+        /// The door's name.
+        door: &'a str,
+    },
+    /// `status: <line>` (log, verbose): one line of the status SIGUSR1
+    /// asks for, as `knockd status` prints it. Not in 0.8.
+    Status(&'a dyn fmt::Display),
     /// `door ledger <path>: skipped line(s) <n>, ... that are not records`
     /// (log, stderr). Not in 0.8.
     LedgerLinesSkipped {
@@ -749,6 +767,29 @@ impl Message<'_> {
                     )?;
                 }
                 Record::new(LOG | STDERR, "ledger_unavailable").error()
+            }
+            Message::ControlSocketUnavailable { error } => {
+                if let Some(out) = out {
+                    write!(
+                        out,
+                        "{error} --> running without the control socket: knockd status and knockd close cannot reach this knockd (its doors work as usual)"
+                    )?;
+                }
+                Record::new(LOG | STDERR, "control_socket_unavailable").warning()
+            }
+            Message::ClosingOnRequest { source, door } => {
+                if let Some(out) = out {
+                    write!(out, "{source}: {door}: closing on request (knockd close)")?;
+                }
+                Record::new(LOG | VERBOSE, "close_requested")
+                    .door(door)
+                    .source(*source)
+            }
+            Message::Status(line) => {
+                if let Some(out) = out {
+                    write!(out, "status: {line}")?;
+                }
+                Record::new(LOG | VERBOSE, "status")
             }
             Message::LedgerLinesSkipped { path, lines } => {
                 if let Some(out) = out {
@@ -1360,6 +1401,14 @@ mod tests {
             "198.18.1.2: startstop: command timeout",
             LOG | VERBOSE,
         );
+        check(
+            Message::ClosingOnRequest {
+                source,
+                door: "web",
+            },
+            "198.18.1.2: web: closing on request (knockd close)",
+            LOG | VERBOSE,
+        );
     }
 
     #[test]
@@ -1454,6 +1503,18 @@ mod tests {
             Message::Counters(&"engine: 2 attempts started"),
             "counters: engine: 2 attempts started",
             VERBOSE,
+        );
+        check(
+            Message::Status(&"knockd 0.9.0 (pid 7), up 3s"),
+            "status: knockd 0.9.0 (pid 7), up 3s",
+            LOG | VERBOSE,
+        );
+        check(
+            Message::ControlSocketUnavailable {
+                error: &"control socket /run/knockd.sock: Permission denied",
+            },
+            "control socket /run/knockd.sock: Permission denied --> running without the control socket: knockd status and knockd close cannot reach this knockd (its doors work as usual)",
+            LOG | STDERR,
         );
         check(
             Message::DoorDisabled {

@@ -4,12 +4,14 @@
 //!
 //! Everything that changes state happens here, in the loop: packets are
 //! decoded and fed to the engine, engine events become log lines and
-//! commands, SIGHUP reloads, SIGTERM/SIGINT shut down. Nothing runs in signal
+//! commands, SIGHUP reloads, SIGTERM/SIGINT shut down, the control socket
+//! answers `knockd status` and `knockd close` ([`control`]). Nothing runs in signal
 //! context and nothing blocks: capture is nonblocking, commands are reaped
 //! with `try_wait`, and reverse lookups (`-l`) happen on a worker thread.
 //! [`startup`] builds the server.
 
 mod captures;
+mod control;
 mod reloader;
 mod startup;
 
@@ -30,6 +32,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use crate::address_watch::AddressWatch;
 use crate::capture::{Capture, CaptureError};
 use crate::commands::{CommandRunner, Opening};
+use crate::control::Control;
 use crate::counters::{CaptureTotals, Counters};
 use crate::daemon::PidFile;
 use crate::interfaces;
@@ -131,6 +134,8 @@ pub struct Server {
     /// Held only to be removed when the server is dropped.
     _pid_file: Option<PidFile>,
     counters: Counters,
+    /// The control socket (`knockd status`, `knockd close`).
+    control: Control,
     /// Budgets of the log lines a flood could multiply.
     budgets: Budgets,
     /// systemd's notifications (readiness, watchdog), when run by it.
@@ -154,6 +159,7 @@ impl Server {
                 self.address_watch.as_ref().and_then(AddressWatch::deadline),
                 self.rotations.deadline(now),
                 self.notifier.deadline(),
+                self.control.deadline(),
             ]
             .into_iter()
             .chain(self.captures.iter().map(|c| c.retry))
@@ -162,12 +168,14 @@ impl Server {
             .map(|deadline| deadline.saturating_duration_since(now));
             let capture_fds: Vec<_> = self.captures.iter().map(InterfaceCapture::fd).collect();
             let watch_fd = self.address_watch.as_ref().and_then(AddressWatch::fd);
+            let control_fds = self.control.poll_fds();
             let ready = wait(
                 Fds {
                     captures: &capture_fds,
                     addresses: watch_fd,
                     signals: self.signals.fd(),
                     reload: self.reloader.fd(),
+                    control: &control_fds,
                 },
                 timeout,
             );
@@ -226,6 +234,10 @@ impl Server {
             if pending.reload {
                 self.request_reload();
             }
+            if pending.status {
+                self.log_status();
+            }
+            self.serve_control(&ready.control, Instant::now());
             if ready.reload {
                 if let Some(loading) = self.reloader.take() {
                     self.reload(loading);
@@ -314,6 +326,8 @@ impl Server {
     }
 
     fn handle(&mut self, event: &Event) {
+        self.counters
+            .count_door_event(event, &self.setup.loaded.doors);
         match *event {
             Event::Stage {
                 source,
@@ -839,6 +853,8 @@ struct Fds<'a, 'b> {
     addresses: Option<BorrowedFd<'a>>,
     signals: BorrowedFd<'a>,
     reload: BorrowedFd<'a>,
+    /// The control socket's descriptors, each with what it waits for.
+    control: &'b [(BorrowedFd<'a>, PollFlags)],
 }
 
 /// Which of the polled descriptors are readable.
@@ -849,6 +865,8 @@ struct Ready {
     addresses: bool,
     signals: bool,
     reload: bool,
+    /// One per control socket descriptor, in order.
+    control: Vec<bool>,
 }
 
 impl Ready {
@@ -877,6 +895,13 @@ fn wait(fds: Fds<'_, '_>, timeout: Option<Duration>) -> io::Result<Ready> {
         })
         .collect();
     let (capture_slots, address_slot) = slots.split_at(fds.captures.len());
+    let control_start = polled.len();
+    polled.extend(
+        fds.control
+            .iter()
+            .map(|&(fd, events)| PollFd::new(fd, events)),
+    );
+    let control_count = fds.control.len();
     let mut fds = polled;
     let timeout = match timeout {
         None => PollTimeout::NONE,
@@ -899,7 +924,12 @@ fn wait(fds: Fds<'_, '_>, timeout: Option<Duration>) -> io::Result<Ready> {
     let ready = |at: usize| {
         fds.get(at).is_some_and(|fd| {
             fd.revents().is_some_and(|r| {
-                r.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP)
+                r.intersects(
+                    PollFlags::POLLIN
+                        | PollFlags::POLLOUT
+                        | PollFlags::POLLERR
+                        | PollFlags::POLLHUP,
+                )
             })
         })
     };
@@ -908,6 +938,9 @@ fn wait(fds: Fds<'_, '_>, timeout: Option<Duration>) -> io::Result<Ready> {
         reload: ready(1),
         captures: capture_slots.iter().map(|s| s.is_some_and(ready)).collect(),
         addresses: address_slot.first().copied().flatten().is_some_and(ready),
+        control: (control_start..control_start + control_count)
+            .map(ready)
+            .collect(),
     })
 }
 

@@ -12,7 +12,7 @@ use knockd_core::wire::LinkType;
 
 use super::{
     engine_doors, install_filter, local_addresses, log_expressions, report_used_up, union, Budgets,
-    InterfaceCapture, Reloader, Server, BATCH, COPY_WINDOW,
+    Control, InterfaceCapture, Reloader, Server, BATCH, COPY_WINDOW,
 };
 use crate::address_watch::AddressWatch;
 use crate::capture::CaptureError;
@@ -167,6 +167,9 @@ impl Server {
                 }),
             }
         }
+        // After the fork: the socket's listener is the daemon itself, and a
+        // stale-or-live check by a later knockd finds this pid.
+        let control = Control::open(&setup.control_socket(), &mut logger);
         let mut resolver = None;
         if setup.args.lookup {
             match Resolver::start() {
@@ -208,6 +211,7 @@ impl Server {
             reloader,
             _pid_file: pid_file,
             counters: Counters::default(),
+            control,
             budgets: Budgets::default(),
             notifier,
             batch: Vec::with_capacity(BATCH),

@@ -151,6 +151,7 @@ impl<'a> Directive<'a> {
                 options.log_format =
                     Some(format.ok_or_else(|| self.invalid(value, LOG_FORMAT_EXPECTED))?);
             }
+            "CONTROLSOCKET" => options.control_socket = Some(self.path(value)?),
             // A bad default would silently change every door: refused.
             "ALLOW_FROM" => options.sources.allow.extend(self.sources(value)?),
             "DENY_FROM" => options.sources.deny.extend(self.sources(value)?),
@@ -292,7 +293,14 @@ impl<'a> Directive<'a> {
 }
 
 /// The keys of `[options]` (besides `UseSyslog`, which any section takes).
-const OPTION_KEYS: [&str; 5] = ["LOGFILE", "PIDFILE", "STATEDIR", "LOGFORMAT", "INTERFACE"];
+const OPTION_KEYS: [&str; 6] = [
+    "LOGFILE",
+    "PIDFILE",
+    "STATEDIR",
+    "CONTROLSOCKET",
+    "LOGFORMAT",
+    "INTERFACE",
+];
 
 /// Sets one door key from its value.
 type SetDoorKey = fn(&Directive<'_>, &mut PendingDoor, &str) -> Result<(), ConfigErrorKind>;
@@ -1093,6 +1101,15 @@ mod tests {
         assert!(msg.contains("text or json"), "{msg}");
         let (_, msg) = error("[d]\nsequence = 1\nLogFormat = json\n");
         assert!(msg.contains("LogFormat belongs in [options]"), "{msg}");
+    }
+
+    #[test]
+    fn control_socket_is_an_option() {
+        let c = read("[options]\ncontrolsocket = /run/k.sock\n[d]\nsequence = 1\n").unwrap();
+        assert_eq!(c.options.control_socket, Some("/run/k.sock".into()));
+        let (at, msg) = error("[d]\nsequence = 1\nControlSocket = /x\n");
+        assert_eq!(at, Some(3));
+        assert!(msg.contains("ControlSocket belongs in [options]"), "{msg}");
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub struct Options {
     /// `LogFormat`: how log file and stdout lines are written, when
     /// `--log-format` is not given.
     pub log_format: Option<LogFormat>,
+    /// `ControlSocket`: the Unix socket `knockd status` and `knockd close`
+    /// talk to, when `--control-socket` is not given.
+    pub control_socket: Option<PathBuf>,
     /// `Allow_From` and `Deny_From` of `[options]`: the lists of every door
     /// that sets none of its own (already applied to [`Config::doors`]).
     pub sources: SourceFilter,
@@ -246,6 +249,9 @@ impl Config {
             resolve(p);
         }
         if let Some(p) = self.options.state_dir.as_mut() {
+            resolve(p);
+        }
+        if let Some(p) = self.options.control_socket.as_mut() {
             resolve(p);
         }
         for door in &mut self.doors {

@@ -51,6 +51,7 @@ struct OptionsTable {
     pid_file: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     log_format: Option<Spanned<String>>,
+    control_socket: Option<PathBuf>,
     interface: Option<String>,
     allow_from: Option<Spanned<Ranges>>,
     deny_from: Option<Spanned<Ranges>>,
@@ -182,6 +183,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
                 })
             })
             .transpose()?,
+        control_socket: file.options.control_socket,
         interface: file.options.interface,
         sources: SourceFilter {
             allow: ranges(file.options.allow_from, "allow_from", &at)?,

@@ -298,6 +298,26 @@ impl Attempts {
         self.slot(AttemptId(head))?.deadline
     }
 
+    /// How many of `door`'s attempts are at each stage: element `s - 1`
+    /// counts stage `s`, up to the highest stage any attempt has reached.
+    /// Walks the door's attempts, so it is for an operator's status, never
+    /// for a packet.
+    pub(super) fn stages_of(&self, door: usize) -> Vec<usize> {
+        let mut counts = Vec::new();
+        let mut at = self.by_door.get(door).map_or(NIL, |list| list.head);
+        while let Some(slot) = self.slot(AttemptId(at)) {
+            let stage = usize::from(slot.stage);
+            if counts.len() < stage {
+                counts.resize(stage, 0);
+            }
+            if let Some(count) = stage.checked_sub(1).and_then(|i| counts.get_mut(i)) {
+                *count += 1;
+            }
+            at = slot.by_deadline.next;
+        }
+        counts
+    }
+
     /// Removes and returns `door`'s oldest attempt if it has expired at `now`.
     pub(super) fn pop_expired(&mut self, door: usize, now: Instant) -> Option<Ended> {
         let head = AttemptId(self.by_door.get(door)?.head);
@@ -484,6 +504,24 @@ mod tests {
             }
             assert_eq!(attempts.len(), cap);
         }
+    }
+
+    #[test]
+    fn stages_of_counts_a_door_s_attempts_by_stage() {
+        let mut attempts = Attempts::new(2, 10);
+        for n in 0..4 {
+            attempts.insert(source(n), (0, 0), None, 0);
+        }
+        attempts.insert(source(9), (1, 0), None, 0);
+        for n in 0..2 {
+            let id = attempts.find(source(n), 0).unwrap();
+            attempts.advance(id, 0);
+        }
+        let id = attempts.find(source(0), 0).unwrap();
+        attempts.advance(id, 0);
+        assert_eq!(attempts.stages_of(0), [2, 1, 1]);
+        assert_eq!(attempts.stages_of(1), [1]);
+        assert_eq!(attempts.stages_of(7), Vec::<usize>::new());
     }
 
     #[test]

@@ -536,6 +536,14 @@ impl Engine {
         self.attempts.len()
     }
 
+    /// How many attempts on door `door` are at each stage: element `s - 1`
+    /// counts the attempts that have matched `s` knocks, up to the highest
+    /// stage reached (empty for a door without attempts or an unknown index).
+    /// Linear in the door's attempts: for status requests, not per packet.
+    pub fn attempts_by_stage(&self, door: usize) -> Vec<usize> {
+        self.attempts.stages_of(door)
+    }
+
     /// Running totals.
     pub fn stats(&self) -> Stats {
         self.stats

@@ -1,0 +1,174 @@
+//! The server's side of the control socket: answering `knockd status` and
+//! `knockd close` from the loop's own state, and SIGUSR1's status in the log.
+
+use std::time::Instant;
+
+use knockd_core::wire::DecodeErrorKind;
+
+use super::Server;
+use crate::commands::CommandStats;
+use crate::control::protocol::{self, Format, Request};
+use crate::control::status::{
+    CaptureStatus, DoorStatus, DoorTotals, InterfaceStatus, OpenStatus, SequenceStatus, Status,
+    Totals,
+};
+use crate::control::{prometheus, text};
+use crate::counters::DoorCounters;
+use crate::log::Message;
+use crate::rotation;
+
+impl Server {
+    /// Serves the control socket after a poll: `ready` has one flag per
+    /// descriptor of [`ControlSocket::poll_fds`], in order.
+    pub(super) fn serve_control(&mut self, ready: &[bool], now: Instant) {
+        let Some(socket) = self.control.socket.as_mut() else {
+            return;
+        };
+        for (client, request) in socket.serve(ready, now) {
+            let reply = match request {
+                Ok(request) => self.answer(&request),
+                Err(why) => protocol::error(&why),
+            };
+            if let Some(socket) = self.control.socket.as_mut() {
+                socket.reply(client, reply);
+            }
+        }
+    }
+
+    /// SIGUSR1: the status table, line by line, in the log.
+    pub(super) fn log_status(&mut self) {
+        let status = self.status_snapshot(Instant::now());
+        for line in text::render(&status).lines() {
+            self.logger.emit(&Message::Status(&line));
+        }
+    }
+
+    fn answer(&mut self, request: &Request) -> Vec<u8> {
+        let now = Instant::now();
+        match request {
+            Request::Status { format, door } => {
+                let mut status = self.status_snapshot(now);
+                if let Some(door) = door {
+                    if !status.only_door(door) {
+                        return protocol::error(&format!("no door named {door:?}"));
+                    }
+                }
+                protocol::ok(&match format {
+                    Format::Text => text::render(&status),
+                    Format::Json => status.to_json(),
+                    Format::Prometheus => prometheus::render(&status),
+                })
+            }
+            Request::Close { door, source } => {
+                let closing = self
+                    .runner
+                    .close_now(Some((door, *source)), now, &mut self.logger);
+                if closing == 0 {
+                    protocol::error(&format!("door {door:?} is not open for {source}"))
+                } else {
+                    protocol::ok(&format!("closing {door} for {source}\n"))
+                }
+            }
+            Request::CloseAll => {
+                let closing = self.runner.close_now(None, now, &mut self.logger);
+                protocol::ok(&format!("closing {closing} door(s)\n"))
+            }
+        }
+    }
+
+    /// The status as of `now`, with libpcap's counters read afresh.
+    fn status_snapshot(&mut self, now: Instant) -> Status {
+        self.refresh_counters();
+        let counters = &self.counters;
+        let open = self.runner.open_door_list(now);
+        let unix = rotation::unix_now();
+        let doors: Vec<DoorStatus> = (self.setup.loaded.doors.iter().enumerate())
+            .map(|(index, runtime)| {
+                let name = &runtime.door.name;
+                let door = counters.doors.get(name).copied().unwrap_or_default();
+                let commands = self.runner.door_stats(name);
+                DoorStatus {
+                    name: name.clone(),
+                    sequence: SequenceStatus::of(runtime, unix),
+                    attempts_by_stage: self.engine.attempts_by_stage(index),
+                    open: (open.iter())
+                        .filter(|o| &o.door == name)
+                        .map(|o| OpenStatus {
+                            source: o.source,
+                            closes_in_seconds: o.closes_in.map(|d| d.as_secs_f64()),
+                        })
+                        .collect(),
+                    counters: door_totals(door, commands),
+                }
+            })
+            .collect();
+        let engine = counters.engine;
+        let commands = counters.commands;
+        let not_decoded_total: u64 = counters.not_decoded.iter().sum();
+        let capture = counters.capture();
+        Status {
+            version: env!("CARGO_PKG_VERSION"),
+            pid: std::process::id(),
+            uptime_seconds: now
+                .saturating_duration_since(self.control.started)
+                .as_secs(),
+            interfaces: (self.captures.iter())
+                .map(|c| InterfaceStatus {
+                    name: c.interface.clone(),
+                    link_type: c.link.to_string(),
+                    capturing: c.capture.is_some(),
+                    addresses: c.addrs.clone(),
+                })
+                .collect(),
+            addresses: self.local_addrs.clone(),
+            doors,
+            totals: Totals {
+                doors: DoorTotals {
+                    stage_hits: counters.stage_hits,
+                    opens: engine.opened,
+                    timeouts: engine.timed_out,
+                    invalidated: engine.invalidated,
+                    evicted: engine.evicted,
+                    flags_ignored: counters.flags_ignored,
+                    commands_run: commands.run,
+                    commands_failed: commands.failed,
+                    commands_dropped: commands.dropped,
+                },
+                retransmissions: counters.retransmissions,
+                cooling_down: counters.cooling_down,
+                not_allowed: counters.not_allowed,
+                refused_sources: engine.refused_sources,
+                copies: engine.copies,
+                attempts_started: engine.created,
+                attempts_in_progress: self.engine.attempts(),
+                doors_open: open.len(),
+            },
+            capture: CaptureStatus {
+                packets: counters.frames,
+                decoded: counters.frames.saturating_sub(not_decoded_total),
+                not_decoded: (DecodeErrorKind::ALL.iter())
+                    .zip(counters.not_decoded)
+                    .map(|(kind, count)| (kind.name().replace(' ', "_"), count))
+                    .collect(),
+                received: capture.received,
+                kernel_dropped: capture.dropped,
+                interface_dropped: capture.interface_dropped,
+            },
+        }
+    }
+}
+
+/// A door's counters as the status shows them.
+fn door_totals(door: DoorCounters, commands: CommandStats) -> DoorTotals {
+    DoorTotals {
+        stage_hits: door.stage_hits,
+        opens: door.opens,
+        timeouts: door.timeouts,
+        invalidated: door.invalidated,
+        evicted: door.evicted,
+        flags_ignored: door.flags_ignored,
+        commands_run: commands.run,
+        commands_failed: commands.failed,
+        commands_dropped: commands.dropped,
+    }
+}
