@@ -2,7 +2,7 @@
 //! knockd 0.8 runs keeps running, and a typo in one door does not take the
 //! others down.
 
-use integration_tests::{config, door, Pair, Rig, Scratch};
+use integration_tests::{config, door, Daemon, Net, Pair, Rig, Scratch};
 
 #[test]
 #[ignore = "needs root and network namespaces: run as root with --ignored"]
@@ -76,4 +76,51 @@ fn without_eth0_the_default_route_names_the_interface() {
         "{stdout}"
     );
     assert_eq!(check.status.code(), Some(0), "{check:?}");
+}
+
+/// The file is bytes: a Latin-1 section name and command (as an old
+/// knockd.conf may hold) run, the command reaches `/bin/sh` byte for byte,
+/// and the log carries the name as knockd 0.8 writes it: the same bytes
+/// from both.
+#[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
+fn latin1_names_and_commands_reach_the_shell_and_the_log_byte_for_byte() {
+    for pair in [Pair::ours(), Pair::debian_server()] {
+        let scratch = Scratch::new();
+        let out = scratch.path("out");
+        let door = format!(
+            "[T\u{fc}r]\n    sequence = 7000,8000\n    start_command = echo T\u{fc}r %IP% >> {}\n\n",
+            out.display()
+        );
+        // The file holds ü in Latin-1 (0xfc), not in UTF-8.
+        let mut text: Vec<u8> = door.chars().map(|c| c as u32 as u8).collect();
+        assert!(door.chars().all(|c| (c as u32) < 0x100));
+        text.extend_from_slice(config(&[]).as_bytes());
+        let path = scratch.path("knockd.conf");
+        std::fs::write(&path, &text).unwrap();
+        let net = Net::new();
+        let daemon = Daemon::start(&net, &scratch, &pair.knockd, &path, &[]);
+        let rig = Rig {
+            daemon,
+            net,
+            scratch,
+            pair,
+        };
+        let client = rig.net.client_v4();
+        rig.knock(&[&rig.server_v4(), "7000", "8000"]);
+        rig.sync();
+        let opened = std::fs::read(&out).unwrap_or_default();
+        let expected = [b"T\xfcr ", client.to_string().as_bytes(), b"\n"].concat();
+        assert_eq!(opened, expected, "{}", rig.daemon.log());
+        let log = std::fs::read(rig.daemon.log_path()).unwrap();
+        let line = log
+            .split(|&b| b == b'\n')
+            .find(|line| line.windows(11).any(|w| w == b"OPEN SESAME"))
+            .unwrap_or_else(|| panic!("no OPEN SESAME: {}", String::from_utf8_lossy(&log)))
+            .to_vec();
+        // Without the `[date time] ` prefix, which differs between the runs.
+        let line = line[line.iter().position(|&b| b == b']').unwrap() + 2..].to_vec();
+        let expected = [client.to_string().as_bytes(), b": T\xfcr: OPEN SESAME"].concat();
+        assert_eq!(line, expected, "{}", String::from_utf8_lossy(&log));
+    }
 }

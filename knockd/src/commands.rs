@@ -37,7 +37,9 @@
 //! copy of each command.
 
 use std::collections::{HashMap, VecDeque};
+use std::ffi::OsStr;
 use std::net::IpAddr;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -635,7 +637,8 @@ impl CommandRunner {
         let mut shell = Command::new("/bin/sh");
         shell
             .arg("-c")
-            .arg(command)
+            // Byte for byte as in knockd.conf, bytes that are not UTF-8 included.
+            .arg(OsStr::from_bytes(&knockd_core::bytes::encode(command)))
             .stdin(Stdio::null())
             .process_group(0);
         close_inherited_descriptors();

@@ -5,7 +5,7 @@
 //!
 //! The spent steps file (`spent-steps` in the state directory) holds one
 //! line per spent (door, step): the step number, a space, and the door's
-//! name in lower-case hex (any bytes, one token). It is rewritten atomically
+//! name in lower-case hex (its bytes as in knockd.conf, one token). It is rewritten atomically
 //! whenever a step is spent, before the door's command runs, and only the
 //! steps some door may still accept are kept.
 
@@ -149,7 +149,7 @@ fn render(spent: &BTreeSet<(String, u64)>) -> String {
     let mut text = format!("{HEADER}\n");
     for (door, step) in spent {
         let _ = write!(text, "{step} ");
-        for byte in door.bytes() {
+        for byte in knockd_core::bytes::encode(door).iter() {
             let _ = write!(text, "{byte:02x}");
         }
         text.push('\n');
@@ -188,7 +188,7 @@ fn parse_line(line: &[u8]) -> Option<(String, u64)> {
         .step_by(2)
         .map(|at| u8::from_str_radix(hex.get(at..at + 2)?, 16).ok())
         .collect::<Option<Vec<u8>>>()?;
-    Some((String::from_utf8(bytes).ok()?, step))
+    Some((knockd_core::bytes::decode(&bytes).into_owned(), step))
 }
 
 #[cfg(test)]

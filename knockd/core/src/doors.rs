@@ -173,8 +173,9 @@ fn read_secret(door: &Door) -> Result<Option<RotatingDoor>, ConfigError> {
         )
     };
     let secret = Secret::read_file(secret_file).map_err(|e| problem(e.to_string()))?;
-    // The config readers have checked the name's length.
-    let label = Label::new(door.name.as_bytes())
+    // The config readers have checked the name's length. The label is the
+    // name's bytes as written in the file.
+    let label = Label::new(&crate::bytes::encode(&door.name))
         .ok_or_else(|| problem("the door's name cannot be a label".into()))?;
     Ok(Some(RotatingDoor {
         secret,

@@ -65,8 +65,13 @@ impl LogFile {
 
     /// Adds one line (without its newline) to those [`LogFile::flush`]
     /// writes (at once, past [`MAX_PENDING`] bytes).
-    pub(super) fn write_line(&mut self, line: &dyn Display) {
-        let _ = writeln!(self.pending, "{line}");
+    /// `prefix` is ASCII; `line` goes out byte for byte as knockd.conf
+    /// held it (see [`knockd_core::bytes`]).
+    pub(super) fn write_line(&mut self, prefix: &dyn Display, line: &str) {
+        let _ = write!(self.pending, "{prefix}");
+        self.pending
+            .extend_from_slice(&knockd_core::bytes::encode(line));
+        self.pending.push(b'\n');
         if self.pending.len() >= MAX_PENDING {
             self.flush();
         }

@@ -61,7 +61,14 @@ fn write_string(out: &mut String, text: &str) {
             '\0'..='\u{1f}' | '\u{7f}' | '\u{2028}' | '\u{2029}' => {
                 let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
-            c => out.push(c),
+            // A byte of knockd.conf that is not UTF-8, which JSON text
+            // cannot hold: written as the four characters \xHH.
+            c => match knockd_core::bytes::raw_byte(c) {
+                Some(b) => {
+                    let _ = write!(out, "\\\\x{b:02x}");
+                }
+                None => out.push(c),
+            },
         }
     }
     out.push('"');

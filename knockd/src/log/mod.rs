@@ -152,9 +152,8 @@ impl Logger {
             if to_log {
                 if let Some(file) = self.file.as_mut() {
                     match json {
-                        Some(line) => file.write_line(&line),
-                        None => file
-                            .write_line(&format_args!("[{}] {text}", now.format("%Y-%m-%d %H:%M"))),
+                        Some(line) => file.write_line(&"", line),
+                        None => file.write_line(&now.format("[%Y-%m-%d %H:%M] "), &text),
                     }
                     if !self.buffered {
                         file.flush();
@@ -232,8 +231,13 @@ impl Logger {
 
 /// Writes one line and flushes it, as stdout may be a pipe or file read line
 /// by line; errors (a closed pipe) are ignored so printing never stops knockd.
+/// Writes `text` and a newline, byte for byte as knockd.conf held it.
 fn print_line(out: &mut dyn Write, text: &str) {
-    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+    let bytes = knockd_core::bytes::encode(text);
+    let _ = out
+        .write_all(&bytes)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
 }
 
 /// Loggers whose output a test can read back.

@@ -4,6 +4,7 @@
 //! at notice, so that `journalctl -p warning` finds what went wrong.
 
 use std::borrow::Cow;
+use std::os::unix::ffi::OsStrExt;
 
 use nix::syslog::{openlog, syslog, Facility, LogFlags, Priority};
 
@@ -26,7 +27,9 @@ impl Syslog {
     /// syslog daemon must not stop knockd.
     pub(super) fn send(&self, severity: Severity, text: &str) {
         let priority = Priority::new(level(severity), Facility::LOG_DAEMON);
-        let _ = syslog(priority, payload(text).as_ref());
+        let payload = payload(text);
+        let bytes = knockd_core::bytes::encode(&payload);
+        let _ = syslog(priority, std::ffi::OsStr::from_bytes(&bytes));
     }
 }
 

@@ -25,8 +25,10 @@ pub struct ConfigError {
 pub enum ConfigErrorKind {
     /// The file could not be read (the OS's message).
     Io(String),
-    /// A line is not valid UTF-8.
+    /// A line of a TOML file is not valid UTF-8 (TOML is UTF-8 by definition).
     NotUtf8,
+    /// A knockd.conf line holds a NUL byte, which no command or name can carry.
+    Nul,
     /// `[]`.
     BadSectionName,
     /// A directive before the first section.
@@ -120,6 +122,7 @@ impl fmt::Display for ConfigErrorKind {
         match self {
             ConfigErrorKind::Io(message) => f.write_str(message),
             ConfigErrorKind::NotUtf8 => f.write_str("line is not valid UTF-8"),
+            ConfigErrorKind::Nul => f.write_str("line holds a NUL byte (remove it)"),
             ConfigErrorKind::BadSectionName => {
                 f.write_str("bad section name (expected [options] or [door name])")
             }

@@ -39,8 +39,18 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
     for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let line_no = index + 1;
         let at = |kind| ConfigError::new(path, Some(line_no), kind);
-        match lex(raw).map_err(at)? {
-            Line::Blank => {}
+        let raw = raw.trim_ascii();
+        // Comments are bytes, whatever their encoding (`# Tür` in Latin-1).
+        if raw.is_empty() || raw.starts_with(b"#") {
+            continue;
+        }
+        if raw.contains(&0) {
+            return Err(at(ConfigErrorKind::Nul));
+        }
+        // Other lines may hold any bytes too: text that is not UTF-8 is
+        // carried as escapes and reaches the shell and the log as it was.
+        let text = crate::bytes::decode(raw);
+        match lex(&text).map_err(at)? {
             Line::Section(name) => {
                 let is_options = name == "options";
                 if !is_options {
@@ -72,10 +82,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
-/// One line of knockd.conf, trimmed.
+/// One line of knockd.conf that is neither blank nor a comment, trimmed.
 enum Line<'a> {
-    /// Empty or a `#` comment.
-    Blank,
     /// `[name]`: `[options]` or a door.
     Section(&'a str),
     /// `key = value`, or a bare `key`.
@@ -85,13 +93,7 @@ enum Line<'a> {
     },
 }
 
-fn lex(raw: &[u8]) -> Result<Line<'_>, ConfigErrorKind> {
-    let raw = raw.trim_ascii();
-    // Comments are bytes, whatever their encoding (`# Tür` in Latin-1).
-    if raw.is_empty() || raw.starts_with(b"#") {
-        return Ok(Line::Blank);
-    }
-    let line = std::str::from_utf8(raw).map_err(|_| ConfigErrorKind::NotUtf8)?;
+fn lex(line: &str) -> Result<Line<'_>, ConfigErrorKind> {
     if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
         if name.is_empty() {
             return Err(ConfigErrorKind::BadSectionName);
@@ -1188,10 +1190,19 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_is_an_error_naming_the_line() {
-        let e = parse(Path::new("f"), b"[d]\nsequence = 1\ncommand = \xff\n").unwrap_err();
+    fn section_names_and_commands_may_hold_any_bytes_but_nul() {
+        let c = parse(
+            Path::new("f"),
+            b"[T\xfcr]\nsequence = 1\ncommand = echo \xff%IP%\xfe\n",
+        )
+        .unwrap();
+        let door = &c.doors[0];
+        assert_eq!(&*crate::bytes::encode(&door.name), b"T\xfcr");
+        let command = door.start_command.as_deref().unwrap();
+        assert_eq!(&*crate::bytes::encode(command), b"echo \xff%IP%\xfe");
+        let e = parse(Path::new("f"), b"[d]\nsequence = 1\ncommand = a\0b\n").unwrap_err();
         assert_eq!(e.line, Some(3));
-        assert_eq!(e.kind, ConfigErrorKind::NotUtf8);
+        assert_eq!(e.kind, ConfigErrorKind::Nul);
     }
 
     proptest! {

@@ -54,7 +54,7 @@ impl RotatingKeys {
                 "Rotating_Secret excludes Sequence and One_Time_Sequences (keep one)".into(),
             );
         }
-        if Label::new(door.as_bytes()).is_none() {
+        if Label::new(&crate::bytes::encode(door)).is_none() {
             return Err(format!(
                 "a rotating door's name is its label and must be 1 to {} bytes",
                 Label::MAX_LEN
