@@ -147,4 +147,13 @@ mod tests {
         write_string(&mut out, "a\"b\\c\nd\te\u{1}f\u{7f}g\u{2028}é€😀");
         assert_eq!(out, "\"a\\\"b\\\\c\\nd\\te\\u0001f\\u007fg\\u2028é€😀\"");
     }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_written_as_backslash_x() {
+        let mut out = String::new();
+        write_string(&mut out, &knockd_core::bytes::decode(b"T\xfcr"));
+        assert_eq!(out, r#""T\\xfcr""#);
+        let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed, "T\\xfcr");
+    }
 }
