@@ -34,6 +34,7 @@ mod process;
 mod procfs;
 mod rig;
 mod scratch;
+mod systemd;
 mod wait;
 
 pub use conf::{
@@ -51,4 +52,5 @@ pub use process::{run_bounded, run_ok, try_run_bounded, wait_child};
 pub use procfs::{children, executable, open_fds, rss_kib};
 pub use rig::Rig;
 pub use scratch::Scratch;
+pub use systemd::{Staged, Systemd};
 pub use wait::{count_lines, read_text, wait_for_count, wait_for_line, wait_until, WAIT};
