@@ -92,11 +92,13 @@ fn reference(binary: &str, version: &str) -> PathBuf {
     path
 }
 
-/// The cargo target directory of the workspace (honours `CARGO_TARGET_DIR`).
+/// The cargo target directory of the workspace (honours `CARGO_TARGET_DIR`; a relative one
+/// is taken from the workspace root, where `ci/test` runs cargo, not from this crate's
+/// directory, where cargo runs the tests).
 fn target_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .map_or_else(|| root.join("target"), |dir| root.join(dir))
 }
 
 /// A debug binary of the workspace; panics with a hint when it has not been built.
