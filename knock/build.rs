@@ -12,5 +12,11 @@ mod cli;
 mod completions;
 
 fn main() -> std::io::Result<()> {
-    completions::generate(cli::Cli::command(), "knock")
+    // knock-proto's own names: the completion offers exactly what --flags accepts.
+    let flags = knock_proto::TcpFlag::ALL.map(knock_proto::TcpFlag::name);
+    completions::generate(
+        cli::Cli::command(),
+        "knock",
+        &[("flags", completions::Values::CommaList(&flags))],
+    )
 }

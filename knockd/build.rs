@@ -12,5 +12,9 @@ mod cli;
 mod completions;
 
 fn main() -> std::io::Result<()> {
-    completions::generate(cli::Args::command(), "knockd")
+    completions::generate(
+        cli::Args::command(),
+        "knockd",
+        &[("interface", completions::Values::Interfaces)],
+    )
 }

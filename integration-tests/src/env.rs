@@ -97,8 +97,7 @@ fn reference(binary: &str, version: &str) -> PathBuf {
 /// directory, where cargo runs the tests).
 fn target_dir() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root.join("target"), |dir| root.join(dir))
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
 }
 
 /// A debug binary of the workspace; panics with a hint when it has not been built.

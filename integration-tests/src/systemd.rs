@@ -112,10 +112,10 @@ impl Systemd {
             .arg(&name)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(fs::File::create(scratch.path("boot.log")).map_or_else(
-                |e| panic!("cannot create the boot log: {e}"),
-                Stdio::from,
-            ))
+            .stderr(
+                fs::File::create(scratch.path("boot.log"))
+                    .map_or_else(|e| panic!("cannot create the boot log: {e}"), Stdio::from),
+            )
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
         // nsenter execs sh, sh execs unshare, whose child execs systemd; until then the
@@ -123,7 +123,8 @@ impl Systemd {
         let leader = Pid::from_raw(boot.id() as i32);
         let init = wait_until(BOOT_WAIT, || {
             children(leader).into_iter().find(|pid| {
-                fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm == "systemd\n")
+                fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|comm| comm == "systemd\n")
             })
         });
         let mut systemd = Systemd {

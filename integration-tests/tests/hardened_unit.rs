@@ -139,7 +139,11 @@ impl Service {
         assert!(
             seen.is_some(),
             "`{listing}` {} {text:?} after {timeout:?}:\n{}\n{LOG}:\n{}\nthe journal:\n{}",
-            if present { "never showed" } else { "still shows" },
+            if present {
+                "never showed"
+            } else {
+                "still shows"
+            },
             self.systemd.run_ok(listing),
             fs::read_to_string(self.systemd.path(LOG)).unwrap_or_default(),
             self.systemd.journal("knockd.service")

@@ -73,7 +73,7 @@ pub struct Cli {
     /// Send every TCP hit as a raw segment carrying exactly these flags, a
     /// comma-separated list of fin,syn,rst,psh,ack,urg (needs root or
     /// CAP_NET_RAW; UDP hits stay plain datagrams)
-    #[arg(long = "flags", value_name = "LIST", conflicts_with = "udp")]
+    #[arg(long = "flags", value_name = "LIST", conflicts_with = "udp", value_hint = clap::ValueHint::Other)]
     pub flags: Option<String>,
 
     /// After knocking, connect to this TCP port (number or service name) on

@@ -37,7 +37,7 @@ pub const DEFAULT_INTERFACE: &str = "eth0";
 pub struct Args {
     /// Network interface to listen on (overrides Interface in the config);
     /// give it again to listen on several
-    #[arg(short = 'i', long = "interface", value_name = "INT")]
+    #[arg(short = 'i', long = "interface", value_name = "INT", value_hint = clap::ValueHint::Other)]
     pub interface: Vec<String>,
 
     /// Run in the background, writing the pid file
