@@ -13,7 +13,8 @@
 //! The binaries under test are not built by this crate; run
 //!
 //! ```sh
-//! sudo ci/setup    # iproute2, nftables, nc, setpriv, and Debian's knockd 0.8 for the interop tests
+//! sudo ci/setup    # iproute2, nftables, nc, setpriv, systemd and the firewall tools of the
+//!                  # recipes, and Debian's knockd 0.8 for the interop tests
 //! cargo build --workspace --bins
 //! sudo cargo test -p integration-tests -- --include-ignored
 //! ```
