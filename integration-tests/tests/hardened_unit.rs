@@ -94,7 +94,22 @@ impl Service {
         systemd.run_ok("systemctl start knockd.service");
         let service = Service { systemd, net };
         service.expect_log("listening on");
+        service.assert_sandboxed();
         service
+    }
+
+    /// Asserts that knockd runs under the unit's sandbox, not beside it: only the two
+    /// capabilities in its bounding set, no new privileges, a seccomp filter.
+    fn assert_sandboxed(&self) {
+        let status = self
+            .systemd
+            .run_ok("cat /proc/$(systemctl show --property MainPID --value knockd.service)/status");
+        for line in ["CapBnd:\t0000000000003000", "NoNewPrivs:\t1", "Seccomp:\t2"] {
+            assert!(
+                status.lines().any(|l| l == line),
+                "knockd's status lacks {line:?}:\n{status}"
+            );
+        }
     }
 
     /// Waits for a line of the log file containing `pattern`; fails with the log and journal.
@@ -177,6 +192,12 @@ fn the_nftables_recipe_adds_knockers_to_kernel_timeout_sets() {
             true,
             WAIT,
         );
+        // As logrotate does: the log file renamed, knockd reloaded. The new file is created
+        // in /var/log, which the unit keeps writable, and the next knock (the IPv6 one)
+        // must be logged there.
+        service
+            .systemd
+            .run_ok("mv /var/log/knockd.log /var/log/knockd.log.1 && systemctl reload knockd");
     }
     service.assert_no_failed_command();
 }
