@@ -169,7 +169,7 @@ def cmd_latency(args):
     result = {"knocks": len(last_packet), "opened": len(samples)}
     if samples:
         result.update(median_ms=quantile(samples, 0.5), p99_ms=quantile(samples, 0.99),
-                      max_ms=max(samples))
+                      max_ms=max(samples), samples_ms=sorted(round(s, 3) for s in samples))
     print(json.dumps(result))
 
 
