@@ -40,6 +40,8 @@ fn read(path: &Path) -> Vec<u8> {
 struct Service {
     systemd: Systemd,
     net: Net,
+    /// The ports of the recipe's `sequence`, as `knock` takes them.
+    sequence: Vec<String>,
 }
 
 impl Service {
@@ -62,6 +64,14 @@ impl Service {
             })
             .collect();
         let conf = read(&repo(&format!("examples/{recipe}")));
+        let sequence = String::from_utf8_lossy(&conf)
+            .lines()
+            .find_map(|line| {
+                let (key, value) = line.split_once('=')?;
+                (key.trim() == "sequence")
+                    .then(|| value.split(',').map(|p| p.trim().to_owned()).collect())
+            })
+            .unwrap_or_else(|| panic!("examples/{recipe} has no sequence"));
         let mut files = vec![
             Staged {
                 path: "/etc/systemd/system/knockd.service",
@@ -92,7 +102,11 @@ impl Service {
         let systemd = Systemd::boot(&net, &files);
         systemd.run_ok(prepare);
         systemd.run_ok("systemctl start knockd.service");
-        let service = Service { systemd, net };
+        let service = Service {
+            systemd,
+            net,
+            sequence,
+        };
         service.expect_log("listening on");
         service.assert_sandboxed();
         service
@@ -123,7 +137,7 @@ impl Service {
         })
     }
 
-    /// Knocks the recipes' sequence from the client to the server's address of `family`
+    /// Knocks the recipe's sequence from the client to the server's address of `family`
     /// (4 or 6), and waits until knockd has run the start command for the client.
     fn knock(&self, family: u8) -> IpAddr {
         let (server, client) = match family {
@@ -136,10 +150,10 @@ impl Service {
                 IpAddr::from(self.net.client_v6()),
             ),
         };
-        self.net.knock(
-            &workspace_binary("knock"),
-            &[&server.to_string(), "7000", "8000", "9000"],
-        );
+        let server = server.to_string();
+        let mut args = vec![server.as_str()];
+        args.extend(self.sequence.iter().map(String::as_str));
+        self.net.knock(&workspace_binary("knock"), &args);
         self.expect_log(&format!("{client}: openSSH: OPEN SESAME"));
         client
     }
