@@ -519,7 +519,8 @@ impl Server {
     /// Installs the filter for the current doors on every open capture. A
     /// capture that takes no filter is lost and reopened: its interface is
     /// usually gone (the address event that brought us here can come
-    /// before the capture's own error, which setting the filter consumes).
+    /// before the capture's own error, which setting the filter consumes;
+    /// hence a second try before the capture counts as lost).
     fn reinstall_filter(&mut self) {
         log_expressions(
             &self.setup.loaded.doors,
@@ -544,14 +545,20 @@ impl Server {
         let Some(capture) = capture else {
             return Ok(());
         };
-        install_filter(
-            capture,
-            &self.setup.loaded.doors,
-            &self.engine,
-            &self.local_addrs,
-            self.setup.args.only_ipv4,
-            &mut self.logger,
-        )
+        let install = |capture: &mut Capture, logger: &mut Logger| {
+            install_filter(
+                capture,
+                &self.setup.loaded.doors,
+                &self.engine,
+                &self.local_addrs,
+                self.setup.args.only_ipv4,
+                logger,
+            )
+        };
+        // A socket error pending since the link went down and up (ENETDOWN)
+        // fails the first try and is consumed by it: only a second failure
+        // means the capture is lost.
+        install(capture, &mut self.logger).or_else(|_| install(capture, &mut self.logger))
     }
 
     /// Capture `index` failed (its interface went down or was removed):
