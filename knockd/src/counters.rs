@@ -48,7 +48,7 @@ pub struct Counters {
 }
 
 /// What happened on one door since knockd started.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct DoorCounters {
     /// Knocks that matched a stage.
     pub stage_hits: u64,

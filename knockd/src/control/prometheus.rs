@@ -62,24 +62,24 @@ pub fn render(status: &Status) -> String {
     );
     let per_door: [DoorMetric; 9] = [
         ("stage_hits_total", "Knocks that matched a stage.", |c| {
-            c.stage_hits
+            c.knocks.stage_hits
         }),
-        ("opens_total", "Sequences completed.", |c| c.opens),
+        ("opens_total", "Sequences completed.", |c| c.knocks.opens),
         ("timeouts_total", "Attempts that ran out of time.", |c| {
-            c.timeouts
+            c.knocks.timeouts
         }),
         (
             "invalidated_total",
             "Attempts ended by a wrong knock.",
-            |c| c.invalidated,
+            |c| c.knocks.invalidated,
         ),
         ("evicted_total", "Attempts dropped to make room.", |c| {
-            c.evicted
+            c.knocks.evicted
         }),
         (
             "flags_ignored_total",
             "TCP knocks ignored for their flags.",
-            |c| c.flags_ignored,
+            |c| c.knocks.flags_ignored,
         ),
         ("commands_run_total", "Commands started.", |c| {
             c.commands_run

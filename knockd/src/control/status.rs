@@ -11,6 +11,8 @@ use knockd_core::config::SequenceSource;
 use knockd_core::doors::RuntimeDoor;
 use serde::Serialize;
 
+use crate::counters::DoorCounters;
+
 /// Everything `knockd status` shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -126,18 +128,10 @@ pub struct OpenStatus {
 /// One door's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct DoorTotals {
-    /// Knocks that matched a stage.
-    pub stage_hits: u64,
-    /// Sequences completed.
-    pub opens: u64,
-    /// Attempts that ran out of time.
-    pub timeouts: u64,
-    /// Attempts ended by a wrong knock.
-    pub invalidated: u64,
-    /// Attempts dropped to make room (`--max-attempts`).
-    pub evicted: u64,
-    /// TCP knocks ignored for their flags.
-    pub flags_ignored: u64,
+    /// What happened to the knocks on the door (JSON: the same keys, at
+    /// this level).
+    #[serde(flatten)]
+    pub knocks: DoorCounters,
     /// Commands started.
     pub commands_run: u64,
     /// Commands that exited non-zero, were killed, or could not start.
@@ -225,8 +219,11 @@ pub(super) mod tests {
                 closes_in_seconds: Some(8.25),
             }],
             counters: DoorTotals {
-                stage_hits: 5,
-                opens: 1,
+                knocks: DoorCounters {
+                    stage_hits: 5,
+                    opens: 1,
+                    ..DoorCounters::default()
+                },
                 commands_run: 1,
                 ..DoorTotals::default()
             },

@@ -124,12 +124,14 @@ impl Server {
             doors,
             totals: Totals {
                 doors: DoorTotals {
-                    stage_hits: counters.stage_hits,
-                    opens: engine.opened,
-                    timeouts: engine.timed_out,
-                    invalidated: engine.invalidated,
-                    evicted: engine.evicted,
-                    flags_ignored: counters.flags_ignored,
+                    knocks: DoorCounters {
+                        stage_hits: counters.stage_hits,
+                        opens: engine.opened,
+                        timeouts: engine.timed_out,
+                        invalidated: engine.invalidated,
+                        evicted: engine.evicted,
+                        flags_ignored: counters.flags_ignored,
+                    },
                     commands_run: commands.run,
                     commands_failed: commands.failed,
                     commands_dropped: commands.dropped,
@@ -161,12 +163,7 @@ impl Server {
 /// A door's counters as the status shows them.
 fn door_totals(door: DoorCounters, commands: CommandStats) -> DoorTotals {
     DoorTotals {
-        stage_hits: door.stage_hits,
-        opens: door.opens,
-        timeouts: door.timeouts,
-        invalidated: door.invalidated,
-        evicted: door.evicted,
-        flags_ignored: door.flags_ignored,
+        knocks: door,
         commands_run: commands.run,
         commands_failed: commands.failed,
         commands_dropped: commands.dropped,
