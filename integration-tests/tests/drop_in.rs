@@ -2,7 +2,7 @@
 //! knockd 0.8 runs keeps running, and a typo in one door does not take the
 //! others down.
 
-use integration_tests::{config, door, Daemon, Net, Pair, Rig, Scratch};
+use integration_tests::{config, door, wait_until, Daemon, Net, Pair, Rig, Scratch, WAIT};
 
 #[test]
 #[ignore = "needs root and network namespaces: run as root with --ignored"]
@@ -108,8 +108,13 @@ fn latin1_names_and_commands_reach_the_shell_and_the_log_byte_for_byte() {
         };
         let client = rig.net.client_v4();
         rig.knock(&[&rig.server_v4(), "7000", "8000"]);
-        rig.sync();
-        let opened = std::fs::read(&out).unwrap_or_default();
+        // The command runs on its own: wait (bounded) for its line.
+        let opened = wait_until(WAIT, || {
+            std::fs::read(&out)
+                .ok()
+                .filter(|bytes| bytes.ends_with(b"\n"))
+        })
+        .unwrap_or_default();
         let expected = [b"T\xfcr ", client.to_string().as_bytes(), b"\n"].concat();
         assert_eq!(opened, expected, "{}", rig.daemon.log());
         let log = std::fs::read(rig.daemon.log_path()).unwrap();
