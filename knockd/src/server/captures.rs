@@ -29,11 +29,16 @@ pub struct InterfaceCapture {
     pub addrs: Vec<IpAddr>,
     /// libpcap's counters of the open capture, as last read.
     pub stats: CaptureTotals,
+    /// The interface's index when the capture was opened (`None` for
+    /// `any`): a capture whose interface was deleted, and perhaps created
+    /// again under the same name, is bound to the old index.
+    index: Option<u32>,
 }
 
 impl InterfaceCapture {
     /// Opens the capture of `interface`.
     pub fn open(interface: &str) -> Result<InterfaceCapture, CaptureError> {
+        let index = interface_index(interface);
         let capture = Capture::open(interface)?;
         let link = capture.link_type()?;
         Ok(InterfaceCapture {
@@ -43,7 +48,14 @@ impl InterfaceCapture {
             retry: None,
             addrs: Vec::new(),
             stats: CaptureTotals::default(),
+            index,
         })
+    }
+
+    /// Whether the interface the capture was opened on is still there
+    /// (not deleted, nor replaced by a new one of the same name).
+    pub fn interface_unchanged(&self) -> bool {
+        self.index == interface_index(&self.interface)
     }
 
     /// An interface that cannot be opened yet: tried again like a lost one.
@@ -55,6 +67,7 @@ impl InterfaceCapture {
             retry: Some(now + CAPTURE_RETRY),
             addrs: Vec::new(),
             stats: CaptureTotals::default(),
+            index: None,
         }
     }
 
@@ -88,9 +101,11 @@ impl InterfaceCapture {
 
     /// Tries to open a lost capture again; says whether it did.
     pub fn reopen(&mut self, now: Instant) -> bool {
+        let index = interface_index(&self.interface);
         let opened = Capture::open(&self.interface).and_then(|c| c.link_type().map(|l| (c, l)));
         match opened {
             Ok((capture, link)) => {
+                self.index = index;
                 self.capture = Some(capture);
                 self.link = link;
                 self.retry = None;
@@ -102,4 +117,9 @@ impl InterfaceCapture {
             }
         }
     }
+}
+
+/// The index of the interface named `name` now, if there is one.
+fn interface_index(name: &str) -> Option<u32> {
+    nix::net::if_::if_nametoindex(name).ok()
 }

@@ -520,7 +520,7 @@ impl Server {
     /// capture that takes no filter is lost and reopened: its interface is
     /// usually gone (the address event that brought us here can come
     /// before the capture's own error, which setting the filter consumes;
-    /// hence a second try before the capture counts as lost).
+    /// an interface that is still there gets a second try).
     fn reinstall_filter(&mut self) {
         log_expressions(
             &self.setup.loaded.doors,
@@ -538,11 +538,11 @@ impl Server {
 
     /// Installs the filter for the current doors on capture `index`, if open.
     fn install_filter(&mut self, index: usize) -> Result<(), CaptureError> {
-        let capture = self
-            .captures
-            .get_mut(index)
-            .and_then(|c| c.capture.as_mut());
-        let Some(capture) = capture else {
+        let Some(slot) = self.captures.get_mut(index) else {
+            return Ok(());
+        };
+        let unchanged = slot.interface_unchanged();
+        let Some(capture) = slot.capture.as_mut() else {
             return Ok(());
         };
         let install = |capture: &mut Capture, logger: &mut Logger| {
@@ -556,9 +556,16 @@ impl Server {
             )
         };
         // A socket error pending since the link went down and up (ENETDOWN)
-        // fails the first try and is consumed by it: only a second failure
-        // means the capture is lost.
-        install(capture, &mut self.logger).or_else(|_| install(capture, &mut self.logger))
+        // fails the first try and is consumed by it: on an interface that
+        // is still the same, only a second failure means the capture is
+        // lost. One that was deleted is lost at the first.
+        install(capture, &mut self.logger).or_else(|error| {
+            if unchanged {
+                install(capture, &mut self.logger)
+            } else {
+                Err(error)
+            }
+        })
     }
 
     /// Capture `index` failed (its interface went down or was removed):
