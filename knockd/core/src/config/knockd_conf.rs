@@ -17,12 +17,11 @@ use std::path::{Path, PathBuf};
 
 use knock_proto::{Sequence, SequenceError};
 
-use super::rotating::{
-    parse_number, RotatingKeys, NUMBER_EXPECTED, PROTOCOL_EXPECTED, RANGE_EXPECTED,
-};
+use super::rotating::{RotatingKeys, PROTOCOL_EXPECTED, RANGE_EXPECTED};
 use super::value::{
-    overlong_command, parse_address, parse_count, parse_seconds, parse_switch, ADDRESS_EXPECTED,
-    COUNT_EXPECTED, LOG_FORMAT_EXPECTED, PATH_EXPECTED, SECONDS_EXPECTED, SWITCH_EXPECTED,
+    overlong_command, parse_address, parse_count, parse_number, parse_seconds, parse_switch,
+    ADDRESS_EXPECTED, COUNT_EXPECTED, LOG_FORMAT_EXPECTED, NUMBER_EXPECTED, PATH_EXPECTED,
+    SECONDS_EXPECTED, SWITCH_EXPECTED,
 };
 use super::{
     Config, ConfigError, ConfigErrorKind, DisabledDoor, Door, LogFormat, Options, SequenceSource,

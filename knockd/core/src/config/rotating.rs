@@ -22,8 +22,6 @@ pub(super) struct RotatingKeys {
 pub(super) const RANGE_EXPECTED: &str = "a port range LO-HI with 1 <= LO <= HI <= 65535";
 /// What `Rotating_Protocol` takes.
 pub(super) const PROTOCOL_EXPECTED: &str = "tcp, udp or mixed";
-/// What `Rotating_Step`, `_Length` and `_Skew` take.
-pub(super) const NUMBER_EXPECTED: &str = "a whole number";
 
 impl RotatingKeys {
     /// Whether any `Rotating_*` key was given.
@@ -74,12 +72,4 @@ impl RotatingKeys {
             rotation,
         }))
     }
-}
-
-/// A whole number as the `Rotating_*` keys take it.
-pub(super) fn parse_number(text: &str) -> Option<u64> {
-    let text = text.trim_ascii();
-    (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| text.parse().ok())
-        .flatten()
 }

@@ -25,10 +25,10 @@ use serde::Deserialize;
 
 use knock_proto::{Sequence, TcpFlags};
 
-use super::rotating::{RotatingKeys, NUMBER_EXPECTED, PROTOCOL_EXPECTED, RANGE_EXPECTED};
+use super::rotating::{RotatingKeys, PROTOCOL_EXPECTED, RANGE_EXPECTED};
 use super::value::{
     overlong_command, parse_address, parse_seconds, ADDRESS_EXPECTED, COUNT_EXPECTED,
-    LOG_FORMAT_EXPECTED, SECONDS_EXPECTED,
+    LOG_FORMAT_EXPECTED, NUMBER_EXPECTED, SECONDS_EXPECTED,
 };
 use super::{Config, ConfigError, ConfigErrorKind, Door, LogFormat, Options, SequenceSource};
 use crate::sources::{parse_list, Cidr, SourceFilter};

@@ -43,13 +43,24 @@ pub(super) fn parse_switch(text: &str) -> Option<bool> {
 /// Words for the error messages of [`parse_switch`] values.
 pub(super) const SWITCH_EXPECTED: &str = "yes or no";
 
+/// Parses a whole number written as plain decimal digits (blanks around it
+/// allowed; no sign).
+pub(super) fn parse_number(text: &str) -> Option<u64> {
+    let text = text.trim_ascii();
+    (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse().ok())
+        .flatten()
+}
+
+/// Words for the error messages of [`parse_number`] values (`Rotating_Step`,
+/// `_Length` and `_Skew`).
+pub(super) const NUMBER_EXPECTED: &str = "a whole number";
+
 /// Parses a count of at least 1.
 pub(super) fn parse_count(text: &str) -> Option<usize> {
-    let text = text.trim_ascii();
-    if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok().filter(|&n| n >= 1)
+    parse_number(text)
+        .filter(|&n| n >= 1)
+        .and_then(|n| usize::try_from(n).ok())
 }
 
 /// Words for the error messages of [`parse_count`] values.
