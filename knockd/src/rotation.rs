@@ -128,9 +128,11 @@ impl Rotations {
         Some(now + boundary.saturating_sub(unix_time()))
     }
 
-    /// Whether a step boundary has passed at `unix`.
-    pub fn is_due(&self, unix: u64) -> bool {
-        self.next_boundary.is_some_and(|boundary| boundary <= unix)
+    /// Whether a step boundary has passed. Reads the clock only when some
+    /// door rotates: it is asked at every wake-up of the poll loop.
+    pub fn is_due(&self) -> bool {
+        self.next_boundary
+            .is_some_and(|boundary| boundary <= unix_now())
     }
 
     /// Records that `door` opened with the sequence of `step`, on disk

@@ -213,7 +213,7 @@ impl Server {
             }
             self.engine.on_timer(now, &mut self.events);
             self.handle_events();
-            if self.rotations.is_due(rotation::unix_now()) {
+            if self.rotations.is_due() {
                 self.rotate(now);
             }
             let max_attempts = self.setup.args.max_attempts as usize;
