@@ -18,6 +18,20 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Runs `knockd ARGS -c CONF --check`, which must exit 0; its stdout and stderr.
+fn check_ok(conf: &Path, args: &[&str]) -> (String, String) {
+    let output = knockd()
+        .args(args)
+        .arg("-c")
+        .arg(conf)
+        .arg("--check")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).unwrap();
+    (text(output.stdout), text(output.stderr))
+}
+
 const DOOR: &str = "[seq3]\nsequence = 7000,8000,9000\ntcpflags = syn\ncommand = echo %IP%\n";
 
 #[test]
@@ -307,15 +321,7 @@ fn log_format_comes_from_the_config_unless_the_option_says_otherwise() {
         "k.conf",
         &format!("[options]\nLogFormat = json\n{DOOR}"),
     );
-    let check = |extra: &[&str]| {
-        let output = knockd()
-            .args(["-i", "lo", "-c", conf.to_str().unwrap(), "--check"])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        String::from_utf8(output.stdout).unwrap()
-    };
+    let check = |extra: &[&str]| check_ok(&conf, &[&["-i", "lo"], extra].concat()).0;
     assert!(check(&[]).contains("\nlog format: json\n"));
     assert!(!check(&["--log-format", "text"]).contains("log format"));
     knockd()
@@ -443,16 +449,8 @@ fn several_interfaces_from_interface_or_repeated_i() {
         &format!("[options]\n    Interface = lo, any lo\n{DOOR}"),
     );
     let check = |args: &[&str]| {
-        let output = knockd()
-            .args(args)
-            .arg("-c")
-            .arg(&conf)
-            .arg("--check")
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        stdout
+        check_ok(&conf, args)
+            .0
             .lines()
             .filter(|line| line.starts_with("interface: "))
             .map(str::to_owned)
@@ -485,18 +483,7 @@ fn check_warns_about_guessable_doors_and_still_exits_0() {
              [fine]\nsequence = 8153,2261:udp,29870\ntcpflags = syn\ncommand = true\n"
         ),
     );
-    let output = knockd()
-        .args([
-            "-i".as_ref(),
-            "lo".as_ref(),
-            "-c".as_ref(),
-            conf.as_os_str(),
-            "--check".as_ref(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{output:?}");
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let (stdout, stderr) = check_ok(&conf, &["-i", "lo"]);
     assert!(
         stdout.contains(
             "[fine]\n  sequence: 8153:tcp,2261:udp,29870:tcp\n  guessing space: 48.0 bits \
@@ -505,8 +492,7 @@ fn check_warns_about_guessable_doors_and_still_exits_0() {
         ),
         "{stdout}"
     );
-    let warnings: Vec<&str> = std::str::from_utf8(&output.stderr)
-        .unwrap()
+    let warnings: Vec<&str> = stderr
         .lines()
         .filter(|line| line.starts_with("warning: "))
         .collect();
