@@ -83,38 +83,14 @@ fn looks_numeric(text: &str) -> bool {
 /// getaddrinfo call did.
 #[cfg(unix)]
 fn service_port(name: &str, protocol: Protocol) -> Result<u16, Error> {
-    use std::ffi::{CStr, CString};
-    use std::sync::{Mutex, PoisonError};
-
-    // getservbyname answers in static storage shared by all threads.
-    static LOOKUP: Mutex<()> = Mutex::new(());
-
-    let unknown = || Error::UnknownService {
-        name: name.to_owned(),
-        protocol,
-    };
-    let c_name = CString::new(name).map_err(|_| unknown())?;
-    let c_proto: &CStr = match protocol {
+    let c_proto = match protocol {
         Protocol::Tcp => c"tcp",
         Protocol::Udp => c"udp",
     };
-    let _guard = LOOKUP.lock().unwrap_or_else(PoisonError::into_inner);
-    // SAFETY: both arguments are NUL-terminated strings that outlive the call;
-    // a non-null result points to a servent that stays valid until the next
-    // lookup, which the lock holds off until we have copied the port.
-    let port = unsafe {
-        let entry = libc::getservbyname(c_name.as_ptr(), c_proto.as_ptr());
-        if entry.is_null() {
-            return Err(unknown());
-        }
-        (*entry).s_port
-    };
-    // s_port carries the port in network byte order in its low 16 bits.
-    let port = u16::from_be(port as u16);
-    if port == 0 {
-        return Err(unknown());
-    }
-    Ok(port)
+    crate::sys::service_port(name, c_proto).ok_or_else(|| Error::UnknownService {
+        name: name.to_owned(),
+        protocol,
+    })
 }
 
 /// Service names need the Unix services database; elsewhere ports must be numbers.

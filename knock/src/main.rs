@@ -10,6 +10,8 @@ mod profile;
 mod raw;
 mod rotating;
 mod send;
+#[cfg(unix)]
+mod sys;
 mod target;
 mod verify;
 
