@@ -203,12 +203,12 @@ fn label_bytes(label: std::ffi::OsString) -> Result<Vec<u8>, Error> {
     }
     #[cfg(not(unix))]
     {
-        label
-            .into_string()
-            .map(String::into_bytes)
-            .map_err(|_| Error::InvalidRotation {
+        use crate::rotating::RotatingError;
+        label.into_string().map(String::into_bytes).map_err(|_| {
+            Error::Rotating(RotatingError::Invalid {
                 reason: "--door: the label is not valid Unicode".to_owned(),
             })
+        })
     }
 }
 
@@ -225,6 +225,7 @@ fn parse_raw_flags(list: &str) -> Result<TcpFlags, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hit::HitError;
     use clap::Parser;
 
     fn cli(args: &[&str]) -> Cli {
@@ -272,11 +273,11 @@ mod tests {
         // Checklist 91: 0.8 sent port 1 before failing on `bogusport`.
         assert!(matches!(
             plan(&["h", "1", "nosuchservice", "2"]),
-            Err(Error::UnknownService { .. })
+            Err(Error::Hit(HitError::UnknownService { .. }))
         ));
         assert!(matches!(
             plan(&["h", "1", "99999"]),
-            Err(Error::InvalidPort { .. })
+            Err(Error::Hit(HitError::InvalidPort { .. }))
         ));
     }
 
@@ -365,7 +366,7 @@ mod tests {
         ));
         assert!(matches!(
             plan(&["--verify", "0", "h", "1"]),
-            Err(Error::InvalidPort { .. })
+            Err(Error::Hit(HitError::InvalidPort { .. }))
         ));
     }
 
