@@ -4,10 +4,66 @@
 //! suffix but exactly `udp` as TCP, and found bad service names only after
 //! sending the hits before them.
 
+use std::fmt;
+
 use knock_proto::sequence::parse_port;
 use knock_proto::{Knock, Protocol};
 
-use crate::error::Error;
+/// Why a `PORT[:PROTO]` argument (or a bare PORT) is refused.
+#[derive(Debug)]
+pub enum HitError {
+    /// A port that is not a number from 1 to 65535 (negative, too big, zero or empty).
+    InvalidPort {
+        /// The whole argument as typed, e.g. `99999:udp`.
+        arg: String,
+    },
+    /// A `:proto` suffix other than `tcp` or `udp`.
+    UnknownProtocol {
+        /// The whole argument as typed.
+        arg: String,
+    },
+    /// A service name that the services database does not know for the hit's protocol.
+    // Only Unix can look services up.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    UnknownService {
+        /// The service name as typed.
+        name: String,
+        /// The hit's protocol.
+        protocol: Protocol,
+    },
+    /// Service names cannot be looked up on this platform.
+    #[cfg(not(unix))]
+    ServiceNamesUnsupported {
+        /// The service name as typed.
+        name: String,
+    },
+}
+
+impl fmt::Display for HitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HitError::InvalidPort { arg } => write!(
+                f,
+                "invalid port in '{arg}': a port is a number from 1 to 65535 or a service name such as ssh"
+            ),
+            HitError::UnknownProtocol { arg } => write!(
+                f,
+                "unknown protocol in '{arg}': write PORT, PORT:tcp or PORT:udp"
+            ),
+            HitError::UnknownService { name, protocol } => write!(
+                f,
+                "unknown {protocol} service '{name}': give a port number or a service name listed in /etc/services"
+            ),
+            #[cfg(not(unix))]
+            HitError::ServiceNamesUnsupported { name } => write!(
+                f,
+                "service names such as '{name}' are not supported on this platform: give the port number"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for HitError {}
 
 /// One validated hit of the sequence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,11 +79,11 @@ impl Hit {
     /// absent; `all_udp` (`-u`) makes the hit UDP whatever the suffix says, as
     /// 0.8 did. PORT is 1 to 65535 or a service name known for the hit's
     /// protocol.
-    pub fn parse(arg: &str, all_udp: bool) -> Result<Hit, Error> {
+    pub fn parse(arg: &str, all_udp: bool) -> Result<Hit, HitError> {
         let (port_text, suffix) = match arg.split_once(':') {
             None => (arg.trim(), Protocol::Tcp),
             Some((port, suffix)) => {
-                let protocol = suffix.parse().map_err(|()| Error::UnknownProtocol {
+                let protocol = suffix.parse().map_err(|()| HitError::UnknownProtocol {
                     arg: arg.to_owned(),
                 })?;
                 (port.trim(), protocol)
@@ -36,8 +92,8 @@ impl Hit {
         let protocol = if all_udp { Protocol::Udp } else { suffix };
         let port = match port(port_text, protocol) {
             // The whole argument, suffix included, is what the user can find.
-            Err(Error::InvalidPort { .. }) => {
-                return Err(Error::InvalidPort {
+            Err(HitError::InvalidPort { .. }) => {
+                return Err(HitError::InvalidPort {
                     arg: arg.to_owned(),
                 })
             }
@@ -59,11 +115,11 @@ impl Hit {
 }
 
 /// Parses a bare PORT: 1 to 65535 or a service name known for `protocol`.
-pub fn port(text: &str, protocol: Protocol) -> Result<u16, Error> {
+pub fn port(text: &str, protocol: Protocol) -> Result<u16, HitError> {
     if looks_numeric(text) {
         parse_port(text)
             .filter(|&port| port != 0)
-            .ok_or_else(|| Error::InvalidPort {
+            .ok_or_else(|| HitError::InvalidPort {
                 arg: text.to_owned(),
             })
     } else {
@@ -82,45 +138,21 @@ fn looks_numeric(text: &str) -> bool {
 /// Looks a service name up in the services database for `protocol`, as 0.8's
 /// getaddrinfo call did.
 #[cfg(unix)]
-fn service_port(name: &str, protocol: Protocol) -> Result<u16, Error> {
-    use std::ffi::{CStr, CString};
-    use std::sync::{Mutex, PoisonError};
-
-    // getservbyname answers in static storage shared by all threads.
-    static LOOKUP: Mutex<()> = Mutex::new(());
-
-    let unknown = || Error::UnknownService {
-        name: name.to_owned(),
-        protocol,
-    };
-    let c_name = CString::new(name).map_err(|_| unknown())?;
-    let c_proto: &CStr = match protocol {
+fn service_port(name: &str, protocol: Protocol) -> Result<u16, HitError> {
+    let c_proto = match protocol {
         Protocol::Tcp => c"tcp",
         Protocol::Udp => c"udp",
     };
-    let _guard = LOOKUP.lock().unwrap_or_else(PoisonError::into_inner);
-    // SAFETY: both arguments are NUL-terminated strings that outlive the call;
-    // a non-null result points to a servent that stays valid until the next
-    // lookup, which the lock holds off until we have copied the port.
-    let port = unsafe {
-        let entry = libc::getservbyname(c_name.as_ptr(), c_proto.as_ptr());
-        if entry.is_null() {
-            return Err(unknown());
-        }
-        (*entry).s_port
-    };
-    // s_port carries the port in network byte order in its low 16 bits.
-    let port = u16::from_be(port as u16);
-    if port == 0 {
-        return Err(unknown());
-    }
-    Ok(port)
+    crate::sys::service_port(name, c_proto).ok_or_else(|| HitError::UnknownService {
+        name: name.to_owned(),
+        protocol,
+    })
 }
 
 /// Service names need the Unix services database; elsewhere ports must be numbers.
 #[cfg(not(unix))]
-fn service_port(name: &str, _protocol: Protocol) -> Result<u16, Error> {
-    Err(Error::ServiceNamesUnsupported {
+fn service_port(name: &str, _protocol: Protocol) -> Result<u16, HitError> {
+    Err(HitError::ServiceNamesUnsupported {
         name: name.to_owned(),
     })
 }
@@ -129,7 +161,7 @@ fn service_port(name: &str, _protocol: Protocol) -> Result<u16, Error> {
 mod tests {
     use super::*;
 
-    fn hit(arg: &str) -> Result<Knock, Error> {
+    fn hit(arg: &str) -> Result<Knock, HitError> {
         Hit::parse(arg, false).map(|h| h.knock)
     }
 
@@ -151,7 +183,7 @@ mod tests {
         assert_eq!(udp("domain:TCP"), Knock::new(53, Protocol::Udp));
         assert!(matches!(
             Hit::parse("7000:icmp", true),
-            Err(Error::UnknownProtocol { .. })
+            Err(HitError::UnknownProtocol { .. })
         ));
     }
 
@@ -159,7 +191,7 @@ mod tests {
     fn unknown_protocols_are_refused() {
         for arg in ["7000:icmp", "7000:", "7000:udp:x", "ssh:xyz"] {
             let e = hit(arg).unwrap_err();
-            assert!(matches!(e, Error::UnknownProtocol { .. }), "{arg}: {e}");
+            assert!(matches!(e, HitError::UnknownProtocol { .. }), "{arg}: {e}");
             assert!(e.to_string().contains(arg));
         }
     }
@@ -179,7 +211,7 @@ mod tests {
             "65536",
         ] {
             let e = hit(arg).unwrap_err();
-            assert!(matches!(e, Error::InvalidPort { .. }), "{arg}: {e}");
+            assert!(matches!(e, HitError::InvalidPort { .. }), "{arg}: {e}");
             assert!(e.to_string().contains(&format!("'{arg}'")));
         }
         assert_eq!(hit("65535").unwrap().port, 65535);
@@ -197,9 +229,9 @@ mod tests {
     #[test]
     fn unknown_services_are_refused() {
         let e = hit("nosuchservice").unwrap_err();
-        assert!(matches!(e, Error::UnknownService { .. }));
+        assert!(matches!(e, HitError::UnknownService { .. }));
         assert!(e.to_string().contains("'nosuchservice'"));
-        assert!(matches!(hit("a\0b"), Err(Error::UnknownService { .. })));
+        assert!(matches!(hit("a\0b"), Err(HitError::UnknownService { .. })));
     }
 
     #[test]
@@ -208,11 +240,11 @@ mod tests {
         assert_eq!(port("ssh", Protocol::Tcp).unwrap(), 22);
         assert!(matches!(
             port("0", Protocol::Tcp),
-            Err(Error::InvalidPort { .. })
+            Err(HitError::InvalidPort { .. })
         ));
         assert!(matches!(
             port("22:tcp", Protocol::Tcp),
-            Err(Error::UnknownService { .. })
+            Err(HitError::UnknownService { .. })
         ));
     }
 

@@ -105,12 +105,12 @@ pub fn run(plan: &Plan) -> Result<(), Error> {
         match verify::connect(door, check.timeout) {
             Ok(()) => return Ok(()),
             Err(source) if knocks > check.retries => {
-                return Err(Error::DoorShut {
+                return Err(Error::DoorShut(verify::DoorShut {
                     target: door,
                     knocks,
                     timeout: check.timeout,
                     source,
-                })
+                }))
             }
             Err(_) => {}
         }

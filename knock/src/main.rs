@@ -2,6 +2,7 @@
 
 mod cli;
 mod error;
+mod exposed;
 mod hit;
 mod knocker;
 mod one_time;
@@ -10,6 +11,8 @@ mod profile;
 mod raw;
 mod rotating;
 mod send;
+#[cfg(unix)]
+mod sys;
 mod target;
 mod verify;
 
@@ -18,6 +21,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::Cli;
+use crate::error::Error;
 use crate::plan::Request;
 
 fn main() -> ExitCode {
@@ -27,7 +31,9 @@ fn main() -> ExitCode {
     };
     let done = Request::from_cli(cli).and_then(|request| match request {
         Request::Knock(plan) => knocker::run(&plan),
-        Request::PrintSequence { door, at } => rotating::print_sequence(&door, at),
+        Request::PrintSequence { door, at } => {
+            rotating::print_sequence(&door, at).map_err(Error::from)
+        }
     });
     match done {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ use std::path::Path;
 use knock_proto::OneTimeSequences;
 
 use crate::error::Error;
+use crate::exposed::SecretExposed;
 use crate::hit::Hit;
 
 /// The first unused sequence of a one-time sequences file, read but not yet
@@ -66,11 +67,11 @@ fn check_private(path: &Path) -> Result<(), Error> {
     if mode & 0o077 == 0 {
         Ok(())
     } else {
-        Err(Error::SecretExposed {
+        Err(Error::SecretExposed(SecretExposed {
             file: "one-time sequences file",
             path: path.to_owned(),
             mode,
-        })
+        }))
     }
 }
 
@@ -138,7 +139,7 @@ mod tests {
         for mode in [0o640, 0o604, 0o620, 0o602] {
             fs::set_permissions(f.path(), fs::Permissions::from_mode(mode)).unwrap();
             let e = OneTimeKnock::open(f.path()).unwrap_err();
-            assert!(matches!(e, Error::SecretExposed { .. }), "{mode:o}: {e}");
+            assert!(matches!(e, Error::SecretExposed(_)), "{mode:o}: {e}");
             assert!(
                 e.to_string()
                     .contains(&format!("chmod 600 {}", f.path().display())),

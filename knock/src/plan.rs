@@ -82,24 +82,7 @@ impl Request {
 
     /// Fills what the command line leaves unset from `profile`.
     fn merge(cli: Cli, profile: Option<Profile>) -> Result<Request, Error> {
-        let from_profile = profile.as_ref();
-        let udp = cli.udp || from_profile.is_some_and(|p| p.udp);
-        let family = match (cli.ipv4, cli.ipv6) {
-            (true, _) => Family::V4,
-            (false, true) => Family::V6,
-            (false, false) => from_profile.map_or(Family::Any, |p| p.family),
-        };
-        let delay = cli.delay.or(from_profile.and_then(|p| p.delay));
-        let flags = cli
-            .flags
-            .or_else(|| from_profile.and_then(|p| p.flags.clone()));
-        let verify_port = cli
-            .verify
-            .or_else(|| from_profile.and_then(|p| p.verify.clone()));
-        let retries = cli.retries.or(from_profile.and_then(|p| p.retries));
-        let timeout = cli
-            .verify_timeout
-            .or(from_profile.and_then(|p| p.verify_timeout));
+        let options = Options::merge(&cli, profile.as_ref());
         let rotating = RotatingArgs {
             secret_file: cli.secret_file,
             door: cli.door.map(label_bytes).transpose()?,
@@ -121,55 +104,12 @@ impl Request {
                     .map_or(Knocks::Ports(cli.ports), Knocks::OneTimeFile),
             ),
         };
-        if !matches!(knocks, Knocks::Rotating(_)) {
-            if let Some(option) = rotating.first_given() {
-                return Err(Error::OptionAlone {
-                    option,
-                    needs: "a rotating door: add --secret-file FILE, or name a profile that has a secret_file",
-                });
-            }
-        }
-
-        let hits = match knocks {
-            Knocks::Ports(ports) => Hits::Listed(
-                ports
-                    .iter()
-                    .map(|arg| Hit::parse(arg, udp))
-                    .collect::<Result<_, _>>()?,
-            ),
-            Knocks::OneTimeFile(_) if udp => return Err(Error::UdpWithOneTime),
-            Knocks::OneTimeFile(path) => Hits::OneTimeFile(path),
-            Knocks::Rotating(_) if udp => return Err(Error::UdpWithRotating),
-            Knocks::Rotating(from_profile) => Hits::Rotating(rotating.or(from_profile).check()?),
-        };
-        if udp && flags.is_some() {
+        let hits = check_hits(knocks, rotating, options.udp)?;
+        if options.udp && options.flags.is_some() {
             return Err(Error::FlagsWithUdp);
         }
-        let verify = match verify_port {
-            Some(port) => Some(Verify {
-                port: hit::port(&port, Protocol::Tcp)?,
-                retries: retries.unwrap_or(verify::DEFAULT_RETRIES),
-                timeout: match timeout {
-                    Some(0) => return Err(Error::ZeroVerifyTimeout),
-                    Some(ms) => Duration::from_millis(ms),
-                    None => verify::DEFAULT_TIMEOUT,
-                },
-            }),
-            None if retries.is_some() => {
-                return Err(Error::OptionAlone {
-                    option: "--retries",
-                    needs: VERIFY_PORT,
-                })
-            }
-            None if timeout.is_some() => {
-                return Err(Error::OptionAlone {
-                    option: "--verify-timeout",
-                    needs: VERIFY_PORT,
-                })
-            }
-            None => None,
-        };
-        let raw_flags = flags.as_deref().map(parse_raw_flags).transpose()?;
+        let verify = check_verify(options.verify, options.retries, options.verify_timeout)?;
+        let raw_flags = options.flags.as_deref().map(parse_raw_flags).transpose()?;
         if cli.sequence_only {
             return match hits {
                 Hits::Rotating(door) => Ok(Request::PrintSequence { door, at: cli.at }),
@@ -180,14 +120,117 @@ impl Request {
         let host = host.ok_or(Error::NoHost)?;
         Ok(Request::Knock(Plan {
             host,
-            family,
+            family: options.family,
             hits,
-            delay: Duration::from_millis(delay.unwrap_or(0)),
+            delay: Duration::from_millis(options.delay.unwrap_or(0)),
             raw_flags,
             verbose: cli.verbose,
             verify,
         }))
     }
+}
+
+/// The options a profile may give too, the command line's winning; not yet
+/// checked.
+struct Options {
+    /// `-u`, `udp`: set by either.
+    udp: bool,
+    /// `-4`/`-6`, `family`.
+    family: Family,
+    /// `-d`, `delay`.
+    delay: Option<u64>,
+    /// `--flags`, `flags`.
+    flags: Option<String>,
+    /// `--verify`, `verify`.
+    verify: Option<String>,
+    /// `--retries`, `retries`.
+    retries: Option<u32>,
+    /// `--verify-timeout`, `verify_timeout`.
+    verify_timeout: Option<u64>,
+}
+
+impl Options {
+    /// The command line's options, with what it leaves unset taken from
+    /// `profile`.
+    fn merge(cli: &Cli, profile: Option<&Profile>) -> Options {
+        Options {
+            udp: cli.udp || profile.is_some_and(|p| p.udp),
+            family: match (cli.ipv4, cli.ipv6) {
+                (true, _) => Family::V4,
+                (false, true) => Family::V6,
+                (false, false) => profile.map_or(Family::Any, |p| p.family),
+            },
+            delay: cli.delay.or(profile.and_then(|p| p.delay)),
+            flags: cli
+                .flags
+                .clone()
+                .or_else(|| profile.and_then(|p| p.flags.clone())),
+            verify: cli
+                .verify
+                .clone()
+                .or_else(|| profile.and_then(|p| p.verify.clone())),
+            retries: cli.retries.or(profile.and_then(|p| p.retries)),
+            verify_timeout: cli
+                .verify_timeout
+                .or(profile.and_then(|p| p.verify_timeout)),
+        }
+    }
+}
+
+/// The hits `knocks` describes, all UDP with `udp` (`-u`); `rotating` is the
+/// command line's rotating door settings, which only a rotating door takes.
+fn check_hits(knocks: Knocks, rotating: RotatingArgs, udp: bool) -> Result<Hits, Error> {
+    if !matches!(knocks, Knocks::Rotating(_)) {
+        if let Some(option) = rotating.first_given() {
+            return Err(Error::OptionAlone {
+                option,
+                needs: "a rotating door: add --secret-file FILE, or name a profile that has a secret_file",
+            });
+        }
+    }
+    Ok(match knocks {
+        Knocks::Ports(ports) => Hits::Listed(
+            ports
+                .iter()
+                .map(|arg| Hit::parse(arg, udp))
+                .collect::<Result<_, _>>()?,
+        ),
+        Knocks::OneTimeFile(_) if udp => return Err(Error::UdpWithOneTime),
+        Knocks::OneTimeFile(path) => Hits::OneTimeFile(path),
+        Knocks::Rotating(_) if udp => return Err(Error::UdpWithRotating),
+        Knocks::Rotating(from_profile) => Hits::Rotating(rotating.or(from_profile).check()?),
+    })
+}
+
+/// `--verify PORT` with its `--retries` and `--verify-timeout` (in
+/// milliseconds), which mean nothing without it.
+fn check_verify(
+    port: Option<String>,
+    retries: Option<u32>,
+    timeout: Option<u64>,
+) -> Result<Option<Verify>, Error> {
+    let Some(port) = port else {
+        return match (retries, timeout) {
+            (Some(_), _) => Err(Error::OptionAlone {
+                option: "--retries",
+                needs: VERIFY_PORT,
+            }),
+            (None, Some(_)) => Err(Error::OptionAlone {
+                option: "--verify-timeout",
+                needs: VERIFY_PORT,
+            }),
+            (None, None) => Ok(None),
+        };
+    };
+    Ok(Some(Verify {
+        port: hit::port(&port, Protocol::Tcp)?,
+        retries: retries.unwrap_or(verify::DEFAULT_RETRIES),
+        timeout: match timeout {
+            Some(0) => return Err(Error::ZeroVerifyTimeout),
+            Some(ms) => Duration::from_millis(ms),
+            None => verify::DEFAULT_TIMEOUT,
+        },
+    }))
 }
 
 /// What `--retries` and `--verify-timeout` need.
@@ -203,12 +246,12 @@ fn label_bytes(label: std::ffi::OsString) -> Result<Vec<u8>, Error> {
     }
     #[cfg(not(unix))]
     {
-        label
-            .into_string()
-            .map(String::into_bytes)
-            .map_err(|_| Error::InvalidRotation {
+        use crate::rotating::RotatingError;
+        label.into_string().map(String::into_bytes).map_err(|_| {
+            Error::Rotating(RotatingError::Invalid {
                 reason: "--door: the label is not valid Unicode".to_owned(),
             })
+        })
     }
 }
 
@@ -225,6 +268,7 @@ fn parse_raw_flags(list: &str) -> Result<TcpFlags, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hit::HitError;
     use clap::Parser;
 
     fn cli(args: &[&str]) -> Cli {
@@ -272,11 +316,11 @@ mod tests {
         // Checklist 91: 0.8 sent port 1 before failing on `bogusport`.
         assert!(matches!(
             plan(&["h", "1", "nosuchservice", "2"]),
-            Err(Error::UnknownService { .. })
+            Err(Error::Hit(HitError::UnknownService { .. }))
         ));
         assert!(matches!(
             plan(&["h", "1", "99999"]),
-            Err(Error::InvalidPort { .. })
+            Err(Error::Hit(HitError::InvalidPort { .. }))
         ));
     }
 
@@ -365,7 +409,7 @@ mod tests {
         ));
         assert!(matches!(
             plan(&["--verify", "0", "h", "1"]),
-            Err(Error::InvalidPort { .. })
+            Err(Error::Hit(HitError::InvalidPort { .. }))
         ));
     }
 

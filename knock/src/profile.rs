@@ -247,34 +247,8 @@ pub fn load(path: &Path, name: &str) -> Result<Profile, ProfileError> {
         length: raw.length,
         protocol: raw.protocol,
     };
-    if rotating.secret_file.is_none() && rotating.first_given().is_some() {
-        return Err(invalid(
-            "door, step, range, length and protocol describe a rotating door: add secret_file",
-        ));
-    }
-    let knocks = match (raw.ports, raw.one_time_file, rotating.secret_file.is_some()) {
-        (Some(_), Some(_), _) | (Some(_), _, true) | (_, Some(_), true) => {
-            return Err(invalid(
-                "it has more than one of ports, one_time_file and secret_file: keep one",
-            ))
-        }
-        (None, None, false) => {
-            return Err(invalid(
-                "it has none of ports, one_time_file and secret_file",
-            ))
-        }
-        (Some(ports), None, false) if ports.is_empty() => {
-            return Err(invalid("its ports list is empty"))
-        }
-        (Some(ports), None, false) => Knocks::Ports(ports.iter().map(Scalar::to_string).collect()),
-        (None, Some(file), false) => Knocks::OneTimeFile(beside(file)),
-        (None, None, true) if rotating.door.is_none() => {
-            return Err(invalid(
-                "it has a secret_file but no door: add the door's label",
-            ))
-        }
-        (None, None, true) => Knocks::Rotating(rotating),
-    };
+    let one_time_file = raw.one_time_file.map(beside);
+    let knocks = knocks(raw.ports, one_time_file, rotating).map_err(invalid)?;
     let family = match raw.family.as_ref().map(Scalar::to_string).as_deref() {
         None => Family::Any,
         Some("4") => Family::V4,
@@ -292,6 +266,35 @@ pub fn load(path: &Path, name: &str) -> Result<Profile, ProfileError> {
         retries: raw.retries,
         verify_timeout: raw.verify_timeout,
     })
+}
+
+/// What a profile knocks: exactly one of its ports, its one-time file and
+/// its rotating door; or, as an error, what is wrong with them.
+fn knocks(
+    ports: Option<Vec<Scalar>>,
+    one_time_file: Option<PathBuf>,
+    rotating: RotatingArgs,
+) -> Result<Knocks, &'static str> {
+    if rotating.secret_file.is_none() && rotating.first_given().is_some() {
+        return Err(
+            "door, step, range, length and protocol describe a rotating door: add secret_file",
+        );
+    }
+    match (ports, one_time_file, rotating.secret_file.is_some()) {
+        (Some(_), Some(_), _) | (Some(_), _, true) | (_, Some(_), true) => {
+            Err("it has more than one of ports, one_time_file and secret_file: keep one")
+        }
+        (None, None, false) => Err("it has none of ports, one_time_file and secret_file"),
+        (Some(ports), None, false) if ports.is_empty() => Err("its ports list is empty"),
+        (Some(ports), None, false) => {
+            Ok(Knocks::Ports(ports.iter().map(Scalar::to_string).collect()))
+        }
+        (None, Some(file), false) => Ok(Knocks::OneTimeFile(file)),
+        (None, None, true) if rotating.door.is_none() => {
+            Err("it has a secret_file but no door: add the door's label")
+        }
+        (None, None, true) => Ok(Knocks::Rotating(rotating)),
+    }
 }
 
 /// Parses a whole profile file.

@@ -3,6 +3,7 @@
 //! `rotating` (specified in `docs/rotating-sequences.md`), so the client and
 //! knockd compute the same knocks.
 
+use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -10,12 +11,75 @@ use std::time::{Duration, SystemTime};
 use knock_proto::rotating::{Label, PortRange, RotatingProtocol, Rotation, Secret, SecretError};
 use knock_proto::Sequence;
 
-use crate::error::Error;
+use crate::exposed::SecretExposed;
 
 /// How close to the end of its step a knock may start: closer than this (plus
 /// the time the knock itself takes), the client waits for the next step
 /// rather than race the boundary.
 pub const MARGIN: Duration = Duration::from_secs(1);
+
+/// Why a rotating door cannot be knocked or its sequence printed.
+#[derive(Debug)]
+pub enum RotatingError {
+    /// A rotating door's setting (`--door`, `--step`, ...) without a secret
+    /// file.
+    NoSecret {
+        /// The first such option given, e.g. `--door`.
+        option: &'static str,
+    },
+    /// A rotating door's settings cannot be used.
+    Invalid {
+        /// What is wrong and what to write instead.
+        reason: String,
+    },
+    /// A rotating door's secret file cannot be used (never shows the key).
+    Secret {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: SecretError,
+    },
+    /// The secret file is accessible to group or others.
+    Exposed(SecretExposed),
+    /// `--sequence-only` could not write its line.
+    Output(io::Error),
+    /// The system clock says it is before 1970: no step can be derived.
+    ClockBeforeEpoch,
+}
+
+impl fmt::Display for RotatingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RotatingError::NoSecret { option } => {
+                write!(f, "{option} needs a secret: add --secret-file FILE")
+            }
+            RotatingError::Invalid { reason } => write!(f, "rotating door: {reason}"),
+            RotatingError::Secret { path, source } => {
+                write!(f, "secret file {}: {source}", path.display())
+            }
+            RotatingError::Exposed(e) => e.fmt(f),
+            RotatingError::Output(source) => write!(
+                f,
+                "cannot write the sequence to standard output: {}",
+                knock_proto::io_message(source)
+            ),
+            RotatingError::ClockBeforeEpoch => f.write_str(
+                "the system clock is set before 1970: set the clock (rotating doors need it within a step of the server's)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RotatingError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RotatingError::Secret { source, .. } => Some(source),
+            RotatingError::Exposed(e) => Some(e),
+            RotatingError::Output(source) => Some(source),
+            _ => None,
+        }
+    }
+}
 
 /// A rotating door's settings as given on the command line or in a profile,
 /// not yet checked.
@@ -63,12 +127,11 @@ impl RotatingArgs {
     }
 
     /// Checks the settings; unset ones take knockd's defaults.
-    pub fn check(self) -> Result<RotatingDoor, Error> {
-        let invalid = |reason: String| Error::InvalidRotation { reason };
+    pub fn check(self) -> Result<RotatingDoor, RotatingError> {
+        let invalid = |reason: String| RotatingError::Invalid { reason };
         let first_given = self.first_given();
-        let secret_file = self.secret_file.ok_or(Error::OptionAlone {
+        let secret_file = self.secret_file.ok_or(RotatingError::NoSecret {
             option: first_given.unwrap_or("--door"),
-            needs: "a secret: add --secret-file FILE",
         })?;
         let door = self.door.ok_or_else(|| {
             invalid("a rotating door needs its label: add --door LABEL (its section name in knockd.conf)".to_owned())
@@ -125,21 +188,21 @@ pub struct RotatingDoor {
 impl RotatingDoor {
     /// Reads the secret, refusing a file that group or others may read.
     /// No error carries any of the key.
-    pub fn open(&self) -> Result<RotatingKnock<'_>, Error> {
+    pub fn open(&self) -> Result<RotatingKnock<'_>, RotatingError> {
         let secret = Secret::read_file(&self.secret_file)
             .map_err(|source| secret_error(&self.secret_file, source))?;
         Ok(RotatingKnock { door: self, secret })
     }
 }
 
-fn secret_error(path: &Path, source: SecretError) -> Error {
+fn secret_error(path: &Path, source: SecretError) -> RotatingError {
     match source {
-        SecretError::Readable { mode } => Error::SecretExposed {
+        SecretError::Readable { mode } => RotatingError::Exposed(SecretExposed {
             file: "secret file",
             path: path.to_owned(),
             mode,
-        },
-        source => Error::Secret {
+        }),
+        source => RotatingError::Secret {
             path: path.to_owned(),
             source,
         },
@@ -168,7 +231,7 @@ impl RotatingKnock<'_> {
 
 /// `--sequence-only`: prints the sequence of the step holding `at` (Unix
 /// seconds; now when `None`) on one line.
-pub fn print_sequence(door: &RotatingDoor, at: Option<u64>) -> Result<(), Error> {
+pub fn print_sequence(door: &RotatingDoor, at: Option<u64>) -> Result<(), RotatingError> {
     let knock = door.open()?;
     let at = match at {
         Some(at) => at,
@@ -178,7 +241,7 @@ pub fn print_sequence(door: &RotatingDoor, at: Option<u64>) -> Result<(), Error>
     let mut stdout = io::stdout().lock();
     writeln!(stdout, "{sequence}")
         .and_then(|()| stdout.flush())
-        .map_err(Error::Output)
+        .map_err(RotatingError::Output)
 }
 
 /// The step a knock starting at `now` (since the Unix epoch) should use, and
@@ -202,10 +265,10 @@ pub fn step_to_knock(
 }
 
 /// The time since the Unix epoch.
-pub fn unix_now() -> Result<Duration, Error> {
+pub fn unix_now() -> Result<Duration, RotatingError> {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_err(|_| Error::ClockBeforeEpoch)
+        .map_err(|_| RotatingError::ClockBeforeEpoch)
 }
 
 #[cfg(test)]

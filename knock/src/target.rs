@@ -6,8 +6,6 @@ use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 
-use crate::error::Error;
-
 /// The address family `-4`/`-6` restrict resolution to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -40,17 +38,59 @@ impl fmt::Display for Family {
     }
 }
 
+/// Why the host gave no address to knock on.
+#[derive(Debug)]
+pub enum ResolveError {
+    /// Name resolution failed.
+    Failed {
+        /// The host as typed.
+        host: String,
+        /// The resolver's reason.
+        source: io::Error,
+    },
+    /// The host resolved, but not to an address of the requested family.
+    NoAddress {
+        /// The host as typed.
+        host: String,
+        /// The family `-4`/`-6` asked for.
+        family: Family,
+    },
+}
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResolveError::Failed { host, source } => {
+                write!(f, "failed to resolve hostname '{host}': {source}")
+            }
+            ResolveError::NoAddress { host, family } => write!(
+                f,
+                "hostname '{host}' has no {family} address: drop -4/-6 or give an address of that family"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ResolveError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ResolveError::Failed { source, .. } => Some(source),
+            ResolveError::NoAddress { .. } => None,
+        }
+    }
+}
+
 /// Resolves `host` to the first address of `family` the system resolver
 /// offers. The port of the result is 0; each hit sets its own.
-pub fn resolve(host: &str, family: Family) -> Result<SocketAddr, Error> {
-    let resolve_error = |source: io::Error| Error::Resolve {
+pub fn resolve(host: &str, family: Family) -> Result<SocketAddr, ResolveError> {
+    let resolve_error = |source: io::Error| ResolveError::Failed {
         host: host.to_owned(),
         source,
     };
     let mut addrs = (host, 0).to_socket_addrs().map_err(resolve_error)?;
     addrs
         .find(|addr| family.admits(addr))
-        .ok_or_else(|| Error::NoAddress {
+        .ok_or_else(|| ResolveError::NoAddress {
             host: host.to_owned(),
             family,
         })
@@ -74,7 +114,7 @@ mod tests {
         let e = resolve("127.0.0.1", Family::V6).unwrap_err();
         assert!(matches!(
             e,
-            Error::NoAddress {
+            ResolveError::NoAddress {
                 family: Family::V6,
                 ..
             }
@@ -83,7 +123,7 @@ mod tests {
         let e = resolve("::1", Family::V4).unwrap_err();
         assert!(matches!(
             e,
-            Error::NoAddress {
+            ResolveError::NoAddress {
                 family: Family::V4,
                 ..
             }
@@ -94,7 +134,7 @@ mod tests {
     fn unresolvable_host_is_named() {
         // .invalid is reserved (RFC 6761): no resolver can answer it.
         let e = resolve("nosuchhost.invalid", Family::Any).unwrap_err();
-        assert!(matches!(e, Error::Resolve { .. }));
+        assert!(matches!(e, ResolveError::Failed { .. }));
         assert!(e.to_string().contains("'nosuchhost.invalid'"));
     }
 }

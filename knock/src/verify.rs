@@ -2,6 +2,7 @@
 //! guards on the address that was knocked (a knock over IPv4 followed by a
 //! connection over IPv6 is a classic way to find a door shut).
 
+use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
@@ -33,6 +34,44 @@ pub struct Verify {
     pub retries: u32,
     /// How long each verification may keep trying.
     pub timeout: Duration,
+}
+
+/// `--verify`: no connection succeeded after the last knock.
+#[derive(Debug)]
+pub struct DoorShut {
+    /// The address and port that were tried.
+    pub target: SocketAddr,
+    /// How many times the whole sequence was sent.
+    pub knocks: u32,
+    /// How long each verification tried.
+    pub timeout: Duration,
+    /// Why the last attempt failed.
+    pub source: io::Error,
+}
+
+impl fmt::Display for DoorShut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let DoorShut {
+            target,
+            knocks,
+            timeout,
+            source,
+        } = self;
+        write!(
+            f,
+            "could not connect to {target} after knocking {knocks} time{s}, trying for {ms} ms \
+             after each knock: {reason}",
+            s = if *knocks == 1 { "" } else { "s" },
+            ms = timeout.as_millis(),
+            reason = knock_proto::io_message(source)
+        )
+    }
+}
+
+impl std::error::Error for DoorShut {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
 }
 
 /// Connects to `target` until `timeout` has passed: refused attempts are

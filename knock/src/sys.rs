@@ -1,0 +1,31 @@
+#![allow(unsafe_code)]
+//! The one place where `knock` calls into libc directly: everything else in
+//! the crate denies `unsafe_code` (see `knock/Cargo.toml`) and calls the safe
+//! functions here.
+
+use std::ffi::{CStr, CString};
+use std::sync::{Mutex, PoisonError};
+
+/// The port the services database gives `name` for `protocol` (`c"tcp"` or
+/// `c"udp"`), as 0.8's getaddrinfo call found it; `None` for a name it does
+/// not know, one with a NUL byte, or one whose port is 0.
+pub fn service_port(name: &str, protocol: &CStr) -> Option<u16> {
+    // getservbyname answers in static storage shared by all threads.
+    static LOOKUP: Mutex<()> = Mutex::new(());
+
+    let c_name = CString::new(name).ok()?;
+    let _guard = LOOKUP.lock().unwrap_or_else(PoisonError::into_inner);
+    // SAFETY: both arguments are NUL-terminated strings that outlive the call;
+    // a non-null result points to a servent that stays valid until the next
+    // lookup, which the lock holds off until we have copied the port.
+    let port = unsafe {
+        let entry = libc::getservbyname(c_name.as_ptr(), protocol.as_ptr());
+        if entry.is_null() {
+            return None;
+        }
+        (*entry).s_port
+    };
+    // s_port carries the port in network byte order in its low 16 bits.
+    let port = u16::from_be(port as u16);
+    (port != 0).then_some(port)
+}
