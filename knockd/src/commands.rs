@@ -48,6 +48,7 @@ use knockd_core::config::{Door, MAX_COMMAND_LEN};
 
 use crate::ledger::{Entry, Ledger};
 use crate::log::{CommandKind, Logger, Message, Source};
+use crate::sys;
 
 /// How often [`CommandRunner::shutdown`] checks on its children.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(10);
@@ -641,7 +642,7 @@ impl CommandRunner {
             .arg(OsStr::from_bytes(&knockd_core::bytes::encode(command)))
             .stdin(Stdio::null())
             .process_group(0);
-        close_inherited_descriptors();
+        sys::process::close_inherited_descriptors();
         match shell.spawn() {
             Ok(child) => {
                 self.count(door, |s| &mut s.run);
@@ -709,32 +710,6 @@ fn report_exit(door: &str, status: ExitStatus, log: &mut Logger) {
         (None, None) => {}
     }
 }
-
-/// Marks every descriptor above stderr close-on-exec, so that no child
-/// inherits one whatever its owner (libpcap, the resolver) forgot.
-///
-/// This runs in the daemon, which never execs, rather than in a `pre_exec`
-/// hook: a hook forces `fork`, which copies the page tables (capture ring
-/// included) on every knock, where without one std uses `posix_spawn`, i.e.
-/// `vfork`.
-#[cfg(target_os = "linux")]
-fn close_inherited_descriptors() {
-    // SAFETY: a single system call on no memory of ours. Kernels before 5.11
-    // fail with EINVAL or ENOSYS; the descriptors are then as safe as their
-    // owners made them.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3 as libc::c_uint,
-            libc::c_uint::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
-    }
-}
-
-/// Elsewhere descriptors rely on their owners' close-on-exec flags.
-#[cfg(not(target_os = "linux"))]
-fn close_inherited_descriptors() {}
 
 #[cfg(test)]
 mod tests {
