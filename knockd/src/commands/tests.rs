@@ -26,6 +26,17 @@ fn runner() -> CommandRunner {
     CommandRunner::new(RunnerLimits::default(), None)
 }
 
+/// A runner without a ledger, running at most `max_running` commands and
+/// queueing at most `max_queued` starts.
+fn bounded(max_running: usize, max_queued: usize) -> CommandRunner {
+    let limits = RunnerLimits {
+        max_running,
+        max_queued,
+        ..RunnerLimits::default()
+    };
+    CommandRunner::new(limits, None)
+}
+
 fn idle(runner: &CommandRunner) -> bool {
     runner.running() == 0 && runner.pending_stops() == 0 && runner.queued() == 0
 }
@@ -250,12 +261,7 @@ fn stop_waits_for_a_slow_start() {
 fn concurrency_is_bounded_and_every_start_runs() {
     let (mut log, captured) = capture(false, false);
     let out = out_file(&captured);
-    let limits = RunnerLimits {
-        max_running: 3,
-        max_queued: 100,
-        ..RunnerLimits::default()
-    };
-    let mut runner = CommandRunner::new(limits, None);
+    let mut runner = bounded(3, 100);
     let d = door(
         Some(&format!("sleep 0.3; echo x >> {out}")),
         None,
@@ -278,12 +284,7 @@ fn concurrency_is_bounded_and_every_start_runs() {
 fn starts_beyond_the_queue_are_dropped_but_stops_are_not() {
     let (mut log, captured) = capture(false, false);
     let out = out_file(&captured);
-    let limits = RunnerLimits {
-        max_running: 1,
-        max_queued: 2,
-        ..RunnerLimits::default()
-    };
-    let mut runner = CommandRunner::new(limits, None);
+    let mut runner = bounded(1, 2);
     let d = door(
         Some(&format!("sleep 0.1; echo start >> {out}")),
         Some(&format!("echo stop >> {out}")),
@@ -362,6 +363,13 @@ fn journal(dir: &std::path::Path) -> String {
     dir.join("doors").display().to_string()
 }
 
+/// Drops `runner` and checks that its ledger in `state` has no door open.
+fn assert_all_closed(runner: CommandRunner, state: &std::path::Path) {
+    drop(runner);
+    let reopened = Ledger::open(state).unwrap();
+    assert!(reopened.pending.is_empty(), "{:?}", reopened.pending);
+}
+
 #[test]
 fn a_door_is_in_the_ledger_before_its_start_runs_and_leaves_it_after_its_stop() {
     let (mut log, captured) = capture(false, false);
@@ -376,9 +384,7 @@ fn a_door_is_in_the_ledger_before_its_start_runs_and_leaves_it_after_its_stop() 
     runner.open_door(&d, Source::with_host(V4, None), Instant::now(), &mut log);
     drive(&mut runner, &mut log, Duration::from_secs(10), idle);
     assert_eq!(read(&out), "1\nstop\n");
-    drop(runner);
-    let reopened = Ledger::open(&state).unwrap();
-    assert!(reopened.pending.is_empty(), "{:?}", reopened.pending);
+    assert_all_closed(runner, &state);
 }
 
 #[test]
@@ -441,9 +447,7 @@ fn close_now_runs_the_chosen_stops_at_once_and_closes_their_records() {
         }
     );
     assert_eq!(runner.door_stats("e"), CommandStats::default());
-    drop(runner);
-    let reopened = Ledger::open(&state).unwrap();
-    assert!(reopened.pending.is_empty(), "{:?}", reopened.pending);
+    assert_all_closed(runner, &state);
 }
 
 #[test]
