@@ -11,10 +11,10 @@
 //! and calls [`CommandRunner::reap`] on SIGCHLD. Nothing here blocks except
 //! [`CommandRunner::shutdown`], whose wait is bounded.
 //!
-//! Doors that always close: with a [`Ledger`], each stop command is recorded
-//! on disk before its start command runs and marked done once it has run,
-//! so a knockd killed in between closes the door at its next start
-//! ([`CommandRunner::recover`]) or at `knockd --close-all`.
+//! Doors that always close: with a [`Ledger`](crate::ledger::Ledger), each
+//! stop command is recorded on disk before its start command runs and marked
+//! done once it has run, so a knockd killed in between closes the door at its
+//! next start ([`CommandRunner::recover`]) or at `knockd --close-all`.
 //!
 //! Children get stdin from `/dev/null` and the daemon's stdout and stderr (as
 //! in 0.8), and their own process group, so a Ctrl-C meant for a foreground
