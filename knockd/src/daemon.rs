@@ -4,7 +4,9 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use nix::unistd::{chdir, dup2_stderr, dup2_stdin, dup2_stdout, fork, setsid, ForkResult};
+use nix::unistd::{chdir, dup2_stderr, dup2_stdin, dup2_stdout, setsid};
+
+use crate::sys;
 
 /// Forks into the background as `daemon(0, 0)` does: the launching process
 /// exits 0, the child becomes a session leader with its working directory at
@@ -12,12 +14,7 @@ use nix::unistd::{chdir, dup2_stderr, dup2_stdin, dup2_stdout, fork, setsid, For
 ///
 /// Must be called while the process has a single thread.
 pub fn detach() -> io::Result<()> {
-    // SAFETY: knockd calls this before it starts any thread, so the child is a
-    // complete copy of a single-threaded process.
-    match unsafe { fork() }.map_err(io::Error::from)? {
-        ForkResult::Parent { .. } => std::process::exit(0),
-        ForkResult::Child => {}
-    }
+    sys::process::fork_to_background()?;
     setsid().map_err(io::Error::from)?;
     chdir("/").map_err(io::Error::from)?;
     let null = fs::OpenOptions::new()

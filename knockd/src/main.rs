@@ -31,6 +31,7 @@ mod rotation;
 mod server;
 mod setup;
 mod signals;
+mod sys;
 mod throttle;
 
 use std::process::ExitCode;

@@ -6,10 +6,12 @@
 //! known: the first lines of a new knocker may show only its address.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
+
+use crate::sys;
 
 /// How many names are remembered; the cache is cleared when it is full.
 const CACHE_CAP: usize = 4096;
@@ -59,37 +61,12 @@ impl Resolver {
 
 fn work(queue: &Receiver<IpAddr>, cache: &Cache) {
     while let Ok(addr) = queue.recv() {
-        let name = reverse_lookup(addr);
+        let name = sys::resolve::name_of(addr);
         cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(addr, name);
     }
-}
-
-/// `getnameinfo` with `NI_NAMEREQD`: a name, or `None` when there is none.
-fn reverse_lookup(addr: IpAddr) -> Option<String> {
-    let sock: socket2::SockAddr = SocketAddr::new(addr, 0).into();
-    let mut host = [0 as libc::c_char; 1025];
-    // SAFETY: the address pointer and length come from a valid SockAddr, and
-    // the host buffer's length is passed with it; no service is requested.
-    let rc = unsafe {
-        libc::getnameinfo(
-            sock.as_ptr().cast(),
-            sock.len(),
-            host.as_mut_ptr(),
-            host.len() as libc::socklen_t,
-            std::ptr::null_mut(),
-            0,
-            libc::NI_NAMEREQD,
-        )
-    };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: getnameinfo NUL-terminates the host buffer on success.
-    let name = unsafe { std::ffi::CStr::from_ptr(host.as_ptr()) };
-    Some(name.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]

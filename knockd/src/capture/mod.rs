@@ -14,7 +14,6 @@
 //! falls back to filtering every packet in user space with only a warning on
 //! standard error when the kernel refuses a program.
 
-use std::ffi::{c_char, c_int, c_uint, CStr};
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,6 +23,8 @@ use pcap::{Activated, Active};
 
 use knockd_core::filter::Program;
 use knockd_core::wire::LinkType;
+
+use crate::sys;
 
 /// The longest filter program the kernel takes: `BPF_MAXINSNS`, 4096 on
 /// Linux; 512 on the BSDs and macOS, whose libpcap silently filters in user
@@ -123,36 +124,6 @@ pub fn kernel_takes(program: &Program) -> Option<bool> {
     {
         let _ = program;
         None
-    }
-}
-
-/// libpcap's `struct bpf_insn`, `struct bpf_program` and `pcap_setfilter`,
-/// which the `pcap` crate offers only for programs libpcap compiled.
-mod ffi {
-    use super::{c_char, c_int, c_uint};
-
-    /// `struct bpf_insn`.
-    #[repr(C)]
-    pub struct BpfInsn {
-        pub code: u16,
-        pub jt: u8,
-        pub jf: u8,
-        pub k: u32,
-    }
-
-    /// `struct bpf_program`.
-    #[repr(C)]
-    pub struct BpfProgram {
-        pub bf_len: c_uint,
-        pub bf_insns: *mut BpfInsn,
-    }
-
-    /// `pcap_t`, only ever behind a pointer.
-    pub enum PcapT {}
-
-    extern "C" {
-        pub fn pcap_setfilter(p: *mut PcapT, fp: *mut BpfProgram) -> c_int;
-        pub fn pcap_geterr(p: *mut PcapT) -> *mut c_char;
     }
 }
 
@@ -334,33 +305,12 @@ impl Capture<Active> {
     /// libpcap filters in user space), or `None` where the kernel cannot be
     /// asked.
     pub fn kernel_filter_len(&self) -> Result<Option<usize>, CaptureError> {
-        #[cfg(target_os = "linux")]
-        {
-            let mut len: libc::socklen_t = 0;
-            // SAFETY: `SO_GET_FILTER` with a zero length only reports the
-            // number of instructions of the attached filter in `len`; it
-            // writes no buffer, so a null `optval` is allowed. The descriptor
-            // is the capture's own, open for as long as `self`.
-            let status = unsafe {
-                libc::getsockopt(
-                    self.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_GET_FILTER,
-                    std::ptr::null_mut(),
-                    &mut len,
-                )
-            };
-            if status != 0 {
-                let error = std::io::Error::last_os_error();
-                return Err(CaptureError::new(format!(
-                    "cannot read the capture filter back from the kernel: {}",
-                    knock_proto::io_message(&error)
-                )));
-            }
-            Ok(Some(len as usize))
-        }
-        #[cfg(not(target_os = "linux"))]
-        Ok(None)
+        sys::filter::kernel_filter_len(self.as_fd()).map_err(|error| {
+            CaptureError::new(format!(
+                "cannot read the capture filter back from the kernel: {}",
+                knock_proto::io_message(&error)
+            ))
+        })
     }
 
     /// Packet counters since the capture was opened.
@@ -408,37 +358,8 @@ impl<S: Activated + ?Sized> Capture<S> {
     /// program. On Linux libpcap also attaches it to the socket, or falls back
     /// to user space if the kernel refuses it: see [`Capture::install_program`].
     pub fn set_program(&mut self, program: &Program) -> Result<(), CaptureError> {
-        let mut instructions: Vec<ffi::BpfInsn> = program
-            .instructions()
-            .iter()
-            .map(|i| ffi::BpfInsn {
-                code: i.code,
-                jt: i.jt,
-                jf: i.jf,
-                k: i.k,
-            })
-            .collect();
-        let mut fp = ffi::BpfProgram {
-            bf_len: c_uint::try_from(instructions.len())
-                .map_err(|_| CaptureError::new("pcap_setfilter: program too long".into()))?,
-            bf_insns: instructions.as_mut_ptr(),
-        };
-        let handle = self.handle.as_ptr().cast::<ffi::PcapT>();
-        // SAFETY: `handle` is the pcap_t this capture owns, valid until it is
-        // dropped; `fp` points to `instructions`, which outlive the call;
-        // libpcap copies the program before it returns and keeps no pointer
-        // into it.
-        let status = unsafe { ffi::pcap_setfilter(handle, &mut fp) };
-        if status == 0 {
-            return Ok(());
-        }
-        // SAFETY: pcap_geterr returns the handle's NUL-terminated error
-        // buffer, valid until the next libpcap call on the handle; it is
-        // copied at once.
-        let text = unsafe { CStr::from_ptr(ffi::pcap_geterr(handle)) }
-            .to_string_lossy()
-            .into_owned();
-        Err(CaptureError::new(format!("pcap_setfilter: {text}")))
+        sys::filter::set_filter(&mut self.handle, program.instructions())
+            .map_err(|text| CaptureError::new(format!("pcap_setfilter: {text}")))
     }
 
     /// Reads up to `max_packets` packets that are ready, calling
