@@ -4,6 +4,8 @@
 //! namespace, opens an `AF_PACKET` socket there and writes the frames; the
 //! test thread itself never changes namespace.
 
+#![allow(unsafe_code)]
+
 use std::fs::File;
 use std::io;
 use std::mem;

@@ -6,6 +6,8 @@
 //! 7999, or 22 for `ssh`) from an ephemeral port, whereas the kernel's answers
 //! (RSTs, ICMP) come from the knocked port.
 
+#![allow(unsafe_code)]
+
 use std::net::IpAddr;
 use std::process::{Command, Output};
 use std::thread;
