@@ -27,10 +27,11 @@ mod ledger;
 mod log;
 mod notify;
 mod resolver;
-mod rotation;
 mod server;
 mod setup;
 mod signals;
+mod spent_steps;
+mod step_windows;
 mod sys;
 mod throttle;
 

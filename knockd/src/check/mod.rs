@@ -22,8 +22,8 @@ use knockd_core::wire::LinkType;
 
 use crate::capture;
 use crate::interfaces;
-use crate::rotation::unix_now;
 use crate::setup::{filter_doors, Setup};
+use crate::step_windows::unix_now;
 use problems::Severity;
 
 /// Prints what the daemon would run with `setup`; returns the exit status.

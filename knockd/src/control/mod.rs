@@ -4,7 +4,7 @@
 //! [`socket`] serves the socket from the poll loop; [`protocol`] is its
 //! line protocol; [`status`] the status value, printed by [`text`], as
 //! JSON, or by [`prometheus`]; [`client`] the subcommands' end. The server
-//! answers requests in `server::control`, where its state is.
+//! answers requests in `server::operator`, where its state is.
 //!
 //! A socket that cannot be set up (no such directory, no permission, one a
 //! live knockd holds) is logged and knockd runs without it: the operator's

@@ -4,15 +4,18 @@
 
 use std::fmt;
 use std::io;
+use std::net::IpAddr;
+use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use knock_proto::io_message;
 use knockd_core::engine::{Engine, Limits};
 use knockd_core::wire::LinkType;
 
+use super::addresses::{local_addresses, union};
+use super::capture_filter::{install_filter, log_expressions};
 use super::{
-    engine_doors, install_filter, local_addresses, log_expressions, report_used_up, union, Budgets,
-    Control, InterfaceCapture, Reloader, Server, BATCH, COPY_WINDOW,
+    engine_doors, report_used_up, Budgets, Control, Listener, Reloader, Server, BATCH, COPY_WINDOW,
 };
 use crate::address_watch::AddressWatch;
 use crate::capture::CaptureError;
@@ -24,9 +27,9 @@ use crate::ledger::{Entry, Ledger, LedgerError};
 use crate::log::{Logger, Message};
 use crate::notify::Notifier;
 use crate::resolver::Resolver;
-use crate::rotation::{self, Rotations};
 use crate::setup::Setup;
 use crate::signals::Signals;
+use crate::step_windows::{self, StepWindows};
 
 /// Why knockd could not start. Printed on stderr as is; knockd then exits 1.
 #[derive(Debug)]
@@ -74,73 +77,24 @@ impl Server {
         report_used_up(&setup.loaded, &mut logger);
 
         let (ledger, pending) = open_ledger(&setup, &mut logger)?;
-        let mut captures = Vec::with_capacity(setup.interfaces.len());
-        let mut first_error = None;
-        for interface in &setup.interfaces {
-            match InterfaceCapture::open(interface) {
-                Ok(capture) => {
-                    logger.emit(&Message::Debug(&link_type_line(capture.link)));
-                    captures.push(capture);
-                }
-                // One of several may come later (a VPN's interface) and is
-                // retried as a lost one; a single one must exist, as in 0.8.
-                Err(error) if setup.interfaces.len() > 1 => {
-                    logger.emit(&Message::CaptureLost {
-                        interface,
-                        error: &error,
-                    });
-                    captures.push(InterfaceCapture::waiting(interface, Instant::now()));
-                    first_error.get_or_insert(error);
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
-        if let Some(error) = first_error.filter(|_| captures.iter().all(|c| c.fd().is_none())) {
-            return Err(error.into());
-        }
+        let mut listeners = open_listeners(&setup, &mut logger)?;
         let only_ipv4 = setup.args.only_ipv4;
         // Watching before reading: no change can fall in between.
-        let address_watch = AddressWatch::open()
-            .map_err(|e| {
-                logger.emit(&Message::Error(&format_args!(
-                    "cannot watch the host's addresses ({}): they are read again only on reload",
-                    io_message(&e)
-                )));
-            })
-            .ok();
-        for capture in &mut captures {
-            capture.addrs = local_addresses(&capture.interface, only_ipv4, &mut logger);
+        let address_watch = watch_addresses(&mut logger);
+        for listener in &mut listeners {
+            listener.addrs = local_addresses(&listener.interface, only_ipv4, &mut logger);
         }
-        let local_addrs = union(&captures);
-        let doors = &setup.loaded.doors;
-        let mut engine = Engine::new(
-            engine_doors(doors),
-            local_addrs.clone(),
-            Limits {
-                max_attempts: setup.args.max_attempts as usize,
-            },
-        );
-        if captures.len() > 1 || setup.interfaces.iter().any(|i| i == "any") {
-            // A frame crossing a bridge shows on the port and on the bridge.
-            engine.set_copies_within(Some(COPY_WINDOW));
-        }
+        let local_addrs = union(&listeners);
+        let mut engine = new_engine(&setup, &listeners, &local_addrs);
         let state_dir = ledger.is_some().then(|| setup.state_dir());
-        let (mut rotations, problem) = Rotations::load(state_dir.as_deref());
-        if let Some(problem) = problem {
-            logger.emit(&Message::Error(&format_args!("{problem}")));
-        }
-        rotations.install(&mut engine, doors, rotation::unix_now(), Instant::now());
-        log_expressions(doors, &engine, &local_addrs, only_ipv4, &mut logger);
-        for capture in captures.iter_mut().filter_map(|c| c.capture.as_mut()) {
-            install_filter(
-                capture,
-                doors,
-                &engine,
-                &local_addrs,
-                only_ipv4,
-                &mut logger,
-            )?;
-        }
+        let step_windows = arm_doors(
+            &setup,
+            state_dir.as_deref(),
+            &mut engine,
+            &mut listeners,
+            &local_addrs,
+            &mut logger,
+        )?;
 
         let mut runner = CommandRunner::new(
             RunnerLimits {
@@ -152,49 +106,16 @@ impl Server {
         );
 
         // Detach only once everything that can fail at start has been checked.
-        let mut pid_file = None;
-        if setup.args.daemon {
-            daemon::detach().map_err(StartError::Background)?;
-            if let Some(Err(error)) = runner.ledger_mut().map(|ledger| ledger.note_pid()) {
-                logger.emit(&Message::LedgerWriteFailed { error: &error });
-            }
-            let path = setup.pid_file_path();
-            match PidFile::create(&path) {
-                Ok(pid) => pid_file = Some(pid),
-                Err(error) => logger.emit(&Message::PidFileFailed {
-                    path: &path,
-                    error: &error,
-                }),
-            }
-        }
+        let pid_file = go_to_background(&setup, &mut runner, &mut logger)?;
         // After the fork: the socket's listener is the daemon itself, and a
         // stale-or-live check by a later knockd finds this pid.
         let control = Control::open(&setup.control_socket(), &mut logger);
-        let mut resolver = None;
-        if setup.args.lookup {
-            match Resolver::start() {
-                Ok(started) => resolver = Some(started),
-                Err(e) => logger.emit(&Message::Error(&format_args!(
-                    "cannot start the resolver for -l: {}",
-                    io_message(&e)
-                ))),
-            }
-        }
+        let resolver = start_resolver(&setup, &mut logger);
         let signals = Signals::install().map_err(StartError::Signals)?;
         let reloader = Reloader::new(setup.config_path.clone(), setup.base.clone())
             .map_err(StartError::Signals)?;
 
-        let interface = &setup.interface_list();
-        if setup.interface_from_default_route {
-            logger.emit(&Message::InterfaceFromDefaultRoute { interface });
-        }
-        logger.emit(&Message::Listening { interface });
-        logger.emit(&Message::StartingUp { interface });
-        for capture in captures.iter().filter(|c| c.addrs.is_empty()) {
-            logger.emit(&Message::WaitingForAddress {
-                interface: &capture.interface,
-            });
-        }
+        log_listening(&setup, &listeners, &mut logger);
         // Before the first packet: close what a previous run left open.
         runner.recover(pending, Instant::now(), SystemTime::now(), &mut logger);
         logger.set_buffered(true);
@@ -202,7 +123,7 @@ impl Server {
             engine,
             runner,
             setup,
-            captures,
+            listeners,
             local_addrs,
             address_watch,
             logger,
@@ -216,8 +137,153 @@ impl Server {
             notifier,
             batch: Vec::with_capacity(BATCH),
             events: Vec::new(),
-            rotations,
+            step_windows,
         })
+    }
+}
+
+/// Opens the capture of every interface; fails when none opens.
+fn open_listeners(setup: &Setup, logger: &mut Logger) -> Result<Vec<Listener>, StartError> {
+    let mut listeners = Vec::with_capacity(setup.interfaces.len());
+    let mut first_error = None;
+    for interface in &setup.interfaces {
+        match Listener::open(interface) {
+            Ok(listener) => {
+                logger.emit(&Message::Debug(&link_type_line(listener.link)));
+                listeners.push(listener);
+            }
+            // One of several may come later (a VPN's interface) and is
+            // retried as a lost one; a single one must exist, as in 0.8.
+            Err(error) if setup.interfaces.len() > 1 => {
+                logger.emit(&Message::CaptureLost {
+                    interface,
+                    error: &error,
+                });
+                listeners.push(Listener::waiting(interface, Instant::now()));
+                first_error.get_or_insert(error);
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    if let Some(error) = first_error.filter(|_| listeners.iter().all(|c| c.fd().is_none())) {
+        return Err(error.into());
+    }
+    Ok(listeners)
+}
+
+/// The watch of the host's addresses; without one (logged), they are read
+/// again only on reload.
+fn watch_addresses(logger: &mut Logger) -> Option<AddressWatch> {
+    AddressWatch::open()
+        .map_err(|e| {
+            logger.emit(&Message::Error(&format_args!(
+                "cannot watch the host's addresses ({}): they are read again only on reload",
+                io_message(&e)
+            )));
+        })
+        .ok()
+}
+
+/// The engine for the configuration's doors and the host's addresses.
+fn new_engine(setup: &Setup, listeners: &[Listener], local_addrs: &[IpAddr]) -> Engine {
+    let mut engine = Engine::new(
+        engine_doors(&setup.loaded.doors),
+        local_addrs.to_vec(),
+        Limits {
+            max_attempts: setup.args.max_attempts as usize,
+        },
+    );
+    if listeners.len() > 1 || setup.interfaces.iter().any(|i| i == "any") {
+        // A frame crossing a bridge shows on the port and on the bridge.
+        engine.set_copies_within(Some(COPY_WINDOW));
+    }
+    engine
+}
+
+/// Installs the rotating doors' windows (their spent steps read from
+/// `state_dir`) in the engine, then the filter for every door on each open
+/// capture.
+fn arm_doors(
+    setup: &Setup,
+    state_dir: Option<&Path>,
+    engine: &mut Engine,
+    listeners: &mut [Listener],
+    local_addrs: &[IpAddr],
+    logger: &mut Logger,
+) -> Result<StepWindows, StartError> {
+    let doors = &setup.loaded.doors;
+    let only_ipv4 = setup.args.only_ipv4;
+    let (mut step_windows, problem) = StepWindows::load(state_dir);
+    if let Some(problem) = problem {
+        logger.emit(&Message::Error(&format_args!("{problem}")));
+    }
+    step_windows.install(engine, doors, step_windows::unix_now(), Instant::now());
+    log_expressions(doors, engine, local_addrs, only_ipv4, logger);
+    for capture in listeners.iter_mut().filter_map(|c| c.capture.as_mut()) {
+        install_filter(capture, doors, engine, local_addrs, only_ipv4, logger)?;
+    }
+    Ok(step_windows)
+}
+
+/// With `-d`: detaches from the terminal, notes the daemon's pid in the
+/// ledger and writes the pid file (failures of both are logged). Returns
+/// the pid file, removed when the server is dropped.
+fn go_to_background(
+    setup: &Setup,
+    runner: &mut CommandRunner,
+    logger: &mut Logger,
+) -> Result<Option<PidFile>, StartError> {
+    if !setup.args.daemon {
+        return Ok(None);
+    }
+    daemon::detach().map_err(StartError::Background)?;
+    if let Some(Err(error)) = runner.ledger_mut().map(|ledger| ledger.note_pid()) {
+        logger.emit(&Message::LedgerWriteFailed { error: &error });
+    }
+    let path = setup.pid_file_path();
+    match PidFile::create(&path) {
+        Ok(pid) => Ok(Some(pid)),
+        Err(error) => {
+            logger.emit(&Message::PidFileFailed {
+                path: &path,
+                error: &error,
+            });
+            Ok(None)
+        }
+    }
+}
+
+/// With `-l`: the worker thread of reverse lookups (a failure to start it
+/// is logged, and knockd runs without names).
+fn start_resolver(setup: &Setup, logger: &mut Logger) -> Option<Resolver> {
+    if !setup.args.lookup {
+        return None;
+    }
+    match Resolver::start() {
+        Ok(started) => Some(started),
+        Err(e) => {
+            logger.emit(&Message::Error(&format_args!(
+                "cannot start the resolver for -l: {}",
+                io_message(&e)
+            )));
+            None
+        }
+    }
+}
+
+/// 0.8's lines of a started knockd: where it listens, and which interfaces
+/// wait for an address.
+fn log_listening(setup: &Setup, listeners: &[Listener], logger: &mut Logger) {
+    let interface = &setup.interface_list();
+    if setup.interface_from_default_route {
+        logger.emit(&Message::InterfaceFromDefaultRoute { interface });
+    }
+    logger.emit(&Message::Listening { interface });
+    logger.emit(&Message::StartingUp { interface });
+    for listener in listeners.iter().filter(|c| c.addrs.is_empty()) {
+        logger.emit(&Message::WaitingForAddress {
+            interface: &listener.interface,
+        });
     }
 }
 

@@ -6,16 +6,16 @@ use std::time::Instant;
 use knockd_core::wire::DecodeErrorKind;
 
 use super::Server;
-use crate::commands::CommandStats;
+use crate::commands::{CommandStats, OpenDoor};
 use crate::control::protocol::{self, Format, Request};
 use crate::control::status::{
     CaptureStatus, DoorStatus, DoorTotals, InterfaceStatus, OpenStatus, SequenceStatus, Status,
     Totals,
 };
 use crate::control::{prometheus, text};
-use crate::counters::DoorCounters;
+use crate::counters::{CaptureTotals, Counters, DoorCounters};
 use crate::log::Message;
-use crate::rotation;
+use crate::step_windows;
 
 impl Server {
     /// Serves the control socket after a poll: `ready` has one flag per
@@ -79,10 +79,35 @@ impl Server {
     /// The status as of `now`, with libpcap's counters read afresh.
     fn status_snapshot(&mut self, now: Instant) -> Status {
         self.refresh_counters();
-        let counters = &self.counters;
         let open = self.runner.open_door_list(now);
-        let unix = rotation::unix_now();
-        let doors: Vec<DoorStatus> = (self.setup.loaded.doors.iter().enumerate())
+        let unix = step_windows::unix_now();
+        let doors = self.door_statuses(&open, unix);
+        Status {
+            version: env!("CARGO_PKG_VERSION"),
+            pid: std::process::id(),
+            uptime_seconds: now
+                .saturating_duration_since(self.control.started)
+                .as_secs(),
+            interfaces: (self.listeners.iter())
+                .map(|c| InterfaceStatus {
+                    name: c.interface.clone(),
+                    link_type: c.link.to_string(),
+                    capturing: c.capture.is_some(),
+                    addresses: c.addrs.clone(),
+                })
+                .collect(),
+            addresses: self.local_addrs.clone(),
+            doors,
+            totals: self.totals(open.len()),
+            capture: capture_status(&self.counters),
+        }
+    }
+
+    /// Each door's sequence (at Unix second `unix`), attempts, openings
+    /// (`open`: the doors open now) and counters.
+    fn door_statuses(&self, open: &[OpenDoor], unix: u64) -> Vec<DoorStatus> {
+        let counters = &self.counters;
+        (self.setup.loaded.doors.iter().enumerate())
             .map(|(index, runtime)| {
                 let name = &runtime.door.name;
                 let door = counters.doors.get(name).copied().unwrap_or_default();
@@ -101,62 +126,67 @@ impl Server {
                     counters: door_totals(door, commands),
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    /// The counters of all doors together, with `doors_open` doors open now.
+    fn totals(&self, doors_open: usize) -> Totals {
+        let counters = &self.counters;
         let engine = counters.engine;
         let commands = counters.commands;
-        let not_decoded_total: u64 = counters.not_decoded.iter().sum();
-        let capture = counters.capture();
-        Status {
-            version: env!("CARGO_PKG_VERSION"),
-            pid: std::process::id(),
-            uptime_seconds: now
-                .saturating_duration_since(self.control.started)
-                .as_secs(),
-            interfaces: (self.captures.iter())
-                .map(|c| InterfaceStatus {
-                    name: c.interface.clone(),
-                    link_type: c.link.to_string(),
-                    capturing: c.capture.is_some(),
-                    addresses: c.addrs.clone(),
-                })
-                .collect(),
-            addresses: self.local_addrs.clone(),
-            doors,
-            totals: Totals {
-                doors: DoorTotals {
-                    knocks: DoorCounters {
-                        stage_hits: counters.stage_hits,
-                        opens: engine.opened,
-                        timeouts: engine.timed_out,
-                        invalidated: engine.invalidated,
-                        evicted: engine.evicted,
-                        flags_ignored: counters.flags_ignored,
-                    },
-                    commands_run: commands.run,
-                    commands_failed: commands.failed,
-                    commands_dropped: commands.dropped,
+        Totals {
+            doors: DoorTotals {
+                knocks: DoorCounters {
+                    stage_hits: counters.stage_hits,
+                    opens: engine.opened,
+                    timeouts: engine.timed_out,
+                    invalidated: engine.invalidated,
+                    evicted: engine.evicted,
+                    flags_ignored: counters.flags_ignored,
                 },
-                retransmissions: counters.retransmissions,
-                cooling_down: counters.cooling_down,
-                not_allowed: counters.not_allowed,
-                refused_sources: engine.refused_sources,
-                copies: engine.copies,
-                attempts_started: engine.created,
-                attempts_in_progress: self.engine.attempts(),
-                doors_open: open.len(),
+                commands_run: commands.run,
+                commands_failed: commands.failed,
+                commands_dropped: commands.dropped,
             },
-            capture: CaptureStatus {
-                packets: counters.frames,
-                decoded: counters.frames.saturating_sub(not_decoded_total),
-                not_decoded: (DecodeErrorKind::ALL.iter())
-                    .zip(counters.not_decoded)
-                    .map(|(kind, count)| (kind.name().replace(' ', "_"), count))
-                    .collect(),
-                received: capture.received,
-                kernel_dropped: capture.dropped,
-                interface_dropped: capture.interface_dropped,
-            },
+            retransmissions: counters.retransmissions,
+            cooling_down: counters.cooling_down,
+            not_allowed: counters.not_allowed,
+            refused_sources: engine.refused_sources,
+            copies: engine.copies,
+            attempts_started: engine.created,
+            attempts_in_progress: self.engine.attempts(),
+            doors_open,
         }
+    }
+
+    /// Reads libpcap's counters of every open capture and the engine's and
+    /// commands' counters into [`Counters`].
+    pub(super) fn refresh_counters(&mut self) {
+        let mut open = CaptureTotals::default();
+        for slot in &mut self.listeners {
+            slot.read_stats();
+            open = open + slot.stats;
+        }
+        self.counters
+            .refresh(self.engine.stats(), self.runner.stats(), open);
+    }
+}
+
+/// What the captures saw: frames, how many decoded and why the others did
+/// not, and libpcap's counters.
+fn capture_status(counters: &Counters) -> CaptureStatus {
+    let not_decoded_total: u64 = counters.not_decoded.iter().sum();
+    let capture = counters.capture();
+    CaptureStatus {
+        packets: counters.frames,
+        decoded: counters.frames.saturating_sub(not_decoded_total),
+        not_decoded: (DecodeErrorKind::ALL.iter())
+            .zip(counters.not_decoded)
+            .map(|(kind, count)| (kind.name().replace(' ', "_"), count))
+            .collect(),
+        received: capture.received,
+        kernel_dropped: capture.dropped,
+        interface_dropped: capture.interface_dropped,
     }
 }
 

@@ -1,7 +1,6 @@
-//! Rotating doors in the daemon: each door's window of step sequences,
-//! installed in the engine at start, on reload and at every step boundary,
-//! and the spent steps, kept in the state directory so that a knock replayed
-//! inside the window fails after a restart too.
+//! The spent steps of rotating doors: a (door, step) whose sequence opened
+//! the door once is not accepted again, and is kept in the state directory
+//! so that a knock replayed inside the window fails after a restart too.
 //!
 //! The spent steps file (`spent-steps` in the state directory) holds one
 //! line per spent (door, step): the step number, a space, and the door's
@@ -13,11 +12,8 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use knock_proto::file::{read_regular, Symlinks};
-use knockd_core::doors::RuntimeDoor;
-use knockd_core::engine::Engine;
 
 use crate::ledger::replace_atomically;
 
@@ -28,48 +24,33 @@ const HEADER: &str = "# knockd spent rotating steps, v1";
 /// The largest file read: far more lines than doors times skew ever give.
 const MAX_FILE: u64 = 1 << 20;
 
-/// The time now as Unix seconds and the fraction past them.
-pub fn unix_time() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-}
-
-/// The time now in whole Unix seconds.
-pub fn unix_now() -> u64 {
-    unix_time().as_secs()
-}
-
-/// The rotating doors' state in the daemon.
+/// The spent steps, in memory and in the state directory.
 #[derive(Debug)]
-pub struct Rotations {
+pub struct SpentSteps {
     /// The state directory; `None` when the spent steps are kept in memory only.
     dir: Option<PathBuf>,
     /// Spent (door name, step) pairs.
     spent: BTreeSet<(String, u64)>,
-    /// The Unix second of the next step boundary of any rotating door.
-    next_boundary: Option<u64>,
 }
 
-impl Rotations {
+impl SpentSteps {
     /// Reads the spent steps of the state directory `dir` (none when the
     /// file is missing). A file that cannot be read is reported and
     /// ignored: a replay inside the current window then opens once more,
     /// which is better than no door at all.
-    pub fn load(dir: Option<&Path>) -> (Rotations, Option<String>) {
-        let mut rotations = Rotations {
+    pub fn load(dir: Option<&Path>) -> (SpentSteps, Option<String>) {
+        let mut steps = SpentSteps {
             dir: dir.map(Path::to_owned),
             spent: BTreeSet::new(),
-            next_boundary: None,
         };
         let Some(dir) = dir else {
-            return (rotations, None);
+            return (steps, None);
         };
         let path = dir.join(FILE);
         let problem = match read_regular(&path, MAX_FILE, Symlinks::Refuse) {
             Ok(bytes) => {
                 let (spent, bad) = parse(&bytes);
-                rotations.spent = spent;
+                steps.spent = spent;
                 bad.map(|line| {
                     format!(
                         "{}: line {line} is not a spent step, ignored",
@@ -84,55 +65,17 @@ impl Rotations {
                 knock_proto::io_message(&error)
             )),
         };
-        (rotations, problem)
+        (steps, problem)
     }
 
-    /// Installs every rotating door's window for the time `unix`, and
-    /// forgets spent steps no door accepts any more. Returns whether some
-    /// door rotates.
-    pub fn install(
-        &mut self,
-        engine: &mut Engine,
-        doors: &[RuntimeDoor],
-        unix: u64,
-        now: Instant,
-    ) -> bool {
-        let mut next: Option<u64> = None;
-        for (index, door) in doors.iter().enumerate() {
-            let Some(rotating) = &door.rotating else {
-                continue;
-            };
-            let name = &door.door.name;
-            let window = rotating.window(unix, |step| self.spent.contains(&(name.clone(), step)));
-            engine.rotate(index, window, now);
-            let rotation = &rotating.rotation;
-            let boundary = rotation.step_start(rotation.step_at(unix).saturating_add(1));
-            next = Some(next.map_or(boundary, |n| n.min(boundary)));
-        }
-        self.spent.retain(|(name, step)| {
-            doors.iter().any(|d| {
-                d.door.name == *name
-                    && d.rotating.as_ref().is_some_and(|r| {
-                        let now = r.rotation.step_at(unix);
-                        r.rotation.acceptable(now).contains(step)
-                    })
-            })
-        });
-        self.next_boundary = next;
-        next.is_some()
+    /// Whether `door` opened with the sequence of `step` already.
+    pub fn contains(&self, door: &str, step: u64) -> bool {
+        self.spent.contains(&(door.to_owned(), step))
     }
 
-    /// When the next step boundary is due, as an instant of the poll loop.
-    pub fn deadline(&self, now: Instant) -> Option<Instant> {
-        let boundary = Duration::from_secs(self.next_boundary?);
-        Some(now + boundary.saturating_sub(unix_time()))
-    }
-
-    /// Whether a step boundary has passed. Reads the clock only when some
-    /// door rotates: it is asked at every wake-up of the poll loop.
-    pub fn is_due(&self) -> bool {
-        self.next_boundary
-            .is_some_and(|boundary| boundary <= unix_now())
+    /// Forgets the spent steps for which `keep` (door name, step) is false.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, u64) -> bool) {
+        self.spent.retain(|(name, step)| keep(name, *step));
     }
 
     /// Records that `door` opened with the sequence of `step`, on disk
@@ -224,11 +167,11 @@ mod tests {
     #[test]
     fn a_spent_step_is_on_disk_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut rotations, problem) = Rotations::load(Some(dir.path()));
+        let (mut steps, problem) = SpentSteps::load(Some(dir.path()));
         assert_eq!(problem, None);
-        rotations.spend("openSSH", 7).unwrap();
-        let (again, problem) = Rotations::load(Some(dir.path()));
+        steps.spend("openSSH", 7).unwrap();
+        let (again, problem) = SpentSteps::load(Some(dir.path()));
         assert_eq!(problem, None);
-        assert!(again.spent.contains(&("openSSH".to_owned(), 7)));
+        assert!(again.contains("openSSH", 7));
     }
 }

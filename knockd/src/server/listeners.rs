@@ -1,5 +1,5 @@
-//! One capture per interface knockd listens on, each with its own link type
-//! and addresses, lost and reopened on its own.
+//! The listeners: one capture per interface knockd listens on, each with its
+//! own link type and addresses, lost and reopened on its own.
 
 use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -7,15 +7,17 @@ use std::time::{Duration, Instant};
 
 use knockd_core::wire::LinkType;
 
+use super::Server;
 use crate::capture::{Capture, CaptureError};
 use crate::counters::CaptureTotals;
 use crate::interfaces;
+use crate::log::Message;
 
 /// How often a lost capture (interface down or gone) is tried again.
 const CAPTURE_RETRY: Duration = Duration::from_secs(1);
 
-/// The capture of one interface.
-pub struct InterfaceCapture {
+/// The capture of one interface knockd listens on.
+pub struct Listener {
     /// The interface's name, as given.
     pub interface: String,
     /// The capture's link type, as of the last open (what a capture that
@@ -35,13 +37,13 @@ pub struct InterfaceCapture {
     index: Option<u32>,
 }
 
-impl InterfaceCapture {
+impl Listener {
     /// Opens the capture of `interface`.
-    pub fn open(interface: &str) -> Result<InterfaceCapture, CaptureError> {
+    pub fn open(interface: &str) -> Result<Listener, CaptureError> {
         let index = interface_index(interface);
         let capture = Capture::open(interface)?;
         let link = capture.link_type()?;
-        Ok(InterfaceCapture {
+        Ok(Listener {
             interface: interface.to_owned(),
             link,
             capture: Some(capture),
@@ -59,8 +61,8 @@ impl InterfaceCapture {
     }
 
     /// An interface that cannot be opened yet: tried again like a lost one.
-    pub fn waiting(interface: &str, now: Instant) -> InterfaceCapture {
-        InterfaceCapture {
+    pub fn waiting(interface: &str, now: Instant) -> Listener {
+        Listener {
             interface: interface.to_owned(),
             link: LinkType::Ethernet,
             capture: None,
@@ -115,6 +117,68 @@ impl InterfaceCapture {
                 self.retry = Some(now + CAPTURE_RETRY);
                 false
             }
+        }
+    }
+}
+
+impl Server {
+    /// Tries again to open the lost captures whose retry is due at `now`.
+    pub(super) fn reopen_due_captures(&mut self, now: Instant) {
+        for index in 0..self.listeners.len() {
+            if self
+                .listeners
+                .get(index)
+                .and_then(|c| c.retry)
+                .is_some_and(|at| at <= now)
+            {
+                self.reopen_capture(index, now);
+            }
+        }
+    }
+
+    /// Capture `index` failed (its interface went down or was removed):
+    /// close it and try again every second, instead of exiting as 0.8 does.
+    /// Knocks sent meanwhile on that interface are not seen; attempts in
+    /// progress are kept, and the other interfaces go on.
+    pub(super) fn capture_lost(&mut self, index: usize, error: &CaptureError) {
+        let Some(slot) = self.listeners.get_mut(index) else {
+            return;
+        };
+        let last = slot.lose(Instant::now());
+        self.counters.capture_closed(last);
+        self.logger.emit(&Message::CaptureLost {
+            interface: &slot.interface,
+            error,
+        });
+    }
+
+    /// Tries to open lost capture `index` again; once it is open, its filter
+    /// is installed.
+    fn reopen_capture(&mut self, index: usize, now: Instant) {
+        if !self.listeners.get_mut(index).is_some_and(|c| c.reopen(now)) {
+            return;
+        }
+        // The addresses may have changed while the interface was away; the
+        // other captures' filters then change too.
+        let previous = std::mem::take(&mut self.local_addrs);
+        self.refresh_local_addrs();
+        if self.local_addrs != previous {
+            self.engine.set_local_addrs(self.local_addrs.clone());
+            for other in (0..self.listeners.len()).filter(|&other| other != index) {
+                if let Err(e) = self.filter_capture(other) {
+                    self.capture_lost(other, &e);
+                }
+            }
+        }
+        match self.filter_capture(index) {
+            Ok(()) => {
+                if let Some(slot) = self.listeners.get(index) {
+                    self.logger.emit(&Message::CaptureRestored {
+                        interface: &slot.interface,
+                    });
+                }
+            }
+            Err(e) => self.capture_lost(index, &e),
         }
     }
 }

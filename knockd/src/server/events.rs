@@ -1,0 +1,234 @@
+//! The engine's events: log lines, counters, and the doors' commands.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use knock_proto::io_message;
+use knockd_core::engine::Event;
+
+use super::Server;
+use crate::commands::Opening;
+use crate::log::{Message, OpenCap, Source};
+
+impl Server {
+    fn host(&self, source: IpAddr) -> Option<String> {
+        self.resolver.as_ref().and_then(|r| r.name(source))
+    }
+
+    /// The name of door `door` of an engine event, which always names a
+    /// door of the running configuration.
+    fn door_name(&self, door: usize) -> String {
+        let runtime = self.setup.loaded.doors.get(door);
+        debug_assert!(
+            runtime.is_some(),
+            "event for door {door} of {}",
+            self.setup.loaded.doors.len()
+        );
+        runtime.map(|d| d.door.name.clone()).unwrap_or_default()
+    }
+
+    /// Counts `event` and logs it, within the log budgets; an opening
+    /// runs the door's command.
+    pub(super) fn handle(&mut self, event: &Event) {
+        self.counters
+            .count_door_event(event, &self.setup.loaded.doors);
+        match *event {
+            Event::Stage {
+                source,
+                door,
+                stage,
+            } => self.stage(source, door, stage),
+            Event::Open { source, door } => self.open(source, door),
+            Event::Spent { door, step } => self.spend(door, step),
+            Event::Timeout {
+                source,
+                door,
+                stage,
+            } => {
+                let (host, door) = (self.host(source), self.door_name(door));
+                self.logger.emit(&Message::SequenceTimeout {
+                    source: Source::with_host(source, host.as_deref()),
+                    door: &door,
+                    stage,
+                });
+            }
+            Event::Invalidated { source, .. } => {
+                self.logger.emit(&Message::RemovingFailedAttempt(source))
+            }
+            Event::FlagsIgnored {
+                flag, must_be_set, ..
+            } => {
+                self.counters.flags_ignored += 1;
+                self.logger.emit(&Message::FlagMismatch {
+                    flag,
+                    required: must_be_set,
+                });
+            }
+            Event::Retransmission { .. } | Event::CoolingDown { .. } | Event::NotAllowed { .. } => {
+                self.knock_ignored(event)
+            }
+            Event::SourceRefused { source } => self.source_refused(source),
+            Event::Evicted { .. } => self.attempt_evicted(),
+        }
+    }
+
+    /// A knock matched stage `stage` of `door`: logged, but the first
+    /// stage's lines only within their budget.
+    fn stage(&mut self, source: IpAddr, door: usize, stage: usize) {
+        self.counters.stage_hits += 1;
+        if stage == 1 && !self.budgets.stage_one.allow(Instant::now()) {
+            return;
+        }
+        let (host, door) = (self.host(source), self.door_name(door));
+        self.logger.emit(&Message::Stage {
+            source: Source::with_host(source, host.as_deref()),
+            door: &door,
+            stage,
+        });
+    }
+
+    /// A rotating door opened with the sequence of `step`, which is spent.
+    fn spend(&mut self, door: usize, step: u64) {
+        let name = self.door_name(door);
+        if let Err(error) = self.step_windows.spend(&name, step) {
+            self.logger.emit(&Message::Error(&format_args!(
+                "{name}: cannot record spent step {step} in the state directory ({}); \
+                 it is spent until knockd restarts",
+                io_message(&error)
+            )));
+        }
+    }
+
+    /// A knock that counts for nothing: a retransmission, one on a door
+    /// cooling down, or one from a source the door does not allow (each
+    /// logged with `-D`, the last once a minute per source).
+    fn knock_ignored(&mut self, event: &Event) {
+        match *event {
+            Event::Retransmission { source, door } => {
+                self.counters.retransmissions += 1;
+                if self.logger.debug() {
+                    let door = self.door_name(door);
+                    self.logger.emit(&Message::Retransmission {
+                        source: Source::with_host(source, None),
+                        door: &door,
+                    });
+                }
+            }
+            Event::CoolingDown { source, door } => {
+                self.counters.cooling_down += 1;
+                if self.logger.debug() {
+                    let door = self.door_name(door);
+                    self.logger.emit(&Message::CoolingDown {
+                        source: Source::with_host(source, None),
+                        door: &door,
+                    });
+                }
+            }
+            Event::NotAllowed { source, door } => {
+                self.counters.not_allowed += 1;
+                if self.logger.debug() && self.budgets.not_allowed.allow(source, Instant::now()) {
+                    let door = self.door_name(door);
+                    self.logger.emit(&Message::NotAllowed {
+                        source: Source::with_host(source, None),
+                        door: &door,
+                    });
+                }
+            }
+            // `handle` passes only the three above.
+            _ => {}
+        }
+    }
+
+    /// A knock came from a source that cannot knock (one that on the wire
+    /// can only be spoofed): one line a minute, the rest summed up.
+    fn source_refused(&mut self, source: IpAddr) {
+        self.budgets.last_refused = Some(source);
+        if self.budgets.refused_sources.allow(Instant::now()) {
+            self.logger.emit(&Message::SourcesRefused {
+                count: 1,
+                last: source,
+            });
+        }
+    }
+
+    /// An attempt was evicted to make room: one line a second, the rest
+    /// summed up.
+    fn attempt_evicted(&mut self) {
+        if self.budgets.evictions.allow(Instant::now()) {
+            self.logger.emit(&Message::AttemptsEvicted {
+                count: 1,
+                max: self.setup.args.max_attempts as usize,
+            });
+        }
+    }
+
+    /// OPEN SESAME, unless a cap on open doors refuses it or a refreshing
+    /// door only moves its stop. A one-time door's sequence is marked used on
+    /// disk first, and the door opens only if that worked, so a crash can
+    /// never let the same sequence in twice.
+    fn open(&mut self, addr: IpAddr, door: usize) {
+        let host = self.host(addr);
+        let source = Source::with_host(addr, host.as_deref());
+        let Some(runtime) = self.setup.loaded.doors.get_mut(door) else {
+            return;
+        };
+        let name = runtime.door.name.clone();
+        let now = Instant::now();
+        let cap = match self.runner.opening(&runtime.door, addr) {
+            Opening::Open => None,
+            Opening::Extend => {
+                self.logger.emit(&Message::OpenSesameExtended {
+                    source,
+                    door: &name,
+                });
+                self.runner
+                    .extend(&runtime.door, addr, now, &mut self.logger);
+                return;
+            }
+            Opening::DoorFull { max } => Some(OpenCap::Door(max)),
+            Opening::AllFull { max } => Some(OpenCap::All(max)),
+        };
+        if let Some(cap) = cap {
+            self.logger.emit(&Message::OpenRefused {
+                source,
+                door: &name,
+                cap,
+            });
+            return;
+        }
+        let Some(file) = runtime.one_time.as_mut() else {
+            self.logger.emit(&Message::OpenSesame {
+                source,
+                door: &name,
+            });
+            self.runner
+                .open_door(&runtime.door, source, now, &mut self.logger);
+            return;
+        };
+        let consumed = file.consume();
+        let next = file.active().cloned();
+        match consumed {
+            Ok(()) => {
+                self.logger.emit(&Message::OpenSesame {
+                    source,
+                    door: &name,
+                });
+                self.runner
+                    .open_door(&runtime.door, source, now, &mut self.logger);
+                match &next {
+                    Some(sequence) => self.logger.emit(&Message::OneTimeNext {
+                        door: &name,
+                        sequence,
+                    }),
+                    None => self.logger.emit(&Message::OneTimeExhausted { door: &name }),
+                }
+            }
+            Err(e) => {
+                self.logger.emit(&Message::Error(&e));
+                self.logger
+                    .emit(&Message::OneTimeUpdateFailed { door: &name });
+            }
+        }
+        self.rearm(door, next);
+    }
+}

@@ -1,0 +1,28 @@
+//! SIGTERM/SIGINT: the stop commands of open doors run, and knockd exits.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use super::Server;
+use crate::log::Message;
+
+/// How long shutdown waits for commands (stop commands included) to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+impl Server {
+    /// SIGTERM/SIGINT: run the stop commands of doors still open, wait a
+    /// bounded time for commands, print the counters with `-v`, log
+    /// `shutting down` and exit 0.
+    pub(super) fn shut_down(&mut self) -> ExitCode {
+        self.notifier.stopping();
+        self.logger.emit(&Message::WaitingForChildren);
+        self.runner
+            .shutdown(Instant::now(), SHUTDOWN_GRACE, &mut self.logger);
+        self.refresh_counters();
+        self.counters.report(&mut self.logger);
+        self.logger.emit(&Message::Closing);
+        self.logger.emit(&Message::ShuttingDown);
+        self.logger.flush();
+        ExitCode::SUCCESS
+    }
+}

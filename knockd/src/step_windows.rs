@@ -1,0 +1,100 @@
+//! Rotating doors in the daemon: each door's window of step sequences,
+//! installed in the engine at start, on reload and at every step boundary,
+//! leaving out the steps already spent ([`SpentSteps`]).
+
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use knockd_core::doors::RuntimeDoor;
+use knockd_core::engine::Engine;
+
+use crate::spent_steps::SpentSteps;
+
+/// The time now as Unix seconds and the fraction past them.
+pub fn unix_time() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// The time now in whole Unix seconds.
+pub fn unix_now() -> u64 {
+    unix_time().as_secs()
+}
+
+/// The rotating doors' windows in the daemon, and their spent steps.
+#[derive(Debug)]
+pub struct StepWindows {
+    /// The steps whose sequence opened a door already.
+    spent: SpentSteps,
+    /// The Unix second of the next step boundary of any rotating door.
+    next_boundary: Option<u64>,
+}
+
+impl StepWindows {
+    /// Reads the spent steps of the state directory `dir`; see
+    /// [`SpentSteps::load`] for the problem it may report.
+    pub fn load(dir: Option<&Path>) -> (StepWindows, Option<String>) {
+        let (spent, problem) = SpentSteps::load(dir);
+        let windows = StepWindows {
+            spent,
+            next_boundary: None,
+        };
+        (windows, problem)
+    }
+
+    /// Installs every rotating door's window for the time `unix`, and
+    /// forgets spent steps no door accepts any more. Returns whether some
+    /// door rotates.
+    pub fn install(
+        &mut self,
+        engine: &mut Engine,
+        doors: &[RuntimeDoor],
+        unix: u64,
+        now: Instant,
+    ) -> bool {
+        let mut next: Option<u64> = None;
+        for (index, door) in doors.iter().enumerate() {
+            let Some(rotating) = &door.rotating else {
+                continue;
+            };
+            let name = &door.door.name;
+            let window = rotating.window(unix, |step| self.spent.contains(name, step));
+            engine.rotate(index, window, now);
+            let rotation = &rotating.rotation;
+            let boundary = rotation.step_start(rotation.step_at(unix).saturating_add(1));
+            next = Some(next.map_or(boundary, |n| n.min(boundary)));
+        }
+        self.spent.retain(|name, step| {
+            doors.iter().any(|d| {
+                d.door.name == *name
+                    && d.rotating.as_ref().is_some_and(|r| {
+                        let now = r.rotation.step_at(unix);
+                        r.rotation.acceptable(now).contains(&step)
+                    })
+            })
+        });
+        self.next_boundary = next;
+        next.is_some()
+    }
+
+    /// When the next step boundary is due, as an instant of the poll loop.
+    pub fn deadline(&self, now: Instant) -> Option<Instant> {
+        let boundary = Duration::from_secs(self.next_boundary?);
+        Some(now + boundary.saturating_sub(unix_time()))
+    }
+
+    /// Whether a step boundary has passed. Reads the clock only when some
+    /// door rotates: it is asked at every wake-up of the poll loop.
+    pub fn is_due(&self) -> bool {
+        self.next_boundary
+            .is_some_and(|boundary| boundary <= unix_now())
+    }
+
+    /// Records that `door` opened with the sequence of `step`; see
+    /// [`SpentSteps::spend`].
+    pub fn spend(&mut self, door: &str, step: u64) -> io::Result<()> {
+        self.spent.spend(door, step)
+    }
+}
