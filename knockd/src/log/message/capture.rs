@@ -14,7 +14,8 @@ use super::{Record, Text, DEBUG, LOG, STDERR, VERBOSE};
 #[derive(Clone, Copy)]
 pub enum CaptureMessage<'a> {
     /// `listening on <iface>...` (verbose). The server logs it together with
-    /// [`Message::StartingUp`], as 0.8 prints the two at the same moment.
+    /// [`super::DaemonMessage::StartingUp`], as 0.8 prints the two at the same
+    /// moment.
     Listening {
         /// The capture interface.
         interface: &'a str,
