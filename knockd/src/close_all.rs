@@ -14,7 +14,7 @@ use knockd_core::config::Config;
 use crate::cli::Args;
 use crate::commands::{CommandRunner, RunnerLimits};
 use crate::ledger::{Ledger, LedgerError};
-use crate::log::{Logger, Message};
+use crate::log::{LedgerMessage, Logger};
 use crate::setup;
 
 /// How long `--close-all` waits for the stop commands.
@@ -43,7 +43,7 @@ pub fn run(args: &Args) -> ExitCode {
         }
     };
     if !opened.skipped.is_empty() {
-        logger.emit(&Message::LedgerLinesSkipped {
+        logger.emit(&LedgerMessage::LedgerLinesSkipped {
             path: &opened.ledger.path(),
             lines: &opened.skipped,
         });

@@ -5,19 +5,27 @@
 
 use std::fmt::Display;
 
-use knockd_core::config::{Config, SequenceSource};
+use knockd_core::config::settings::Setting;
+use knockd_core::config::{Config, Door, SequenceSource};
 use knockd_core::sources::list_text;
 
-use crate::log::{ConfigEcho, Logger, Message};
+use crate::log::{ConfigEcho, ConfigMessage, Logger};
 
 /// Prints the configuration echo when `-D` is on.
 pub fn echo(config: &Config, log: &mut Logger) {
     if !log.debug() {
         return;
     }
+    echo_options(config, log);
+    for door in &config.doors {
+        echo_door(door, log);
+    }
+}
+
+fn echo_options(config: &Config, log: &mut Logger) {
     let options = &config.options;
     if options.use_syslog {
-        log.emit(&Message::Config(ConfigEcho::UseSyslog));
+        log.emit(&ConfigMessage::Echo(ConfigEcho::UseSyslog));
     }
     let paths = [
         ("log file", &options.log_file),
@@ -36,68 +44,67 @@ pub fn echo(config: &Config, log: &mut Logger) {
     if let Some(interface) = &options.interface {
         setting(log, None, "interface", interface);
     }
-    for door in &config.doors {
-        let name = Some(door.name.as_str());
-        log.emit(&Message::Config(ConfigEcho::NewSection(&door.name)));
-        if let Some(target) = &door.target {
-            setting(log, name, "target", target);
-        }
-        match &door.sequence {
-            SequenceSource::Fixed(sequence) => setting(log, name, "sequence", sequence),
-            SequenceSource::OneTime(path) => {
-                setting(log, name, "one time sequences file", &path.display());
+}
+
+/// A door's section line and its settings, in [`Door::settings`]' order.
+fn echo_door(door: &Door, log: &mut Logger) {
+    let name = Some(door.name.as_str());
+    log.emit(&ConfigMessage::Echo(ConfigEcho::NewSection(&door.name)));
+    for each in door.settings() {
+        let key = each.name();
+        match each {
+            Setting::Target(target) => setting(log, name, key, &target),
+            Setting::Sequence(sequence) => echo_sequence(sequence, name, log),
+            Setting::SeqTimeout(timeout) | Setting::CmdTimeout(timeout) => {
+                setting(log, name, key, &timeout.as_secs());
             }
-            SequenceSource::Rotating(rotating) => {
-                let r = &rotating.rotation;
-                setting(
-                    log,
-                    name,
-                    "rotating_secret",
-                    &rotating.secret_file.display(),
-                );
-                setting(log, name, "rotating_step", &r.step());
-                setting(log, name, "rotating_range", &r.range());
-                setting(log, name, "rotating_length", &r.length());
-                setting(log, name, "rotating_protocol", &r.protocol());
-                setting(log, name, "rotating_skew", &r.skew());
+            Setting::TcpFlags(flags) => {
+                for (flag, required) in flags.constraints() {
+                    log.emit(&ConfigMessage::Echo(ConfigEcho::TcpFlag { flag, required }));
+                }
             }
-        }
-        setting(log, name, "seq_timeout", &door.seq_timeout.as_secs());
-        for (flag, required) in door.tcp_flags.constraints() {
-            log.emit(&Message::Config(ConfigEcho::TcpFlag { flag, required }));
-        }
-        for (key, command) in door.commands() {
-            if let Some(command) = command {
-                setting(log, name, key, &command);
+            Setting::Command(_, command) => setting(log, name, key, &command),
+            Setting::Cooldown(cooldown) => setting(log, name, key, &cooldown.as_secs_f64()),
+            Setting::MaxOpen(max) => setting(log, name, key, &max),
+            Setting::Refresh | Setting::AllowRepeats | Setting::Strict => {
+                setting(log, name, key, &"yes");
+            }
+            Setting::AllowFrom(list) | Setting::DenyFrom(list) => {
+                setting(log, name, key, &list_text(list));
             }
         }
-        setting(log, name, "cmd_timeout", &door.cmd_timeout.as_secs());
-        if door.refresh {
-            setting(log, name, "refresh", &"yes");
+    }
+}
+
+fn echo_sequence(sequence: &SequenceSource, name: Option<&str>, log: &mut Logger) {
+    match sequence {
+        SequenceSource::Fixed(sequence) => setting(log, name, "sequence", sequence),
+        SequenceSource::OneTime(path) => {
+            setting(log, name, "one time sequences file", &path.display());
         }
-        if !door.cooldown.is_zero() {
-            setting(log, name, "cooldown", &door.cooldown.as_secs_f64());
-        }
-        if let Some(max) = door.max_open {
-            setting(log, name, "max_open", &max);
-        }
-        if door.allow_repeats {
-            setting(log, name, "allow_repeats", &"yes");
-        }
-        if door.strict {
-            setting(log, name, "strict", &"yes");
-        }
-        if !door.sources.allow.is_empty() {
-            setting(log, name, "allow_from", &list_text(&door.sources.allow));
-        }
-        if !door.sources.deny.is_empty() {
-            setting(log, name, "deny_from", &list_text(&door.sources.deny));
+        SequenceSource::Rotating(rotating) => {
+            let r = &rotating.rotation;
+            setting(
+                log,
+                name,
+                "rotating_secret",
+                &rotating.secret_file.display(),
+            );
+            setting(log, name, "rotating_step", &r.step());
+            setting(log, name, "rotating_range", &r.range());
+            setting(log, name, "rotating_length", &r.length());
+            setting(log, name, "rotating_protocol", &r.protocol());
+            setting(log, name, "rotating_skew", &r.skew());
         }
     }
 }
 
 fn setting(log: &mut Logger, door: Option<&str>, key: &'static str, value: &dyn Display) {
-    log.emit(&Message::Config(ConfigEcho::Setting { door, key, value }));
+    log.emit(&ConfigMessage::Echo(ConfigEcho::Setting {
+        door,
+        key,
+        value,
+    }));
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use knockd_core::wire::DecodeErrorKind;
 
 use crate::capture::CaptureStats;
 use crate::commands::CommandStats;
-use crate::log::{Logger, Message};
+use crate::log::{ControlMessage, Logger};
 
 /// Totals since knockd started; reloads and reopened captures add to them.
 #[derive(Debug, Default, Clone)]
@@ -148,18 +148,18 @@ impl Counters {
     /// Writes the counters as `-v` lines (`counters: packets: ...`).
     pub fn report(&self, log: &mut Logger) {
         let not_decoded: u64 = self.not_decoded.iter().sum();
-        log.emit(&Message::Counters(&format_args!(
+        log.emit(&ControlMessage::Counters(&format_args!(
             "packets: {} captured, {not_decoded} not decoded{}",
             self.frames,
             NotDecoded(&self.not_decoded),
         )));
         let capture = self.capture();
-        log.emit(&Message::Counters(&format_args!(
+        log.emit(&ControlMessage::Counters(&format_args!(
             "capture: {} received, {} dropped by the kernel, {} by the interface",
             capture.received, capture.dropped, capture.interface_dropped
         )));
         let engine = &self.engine;
-        log.emit(&Message::Counters(&format_args!(
+        log.emit(&ControlMessage::Counters(&format_args!(
             "knocks: {} stage hits, {} resent, {} captured twice, {} ignored for their flags, \
              {} while cooling down, {} from sources not allowed, {} from sources that cannot knock; \
              attempts: {} started, \
@@ -178,7 +178,7 @@ impl Counters {
             engine.evicted
         )));
         let commands = &self.commands;
-        log.emit(&Message::Counters(&format_args!(
+        log.emit(&ControlMessage::Counters(&format_args!(
             "commands: {} run, {} failed, {} dropped",
             commands.run, commands.failed, commands.dropped
         )));

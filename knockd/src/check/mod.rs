@@ -11,28 +11,41 @@ mod guessable;
 mod listening;
 mod problems;
 
+use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use knock_proto::Sequence;
+use knockd_core::config::settings::Setting;
 use knockd_core::config::LogFormat;
+use knockd_core::doors::RuntimeDoor;
 use knockd_core::filter;
 use knockd_core::sources::list_text;
 use knockd_core::wire::LinkType;
 
 use crate::capture;
 use crate::interfaces;
+use crate::log::LogSettings;
 use crate::setup::{filter_doors, Setup};
 use crate::step_windows::unix_now;
 use problems::Severity;
 
 /// Prints what the daemon would run with `setup`; returns the exit status.
 pub fn run(setup: &Setup) -> ExitCode {
-    let args = &setup.args;
-    let loaded = &setup.loaded;
-    let addrs = interfaces::addresses_of_all(&setup.interfaces, args.only_ipv4);
-    let settings = setup.log_settings(&loaded.config);
-    println!("configuration {} is valid", args.config.display());
+    let addrs = interfaces::addresses_of_all(&setup.interfaces, setup.args.only_ipv4);
+    let settings = setup.log_settings(&setup.loaded.config);
+    print_overview(setup, &settings, &addrs);
+    for door in &setup.loaded.doors {
+        print_door(door);
+    }
+    let worst = print_warnings_and_problems(setup, &settings);
+    capture_filter(setup, addrs, worst)
+}
+
+/// The lines before the doors: the configuration file, the interfaces, the
+/// log sinks, the files knockd would use and the local addresses.
+fn print_overview(setup: &Setup, settings: &LogSettings, addrs: &[IpAddr]) {
+    println!("configuration {} is valid", setup.args.config.display());
     if setup.interface_from_default_route {
         println!(
             "interface: {} (the default route's: no interface is configured and there is no eth0)",
@@ -55,7 +68,7 @@ pub fn run(setup: &Setup) -> ExitCode {
     println!("pid file (with -d): {}", setup.pid_file_path().display());
     println!("state directory: {}", setup.state_dir().display());
     println!("control socket: {}", setup.control_socket().display());
-    for addr in &addrs {
+    for addr in addrs {
         println!("local address: {addr}");
     }
     if addrs.is_empty() {
@@ -63,80 +76,84 @@ pub fn run(setup: &Setup) -> ExitCode {
             "local address: none yet (only doors with a Target can be knocked until one comes)"
         );
     }
-    for d in &loaded.doors {
-        let door = &d.door;
-        println!();
-        println!("[{}]", door.name);
-        let one_time = d
-            .one_time
-            .as_ref()
-            .and_then(|f| Some((f, f.active_line()?)));
-        match (d.active_sequence(), one_time, &d.rotating) {
-            (_, _, Some(r)) => {
-                let rotation = &r.rotation;
-                println!(
-                    "  sequence: rotating, step {} s, {} {} knocks from {}, skew {} (now: {})",
-                    rotation.step(),
-                    rotation.length(),
-                    rotation.protocol(),
-                    rotation.range(),
-                    rotation.skew(),
-                    r.sequence_at(unix_now())
-                );
+}
+
+/// A door's section: its settings in [`knockd_core::Door::settings`]' order,
+/// except the target, which `--check` shows after the TCP flags.
+fn print_door(d: &RuntimeDoor) {
+    let door = &d.door;
+    println!();
+    println!("[{}]", door.name);
+    let mut target = None;
+    for each in door.settings() {
+        let name = each.name();
+        match each {
+            Setting::Target(address) => target = Some(address),
+            Setting::Sequence(_) => print_sequence(d),
+            Setting::SeqTimeout(timeout) => println!("  {name}: {}", seconds(timeout)),
+            Setting::TcpFlags(flags) => {
+                if !flags.is_any() {
+                    println!("  {name}: {flags}");
+                }
+                if let Some(target) = target.take() {
+                    println!("  target: {target}");
+                }
             }
-            (Some(seq), None, None) => println!("  sequence: {seq}"),
-            (Some(seq), Some((file, line)), None) => println!(
-                "  sequence: {seq} (line {line} of {}, {} unused)",
-                file.path().display(),
-                file.remaining()
-            ),
-            (None, _, None) => println!("  sequence: none left; the door is disabled"),
-        }
-        if let Some(space) = guessable::guessing_space(d) {
-            println!("  guessing space: {space}");
-        }
-        println!("  seq_timeout: {}", seconds(door.seq_timeout));
-        if !door.tcp_flags.is_any() {
-            println!("  tcpflags: {}", door.tcp_flags);
-        }
-        if let Some(target) = door.target {
-            println!("  target: {target}");
-        }
-        for (label, command) in door.commands() {
-            if let Some(command) = command {
-                println!("  {label}: {command}");
+            Setting::Command(_, command) => println!("  {name}: {command}"),
+            Setting::CmdTimeout(timeout) => {
+                if door.has_stop_command() {
+                    println!("  {name}: {}", seconds(timeout));
+                }
             }
-        }
-        if door.has_stop_command() {
-            println!("  cmd_timeout: {}", seconds(door.cmd_timeout));
-        }
-        if door.refresh {
-            println!("  refresh: yes");
-        }
-        if !door.cooldown.is_zero() {
-            println!("  cooldown: {}", seconds(door.cooldown));
-        }
-        if let Some(max) = door.max_open {
-            println!("  max_open: {max}");
-        }
-        if door.allow_repeats {
-            println!("  allow_repeats: yes");
-        }
-        if door.strict {
-            println!("  strict: yes");
-        }
-        if !door.sources.allow.is_empty() {
-            println!("  allow_from: {}", list_text(&door.sources.allow));
-        }
-        if !door.sources.deny.is_empty() {
-            println!("  deny_from: {}", list_text(&door.sources.deny));
+            Setting::Cooldown(cooldown) => println!("  {name}: {}", seconds(cooldown)),
+            Setting::MaxOpen(max) => println!("  {name}: {max}"),
+            Setting::Refresh | Setting::AllowRepeats | Setting::Strict => {
+                println!("  {name}: yes");
+            }
+            Setting::AllowFrom(list) | Setting::DenyFrom(list) => {
+                println!("  {name}: {}", list_text(list));
+            }
         }
     }
-    // The filter as a libpcap expression in 0.8's form (what -D's `adding
-    // pcap expression` lines show), unless it is huge; then the program for
-    // an Ethernet link (the interface is not opened), within what this
-    // kernel takes: its size and each group of doors it tests; with -D also
-    // the instructions.
+}
+
+/// The sequence the door would take now (a rotating door's current one, a
+/// one-time door's next unused line), and how hard it is to guess.
+fn print_sequence(d: &RuntimeDoor) {
+    let one_time = d
+        .one_time
+        .as_ref()
+        .and_then(|f| Some((f, f.active_line()?)));
+    match (d.active_sequence(), one_time, &d.rotating) {
+        (_, _, Some(r)) => {
+            let rotation = &r.rotation;
+            println!(
+                "  sequence: rotating, step {} s, {} {} knocks from {}, skew {} (now: {})",
+                rotation.step(),
+                rotation.length(),
+                rotation.protocol(),
+                rotation.range(),
+                rotation.skew(),
+                r.sequence_at(unix_now())
+            );
+        }
+        (Some(seq), None, None) => println!("  sequence: {seq}"),
+        (Some(seq), Some((file, line)), None) => println!(
+            "  sequence: {seq} (line {line} of {}, {} unused)",
+            file.path().display(),
+            file.remaining()
+        ),
+        (None, _, None) => println!("  sequence: none left; the door is disabled"),
+    }
+    if let Some(space) = guessable::guessing_space(d) {
+        println!("  guessing space: {space}");
+    }
+}
+
+/// Prints the configuration's warnings, the guessable doors and the
+/// predicted problems on stderr; returns the worst problem's severity.
+fn print_warnings_and_problems(setup: &Setup, settings: &LogSettings) -> Option<Severity> {
+    let loaded = &setup.loaded;
     for warning in &loaded.config.warnings {
         eprintln!("warning: {warning}");
     }
@@ -147,7 +164,18 @@ pub fn run(setup: &Setup) -> ExitCode {
     for problem in &problems {
         eprintln!("{problem}");
     }
-    let worst = problems.iter().map(|p| p.severity).max();
+    problems.iter().map(|p| p.severity).max()
+}
+
+/// The filter as a libpcap expression in 0.8's form (what -D's `adding
+/// pcap expression` lines show), unless it is huge; then the program for
+/// an Ethernet link (the interface is not opened), within what this
+/// kernel takes: its size and each group of doors it tests; with -D also
+/// the instructions. Returns the exit status: the worst problem's, or
+/// failure when the filter cannot be built.
+fn capture_filter(setup: &Setup, addrs: Vec<IpAddr>, worst: Option<Severity>) -> ExitCode {
+    let args = &setup.args;
+    let loaded = &setup.loaded;
     let windows: Vec<Vec<Sequence>> = loaded
         .doors
         .iter()

@@ -15,7 +15,7 @@ use knockd_core::config::Door;
 
 use super::{Knocker, Opening, PendingStop};
 use crate::ledger::{Entry, Ledger};
-use crate::log::{Logger, Message};
+use crate::log::{LedgerMessage, Logger};
 
 /// Doors open now: a start with a stop command accepted and its stop not yet
 /// run. Counted per (door, knocker) for `Refresh` and per door for `Max_Open`.
@@ -135,7 +135,7 @@ impl DoorBook {
         // A door whose record cannot be written still opens: knockd
         // never locks its admin out; it only would not survive a crash.
         recorded
-            .map_err(|error| log.emit(&Message::LedgerWriteFailed { error: &error }))
+            .map_err(|error| log.emit(&LedgerMessage::LedgerWriteFailed { error: &error }))
             .ok()
     }
 
@@ -149,7 +149,7 @@ impl DoorBook {
         if let (Some(ledger), Some(id)) = (self.ledger.as_mut(), ledger_id) {
             let deadline = wall_deadline(cmd_timeout);
             if let Err(error) = ledger.record_extend(id, deadline) {
-                log.emit(&Message::LedgerWriteFailed { error: &error });
+                log.emit(&LedgerMessage::LedgerWriteFailed { error: &error });
             }
         }
     }
@@ -159,7 +159,7 @@ impl DoorBook {
     pub(super) fn record_close(&mut self, ledger_id: Option<u64>, log: &mut Logger) {
         if let (Some(ledger), Some(id)) = (self.ledger.as_mut(), ledger_id) {
             if let Err(error) = ledger.record_close(id) {
-                log.emit(&Message::LedgerWriteFailed { error: &error });
+                log.emit(&LedgerMessage::LedgerWriteFailed { error: &error });
             }
         }
     }
@@ -185,12 +185,12 @@ impl DoorBook {
                 let left = entry.deadline.duration_since(wall).unwrap_or_default();
                 let source = knocker.source();
                 if left.is_zero() {
-                    log.emit(&Message::ClosingLeftOpen {
+                    log.emit(&LedgerMessage::ClosingLeftOpen {
                         source,
                         door: &entry.door,
                     });
                 } else {
-                    log.emit(&Message::LeftOpenRearmed {
+                    log.emit(&LedgerMessage::LeftOpenRearmed {
                         source,
                         door: &entry.door,
                         left,

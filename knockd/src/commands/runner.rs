@@ -16,7 +16,9 @@ use knockd_core::config::{Door, MAX_COMMAND_LEN};
 use super::book::DoorBook;
 use super::{CommandStats, Knocker, OpenDoor, Opening, PendingStop, RunnerLimits};
 use crate::ledger::{Entry, Ledger};
-use crate::log::{CommandKind, Logger, Message, Source};
+use crate::log::{
+    CommandKind, CommandMessage, ControlMessage, DaemonMessage, LedgerMessage, Logger, Source,
+};
 use crate::sys;
 
 /// How often [`CommandRunner::shutdown`] checks on its children.
@@ -138,7 +140,7 @@ impl CommandRunner {
             if door.is_some_and(|(name, addr)| stop.door != name || stop.knocker.addr != addr) {
                 continue;
             }
-            log.emit(&Message::ClosingOnRequest {
+            log.emit(&ControlMessage::ClosingOnRequest {
                 source: stop.knocker.source(),
                 door: &stop.door,
             });
@@ -195,18 +197,18 @@ impl CommandRunner {
             .stop_command_for(ipv6)
             .map(|c| c.replace("%IP%", &address));
         if start.len() > MAX_COMMAND_LEN {
-            log.emit(&Message::CommandTruncated(CommandKind::Start));
+            log.emit(&CommandMessage::CommandTruncated(CommandKind::Start));
             self.count(&door.name, |s| &mut s.dropped);
             return;
         }
         if stop.as_ref().is_some_and(|c| c.len() > MAX_COMMAND_LEN) {
-            log.emit(&Message::CommandTruncated(CommandKind::Stop));
+            log.emit(&CommandMessage::CommandTruncated(CommandKind::Stop));
             self.count(&door.name, |s| &mut s.dropped);
             return;
         }
         if self.queued.len() >= self.limits.max_queued {
             self.count(&door.name, |s| &mut s.dropped);
-            log.emit(&Message::CommandDropped {
+            log.emit(&CommandMessage::CommandDropped {
                 source,
                 door: &door.name,
             });
@@ -307,7 +309,7 @@ impl CommandRunner {
             );
         }
         for stop in self.stops.drain(..) {
-            log.emit(&Message::StopLeftPending {
+            log.emit(&LedgerMessage::StopLeftPending {
                 source: stop.knocker.source(),
                 door: &stop.door,
                 in_ledger: stop.ledger_id.is_some(),
@@ -315,7 +317,7 @@ impl CommandRunner {
         }
         let left = self.running.len();
         if left > 0 {
-            log.emit(&Message::ChildrenLeftRunning { count: left });
+            log.emit(&CommandMessage::ChildrenLeftRunning { count: left });
         }
         self.running.clear();
         left
@@ -385,7 +387,7 @@ impl CommandRunner {
 
     fn run_stop(&mut self, stop: PendingStop, log: &mut Logger) {
         if stop.announce {
-            log.emit(&Message::CommandTimeout {
+            log.emit(&CommandMessage::CommandTimeout {
                 source: stop.knocker.source(),
                 door: &stop.door,
             });
@@ -404,7 +406,7 @@ impl CommandRunner {
         closes: Option<u64>,
         log: &mut Logger,
     ) -> Option<u64> {
-        log.emit(&Message::RunningCommand { door, command });
+        log.emit(&CommandMessage::RunningCommand { door, command });
         let mut shell = Command::new("/bin/sh");
         shell
             .arg("-c")
@@ -428,7 +430,7 @@ impl CommandRunner {
             }
             Err(error) => {
                 self.count(door, |s| &mut s.failed);
-                log.emit(&Message::SpawnFailed {
+                log.emit(&CommandMessage::SpawnFailed {
                     door,
                     error: &error,
                 });
@@ -456,7 +458,7 @@ impl CommandRunner {
                     // Someone else reaped it (a waitpid(-1) elsewhere); it is gone either way.
                     let entry = self.running.swap_remove(i);
                     let door = &entry.door;
-                    log.emit(&Message::Error(&format_args!(
+                    log.emit(&DaemonMessage::Error(&format_args!(
                         "{door}: lost track of command: {error}"
                     )));
                     self.book.record_close(entry.closes, log);
@@ -488,8 +490,8 @@ impl CommandRunner {
 fn report_exit(door: &str, status: ExitStatus, log: &mut Logger) {
     match (status.code(), status.signal()) {
         (Some(0), _) => {}
-        (Some(code), _) => log.emit(&Message::NonZeroStatus { door, code }),
-        (None, Some(signal)) => log.emit(&Message::KilledBySignal { door, signal }),
+        (Some(code), _) => log.emit(&CommandMessage::NonZeroStatus { door, code }),
+        (None, Some(signal)) => log.emit(&CommandMessage::KilledBySignal { door, signal }),
         (None, None) => {}
     }
 }

@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use nix::poll::PollFlags;
 
-use crate::log::{Logger, Message};
+use crate::log::{ControlMessage, DaemonMessage, Logger};
 use socket::ControlSocket;
 
 /// The control socket, when there is one, and what the status needs to
@@ -42,14 +42,14 @@ impl Control {
     pub fn open(path: &Path, logger: &mut Logger) -> Control {
         let socket = match ControlSocket::open(path) {
             Ok(socket) => {
-                logger.emit(&Message::Debug(&format_args!(
+                logger.emit(&DaemonMessage::Debug(&format_args!(
                     "control socket: {}",
                     path.display()
                 )));
                 Some(socket)
             }
             Err(error) => {
-                logger.emit(&Message::ControlSocketUnavailable { error: &error });
+                logger.emit(&ControlMessage::ControlSocketUnavailable { error: &error });
                 None
             }
         };

@@ -12,29 +12,50 @@ type DoorMetric = (&'static str, &'static str, fn(&DoorTotals) -> u64);
 
 /// The exposition text.
 pub fn render(status: &Status) -> String {
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
-        let _ = writeln!(out, "# HELP knockd_{name} {help}");
-        let _ = writeln!(out, "# TYPE knockd_{name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "knockd_{name}{labels} {value}");
-        }
-    };
-    let single = |value: u64| vec![(String::new(), value.to_string())];
-    metric(
+    let mut out = Exposition(String::new());
+    out.metric(
         "uptime_seconds",
         "gauge",
         "Seconds since knockd started.",
         single(status.uptime_seconds),
     );
+    capture_metrics(&mut out, status);
+    door_metrics(&mut out, status);
+    global_metrics(&mut out, status);
+    out.0
+}
+
+/// The text being written, one metric at a time.
+struct Exposition(String);
+
+impl Exposition {
+    /// One metric: its `# HELP` and `# TYPE` lines, then each sample (labels
+    /// and value).
+    fn metric(&mut self, name: &str, kind: &str, help: &str, samples: Vec<(String, String)>) {
+        let out = &mut self.0;
+        let _ = writeln!(out, "# HELP knockd_{name} {help}");
+        let _ = writeln!(out, "# TYPE knockd_{name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "knockd_{name}{labels} {value}");
+        }
+    }
+}
+
+/// The one sample of a metric without labels.
+fn single(value: u64) -> Vec<(String, String)> {
+    vec![(String::new(), value.to_string())]
+}
+
+/// What the captures read, decoded and lost.
+fn capture_metrics(out: &mut Exposition, status: &Status) {
     let capture = &status.capture;
-    metric(
+    out.metric(
         "packets_total",
         "counter",
         "Frames read from the captures.",
         single(capture.packets),
     );
-    metric(
+    out.metric(
         "packets_not_decoded_total",
         "counter",
         "Frames that did not decode, by kind.",
@@ -42,24 +63,29 @@ pub fn render(status: &Status) -> String {
             .map(|(kind, count)| (labels(&[("kind", kind)]), count.to_string()))
             .collect(),
     );
-    metric(
+    out.metric(
         "capture_received_total",
         "counter",
         "Packets that passed the kernel filter (libpcap).",
         single(capture.received),
     );
-    metric(
+    out.metric(
         "capture_kernel_dropped_total",
         "counter",
         "Packets the kernel dropped because the capture buffer was full (libpcap).",
         single(capture.kernel_dropped),
     );
-    metric(
+    out.metric(
         "capture_interface_dropped_total",
         "counter",
         "Packets dropped by the interface or its driver (libpcap).",
         single(capture.interface_dropped),
     );
+}
+
+/// The per-door counters, then the attempts in progress by stage and the
+/// knockers each door is open for.
+fn door_metrics(out: &mut Exposition, status: &Status) {
     let per_door: [DoorMetric; 9] = [
         ("stage_hits_total", "Knocks that matched a stage.", |c| {
             c.knocks.stage_hits
@@ -99,9 +125,9 @@ pub fn render(status: &Status) -> String {
         let samples = (status.doors.iter())
             .map(|door| (door_label(&door.name), value(&door.counters).to_string()))
             .collect();
-        metric(name, "counter", help, samples);
+        out.metric(name, "counter", help, samples);
     }
-    metric(
+    out.metric(
         "attempts_in_progress",
         "gauge",
         "Knock attempts in progress, by door and stage.",
@@ -117,7 +143,7 @@ pub fn render(status: &Status) -> String {
             })
             .collect(),
     );
-    metric(
+    out.metric(
         "doors_open",
         "gauge",
         "Knockers a door is open for (a scheduled stop command).",
@@ -125,6 +151,10 @@ pub fn render(status: &Status) -> String {
             .map(|door| (door_label(&door.name), door.open.len().to_string()))
             .collect(),
     );
+}
+
+/// The counters of knocks ignored or started, over all doors.
+fn global_metrics(out: &mut Exposition, status: &Status) {
     let totals = &status.totals;
     let global: [(&str, &str, u64); 6] = [
         (
@@ -159,9 +189,8 @@ pub fn render(status: &Status) -> String {
         ),
     ];
     for (name, help, value) in global {
-        metric(name, "counter", help, single(value));
+        out.metric(name, "counter", help, single(value));
     }
-    out
 }
 
 fn door_label(door: &str) -> String {

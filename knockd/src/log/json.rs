@@ -81,9 +81,10 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::log::{Message, Source};
+    use crate::log::{CommandMessage, KnockMessage, Message, Source};
 
-    fn line(message: &Message<'_>) -> String {
+    fn line<'a>(message: &(impl Into<Message<'a>> + Copy)) -> String {
+        let message: Message<'a> = (*message).into();
         let time = Local
             .with_ymd_and_hms(2026, 11, 28, 19, 10, 0)
             .single()
@@ -104,7 +105,7 @@ mod tests {
     #[test]
     fn a_stage_line_has_every_field_in_order() {
         let source = Source::with_host(IpAddr::V4(Ipv4Addr::new(198, 18, 1, 2)), None);
-        let message = Message::Stage {
+        let message = KnockMessage::Stage {
             source,
             door: "ssh",
             stage: 2,
@@ -126,7 +127,7 @@ mod tests {
             IpAddr::V4(Ipv4Addr::new(198, 18, 1, 2)),
             Some("knocker.test"),
         );
-        let open = line(&Message::OpenSesame { source, door: "d" });
+        let open = line(&KnockMessage::OpenSesame { source, door: "d" });
         assert!(
             open.contains(
                 "\"event\":\"open\",\"level\":\"notice\",\"door\":\"d\",\
@@ -134,7 +135,7 @@ mod tests {
             ),
             "{open}"
         );
-        let failed = line(&Message::NonZeroStatus { door: "d", code: 3 });
+        let failed = line(&CommandMessage::NonZeroStatus { door: "d", code: 3 });
         assert!(
             failed.contains("\"event\":\"command_failed\",\"level\":\"err\",\"door\":\"d\",\"message\":\"d: command returned non-zero status code (3)\"}"),
             "{failed}"

@@ -1,9 +1,10 @@
 //! knockd 0.8's log lines and where they go.
 //!
 //! Design: a plain [`Logger`] that the server owns and passes by `&mut` to
-//! whoever logs, over the typed catalogue in [`message`]. Each message's text
-//! and record (sinks, event name, severity, door, knocker, stage) are defined
-//! once, in one arm of `Message::describe`; [`Logger::emit`] first asks only
+//! whoever logs, over the typed catalogue in [`message`], one enum per
+//! subsystem. Each message's text and record (sinks, event name, severity,
+//! door, knocker, stage) are defined once, in one arm of its enum's
+//! `describe`; [`Logger::emit`] first asks only
 //! for the record, and renders the text once, into a reused buffer, only when
 //! one of its sinks is on: the log file (`[YYYY-MM-DD HH:MM] ` prefix, local
 //! time), syslog (at the message's severity), verbose or debug stdout and
@@ -36,7 +37,10 @@ use chrono::Local;
 use knockd_core::config::LogFormat;
 
 use file::LogFile;
-pub use message::{CommandKind, ConfigEcho, Message, OpenCap, Sinks, Source};
+pub use message::{
+    CaptureMessage, CommandKind, CommandMessage, ConfigEcho, ConfigMessage, ControlMessage,
+    DaemonMessage, IgnoredMessage, KnockMessage, LedgerMessage, Message, OpenCap, Sinks, Source,
+};
 use syslog::Syslog;
 
 /// Which sinks are on: the global `[options]` and the `-v`/`-D` flags.
@@ -126,9 +130,11 @@ impl Logger {
         self.file.as_ref().map(LogFile::path)
     }
 
-    /// Sends a message to its sinks; renders it only if one of them is on.
+    /// Sends a message (a [`Message`] or any subsystem's, such as a
+    /// [`KnockMessage`]) to its sinks; renders it only if one of them is on.
     /// With [`LogFormat::Json`] the log file and stdout get its JSON line.
-    pub fn emit(&mut self, message: &Message<'_>) {
+    pub fn emit<'m>(&mut self, message: &(impl Into<Message<'m>> + Copy)) {
+        let message: Message<'m> = (*message).into();
         let record = message.record();
         let sinks = record.sinks;
         let to_log = sinks.contains(Sinks::LOG) && (self.file.is_some() || self.syslog.is_some());
@@ -203,13 +209,13 @@ impl Logger {
         self.flush();
         let old = self.file.take();
         if let Some(old) = &old {
-            self.emit(&Message::ClosingLogFile { path: old.path() });
+            self.emit(&DaemonMessage::ClosingLogFile { path: old.path() });
         }
         let Some(path) = new_path.or_else(|| old.map(|f| f.path().to_owned())) else {
             return;
         };
         self.open_file(path.clone());
-        self.emit(&Message::ReopeningLogFile { path: &path });
+        self.emit(&DaemonMessage::ReopeningLogFile { path: &path });
     }
 
     /// Turns syslog on (a reload that added `UseSyslog`); as in 0.8 it cannot
@@ -223,7 +229,7 @@ impl Logger {
     fn open_file(&mut self, path: PathBuf) {
         let mut file = LogFile::new(path);
         if let Err(error) = file.open() {
-            self.emit(&Message::LogFileUnavailable { error: &error });
+            self.emit(&DaemonMessage::LogFileUnavailable { error: &error });
         }
         self.file = Some(file);
     }
@@ -358,48 +364,56 @@ mod tests {
     fn run(logger: &mut Logger) {
         let s = source();
         let error = io::Error::from_raw_os_error(libc::ENOENT);
-        let messages = [
-            Message::Listening { interface: "eth0" },
-            Message::StartingUp { interface: "eth0" },
-            Message::LocalIp(s.addr),
-            Message::Stage {
+        let messages: [Message<'_>; 16] = [
+            CaptureMessage::Listening { interface: "eth0" }.into(),
+            DaemonMessage::StartingUp { interface: "eth0" }.into(),
+            CaptureMessage::LocalIp(s.addr).into(),
+            KnockMessage::Stage {
                 source: s,
                 door: "ssh",
                 stage: 1,
-            },
-            Message::OpenSesame {
+            }
+            .into(),
+            KnockMessage::OpenSesame {
                 source: s,
                 door: "ssh",
-            },
-            Message::RunningCommand {
+            }
+            .into(),
+            CommandMessage::RunningCommand {
                 door: "ssh",
                 command: "open 198.18.1.2",
-            },
-            Message::NonZeroStatus {
+            }
+            .into(),
+            CommandMessage::NonZeroStatus {
                 door: "ssh",
                 code: 3,
-            },
-            Message::CommandTimeout {
+            }
+            .into(),
+            CommandMessage::CommandTimeout {
                 source: s,
                 door: "ssh",
-            },
-            Message::SequenceTimeout {
+            }
+            .into(),
+            KnockMessage::SequenceTimeout {
                 source: s,
                 door: "ssh",
                 stage: 2,
-            },
-            Message::ReReadingConfig {
+            }
+            .into(),
+            ConfigMessage::ReReadingConfig {
                 path: Path::new("/etc/knockd.conf"),
-            },
-            Message::RemovingFailedAttempt(s.addr),
-            Message::OneTimeExhausted { door: "otp" },
-            Message::PidFileFailed {
+            }
+            .into(),
+            IgnoredMessage::RemovingFailedAttempt(s.addr).into(),
+            KnockMessage::OneTimeExhausted { door: "otp" }.into(),
+            DaemonMessage::PidFileFailed {
                 path: Path::new("/run/knockd.pid"),
                 error: &error,
-            },
-            Message::WaitingForChildren,
-            Message::Closing,
-            Message::ShuttingDown,
+            }
+            .into(),
+            CommandMessage::WaitingForChildren.into(),
+            DaemonMessage::Closing.into(),
+            DaemonMessage::ShuttingDown.into(),
         ];
         for message in &messages {
             logger.emit(message);
@@ -545,16 +559,16 @@ mod tests {
     #[test]
     fn reopen_after_rename_keeps_old_lines_in_the_renamed_file() {
         let (mut logger, captured) = capture(true, false);
-        logger.emit(&Message::StartingUp { interface: "eth0" });
+        logger.emit(&DaemonMessage::StartingUp { interface: "eth0" });
         let rotated = captured.dir.path().join("knockd.log.1");
         fs::rename(&captured.log_path, &rotated).unwrap();
         // Until the reopen, lines follow the open file to its new name.
-        logger.emit(&Message::OpenSesame {
+        logger.emit(&KnockMessage::OpenSesame {
             source: source(),
             door: "ssh",
         });
         logger.reopen(None);
-        logger.emit(&Message::ShuttingDown);
+        logger.emit(&DaemonMessage::ShuttingDown);
 
         let old = fs::read_to_string(&rotated).unwrap();
         let old: Vec<_> = old.lines().filter_map(|l| l.get(PREFIX_LEN..)).collect();
@@ -587,7 +601,7 @@ mod tests {
         let (mut logger, captured) = capture(false, false);
         let new_path = captured.dir.path().join("other.log");
         logger.reopen(Some(new_path.clone()));
-        logger.emit(&Message::ShuttingDown);
+        logger.emit(&DaemonMessage::ShuttingDown);
         assert_eq!(logger.log_file(), Some(new_path.as_path()));
         let new = fs::read_to_string(&new_path).unwrap();
         assert!(new.ends_with("] shutting down\n"), "{new}");
@@ -597,9 +611,9 @@ mod tests {
     #[test]
     fn deleted_log_file_is_recreated() {
         let (mut logger, captured) = capture(false, false);
-        logger.emit(&Message::StartingUp { interface: "eth0" });
+        logger.emit(&DaemonMessage::StartingUp { interface: "eth0" });
         fs::remove_file(&captured.log_path).unwrap();
-        logger.emit(&Message::ShuttingDown);
+        logger.emit(&DaemonMessage::ShuttingDown);
         assert_eq!(captured.log_lines(), ["shutting down"]);
     }
 
@@ -619,7 +633,7 @@ mod tests {
             Box::new(stdout.clone()),
             Box::new(stderr.clone()),
         );
-        logger.emit(&Message::Stage {
+        logger.emit(&KnockMessage::Stage {
             source: source(),
             door: "d",
             stage: 1,
@@ -632,7 +646,7 @@ mod tests {
         assert!(stdout.text().starts_with("198.18.1.2: d: Stage 1\n"));
         // Once the directory exists, the next line recreates the file.
         fs::create_dir_all(missing_dir.parent().unwrap()).unwrap();
-        logger.emit(&Message::ShuttingDown);
+        logger.emit(&DaemonMessage::ShuttingDown);
         assert!(fs::read_to_string(&missing_dir)
             .unwrap()
             .ends_with("] shutting down\n"));
@@ -661,7 +675,7 @@ mod tests {
     #[cfg(target_os = "linux")] // reads /proc
     fn log_file_is_not_inherited_by_children() {
         let (mut logger, captured) = capture(false, false);
-        logger.emit(&Message::ShuttingDown);
+        logger.emit(&DaemonMessage::ShuttingDown);
         let listing = std::process::Command::new("/bin/sh")
             .args(["-c", "ls -l /proc/$$/fd"])
             .output()
@@ -685,7 +699,7 @@ mod tests {
             dst_port: 6,
             tcp_flags: 0,
         };
-        logger.emit(&Message::Packet {
+        logger.emit(&CaptureMessage::Packet {
             time: SystemTime::now(),
             packet: &packet,
             wire_len: 43,

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::{Listener, Server};
 use crate::interfaces;
-use crate::log::{Logger, Message};
+use crate::log::{CaptureMessage, Logger};
 
 impl Server {
     /// The host's addresses may have changed: when an interface's did,
@@ -20,12 +20,13 @@ impl Server {
                 continue;
             }
             let interface = &slot.interface;
-            self.logger.emit(&Message::AddressesChanged {
+            self.logger.emit(&CaptureMessage::AddressesChanged {
                 interface,
                 addrs: &addrs,
             });
             if addrs.is_empty() {
-                self.logger.emit(&Message::WaitingForAddress { interface });
+                self.logger
+                    .emit(&CaptureMessage::WaitingForAddress { interface });
             }
             slot.addrs = addrs;
         }
@@ -62,7 +63,7 @@ pub(super) fn local_addresses(
     // knocked until one comes. `any` has every interface's.
     let addrs = interfaces::local_addresses(interface, only_ipv4).unwrap_or_default();
     for addr in &addrs {
-        logger.emit(&Message::LocalIp(*addr));
+        logger.emit(&CaptureMessage::LocalIp(*addr));
     }
     addrs
 }

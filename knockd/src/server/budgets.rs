@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::log::{Logger, Message};
+use crate::log::{IgnoredMessage, KnockMessage, Logger};
 use crate::throttle::{LineBudget, OncePerSource};
 
 /// Stage 1 lines logged per second at most; under a flood of first knocks
@@ -53,17 +53,17 @@ impl Budgets {
     /// Logs the summaries of the lines held back in intervals that have ended.
     pub(super) fn summarize(&mut self, now: Instant, max_attempts: usize, logger: &mut Logger) {
         if let Some(count) = self.evictions.take_held(now) {
-            logger.emit(&Message::AttemptsEvicted {
+            logger.emit(&KnockMessage::AttemptsEvicted {
                 count,
                 max: max_attempts,
             });
         }
         if let (Some(count), Some(last)) = (self.refused_sources.take_held(now), self.last_refused)
         {
-            logger.emit(&Message::SourcesRefused { count, last });
+            logger.emit(&IgnoredMessage::SourcesRefused { count, last });
         }
         if let Some(count) = self.stage_one.take_held(now) {
-            logger.emit(&Message::StageOneSuppressed { count });
+            logger.emit(&KnockMessage::StageOneSuppressed { count });
         }
     }
 }

@@ -12,7 +12,7 @@ use knockd_core::filter;
 
 use super::Server;
 use crate::capture::{Capture, CaptureError};
-use crate::log::{Logger, Message};
+use crate::log::{CaptureMessage, DaemonMessage, Logger};
 use crate::setup::filter_doors;
 use crate::step_windows;
 
@@ -114,13 +114,13 @@ pub(super) fn install_filter(
     // Bounded: the budget halves every round.
     loop {
         let program = fit_program(budget, build, |refused, next| {
-            logger.emit(&Message::Debug(&format_args!(
+            logger.emit(&DaemonMessage::Debug(&format_args!(
                 "capture filter: the kernel takes no program of {} instructions here; \
                  trying at most {next}",
                 refused.len()
             )));
         })?;
-        logger.emit(&Message::Debug(&format_args!(
+        logger.emit(&DaemonMessage::Debug(&format_args!(
             "capture filter: {}",
             program.headline()
         )));
@@ -128,7 +128,7 @@ pub(super) fn install_filter(
             Placement::Kernel => return Ok(()),
             Placement::UserSpace if program.len() > SHORTEST_PROGRAM => {
                 budget = (program.len() / 2).max(SHORTEST_PROGRAM);
-                logger.emit(&Message::Error(&format_args!(
+                logger.emit(&DaemonMessage::Error(&format_args!(
                     "the kernel refused the capture filter of {} instructions; \
                      trying a coarser one of at most {budget}",
                     program.len()
@@ -157,7 +157,7 @@ pub(super) fn log_expressions(
     if logger.debug() {
         let doors = filter_doors(doors, |door| engine.step_sequences(door));
         for door in filter::door_expressions(&doors, local_addrs, only_ipv4) {
-            logger.emit(&Message::PcapExpression {
+            logger.emit(&CaptureMessage::PcapExpression {
                 door: &door.door,
                 expression: &door.expression,
             });

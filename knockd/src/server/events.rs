@@ -8,7 +8,7 @@ use knockd_core::engine::Event;
 
 use super::Server;
 use crate::commands::Opening;
-use crate::log::{Message, OpenCap, Source};
+use crate::log::{DaemonMessage, IgnoredMessage, KnockMessage, OpenCap, Source};
 
 impl Server {
     fn host(&self, source: IpAddr) -> Option<String> {
@@ -46,20 +46,20 @@ impl Server {
                 stage,
             } => {
                 let (host, door) = (self.host(source), self.door_name(door));
-                self.logger.emit(&Message::SequenceTimeout {
+                self.logger.emit(&KnockMessage::SequenceTimeout {
                     source: Source::with_host(source, host.as_deref()),
                     door: &door,
                     stage,
                 });
             }
-            Event::Invalidated { source, .. } => {
-                self.logger.emit(&Message::RemovingFailedAttempt(source))
-            }
+            Event::Invalidated { source, .. } => self
+                .logger
+                .emit(&IgnoredMessage::RemovingFailedAttempt(source)),
             Event::FlagsIgnored {
                 flag, must_be_set, ..
             } => {
                 self.counters.flags_ignored += 1;
-                self.logger.emit(&Message::FlagMismatch {
+                self.logger.emit(&IgnoredMessage::FlagMismatch {
                     flag,
                     required: must_be_set,
                 });
@@ -80,7 +80,7 @@ impl Server {
             return;
         }
         let (host, door) = (self.host(source), self.door_name(door));
-        self.logger.emit(&Message::Stage {
+        self.logger.emit(&KnockMessage::Stage {
             source: Source::with_host(source, host.as_deref()),
             door: &door,
             stage,
@@ -91,7 +91,7 @@ impl Server {
     fn spend(&mut self, door: usize, step: u64) {
         let name = self.door_name(door);
         if let Err(error) = self.step_windows.spend(&name, step) {
-            self.logger.emit(&Message::Error(&format_args!(
+            self.logger.emit(&DaemonMessage::Error(&format_args!(
                 "{name}: cannot record spent step {step} in the state directory ({}); \
                  it is spent until knockd restarts",
                 io_message(&error)
@@ -108,7 +108,7 @@ impl Server {
                 self.counters.retransmissions += 1;
                 if self.logger.debug() {
                     let door = self.door_name(door);
-                    self.logger.emit(&Message::Retransmission {
+                    self.logger.emit(&IgnoredMessage::Retransmission {
                         source: Source::with_host(source, None),
                         door: &door,
                     });
@@ -118,7 +118,7 @@ impl Server {
                 self.counters.cooling_down += 1;
                 if self.logger.debug() {
                     let door = self.door_name(door);
-                    self.logger.emit(&Message::CoolingDown {
+                    self.logger.emit(&IgnoredMessage::CoolingDown {
                         source: Source::with_host(source, None),
                         door: &door,
                     });
@@ -128,7 +128,7 @@ impl Server {
                 self.counters.not_allowed += 1;
                 if self.logger.debug() && self.budgets.not_allowed.allow(source, Instant::now()) {
                     let door = self.door_name(door);
-                    self.logger.emit(&Message::NotAllowed {
+                    self.logger.emit(&IgnoredMessage::NotAllowed {
                         source: Source::with_host(source, None),
                         door: &door,
                     });
@@ -144,7 +144,7 @@ impl Server {
     fn source_refused(&mut self, source: IpAddr) {
         self.budgets.last_refused = Some(source);
         if self.budgets.refused_sources.allow(Instant::now()) {
-            self.logger.emit(&Message::SourcesRefused {
+            self.logger.emit(&IgnoredMessage::SourcesRefused {
                 count: 1,
                 last: source,
             });
@@ -155,7 +155,7 @@ impl Server {
     /// summed up.
     fn attempt_evicted(&mut self) {
         if self.budgets.evictions.allow(Instant::now()) {
-            self.logger.emit(&Message::AttemptsEvicted {
+            self.logger.emit(&KnockMessage::AttemptsEvicted {
                 count: 1,
                 max: self.setup.args.max_attempts as usize,
             });
@@ -177,7 +177,7 @@ impl Server {
         let cap = match self.runner.opening(&runtime.door, addr) {
             Opening::Open => None,
             Opening::Extend => {
-                self.logger.emit(&Message::OpenSesameExtended {
+                self.logger.emit(&KnockMessage::OpenSesameExtended {
                     source,
                     door: &name,
                 });
@@ -189,7 +189,7 @@ impl Server {
             Opening::AllFull { max } => Some(OpenCap::All(max)),
         };
         if let Some(cap) = cap {
-            self.logger.emit(&Message::OpenRefused {
+            self.logger.emit(&KnockMessage::OpenRefused {
                 source,
                 door: &name,
                 cap,
@@ -197,7 +197,7 @@ impl Server {
             return;
         }
         let Some(file) = runtime.one_time.as_mut() else {
-            self.logger.emit(&Message::OpenSesame {
+            self.logger.emit(&KnockMessage::OpenSesame {
                 source,
                 door: &name,
             });
@@ -209,24 +209,26 @@ impl Server {
         let next = file.active().cloned();
         match consumed {
             Ok(()) => {
-                self.logger.emit(&Message::OpenSesame {
+                self.logger.emit(&KnockMessage::OpenSesame {
                     source,
                     door: &name,
                 });
                 self.runner
                     .open_door(&runtime.door, source, now, &mut self.logger);
                 match &next {
-                    Some(sequence) => self.logger.emit(&Message::OneTimeNext {
+                    Some(sequence) => self.logger.emit(&KnockMessage::OneTimeNext {
                         door: &name,
                         sequence,
                     }),
-                    None => self.logger.emit(&Message::OneTimeExhausted { door: &name }),
+                    None => self
+                        .logger
+                        .emit(&KnockMessage::OneTimeExhausted { door: &name }),
                 }
             }
             Err(e) => {
-                self.logger.emit(&Message::Error(&e));
+                self.logger.emit(&DaemonMessage::Error(&e));
                 self.logger
-                    .emit(&Message::OneTimeUpdateFailed { door: &name });
+                    .emit(&KnockMessage::OneTimeUpdateFailed { door: &name });
             }
         }
         self.rearm(door, next);

@@ -11,7 +11,7 @@ use super::Server;
 use crate::capture::{Capture, CaptureError};
 use crate::counters::CaptureTotals;
 use crate::interfaces;
-use crate::log::Message;
+use crate::log::CaptureMessage;
 
 /// How often a lost capture (interface down or gone) is tried again.
 const CAPTURE_RETRY: Duration = Duration::from_secs(1);
@@ -146,7 +146,7 @@ impl Server {
         };
         let last = slot.lose(Instant::now());
         self.counters.capture_closed(last);
-        self.logger.emit(&Message::CaptureLost {
+        self.logger.emit(&CaptureMessage::CaptureLost {
             interface: &slot.interface,
             error,
         });
@@ -173,7 +173,7 @@ impl Server {
         match self.filter_capture(index) {
             Ok(()) => {
                 if let Some(slot) = self.listeners.get(index) {
-                    self.logger.emit(&Message::CaptureRestored {
+                    self.logger.emit(&CaptureMessage::CaptureRestored {
                         interface: &slot.interface,
                     });
                 }

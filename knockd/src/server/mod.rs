@@ -37,7 +37,7 @@ use crate::commands::CommandRunner;
 use crate::control::Control;
 use crate::counters::Counters;
 use crate::daemon::PidFile;
-use crate::log::{Logger, Message};
+use crate::log::{ConfigMessage, KnockMessage, Logger};
 use crate::notify::{Notifier, Status};
 use crate::resolver::Resolver;
 use crate::setup::Setup;
@@ -120,17 +120,17 @@ fn engine_doors(doors: &[RuntimeDoor]) -> Vec<EngineDoor> {
 /// run the other doors).
 fn report_used_up(loaded: &Loaded, logger: &mut Logger) {
     for warning in &loaded.config.warnings {
-        logger.emit(&Message::ConfigWarning(warning));
+        logger.emit(&ConfigMessage::ConfigWarning(warning));
     }
     for disabled in &loaded.config.disabled {
-        logger.emit(&Message::DoorDisabled {
+        logger.emit(&ConfigMessage::DoorDisabled {
             door: &disabled.door,
             error: &disabled.error,
         });
     }
     for d in &loaded.doors {
         if d.one_time.is_some() && d.active_sequence().is_none() {
-            logger.emit(&Message::OneTimeExhausted { door: &d.door.name });
+            logger.emit(&KnockMessage::OneTimeExhausted { door: &d.door.name });
         }
     }
 }

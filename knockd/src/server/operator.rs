@@ -14,7 +14,7 @@ use crate::control::status::{
 };
 use crate::control::{prometheus, text};
 use crate::counters::{CaptureTotals, Counters, DoorCounters};
-use crate::log::Message;
+use crate::log::ControlMessage;
 use crate::step_windows;
 
 impl Server {
@@ -39,7 +39,7 @@ impl Server {
     pub(super) fn log_status(&mut self) {
         let status = self.status_snapshot(Instant::now());
         for line in text::render(&status).lines() {
-            self.logger.emit(&Message::Status(&line));
+            self.logger.emit(&ControlMessage::Status(&line));
         }
     }
 

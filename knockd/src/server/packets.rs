@@ -7,7 +7,7 @@ use knockd_core::wire;
 
 use super::{Server, BATCH};
 use crate::capture::CaptureError;
-use crate::log::Message;
+use crate::log::{CaptureMessage, DaemonMessage};
 
 impl Server {
     /// Reads what capture `index` has, then feeds each decoded packet to the
@@ -38,12 +38,12 @@ impl Server {
                     // Never trusted, never fatal: 0.8's `packet is not IPv4 or IPv6, ignoring...`.
                     self.counters.not_decoded(e.kind());
                     self.logger
-                        .emit(&Message::Debug(&format_args!("ignoring packet: {e}")));
+                        .emit(&DaemonMessage::Debug(&format_args!("ignoring packet: {e}")));
                     continue;
                 }
             };
             if self.logger.debug() {
-                self.logger.emit(&Message::Packet {
+                self.logger.emit(&CaptureMessage::Packet {
                     time: timestamp,
                     packet: &packet,
                     wire_len,

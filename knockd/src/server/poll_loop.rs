@@ -13,7 +13,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::{Listener, Server};
 use crate::address_watch::AddressWatch;
-use crate::log::Message;
+use crate::log::DaemonMessage;
 use crate::signals::Pending;
 
 impl Server {
@@ -78,8 +78,10 @@ impl Server {
             timeout,
         );
         ready.unwrap_or_else(|e| {
-            self.logger
-                .emit(&Message::Error(&format_args!("poll: {}", io_message(&e))));
+            self.logger.emit(&DaemonMessage::Error(&format_args!(
+                "poll: {}",
+                io_message(&e)
+            )));
             Ready {
                 signals: true,
                 ..Ready::default()

@@ -7,17 +7,17 @@ use knock_proto::io_message;
 
 use super::reloader::Loading;
 use super::{engine_doors, report_used_up, Server};
-use crate::log::Message;
+use crate::log::ConfigMessage;
 
 impl Server {
     /// SIGHUP: the configuration is read again off the loop ([`Reloader`](super::Reloader)).
     pub(super) fn request_reload(&mut self) {
         self.notifier.reloading();
-        self.logger.emit(&Message::ReReadingConfig {
+        self.logger.emit(&ConfigMessage::ReReadingConfig {
             path: &self.setup.config_path,
         });
         if let Err(e) = self.reloader.request() {
-            self.logger.emit(&Message::ReloadFailed {
+            self.logger.emit(&ConfigMessage::ReloadFailed {
                 error: &format_args!("cannot start reading the configuration: {}", io_message(&e)),
             });
             self.notifier.ready(self.status(), Instant::now());
@@ -42,7 +42,7 @@ impl Server {
         let loaded = match loading {
             Ok(loaded) => loaded,
             Err(e) => {
-                self.logger.emit(&Message::ReloadFailed { error: &e });
+                self.logger.emit(&ConfigMessage::ReloadFailed { error: &e });
                 return;
             }
         };

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::Server;
-use crate::log::Message;
+use crate::log::{CommandMessage, DaemonMessage};
 
 /// How long shutdown waits for commands (stop commands included) to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -15,13 +15,13 @@ impl Server {
     /// `shutting down` and exit 0.
     pub(super) fn shut_down(&mut self) -> ExitCode {
         self.notifier.stopping();
-        self.logger.emit(&Message::WaitingForChildren);
+        self.logger.emit(&CommandMessage::WaitingForChildren);
         self.runner
             .shutdown(Instant::now(), SHUTDOWN_GRACE, &mut self.logger);
         self.refresh_counters();
         self.counters.report(&mut self.logger);
-        self.logger.emit(&Message::Closing);
-        self.logger.emit(&Message::ShuttingDown);
+        self.logger.emit(&DaemonMessage::Closing);
+        self.logger.emit(&DaemonMessage::ShuttingDown);
         self.logger.flush();
         ExitCode::SUCCESS
     }

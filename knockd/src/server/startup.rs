@@ -24,7 +24,7 @@ use crate::config_echo;
 use crate::counters::Counters;
 use crate::daemon::{self, PidFile};
 use crate::ledger::{Entry, Ledger, LedgerError};
-use crate::log::{Logger, Message};
+use crate::log::{CaptureMessage, DaemonMessage, LedgerMessage, Logger};
 use crate::notify::Notifier;
 use crate::resolver::Resolver;
 use crate::setup::Setup;
@@ -149,13 +149,13 @@ fn open_listeners(setup: &Setup, logger: &mut Logger) -> Result<Vec<Listener>, S
     for interface in &setup.interfaces {
         match Listener::open(interface) {
             Ok(listener) => {
-                logger.emit(&Message::Debug(&link_type_line(listener.link)));
+                logger.emit(&DaemonMessage::Debug(&link_type_line(listener.link)));
                 listeners.push(listener);
             }
             // One of several may come later (a VPN's interface) and is
             // retried as a lost one; a single one must exist, as in 0.8.
             Err(error) if setup.interfaces.len() > 1 => {
-                logger.emit(&Message::CaptureLost {
+                logger.emit(&CaptureMessage::CaptureLost {
                     interface,
                     error: &error,
                 });
@@ -176,7 +176,7 @@ fn open_listeners(setup: &Setup, logger: &mut Logger) -> Result<Vec<Listener>, S
 fn watch_addresses(logger: &mut Logger) -> Option<AddressWatch> {
     AddressWatch::open()
         .map_err(|e| {
-            logger.emit(&Message::Error(&format_args!(
+            logger.emit(&DaemonMessage::Error(&format_args!(
                 "cannot watch the host's addresses ({}): they are read again only on reload",
                 io_message(&e)
             )));
@@ -215,7 +215,7 @@ fn arm_doors(
     let only_ipv4 = setup.args.only_ipv4;
     let (mut step_windows, problem) = StepWindows::load(state_dir);
     if let Some(problem) = problem {
-        logger.emit(&Message::Error(&format_args!("{problem}")));
+        logger.emit(&DaemonMessage::Error(&format_args!("{problem}")));
     }
     step_windows.install(engine, doors, step_windows::unix_now(), Instant::now());
     log_expressions(doors, engine, local_addrs, only_ipv4, logger);
@@ -238,13 +238,13 @@ fn go_to_background(
     }
     daemon::detach().map_err(StartError::Background)?;
     if let Some(Err(error)) = runner.ledger_mut().map(|ledger| ledger.note_pid()) {
-        logger.emit(&Message::LedgerWriteFailed { error: &error });
+        logger.emit(&LedgerMessage::LedgerWriteFailed { error: &error });
     }
     let path = setup.pid_file_path();
     match PidFile::create(&path) {
         Ok(pid) => Ok(Some(pid)),
         Err(error) => {
-            logger.emit(&Message::PidFileFailed {
+            logger.emit(&DaemonMessage::PidFileFailed {
                 path: &path,
                 error: &error,
             });
@@ -262,7 +262,7 @@ fn start_resolver(setup: &Setup, logger: &mut Logger) -> Option<Resolver> {
     match Resolver::start() {
         Ok(started) => Some(started),
         Err(e) => {
-            logger.emit(&Message::Error(&format_args!(
+            logger.emit(&DaemonMessage::Error(&format_args!(
                 "cannot start the resolver for -l: {}",
                 io_message(&e)
             )));
@@ -276,12 +276,12 @@ fn start_resolver(setup: &Setup, logger: &mut Logger) -> Option<Resolver> {
 fn log_listening(setup: &Setup, listeners: &[Listener], logger: &mut Logger) {
     let interface = &setup.interface_list();
     if setup.interface_from_default_route {
-        logger.emit(&Message::InterfaceFromDefaultRoute { interface });
+        logger.emit(&CaptureMessage::InterfaceFromDefaultRoute { interface });
     }
-    logger.emit(&Message::Listening { interface });
-    logger.emit(&Message::StartingUp { interface });
+    logger.emit(&CaptureMessage::Listening { interface });
+    logger.emit(&DaemonMessage::StartingUp { interface });
     for listener in listeners.iter().filter(|c| c.addrs.is_empty()) {
-        logger.emit(&Message::WaitingForAddress {
+        logger.emit(&CaptureMessage::WaitingForAddress {
             interface: &listener.interface,
         });
     }
@@ -299,7 +299,7 @@ fn open_ledger(
     match Ledger::open(&setup.state_dir()) {
         Ok(opened) => {
             if !opened.skipped.is_empty() {
-                logger.emit(&Message::LedgerLinesSkipped {
+                logger.emit(&LedgerMessage::LedgerLinesSkipped {
                     path: &opened.ledger.path(),
                     lines: &opened.skipped,
                 });
@@ -308,7 +308,7 @@ fn open_ledger(
         }
         Err(error @ LedgerError::Busy { .. }) => Err(StartError::Ledger(error)),
         Err(error) => {
-            logger.emit(&Message::LedgerUnavailable { error: &error });
+            logger.emit(&LedgerMessage::LedgerUnavailable { error: &error });
             Ok((None, Vec::new()))
         }
     }

@@ -15,6 +15,7 @@ mod error;
 pub mod knockd_conf;
 mod model;
 mod rotating;
+pub mod settings;
 pub mod toml;
 mod value;
 
