@@ -221,33 +221,6 @@ impl Program {
                 .all(|g| g.all_ports || g.ports_per_unit == 1)
     }
 
-    /// The most instructions any packet runs through (the longest path
-    /// through the program).
-    pub fn longest_path(&self) -> usize {
-        let n = self.instructions.len();
-        // longest[i]: instructions run from i to a `ret`, inclusive.
-        let mut longest = vec![0usize; n + 1];
-        for (pc, insn) in self.instructions.iter().enumerate().rev() {
-            let after = |offset: usize| longest.get(pc + 1 + offset).copied().unwrap_or(0);
-            let class = insn.code & 0x07;
-            longest[pc] = 1 + if class == BPF_RET {
-                0
-            } else if insn.code == bpf::BPF_JMP | bpf::BPF_JA {
-                after(insn.k as usize)
-            } else if class == bpf::BPF_JMP {
-                after(usize::from(insn.jt)).max(after(usize::from(insn.jf)))
-            } else {
-                after(0)
-            };
-        }
-        longest[0]
-    }
-
-    /// Whether the program passes `frame` (runs it as libpcap does).
-    pub fn passes(&self, frame: &[u8]) -> bool {
-        bpf::run(&self.instructions, frame) != 0
-    }
-
     /// The program in the style of `tcpdump -d`.
     pub fn listing(&self) -> String {
         let mut out = String::new();
