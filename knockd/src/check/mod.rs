@@ -23,7 +23,7 @@ use knockd_core::wire::LinkType;
 use crate::capture;
 use crate::interfaces;
 use crate::rotation::unix_now;
-use crate::setup::{filter_doors, Setup};
+use crate::setup::Setup;
 use problems::Severity;
 
 /// Prints what the daemon would run with `setup`; returns the exit status.
@@ -165,7 +165,7 @@ pub fn run(setup: &Setup) -> ExitCode {
             .get(index)
             .map_or_else(Vec::new, |w| w.iter().collect())
     };
-    let doors = filter_doors(&loaded.doors, steps);
+    let doors = filter::filter_doors(&loaded.doors, steps);
     let per_door = filter::door_expressions(&doors, &addrs, args.only_ipv4);
     let text_len: usize = per_door.iter().map(|d| d.expression.len() + 4).sum();
     println!();
@@ -180,9 +180,13 @@ pub fn run(setup: &Setup) -> ExitCode {
             per_door.len()
         );
     }
-    let program = capture::fit_program(
+    let program = filter::fit_program(
+        &doors,
+        &addrs,
+        args.only_ipv4,
+        LinkType::Ethernet,
         capture::kernel_budget(),
-        |budget| filter::program(&doors, &addrs, args.only_ipv4, LinkType::Ethernet, budget),
+        capture::kernel_takes,
         |_, _| {},
     );
     match program {

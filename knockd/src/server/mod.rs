@@ -40,7 +40,7 @@ use crate::log::{Logger, Message, OpenCap, Source};
 use crate::notify::{Notifier, Status};
 use crate::resolver::Resolver;
 use crate::rotation::{self, Rotations};
-use crate::setup::{filter_doors, Setup};
+use crate::setup::Setup;
 use crate::signals::{Pending, Signals};
 use crate::throttle::{LineBudget, OncePerSource};
 use captures::InterfaceCapture;
@@ -730,7 +730,7 @@ impl Server {
 /// logging each door's part with `-D` as 0.8 does, then the program's size.
 ///
 /// The program must run in the kernel. It is made to fit what the kernel
-/// takes here ([`crate::capture::fit_program`]: a coarser program each time a
+/// takes here ([`filter::fit_program`]: a coarser program each time a
 /// throwaway socket refuses one, with a `-D` line). If the capture socket
 /// refuses it all the same, libpcap would filter every packet in user space,
 /// so a coarser program half as long is tried instead, with an error line;
@@ -743,23 +743,29 @@ fn install_filter(
     only_ipv4: bool,
     logger: &mut Logger,
 ) -> Result<(), CaptureError> {
-    use crate::capture::{fit_program, kernel_budget, Placement, SHORTEST_PROGRAM};
-    let doors = filter_doors(doors, |door| engine.step_sequences(door));
+    use crate::capture::{kernel_budget, kernel_takes, Placement};
+    use filter::SHORTEST_PROGRAM;
+    let doors = filter::filter_doors(doors, |door| engine.step_sequences(door));
     let link = capture.link_type()?;
-    let build = |budget| {
-        filter::program(&doors, local_addrs, only_ipv4, link, budget)
-            .map_err(|e| CaptureError::new(e.to_string()))
-    };
     let mut budget = kernel_budget();
     // Bounded: the budget halves every round.
     loop {
-        let program = fit_program(budget, build, |refused, next| {
-            logger.emit(&Message::Debug(&format_args!(
-                "capture filter: the kernel takes no program of {} instructions here; \
-                 trying at most {next}",
-                refused.len()
-            )));
-        })?;
+        let program = filter::fit_program(
+            &doors,
+            local_addrs,
+            only_ipv4,
+            link,
+            budget,
+            kernel_takes,
+            |refused, next| {
+                logger.emit(&Message::Debug(&format_args!(
+                    "capture filter: the kernel takes no program of {} instructions here; \
+                     trying at most {next}",
+                    refused.len()
+                )));
+            },
+        )
+        .map_err(|e| CaptureError::new(e.to_string()))?;
         logger.emit(&Message::Debug(&format_args!(
             "capture filter: {}",
             program.headline()
@@ -795,7 +801,7 @@ fn log_expressions(
     logger: &mut Logger,
 ) {
     if logger.debug() {
-        let doors = filter_doors(doors, |door| engine.step_sequences(door));
+        let doors = filter::filter_doors(doors, |door| engine.step_sequences(door));
         for door in filter::door_expressions(&doors, local_addrs, only_ipv4) {
             logger.emit(&Message::PcapExpression {
                 door: &door.door,
