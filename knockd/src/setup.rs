@@ -5,10 +5,9 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use knock_proto::{io_message, Sequence};
+use knock_proto::io_message;
 use knockd_core::config::{Config, LogFormat};
-use knockd_core::doors::{self, LoadError, Loaded, RuntimeDoor};
-use knockd_core::filter::FilterDoor;
+use knockd_core::doors::{self, LoadError, Loaded};
 
 use crate::cli::{
     Args, DEFAULT_CONTROL_SOCKET, DEFAULT_INTERFACE, DEFAULT_PID_FILE, DEFAULT_STATE_DIR,
@@ -182,29 +181,4 @@ pub fn control_socket(args: &Args, base: &Path, config: Option<&Config>) -> Path
         .map(|path| base.join(path))
         .or_else(|| config.and_then(|c| c.options.control_socket.clone()))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET))
-}
-
-/// The enabled doors as the capture filter sees them: a rotating door once
-/// for each of its step sequences, which `steps` gives by door index.
-pub fn filter_doors<'a>(
-    doors: &'a [RuntimeDoor],
-    steps: impl Fn(usize) -> Vec<&'a Sequence>,
-) -> Vec<FilterDoor<'a>> {
-    doors
-        .iter()
-        .enumerate()
-        .flat_map(|(index, d)| {
-            let sequences = match d.rotating {
-                Some(_) => steps(index),
-                None => d.active_sequence().into_iter().collect(),
-            };
-            sequences.into_iter().map(|sequence| FilterDoor {
-                name: &d.door.name,
-                sequence,
-                tcp_flags: d.door.tcp_flags,
-                target: d.door.target,
-                strict: d.door.strict,
-            })
-        })
-        .collect()
 }

@@ -319,7 +319,7 @@ fn one_door_per_flag_constraint_compiles() {
 // --- The generated BPF program --------------------------------------------
 //
 // What is installed is `filter::program`, not the expression above. These
-// tests run it (with knockd-core's interpreter, which follows libpcap's) over
+// tests run it (with the test kit's interpreter, which follows libpcap's) over
 // frames of every link type and compare its verdict with a reference
 // predicate written from today's semantics, and with libpcap's own program
 // for the expression where the two must agree.
@@ -330,6 +330,7 @@ use knock_proto::{Knock, Protocol};
 use knockd_core::filter::{bpf, program, Destinations, Program, IPV6_EXTENSION_DEPTH};
 use knockd_core::wire::decode;
 use knockd_core::Packet;
+use knockd_testkit::bpf::ProgramExt;
 use proptest::prelude::*;
 
 const LIMIT: usize = bpf::LINUX_MAX_INSTRUCTIONS;

@@ -21,21 +21,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use pcap::{Activated, Active};
 
-use knockd_core::filter::Program;
+use knockd_core::filter::bpf::Instruction;
+use knockd_core::filter::{Program, KERNEL_MAX_INSTRUCTIONS};
 use knockd_core::wire::LinkType;
 
 use crate::sys;
-
-/// The longest filter program the kernel takes: `BPF_MAXINSNS`, 4096 on
-/// Linux; 512 on the BSDs and macOS, whose libpcap silently filters in user
-/// space what the kernel refuses.
-#[cfg(target_os = "linux")]
-pub const KERNEL_MAX_INSTRUCTIONS: usize = knockd_core::filter::bpf::LINUX_MAX_INSTRUCTIONS;
-/// The longest filter program the kernel takes: `BPF_MAXINSNS`, 4096 on
-/// Linux; 512 on the BSDs and macOS, whose libpcap silently filters in user
-/// space what the kernel refuses.
-#[cfg(not(target_os = "linux"))]
-pub const KERNEL_MAX_INSTRUCTIONS: usize = 512;
 
 /// The longest program worth offering the kernel here, a first guess. On
 /// Linux a socket filter is also charged against `net.core.optmem_max` (per
@@ -58,71 +48,31 @@ pub fn kernel_budget() -> usize {
     KERNEL_MAX_INSTRUCTIONS
 }
 
-/// No program shorter than this is made coarser to please the kernel.
-pub const SHORTEST_PROGRAM: usize = 256;
-
-/// The longest program the kernel takes here: `build(budget)` from `budget`
-/// down, a tenth shorter each time [`kernel_takes`] refuses one (`refused` is
-/// told the program and the next budget), until one fits or is at most
-/// [`SHORTEST_PROGRAM`] long.
-pub fn fit_program<E>(
-    mut budget: usize,
-    mut build: impl FnMut(usize) -> Result<Program, E>,
-    mut refused: impl FnMut(&Program, usize),
-) -> Result<Program, E> {
-    // Bounded: the budget shrinks by a tenth (at least 1) every round.
-    loop {
-        let program = build(budget)?;
-        if program.len() <= SHORTEST_PROGRAM || kernel_takes(&program) != Some(false) {
-            return Ok(program);
-        }
-        budget = (program.len() * 9 / 10).max(SHORTEST_PROGRAM);
-        refused(&program, budget);
-    }
-}
-
-/// Whether the kernel takes `program` as a socket filter, tried on a
+/// Whether the kernel takes `instructions` as a socket filter, tried on a
 /// throwaway UDP socket: the same checks and the same `optmem_max` charge as
 /// on the capture socket, but no fallback to user space (nor libpcap's
-/// warning on standard error) when it does not. A program for a cooked
-/// capture (`any`) is first rewritten as libpcap rewrites it for the kernel.
-/// `None` when this cannot be tried (not Linux, no socket).
-pub fn kernel_takes(program: &Program) -> Option<bool> {
+/// warning on standard error) when it does not. The instructions are a
+/// program's [`kernel_instructions`](knockd_core::filter::kernel_instructions),
+/// as libpcap hands them to the kernel. `None` when this cannot be tried
+/// (not Linux, no socket).
+pub fn kernel_takes(instructions: &[Instruction]) -> Option<bool> {
     #[cfg(target_os = "linux")]
     {
-        use knockd_core::filter::bpf::{BPF_ABS, BPF_IND, BPF_LD, BPF_LDX, BPF_MSH};
         use socket2::{Domain, SockFilter, Socket, Type};
-        // The SLL and SLL2 headers, which the kernel's cooked sockets do not
-        // have: libpcap's fix_program moves packet loads back by the header's
-        // length and turns the protocol field into SKF_AD_PROTOCOL.
-        let cooked = match program.link() {
-            LinkType::LinuxSll => Some((16, 14)),
-            LinkType::LinuxSll2 => Some((20, 0)),
-            _ => None,
-        };
-        let protocol = (libc::SKF_AD_OFF + libc::SKF_AD_PROTOCOL) as u32;
-        let filters: Vec<SockFilter> = program
-            .instructions()
+        const _: () = assert!(
+            knockd_core::filter::SKF_AD_PROTOCOL
+                == (libc::SKF_AD_OFF + libc::SKF_AD_PROTOCOL) as u32
+        );
+        let filters: Vec<SockFilter> = instructions
             .iter()
-            .map(|i| {
-                let class = i.code & 0x07;
-                let mode = i.code & 0xe0;
-                let loads_packet = (class == BPF_LD || class == BPF_LDX)
-                    && matches!(mode, BPF_ABS | BPF_IND | BPF_MSH);
-                let k = match cooked {
-                    Some((header, _)) if loads_packet && i.k >= header => i.k - header,
-                    Some((_, field)) if loads_packet && i.k == field => protocol,
-                    _ => i.k,
-                };
-                SockFilter::new(i.code, i.jt, i.jf, k)
-            })
+            .map(|i| SockFilter::new(i.code, i.jt, i.jf, i.k))
             .collect();
         let socket = Socket::new(Domain::IPV4, Type::DGRAM, None).ok()?;
         Some(socket.attach_filter(&filters).is_ok())
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = program;
+        let _ = instructions;
         None
     }
 }

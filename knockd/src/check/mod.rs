@@ -26,7 +26,7 @@ use knockd_core::wire::LinkType;
 use crate::capture;
 use crate::interfaces;
 use crate::log::LogSettings;
-use crate::setup::{filter_doors, Setup};
+use crate::setup::Setup;
 use crate::step_windows::unix_now;
 use problems::Severity;
 
@@ -193,7 +193,7 @@ fn capture_filter(setup: &Setup, addrs: Vec<IpAddr>, worst: Option<Severity>) ->
             .get(index)
             .map_or_else(Vec::new, |w| w.iter().collect())
     };
-    let doors = filter_doors(&loaded.doors, steps);
+    let doors = filter::filter_doors(&loaded.doors, steps);
     let per_door = filter::door_expressions(&doors, &addrs, args.only_ipv4);
     let text_len: usize = per_door.iter().map(|d| d.expression.len() + 4).sum();
     println!();
@@ -208,9 +208,13 @@ fn capture_filter(setup: &Setup, addrs: Vec<IpAddr>, worst: Option<Severity>) ->
             per_door.len()
         );
     }
-    let program = capture::fit_program(
+    let program = filter::fit_program(
+        &doors,
+        &addrs,
+        args.only_ipv4,
+        LinkType::Ethernet,
         capture::kernel_budget(),
-        |budget| filter::program(&doors, &addrs, args.only_ipv4, LinkType::Ethernet, budget),
+        capture::kernel_takes,
         |_, _| {},
     );
     match program {

@@ -13,7 +13,6 @@ use knockd_core::filter;
 use super::Server;
 use crate::capture::{Capture, CaptureError};
 use crate::log::{CaptureMessage, DaemonMessage, Logger};
-use crate::setup::filter_doors;
 use crate::step_windows;
 
 impl Server {
@@ -90,7 +89,7 @@ impl Server {
 /// logging each door's part with `-D` as 0.8 does, then the program's size.
 ///
 /// The program must run in the kernel. It is made to fit what the kernel
-/// takes here ([`crate::capture::fit_program`]: a coarser program each time a
+/// takes here ([`filter::fit_program`]: a coarser program each time a
 /// throwaway socket refuses one, with a `-D` line). If the capture socket
 /// refuses it all the same, libpcap would filter every packet in user space,
 /// so a coarser program half as long is tried instead, with an error line;
@@ -103,23 +102,29 @@ pub(super) fn install_filter(
     only_ipv4: bool,
     logger: &mut Logger,
 ) -> Result<(), CaptureError> {
-    use crate::capture::{fit_program, kernel_budget, Placement, SHORTEST_PROGRAM};
-    let doors = filter_doors(doors, |door| engine.step_sequences(door));
+    use crate::capture::{kernel_budget, kernel_takes, Placement};
+    use filter::SHORTEST_PROGRAM;
+    let doors = filter::filter_doors(doors, |door| engine.step_sequences(door));
     let link = capture.link_type()?;
-    let build = |budget| {
-        filter::program(&doors, local_addrs, only_ipv4, link, budget)
-            .map_err(|e| CaptureError::new(e.to_string()))
-    };
     let mut budget = kernel_budget();
     // Bounded: the budget halves every round.
     loop {
-        let program = fit_program(budget, build, |refused, next| {
-            logger.emit(&DaemonMessage::Debug(&format_args!(
-                "capture filter: the kernel takes no program of {} instructions here; \
-                 trying at most {next}",
-                refused.len()
-            )));
-        })?;
+        let program = filter::fit_program(
+            &doors,
+            local_addrs,
+            only_ipv4,
+            link,
+            budget,
+            kernel_takes,
+            |refused, next| {
+                logger.emit(&DaemonMessage::Debug(&format_args!(
+                    "capture filter: the kernel takes no program of {} instructions here; \
+                     trying at most {next}",
+                    refused.len()
+                )));
+            },
+        )
+        .map_err(|e| CaptureError::new(e.to_string()))?;
         logger.emit(&DaemonMessage::Debug(&format_args!(
             "capture filter: {}",
             program.headline()
@@ -155,7 +160,7 @@ pub(super) fn log_expressions(
     logger: &mut Logger,
 ) {
     if logger.debug() {
-        let doors = filter_doors(doors, |door| engine.step_sequences(door));
+        let doors = filter::filter_doors(doors, |door| engine.step_sequences(door));
         for door in filter::door_expressions(&doors, local_addrs, only_ipv4) {
             logger.emit(&CaptureMessage::PcapExpression {
                 door: &door.door,

@@ -1,6 +1,8 @@
 //! Test scaffolding for knockd, kept out of the production crates: frames
 //! with valid checksums in every link type knockd decodes, for unit tests,
-//! savefile fixtures, benchmarks, fuzz checks and end-to-end injection.
+//! savefile fixtures, benchmarks, fuzz checks and end-to-end injection; and
+//! a classic BPF interpreter ([`bpf`]) that runs the generated capture filter
+//! over them.
 //!
 //! ```
 //! use knockd_core::wire::{decode, LinkType};
@@ -17,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bpf;
 mod frame;
 
 pub use frame::{PacketBuilder, Transport};

@@ -41,8 +41,13 @@
 //! nothing instead of none.
 
 pub mod bpf;
+mod kernel;
 mod ports;
 mod program;
+
+pub use kernel::{
+    fit_program, kernel_instructions, KERNEL_MAX_INSTRUCTIONS, SHORTEST_PROGRAM, SKF_AD_PROTOCOL,
+};
 
 pub use program::{
     program, Destinations, FilterError, Group, Program, IPV6_EXTENSION_DEPTH, MAX_ADDRESSES,
@@ -54,6 +59,7 @@ use std::net::IpAddr;
 
 use knock_proto::{Protocol, Sequence, TcpFlags};
 
+use crate::doors::RuntimeDoor;
 use crate::wire::IPV6_EXTENSION_HEADERS;
 
 /// A filter that passes nothing: no door is enabled. libpcap's optimizer
@@ -77,6 +83,31 @@ pub struct FilterDoor<'a> {
     /// its destinations (TCP with SYN and without ACK, and UDP, on any
     /// port), so the filter passes those too.
     pub strict: bool,
+}
+
+/// The enabled doors as the capture filter sees them: a rotating door once
+/// for each of its step sequences, which `steps` gives by door index.
+pub fn filter_doors<'a>(
+    doors: &'a [RuntimeDoor],
+    steps: impl Fn(usize) -> Vec<&'a Sequence>,
+) -> Vec<FilterDoor<'a>> {
+    doors
+        .iter()
+        .enumerate()
+        .flat_map(|(index, d)| {
+            let sequences = match d.rotating {
+                Some(_) => steps(index),
+                None => d.active_sequence().into_iter().collect(),
+            };
+            sequences.into_iter().map(|sequence| FilterDoor {
+                name: &d.door.name,
+                sequence,
+                tcp_flags: d.door.tcp_flags,
+                target: d.door.target,
+                strict: d.door.strict,
+            })
+        })
+        .collect()
 }
 
 /// One door's sub-expression for one address family.

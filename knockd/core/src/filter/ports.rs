@@ -46,6 +46,27 @@ struct Segment {
 }
 
 impl Segment {
+    /// The leaf of type `t` over `units`, without guards yet.
+    fn of(units: &[u32], t: usize) -> Segment {
+        let first = units[0];
+        let last = units[units.len() - 1];
+        let kind = match t {
+            LIST => Kind::List(units.to_vec()),
+            BITMAP => Kind::Bitmap {
+                block_start: first & !31,
+                mask: units.iter().fold(0u32, |m, u| m | 1 << (u & 31)),
+            },
+            _ => Kind::Range,
+        };
+        Segment {
+            kind,
+            first,
+            last,
+            lower_guard: false,
+            upper_guard: false,
+        }
+    }
+
     /// The lowest unit the leaf's own test is exact from, if it needs one.
     fn low_requirement(&self) -> Option<u32> {
         match self.kind {
@@ -94,142 +115,19 @@ const RANGE: usize = 2;
 impl PortTree {
     /// The tree for the sorted, distinct `units` below `domain_end`.
     pub(crate) fn new(units: &[u32], domain_end: u32) -> PortTree {
-        let n = units.len();
-        if n == 0 {
+        if units.is_empty() {
             return PortTree {
                 segments: Vec::new(),
                 keys: Vec::new(),
                 cost: 0,
             };
         }
-        // run_end[i]: the end of the run of consecutive units starting at i.
-        let mut run_end = vec![n; n];
-        for i in (0..n.saturating_sub(1)).rev() {
-            run_end[i] = if units[i + 1] == units[i] + 1 {
-                run_end[i + 1]
-            } else {
-                i + 1
-            };
-        }
-        // block_end[i]: the end of the units sharing units[i]'s 32-unit block.
-        let mut block_end = vec![n; n];
-        for i in (0..n.saturating_sub(1)).rev() {
-            block_end[i] = if units[i + 1] >> 5 == units[i] >> 5 {
-                block_end[i + 1]
-            } else {
-                i + 1
-            };
-        }
-        // best[i][t]: fewest instructions covering units[..i] with a last
-        // segment of type t, counting one search node per segment.
-        const NONE: usize = usize::MAX;
-        let mut best = vec![[NONE; 3]; n + 1];
-        let mut back = vec![[(0usize, 0usize); 3]; n + 1];
-        best[0][LIST] = 0;
-        let high = |t: usize, last: u32| -> Option<u32> {
-            match t {
-                BITMAP => Some((last | 31) + 1),
-                RANGE => Some(last + 1),
-                _ => None,
-            }
-        };
-        for i in 0..n {
-            for t in 0..3 {
-                let base = best[i][t];
-                if base == NONE {
-                    continue;
-                }
-                let previous_high = if i == 0 { None } else { high(t, units[i - 1]) };
-                // A guard is needed where the previous leaf's test stops
-                // being exact before this one's starts.
-                let guard = |low: u32| -> usize {
-                    match previous_high {
-                        Some(h) => usize::from(low > h),
-                        None => usize::from(i == 0 && low > 0),
-                    }
-                };
-                let mut offer = |j: usize, kind: usize, cost: usize| {
-                    let total = base + cost + 1;
-                    if total < best[j][kind] {
-                        best[j][kind] = total;
-                        back[j][kind] = (i, t);
-                    }
-                };
-                for j in i + 1..=(i + MAX_LIST).min(n) {
-                    offer(j, LIST, j - i);
-                }
-                offer(block_end[i], BITMAP, 2 + guard(units[i] & !31));
-                if run_end[i] - i >= 2 {
-                    offer(run_end[i], RANGE, guard(units[i]));
-                }
-            }
-        }
-        // The last leaf may need a guard below the end of the domain.
-        let last = units[n - 1];
-        let finish = |t: usize| -> usize {
-            match high(t, last) {
-                Some(h) if h < domain_end => 1,
-                _ => 0,
-            }
-        };
-        let mut t = (0..3)
-            .filter(|&t| best[n][t] != NONE)
-            .min_by_key(|&t| best[n][t] + finish(t))
-            .unwrap_or(LIST);
-        // Walk back to the cut.
-        let mut cuts = Vec::new();
-        let mut j = n;
-        while j > 0 {
-            let (i, previous) = back[j][t];
-            cuts.push((i, j, t));
-            j = i;
-            t = previous;
-        }
-        cuts.reverse();
+        let cuts = cheapest_cut(units, domain_end);
         let mut segments: Vec<Segment> = cuts
             .into_iter()
-            .map(|(i, j, t)| {
-                let slice = &units[i..j];
-                let first = slice[0];
-                let last = slice[slice.len() - 1];
-                let kind = match t {
-                    LIST => Kind::List(slice.to_vec()),
-                    BITMAP => Kind::Bitmap {
-                        block_start: first & !31,
-                        mask: slice.iter().fold(0u32, |m, u| m | 1 << (u & 31)),
-                    },
-                    _ => Kind::Range,
-                };
-                Segment {
-                    kind,
-                    first,
-                    last,
-                    lower_guard: false,
-                    upper_guard: false,
-                }
-            })
+            .map(|(i, j, t)| Segment::of(&units[i..j], t))
             .collect();
-        // Keys: each segment starts where its test needs it to, or right
-        // after the previous one; guards cover what the keys cannot.
-        let mut keys = Vec::with_capacity(segments.len());
-        for s in 0..segments.len() {
-            let key = if s == 0 {
-                0
-            } else {
-                let after_previous = segments[s - 1].last + 1;
-                segments[s]
-                    .low_requirement()
-                    .map_or(after_previous, |low| low.max(after_previous))
-            };
-            keys.push(key);
-        }
-        for s in 0..segments.len() {
-            let low = keys[s];
-            let high = keys.get(s + 1).copied().unwrap_or(domain_end);
-            let segment = &mut segments[s];
-            segment.lower_guard = segment.low_requirement().is_some_and(|r| low < r);
-            segment.upper_guard = segment.high_requirement().is_some_and(|r| high > r);
-        }
+        let keys = place_keys(&mut segments, domain_end);
         let cost = segments.iter().map(Segment::cost).sum::<usize>() + segments.len() - 1;
         PortTree {
             segments,
@@ -294,6 +192,133 @@ impl PortTree {
         };
         emitter.chunked(asm, 0, self.segments.len(), reject)
     }
+}
+
+/// `run_end[i]`: the end of the run of consecutive units starting at `i`;
+/// `block_end[i]`: the end of the units sharing `units[i]`'s 32-unit block.
+fn runs_and_blocks(units: &[u32]) -> (Vec<usize>, Vec<usize>) {
+    let n = units.len();
+    let mut run_end = vec![n; n];
+    for i in (0..n.saturating_sub(1)).rev() {
+        run_end[i] = if units[i + 1] == units[i] + 1 {
+            run_end[i + 1]
+        } else {
+            i + 1
+        };
+    }
+    let mut block_end = vec![n; n];
+    for i in (0..n.saturating_sub(1)).rev() {
+        block_end[i] = if units[i + 1] >> 5 == units[i] >> 5 {
+            block_end[i + 1]
+        } else {
+            i + 1
+        };
+    }
+    (run_end, block_end)
+}
+
+/// The lowest unit above a leaf of type `t` ending with `last` that its own
+/// test is still exact for (`None`: a list, exact everywhere).
+fn high(t: usize, last: u32) -> Option<u32> {
+    match t {
+        BITMAP => Some((last | 31) + 1),
+        RANGE => Some(last + 1),
+        _ => None,
+    }
+}
+
+/// The cut of the sorted, distinct, non-empty `units` into leaves with the
+/// fewest instructions, by dynamic programming: `(start, end, type)` of each
+/// leaf, in order.
+fn cheapest_cut(units: &[u32], domain_end: u32) -> Vec<(usize, usize, usize)> {
+    let n = units.len();
+    let (run_end, block_end) = runs_and_blocks(units);
+    // best[i][t]: fewest instructions covering units[..i] with a last
+    // segment of type t, counting one search node per segment.
+    const NONE: usize = usize::MAX;
+    let mut best = vec![[NONE; 3]; n + 1];
+    let mut back = vec![[(0usize, 0usize); 3]; n + 1];
+    best[0][LIST] = 0;
+    for i in 0..n {
+        for t in 0..3 {
+            let base = best[i][t];
+            if base == NONE {
+                continue;
+            }
+            let previous_high = if i == 0 { None } else { high(t, units[i - 1]) };
+            // A guard is needed where the previous leaf's test stops
+            // being exact before this one's starts.
+            let guard = |low: u32| -> usize {
+                match previous_high {
+                    Some(h) => usize::from(low > h),
+                    None => usize::from(i == 0 && low > 0),
+                }
+            };
+            let mut offer = |j: usize, kind: usize, cost: usize| {
+                let total = base + cost + 1;
+                if total < best[j][kind] {
+                    best[j][kind] = total;
+                    back[j][kind] = (i, t);
+                }
+            };
+            for j in i + 1..=(i + MAX_LIST).min(n) {
+                offer(j, LIST, j - i);
+            }
+            offer(block_end[i], BITMAP, 2 + guard(units[i] & !31));
+            if run_end[i] - i >= 2 {
+                offer(run_end[i], RANGE, guard(units[i]));
+            }
+        }
+    }
+    // The last leaf may need a guard below the end of the domain.
+    let last = units[n - 1];
+    let finish = |t: usize| -> usize {
+        match high(t, last) {
+            Some(h) if h < domain_end => 1,
+            _ => 0,
+        }
+    };
+    let mut t = (0..3)
+        .filter(|&t| best[n][t] != NONE)
+        .min_by_key(|&t| best[n][t] + finish(t))
+        .unwrap_or(LIST);
+    // Walk back to the cut.
+    let mut cuts = Vec::new();
+    let mut j = n;
+    while j > 0 {
+        let (i, previous) = back[j][t];
+        cuts.push((i, j, t));
+        j = i;
+        t = previous;
+    }
+    cuts.reverse();
+    cuts
+}
+
+/// The keys of `segments` below `domain_end`: each segment starts where its
+/// test needs it to, or right after the previous one; guards cover what the
+/// keys cannot.
+fn place_keys(segments: &mut [Segment], domain_end: u32) -> Vec<u32> {
+    let mut keys = Vec::with_capacity(segments.len());
+    for s in 0..segments.len() {
+        let key = if s == 0 {
+            0
+        } else {
+            let after_previous = segments[s - 1].last + 1;
+            segments[s]
+                .low_requirement()
+                .map_or(after_previous, |low| low.max(after_previous))
+        };
+        keys.push(key);
+    }
+    for s in 0..segments.len() {
+        let low = keys[s];
+        let high = keys.get(s + 1).copied().unwrap_or(domain_end);
+        let segment = &mut segments[s];
+        segment.lower_guard = segment.low_requirement().is_some_and(|r| low < r);
+        segment.upper_guard = segment.high_requirement().is_some_and(|r| high > r);
+    }
+    keys
 }
 
 struct Emitter<'a> {

@@ -8,6 +8,7 @@ use knock_proto::{Sequence, TcpFlags};
 use knockd_core::filter::{self, FilterDoor};
 use knockd_core::wire::{self, LinkType};
 use knockd_core::Packet;
+use knockd_testkit::bpf::ProgramExt;
 use knockd_testkit::PacketBuilder;
 
 use crate::capture::Capture;
