@@ -1,4 +1,4 @@
-//! What an operator's tools read (issue 18 §3–§5): JSON log lines, syslog priorities, and
+//! What an operator's tools read: JSON log lines, syslog priorities, and
 //! systemd's readiness, reload, stop and watchdog notifications.
 //!
 //! | set-up                                   | observed                                                |

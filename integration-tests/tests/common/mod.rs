@@ -2,7 +2,8 @@
 //!
 //! Each one only uses behaviour both implementations share; in particular the
 //! sync barrier comes last, because knockd 0.8 can lose an attempt that was
-//! created right after a sync (its list-head removal bug, reference B5).
+//! created right after a sync (its list-head removal bug, B5 in
+//! docs/differences-from-0.8.md).
 
 #![allow(dead_code)] // each test binary uses a different subset
 

@@ -21,20 +21,21 @@
 //! knockd does not also kill half-run firewall commands. On Linux every
 //! descriptor above 2 is marked close-on-exec before each spawn, so the
 //! capture socket, log file, ledger or one-time sequences file never leak
-//! into commands even if their owner forgot `O_CLOEXEC` (0.8's B26).
+//! into commands even if their owner forgot `O_CLOEXEC` (0.8's B26 in
+//! docs/differences-from-0.8.md).
 //!
-//! Bounds (0.8 had none, B12/B13): at most [`RunnerLimits::max_running`]
-//! commands run at once. Start commands beyond that wait in a FIFO of at most
-//! [`RunnerLimits::max_queued`]; beyond that they are dropped with a log line
-//! (`<src>: <door>: too many commands waiting, start command dropped`), which
-//! keeps a knock flood (one-element UDP doors) from exhausting processes or
-//! memory. At most [`RunnerLimits::max_open`] doors with a stop command are
-//! open at once (and at most a door's `Max_Open` per door), so pending stops
-//! and the ledger stay bounded too. A dropped or never-spawned start has no
-//! stop. Stop commands are never dropped: a due stop waits for a free slot
-//! and goes before any waiting start. Pending stops belong to doors already
-//! opened and survive a configuration reload, as the runner keeps its own
-//! copy of each command.
+//! Bounds (0.8 had none: B12 and B13 in docs/differences-from-0.8.md): at most
+//! [`RunnerLimits::max_running`] commands run at once. Start commands beyond
+//! that wait in a FIFO of at most [`RunnerLimits::max_queued`]; beyond that
+//! they are dropped with a log line (`<src>: <door>: too many commands waiting,
+//! start command dropped`), which keeps a knock flood (one-element UDP doors)
+//! from exhausting processes or memory. At most [`RunnerLimits::max_open`]
+//! doors with a stop command are open at once (and at most a door's `Max_Open`
+//! per door), so pending stops and the ledger stay bounded too. A dropped or
+//! never-spawned start has no stop. Stop commands are never dropped: a due stop
+//! waits for a free slot and goes before any waiting start. Pending stops
+//! belong to doors already opened and survive a configuration reload, as the
+//! runner keeps its own copy of each command.
 //!
 //! The work is split along the line a privilege split would cut: the book
 //! (`book.rs`) holds which doors are open for whom, their caps and their

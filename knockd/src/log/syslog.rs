@@ -45,8 +45,9 @@ fn level(severity: Severity) -> nix::syslog::Severity {
     }
 }
 
-/// The datagram payload for a message: its text without trailing newlines
-/// (0.8 sent some, B17) and without NUL bytes, which C strings cannot carry.
+/// The datagram payload for a message: its text without trailing newlines (0.8
+/// sent some: B17 in docs/differences-from-0.8.md) and without NUL bytes, which
+/// C strings cannot carry.
 pub(super) fn payload(text: &str) -> Cow<'_, str> {
     let text = text.trim_end_matches('\n');
     if text.contains('\0') {

@@ -62,8 +62,9 @@ pub enum CaptureMessage<'a> {
         /// The filter expression.
         expression: &'a str,
     },
-    /// `<YYYY-MM-DD> <HH:MM:SS>: <tcp|udp>: <src>:<sport> -> <dst>:<dport> <wirelen> bytes`
-    /// (debug), in local time. 0.8 prints the month 0-based (B16); we do not.
+    /// `<YYYY-MM-DD> <HH:MM:SS>: <tcp|udp>: <src>:<sport> -> <dst>:<dport>
+    /// <wirelen> bytes` (debug), in local time. 0.8 prints the month 0-based
+    /// (B16 in docs/differences-from-0.8.md); we do not.
     Packet {
         /// The capture timestamp.
         time: SystemTime,

@@ -21,7 +21,7 @@ pub enum CommandKind {
 #[derive(Clone, Copy)]
 pub enum CommandMessage<'a> {
     /// `<door>: running command: <cmd>` (log, verbose). 0.8 adds a blank log
-    /// line after it (B17); we do not.
+    /// line after it (B17 in docs/differences-from-0.8.md); we do not.
     RunningCommand {
         /// The door's name.
         door: &'a str,

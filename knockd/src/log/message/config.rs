@@ -8,7 +8,7 @@ use knock_proto::TcpFlag;
 
 use super::{write_upper, Record, Text, DEBUG, LOG, STDERR, VERBOSE};
 
-/// One `-D` line of the configuration echo (reference §9.4).
+/// One `-D` line of the configuration echo (0.8 prints the same).
 #[derive(Clone, Copy)]
 pub enum ConfigEcho<'a> {
     /// `config: new section: '<name>'`.

@@ -23,8 +23,8 @@ pub enum DaemonMessage<'a> {
         path: &'a Path,
     },
     /// `re-opening log file: <path>` (log, verbose). 0.8 sends it to syslog
-    /// only, as its file is closed at that moment (B17); we log it in the
-    /// reopened file.
+    /// only, as its file is closed at that moment (B17 in
+    /// docs/differences-from-0.8.md); we log it in the reopened file.
     ReopeningLogFile {
         /// The log file.
         path: &'a Path,

@@ -1,14 +1,15 @@
 //! The message catalogue: every line knockd prints, with where it goes.
 //!
-//! The messages are grouped by the part of knockd that prints them, one
-//! enum per file: knocks ([`KnockMessage`]) and the knocks left out
+//! The messages are grouped by the part of knockd that prints them, one enum
+//! per file: knocks ([`KnockMessage`]) and the knocks left out
 //! ([`IgnoredMessage`]), commands ([`CommandMessage`]), the door ledger
 //! ([`LedgerMessage`]), the capture ([`CaptureMessage`]), the configuration
 //! ([`ConfigMessage`]), the control socket ([`ControlMessage`]) and the
 //! daemon's own life ([`DaemonMessage`]); [`Message`] is any of them. Each
 //! variant's text and its [`Record`] (sinks, event name, severity, door,
-//! knocker, stage) are written side by side in one `match` arm of its
-//! enum's `describe`, so a message is defined in exactly one place. The texts are knockd 0.8's (reference §9); the few
+//! knocker, stage) are written side by side in one `match` arm of its enum's
+//! `describe`, so a message is defined in exactly one place. The texts are
+//! knockd 0.8's (docs/differences-from-0.8.md lists where they differ); the few
 //! messages 0.8 does not have say so on their variant.
 
 mod capture;

@@ -65,7 +65,8 @@ fn capture_lines() {
     );
 }
 
-/// 0.8 printed November as `-10-` (B16); the month must be the real one.
+/// 0.8 printed November as `-10-` (B16 in docs/differences-from-0.8.md); the
+/// month must be the real one.
 #[test]
 fn packet_line_has_the_real_month() {
     let local = Local
