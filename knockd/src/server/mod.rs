@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use knock_proto::{io_message, Sequence};
 use knockd_core::doors::{Loaded, RuntimeDoor};
-use knockd_core::engine::{Engine, EngineDoor, Event};
+use knockd_core::engine::{Engine, Event};
 use knockd_core::filter;
 use knockd_core::wire::{self, DecodeError};
 use knockd_core::Packet;
@@ -694,7 +694,7 @@ impl Server {
         }
         self.refresh_local_addrs();
         self.engine
-            .reconfigure(engine_doors(&loaded.doors), self.local_addrs.clone());
+            .reconfigure(loaded.engine_doors(), self.local_addrs.clone());
         self.setup.loaded = loaded;
         self.rotate(Instant::now());
     }
@@ -808,24 +808,6 @@ fn log_expressions(
 /// The addresses of every capture's interface, each once.
 fn union(captures: &[InterfaceCapture]) -> Vec<IpAddr> {
     interfaces::distinct(captures.iter().flat_map(|c| c.addrs.iter().copied()))
-}
-
-fn engine_doors(doors: &[RuntimeDoor]) -> Vec<EngineDoor> {
-    doors
-        .iter()
-        .map(|d| EngineDoor {
-            name: d.door.name.clone(),
-            sequence: d.active_sequence().cloned(),
-            seq_timeout: d.door.seq_timeout,
-            tcp_flags: d.door.tcp_flags,
-            target: d.door.target,
-            cooldown: d.door.cooldown,
-            sources: d.door.sources.clone(),
-            allow_repeats: d.door.allow_repeats,
-            strict: d.door.strict,
-            rotating: d.rotating.is_some(),
-        })
-        .collect()
 }
 
 /// Logs what reading the configuration found: values read as 0.8 reads

@@ -11,8 +11,8 @@ use knockd_core::engine::{Engine, Limits};
 use knockd_core::wire::LinkType;
 
 use super::{
-    engine_doors, install_filter, local_addresses, log_expressions, report_used_up, union, Budgets,
-    Control, InterfaceCapture, Reloader, Server, BATCH, COPY_WINDOW,
+    install_filter, local_addresses, log_expressions, report_used_up, union, Budgets, Control,
+    InterfaceCapture, Reloader, Server, BATCH, COPY_WINDOW,
 };
 use crate::address_watch::AddressWatch;
 use crate::capture::CaptureError;
@@ -114,7 +114,7 @@ impl Server {
         let local_addrs = union(&captures);
         let doors = &setup.loaded.doors;
         let mut engine = Engine::new(
-            engine_doors(doors),
+            setup.loaded.engine_doors(),
             local_addrs.clone(),
             Limits {
                 max_attempts: setup.args.max_attempts as usize,
