@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::config::{Door, LogFormat, SequenceSource};
 use knock_proto::TcpFlags;
