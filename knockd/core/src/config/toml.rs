@@ -200,10 +200,7 @@ fn options(table: OptionsTable, at: &At<'_>) -> Result<Options, ConfigError> {
         log_format,
         control_socket: table.control_socket,
         interface: table.interface,
-        sources: SourceFilter {
-            allow: ranges(table.allow_from, "allow_from", at)?,
-            deny: ranges(table.deny_from, "deny_from", at)?,
-        },
+        sources: sources(table.allow_from, table.deny_from, at)?,
     })
 }
 
@@ -220,10 +217,7 @@ fn door(
     door.refresh = table.refresh;
     door.allow_repeats = table.allow_repeats;
     door.strict = table.strict;
-    door.sources = SourceFilter {
-        allow: ranges(table.allow_from, "allow_from", at)?,
-        deny: ranges(table.deny_from, "deny_from", at)?,
-    };
+    door.sources = sources(table.allow_from, table.deny_from, at)?;
     door.inherit_sources(default_sources);
     let commands = [
         ("start_command", &table.start_command),
@@ -393,6 +387,18 @@ fn seconds(
 ) -> Result<std::time::Duration, ConfigError> {
     let text = value.get_ref().text();
     parse_seconds(&text).ok_or_else(|| invalid(at, value.span(), key, &text, SECONDS_EXPECTED))
+}
+
+/// The `allow_from` and `deny_from` values of a table.
+fn sources(
+    allow_from: Option<Spanned<Ranges>>,
+    deny_from: Option<Spanned<Ranges>>,
+    at: &At<'_>,
+) -> Result<SourceFilter, ConfigError> {
+    Ok(SourceFilter {
+        allow: ranges(allow_from, "allow_from", at)?,
+        deny: ranges(deny_from, "deny_from", at)?,
+    })
 }
 
 /// The ranges of an `allow_from`/`deny_from` value; none when absent.
