@@ -442,42 +442,10 @@ impl Engine {
         now: Instant,
         events: &mut Vec<Event>,
     ) -> Progress {
-        if !self.is_enabled(index) {
-            return Progress::Ignored;
-        }
-        let Some(door) = self.doors.get(index) else {
+        let Some(allow_repeats) = self.admits(index, packet, now, events) else {
             return Progress::Ignored;
         };
-        if !self.accepts_destination(door, packet.dst) {
-            return Progress::Ignored;
-        }
         let source = packet.src;
-        if !door.sources.permits(source) {
-            events.push(Event::NotAllowed {
-                source,
-                door: index,
-            });
-            return Progress::Ignored;
-        }
-        if packet.protocol == Protocol::Tcp {
-            if let Some((flag, must_be_set)) = door.tcp_flags.first_violation(packet.tcp_flags) {
-                events.push(Event::FlagsIgnored {
-                    source,
-                    door: index,
-                    flag,
-                    must_be_set,
-                });
-                return Progress::Ignored;
-            }
-        }
-        if !door.cooldown.is_zero() && self.cooldowns.is_cooling(source, index, now) {
-            events.push(Event::CoolingDown {
-                source,
-                door: index,
-            });
-            return Progress::Ignored;
-        }
-        let allow_repeats = door.allow_repeats;
         let Some(id) = self.attempts.find(source, index) else {
             return Progress::Free;
         };
@@ -531,6 +499,53 @@ impl Engine {
             self.open(source, index, place.step, now, events);
         }
         Progress::Advanced
+    }
+
+    /// Whether door `index` looks at `packet` at all: enabled, addressed to
+    /// it, from a source it permits, with the TCP flags it wants and not
+    /// cooling down for the source (the last three refusals are reported).
+    /// If it does, the door's `Allow_Repeats`.
+    fn admits(
+        &mut self,
+        index: usize,
+        packet: &Packet,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) -> Option<bool> {
+        if !self.is_enabled(index) {
+            return None;
+        }
+        let door = self.doors.get(index)?;
+        if !self.accepts_destination(door, packet.dst) {
+            return None;
+        }
+        let source = packet.src;
+        if !door.sources.permits(source) {
+            events.push(Event::NotAllowed {
+                source,
+                door: index,
+            });
+            return None;
+        }
+        if packet.protocol == Protocol::Tcp {
+            if let Some((flag, must_be_set)) = door.tcp_flags.first_violation(packet.tcp_flags) {
+                events.push(Event::FlagsIgnored {
+                    source,
+                    door: index,
+                    flag,
+                    must_be_set,
+                });
+                return None;
+            }
+        }
+        if !door.cooldown.is_zero() && self.cooldowns.is_cooling(source, index, now) {
+            events.push(Event::CoolingDown {
+                source,
+                door: index,
+            });
+            return None;
+        }
+        Some(door.allow_repeats)
     }
 
     /// Second phase, for a door the source has no attempt on: its first knock
