@@ -60,10 +60,9 @@ pub(super) const DOOR_KEYS: &[(&[&str], SetDoorKey)] = &[
     }),
     // knockd's own directives: a bad value disables the door.
     (&["REFRESH"], |d, door, value| {
-        match parse_switch(value) {
-            Some(refresh) => door.door.refresh = refresh,
-            None => door.disable(d.line, d.invalid(value, SWITCH_EXPECTED)),
-        }
+        d.door_value(door, value, SWITCH_EXPECTED, parse_switch, |p, v| {
+            p.door.refresh = v
+        });
         Ok(())
     }),
     (&["COOLDOWN"], |d, door, value| {
@@ -74,10 +73,9 @@ pub(super) const DOOR_KEYS: &[(&[&str], SetDoorKey)] = &[
         Ok(())
     }),
     (&["ALLOW_REPEATS"], |d, door, value| {
-        match parse_switch(value) {
-            Some(allow) => door.door.allow_repeats = allow,
-            None => door.disable(d.line, d.invalid(value, SWITCH_EXPECTED)),
-        }
+        d.door_value(door, value, SWITCH_EXPECTED, parse_switch, |p, v| {
+            p.door.allow_repeats = v
+        });
         Ok(())
     }),
     // Several lines add up. A bad list disables the door, which then
@@ -97,17 +95,15 @@ pub(super) const DOOR_KEYS: &[(&[&str], SetDoorKey)] = &[
         Ok(())
     }),
     (&["MAX_OPEN"], |d, door, value| {
-        match parse_count(value) {
-            Some(max) => door.door.max_open = Some(max),
-            None => door.disable(d.line, d.invalid(value, COUNT_EXPECTED)),
-        }
+        d.door_value(door, value, COUNT_EXPECTED, parse_count, |p, v| {
+            p.door.max_open = Some(v)
+        });
         Ok(())
     }),
     (&["STRICT"], |d, door, value| {
-        match parse_switch(value) {
-            Some(strict) => door.door.strict = strict,
-            None => door.disable(d.line, d.invalid(value, SWITCH_EXPECTED)),
-        }
+        d.door_value(door, value, SWITCH_EXPECTED, parse_switch, |p, v| {
+            p.door.strict = v
+        });
         Ok(())
     }),
     (&["ROTATING_SECRET"], |d, door, value| {
@@ -115,42 +111,43 @@ pub(super) const DOOR_KEYS: &[(&[&str], SetDoorKey)] = &[
         Ok(())
     }),
     (&["ROTATING_STEP"], |d, door, value| {
-        d.rotating_value(door, value, NUMBER_EXPECTED, parse_number, |r, v| {
-            r.step = Some(v)
+        d.door_value(door, value, NUMBER_EXPECTED, parse_number, |p, v| {
+            p.rotating.step = Some(v)
         });
         Ok(())
     }),
     (&["ROTATING_RANGE"], |d, door, value| {
         let parse = |v: &str| v.parse().ok();
-        d.rotating_value(door, value, RANGE_EXPECTED, parse, |r, v| r.range = Some(v));
+        d.door_value(door, value, RANGE_EXPECTED, parse, |p, v| {
+            p.rotating.range = Some(v)
+        });
         Ok(())
     }),
     (&["ROTATING_LENGTH"], |d, door, value| {
         let parse = |v: &str| parse_number(v).and_then(|n| usize::try_from(n).ok());
-        d.rotating_value(door, value, NUMBER_EXPECTED, parse, |r, v| {
-            r.length = Some(v)
+        d.door_value(door, value, NUMBER_EXPECTED, parse, |p, v| {
+            p.rotating.length = Some(v)
         });
         Ok(())
     }),
     (&["ROTATING_PROTOCOL"], |d, door, value| {
         let parse = |v: &str| v.parse().ok();
-        d.rotating_value(door, value, PROTOCOL_EXPECTED, parse, |r, v| {
-            r.protocol = Some(v)
+        d.door_value(door, value, PROTOCOL_EXPECTED, parse, |p, v| {
+            p.rotating.protocol = Some(v)
         });
         Ok(())
     }),
     (&["ROTATING_SKEW"], |d, door, value| {
-        d.rotating_value(door, value, NUMBER_EXPECTED, parse_number, |r, v| {
-            r.skew = Some(v)
+        d.door_value(door, value, NUMBER_EXPECTED, parse_number, |p, v| {
+            p.rotating.skew = Some(v)
         });
         Ok(())
     }),
     (&["TARGET"], |d, door, value| {
         // 0.8 turns a name into an address that never matches.
-        match parse_address(value) {
-            Some(target) => door.door.target = Some(target),
-            None => door.disable(d.line, d.invalid(value, ADDRESS_EXPECTED)),
-        }
+        d.door_value(door, value, ADDRESS_EXPECTED, parse_address, |p, v| {
+            p.door.target = Some(v)
+        });
         Ok(())
     }),
 ];

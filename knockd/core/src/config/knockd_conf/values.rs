@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use super::directive::Directive;
 use super::pending::PendingDoor;
-use crate::config::rotating::RotatingKeys;
 use crate::config::value::{overlong_command, parse_seconds, PATH_EXPECTED, SECONDS_EXPECTED};
 use crate::config::ConfigErrorKind;
 use crate::sources::{parse_list, Cidr};
@@ -68,18 +67,19 @@ impl Directive<'_> {
         }
     }
 
-    /// Reads one `Rotating_*` value into the door's keys, or disables the
-    /// door when it does not parse.
-    pub(super) fn rotating_value<T>(
+    /// Reads one of knockd's own values (a `Rotating_*` key, a switch, a
+    /// count, `Target`) into the door with `set`, or disables the door when
+    /// it does not parse.
+    pub(super) fn door_value<T>(
         &self,
         door: &mut PendingDoor,
         value: &str,
         expected: &'static str,
         parse: impl Fn(&str) -> Option<T>,
-        set: impl Fn(&mut RotatingKeys, T),
+        set: impl FnOnce(&mut PendingDoor, T),
     ) {
         match parse(value) {
-            Some(v) => set(&mut door.rotating, v),
+            Some(v) => set(door, v),
             None => door.disable(self.line, self.invalid(value, expected)),
         }
     }
