@@ -43,10 +43,12 @@ fn decoding(c: &mut Criterion) {
             LinkType::Ethernet,
             syn6.frame(LinkType::Ethernet),
         ),
+        // Priority tags (VLAN 0): a frame of a real VLAN is refused at its
+        // tag, as it counts on that VLAN's own interface.
         (
-            "ethernet_2_vlans_ipv4_syn",
+            "ethernet_2_vlan_tags_ipv4_syn",
             LinkType::Ethernet,
-            syn4.ethernet_vlan(&[10, 20]),
+            syn4.ethernet_vlan(&[0, 0]),
         ),
         (
             "ethernet_ipv4_options_syn",

@@ -17,6 +17,7 @@ use knock_proto::{OneTimeError, OneTimeSequences, Sequence};
 use crate::config::{
     Config, ConfigError, ConfigErrorKind, DisabledDoor, Door, RotatingSource, SequenceSource,
 };
+use crate::engine::EngineDoor;
 
 /// One configured door and where its current sequence comes from.
 #[derive(Debug, Clone)]
@@ -73,6 +74,24 @@ impl RuntimeDoor {
     }
 }
 
+impl From<&RuntimeDoor> for EngineDoor {
+    /// What the engine matches of a door: its current sequence and settings.
+    fn from(d: &RuntimeDoor) -> Self {
+        EngineDoor {
+            name: d.door.name.clone(),
+            sequence: d.active_sequence().cloned(),
+            seq_timeout: d.door.seq_timeout,
+            tcp_flags: d.door.tcp_flags,
+            target: d.door.target,
+            cooldown: d.door.cooldown,
+            sources: d.door.sources.clone(),
+            allow_repeats: d.door.allow_repeats,
+            strict: d.door.strict,
+            rotating: d.rotating.is_some(),
+        }
+    }
+}
+
 /// A loaded configuration with its doors ready to run.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -80,6 +99,13 @@ pub struct Loaded {
     pub config: Config,
     /// One entry per door of `config`, in order.
     pub doors: Vec<RuntimeDoor>,
+}
+
+impl Loaded {
+    /// The doors as the engine matches them, in order.
+    pub fn engine_doors(&self) -> Vec<EngineDoor> {
+        self.doors.iter().map(EngineDoor::from).collect()
+    }
 }
 
 /// Why a configuration could not be loaded.

@@ -27,8 +27,8 @@ mod startup;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
-use knockd_core::doors::{Loaded, RuntimeDoor};
-use knockd_core::engine::{Engine, EngineDoor, Event};
+use knockd_core::doors::Loaded;
+use knockd_core::engine::{Engine, Event};
 use knockd_core::wire::DecodeError;
 use knockd_core::Packet;
 
@@ -94,24 +94,6 @@ impl Server {
             attempts: self.engine.attempts(),
         }
     }
-}
-
-fn engine_doors(doors: &[RuntimeDoor]) -> Vec<EngineDoor> {
-    doors
-        .iter()
-        .map(|d| EngineDoor {
-            name: d.door.name.clone(),
-            sequence: d.active_sequence().cloned(),
-            seq_timeout: d.door.seq_timeout,
-            tcp_flags: d.door.tcp_flags,
-            target: d.door.target,
-            cooldown: d.door.cooldown,
-            sources: d.door.sources.clone(),
-            allow_repeats: d.door.allow_repeats,
-            strict: d.door.strict,
-            rotating: d.rotating.is_some(),
-        })
-        .collect()
 }
 
 /// Logs what reading the configuration found: values read as 0.8 reads

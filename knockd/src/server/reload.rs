@@ -6,7 +6,7 @@ use std::time::Instant;
 use knock_proto::io_message;
 
 use super::reloader::Loading;
-use super::{engine_doors, report_used_up, Server};
+use super::{report_used_up, Server};
 use crate::log::ConfigMessage;
 
 impl Server {
@@ -57,7 +57,7 @@ impl Server {
         }
         self.refresh_local_addrs();
         self.engine
-            .reconfigure(engine_doors(&loaded.doors), self.local_addrs.clone());
+            .reconfigure(loaded.engine_doors(), self.local_addrs.clone());
         self.setup.loaded = loaded;
         self.rotate(Instant::now());
     }

@@ -14,9 +14,7 @@ use knockd_core::wire::LinkType;
 
 use super::addresses::{local_addresses, union};
 use super::capture_filter::{install_filter, log_expressions};
-use super::{
-    engine_doors, report_used_up, Budgets, Control, Listener, Reloader, Server, BATCH, COPY_WINDOW,
-};
+use super::{report_used_up, Budgets, Control, Listener, Reloader, Server, BATCH, COPY_WINDOW};
 use crate::address_watch::AddressWatch;
 use crate::capture::CaptureError;
 use crate::commands::{CommandRunner, RunnerLimits};
@@ -187,7 +185,7 @@ fn watch_addresses(logger: &mut Logger) -> Option<AddressWatch> {
 /// The engine for the configuration's doors and the host's addresses.
 fn new_engine(setup: &Setup, listeners: &[Listener], local_addrs: &[IpAddr]) -> Engine {
     let mut engine = Engine::new(
-        engine_doors(&setup.loaded.doors),
+        setup.loaded.engine_doors(),
         local_addrs.to_vec(),
         Limits {
             max_attempts: setup.args.max_attempts as usize,

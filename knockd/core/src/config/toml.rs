@@ -145,65 +145,125 @@ impl Seconds {
     }
 }
 
+/// Builds the error for a value at byte `span`: its line in the file.
+type At<'a> = dyn Fn(Range<usize>, ConfigErrorKind) -> ConfigError + 'a;
+
 /// Parses TOML configuration text read from `path` (used in error messages).
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
+    let file = read(path, bytes)?;
+    let at =
+        |span: Range<usize>, kind| ConfigError::new(path, Some(line_of(bytes, span.start)), kind);
+    let options = options(file.options, &at)?;
+    let doors = file
+        .door
+        .into_iter()
+        .map(|table| door(table, &options.sources, &at))
+        .collect::<Result<_, _>>()?;
+    Ok(Config {
+        options,
+        doors,
+        ..Config::default()
+    })
+}
+
+/// The file as UTF-8 text deserialized into its tables.
+fn read(path: &Path, bytes: &[u8]) -> Result<File, ConfigError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let line = line_of(bytes, e.valid_up_to());
         ConfigError::new(path, Some(line), ConfigErrorKind::NotUtf8)
     })?;
-    let file: File = ::toml::from_str(text).map_err(|e| {
+    ::toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(bytes, s.start));
         ConfigError::new(
             path,
             line,
             ConfigErrorKind::Toml(e.message().trim().to_owned()),
         )
-    })?;
-    let at =
-        |span: Range<usize>, kind| ConfigError::new(path, Some(line_of(bytes, span.start)), kind);
+    })
+}
 
-    let options = Options {
-        use_syslog: file.options.use_syslog,
-        log_file: file.options.log_file,
-        pid_file: file.options.pid_file,
-        state_dir: file.options.state_dir,
-        log_format: file
-            .options
-            .log_format
-            .map(|v| {
-                LogFormat::parse(v.get_ref()).ok_or_else(|| {
-                    at(
-                        v.span(),
-                        ConfigErrorKind::InvalidValue {
-                            key: "log_format".into(),
-                            value: v.get_ref().clone(),
-                            expected: LOG_FORMAT_EXPECTED,
-                        },
-                    )
-                })
+/// The `[options]` table.
+fn options(table: OptionsTable, at: &At<'_>) -> Result<Options, ConfigError> {
+    let log_format = table
+        .log_format
+        .map(|v| {
+            LogFormat::parse(v.get_ref()).ok_or_else(|| {
+                invalid(at, v.span(), "log_format", v.get_ref(), LOG_FORMAT_EXPECTED)
             })
-            .transpose()?,
-        control_socket: file.options.control_socket,
-        interface: file.options.interface,
-        sources: SourceFilter {
-            allow: ranges(file.options.allow_from, "allow_from", &at)?,
-            deny: ranges(file.options.deny_from, "deny_from", &at)?,
-        },
-    };
-    let mut doors = Vec::with_capacity(file.door.len());
-    for table in file.door {
-        let name = table.name.get_ref().clone();
-        let name_span = table.name.span();
-        let rotating = rotating_keys(&table, &at)?;
-        let has_sequence = table.sequence.is_some() || table.one_time_sequences.is_some();
-        let rotating = rotating.build(&name, has_sequence).map_err(|problem| {
-            let door = name.clone();
-            at(
-                name_span.clone(),
-                ConfigErrorKind::Rotating { door, problem },
-            )
-        })?;
-        let sequence = match (rotating, table.sequence, table.one_time_sequences) {
+        })
+        .transpose()?;
+    Ok(Options {
+        use_syslog: table.use_syslog,
+        log_file: table.log_file,
+        pid_file: table.pid_file,
+        state_dir: table.state_dir,
+        log_format,
+        control_socket: table.control_socket,
+        interface: table.interface,
+        sources: sources(table.allow_from, table.deny_from, at)?,
+    })
+}
+
+/// One `[[door]]` table, whose sources default to `default_sources`.
+fn door(
+    mut table: DoorTable,
+    default_sources: &SourceFilter,
+    at: &At<'_>,
+) -> Result<Door, ConfigError> {
+    let name = table.name.get_ref().clone();
+    let sequence = sequence_source(&mut table, &name, at)?;
+    let mut door = Door::new(name, sequence);
+    timing_and_target(&mut door, &table, at)?;
+    door.refresh = table.refresh;
+    door.allow_repeats = table.allow_repeats;
+    door.strict = table.strict;
+    door.sources = sources(table.allow_from, table.deny_from, at)?;
+    door.inherit_sources(default_sources);
+    let commands = [
+        ("start_command", &table.start_command),
+        ("start_command_6", &table.start_command_6),
+        ("stop_command", &table.stop_command),
+        ("stop_command_6", &table.stop_command_6),
+    ];
+    for (key, command) in commands {
+        if let Some(len) = command.as_deref().and_then(overlong_command) {
+            let key = key.to_owned();
+            return Err(at(
+                table.name.span(),
+                ConfigErrorKind::CommandTooLong { key, len },
+            ));
+        }
+    }
+    door.start_command = table.start_command;
+    door.start_command_6 = table.start_command_6;
+    door.stop_command = table.stop_command;
+    door.stop_command_6 = table.stop_command_6;
+    Ok(door)
+}
+
+/// Where door `name`'s sequences come from: its `rotating_*` keys, its
+/// `sequence` or its `one_time_sequences`, exactly one of them.
+fn sequence_source(
+    table: &mut DoorTable,
+    name: &str,
+    at: &At<'_>,
+) -> Result<SequenceSource, ConfigError> {
+    let name_span = table.name.span();
+    let rotating = rotating_keys(table, at)?;
+    let has_sequence = table.sequence.is_some() || table.one_time_sequences.is_some();
+    let rotating = rotating.build(name, has_sequence).map_err(|problem| {
+        let door = name.to_owned();
+        at(
+            name_span.clone(),
+            ConfigErrorKind::Rotating { door, problem },
+        )
+    })?;
+    Ok(
+        match (
+            rotating,
+            table.sequence.take(),
+            table.one_time_sequences.take(),
+        ) {
             (Some(rotating), _, _) => SequenceSource::Rotating(rotating),
             (None, Some(_), Some(_)) => {
                 return Err(at(
@@ -214,121 +274,81 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
                 ))
             }
             (None, None, None) => {
-                return Err(at(name_span, ConfigErrorKind::EmptySequence { door: name }))
+                let door = name.to_owned();
+                return Err(at(name_span, ConfigErrorKind::EmptySequence { door }));
             }
             (None, None, Some(file)) => SequenceSource::OneTime(file),
             (None, Some(value), None) => {
                 let parsed = Sequence::parse(&value.get_ref().to_text());
                 SequenceSource::Fixed(parsed.map_err(|error| {
-                    at(
-                        value.span(),
-                        ConfigErrorKind::Sequence {
-                            door: name.clone(),
-                            error,
-                        },
-                    )
+                    let door = name.to_owned();
+                    at(value.span(), ConfigErrorKind::Sequence { door, error })
                 })?)
             }
-        };
-        let mut door = Door::new(name, sequence);
-        if let Some(v) = table.seq_timeout {
-            door.seq_timeout = seconds(v, "seq_timeout", &at)?;
-        }
-        if let Some(v) = table.cmd_timeout {
-            door.cmd_timeout = seconds(v, "cmd_timeout", &at)?;
-        }
-        if let Some(v) = table.tcp_flags {
-            door.tcp_flags =
-                TcpFlags::parse(v.get_ref()).map_err(|e| at(v.span(), ConfigErrorKind::Flag(e)))?;
-        }
-        if let Some(v) = table.target {
-            door.target = Some(parse_address(v.get_ref()).ok_or_else(|| {
-                at(
-                    v.span(),
-                    ConfigErrorKind::InvalidValue {
-                        key: "target".into(),
-                        value: v.get_ref().clone(),
-                        expected: ADDRESS_EXPECTED,
-                    },
-                )
-            })?);
-        }
-        if let Some(v) = table.cooldown {
-            door.cooldown = seconds(v, "cooldown", &at)?;
-        }
-        if let Some(v) = table.max_open {
-            let count = usize::try_from(*v.get_ref()).ok().filter(|&n| n >= 1);
-            door.max_open = Some(count.ok_or_else(|| {
-                at(
-                    v.span(),
-                    ConfigErrorKind::InvalidValue {
-                        key: "max_open".into(),
-                        value: v.get_ref().to_string(),
-                        expected: COUNT_EXPECTED,
-                    },
-                )
-            })?);
-        }
-        door.refresh = table.refresh;
-        door.allow_repeats = table.allow_repeats;
-        door.strict = table.strict;
-        door.sources = SourceFilter {
-            allow: ranges(table.allow_from, "allow_from", &at)?,
-            deny: ranges(table.deny_from, "deny_from", &at)?,
-        };
-        door.inherit_sources(&options.sources);
-        let commands = [
-            ("start_command", &table.start_command),
-            ("start_command_6", &table.start_command_6),
-            ("stop_command", &table.stop_command),
-            ("stop_command_6", &table.stop_command_6),
-        ];
-        for (key, command) in commands {
-            if let Some(len) = command.as_deref().and_then(overlong_command) {
-                let key = key.to_owned();
-                return Err(at(
-                    name_span.clone(),
-                    ConfigErrorKind::CommandTooLong { key, len },
-                ));
-            }
-        }
-        door.start_command = table.start_command;
-        door.start_command_6 = table.start_command_6;
-        door.stop_command = table.stop_command;
-        door.stop_command_6 = table.stop_command_6;
-        doors.push(door);
+        },
+    )
+}
+
+/// The door's timeouts, TCP flags, target, cooldown and `max_open`.
+fn timing_and_target(door: &mut Door, table: &DoorTable, at: &At<'_>) -> Result<(), ConfigError> {
+    if let Some(v) = &table.seq_timeout {
+        door.seq_timeout = seconds(v, "seq_timeout", at)?;
     }
-    Ok(Config {
-        options,
-        doors,
-        ..Config::default()
-    })
+    if let Some(v) = &table.cmd_timeout {
+        door.cmd_timeout = seconds(v, "cmd_timeout", at)?;
+    }
+    if let Some(v) = &table.tcp_flags {
+        door.tcp_flags =
+            TcpFlags::parse(v.get_ref()).map_err(|e| at(v.span(), ConfigErrorKind::Flag(e)))?;
+    }
+    if let Some(v) = &table.target {
+        door.target = Some(
+            parse_address(v.get_ref())
+                .ok_or_else(|| invalid(at, v.span(), "target", v.get_ref(), ADDRESS_EXPECTED))?,
+        );
+    }
+    if let Some(v) = &table.cooldown {
+        door.cooldown = seconds(v, "cooldown", at)?;
+    }
+    if let Some(v) = &table.max_open {
+        let count = usize::try_from(*v.get_ref()).ok().filter(|&n| n >= 1);
+        door.max_open = Some(
+            count.ok_or_else(|| invalid(at, v.span(), "max_open", v.get_ref(), COUNT_EXPECTED))?,
+        );
+    }
+    Ok(())
+}
+
+/// The error of `key`'s value at `span`, which is not what `expected` says.
+fn invalid(
+    at: &At<'_>,
+    span: Range<usize>,
+    key: &str,
+    value: &impl ToString,
+    expected: &'static str,
+) -> ConfigError {
+    at(
+        span,
+        ConfigErrorKind::InvalidValue {
+            key: key.into(),
+            value: value.to_string(),
+            expected,
+        },
+    )
 }
 
 /// The door's `rotating_*` keys, each checked for its form.
-fn rotating_keys(
-    table: &DoorTable,
-    at: &impl Fn(Range<usize>, ConfigErrorKind) -> ConfigError,
-) -> Result<RotatingKeys, ConfigError> {
+fn rotating_keys(table: &DoorTable, at: &At<'_>) -> Result<RotatingKeys, ConfigError> {
     fn checked<T, V: ToString>(
         value: Option<&Spanned<V>>,
         key: &str,
         expected: &'static str,
         parse: impl Fn(&V) -> Option<T>,
-        at: &impl Fn(Range<usize>, ConfigErrorKind) -> ConfigError,
+        at: &At<'_>,
     ) -> Result<Option<T>, ConfigError> {
         value
             .map(|v| {
-                parse(v.get_ref()).ok_or_else(|| {
-                    at(
-                        v.span(),
-                        ConfigErrorKind::InvalidValue {
-                            key: key.into(),
-                            value: v.get_ref().to_string(),
-                            expected,
-                        },
-                    )
-                })
+                parse(v.get_ref()).ok_or_else(|| invalid(at, v.span(), key, v.get_ref(), expected))
             })
             .transpose()
     }
@@ -361,20 +381,23 @@ fn rotating_keys(
 }
 
 fn seconds(
-    value: Spanned<Seconds>,
+    value: &Spanned<Seconds>,
     key: &str,
-    at: &impl Fn(Range<usize>, ConfigErrorKind) -> ConfigError,
+    at: &At<'_>,
 ) -> Result<std::time::Duration, ConfigError> {
     let text = value.get_ref().text();
-    parse_seconds(&text).ok_or_else(|| {
-        at(
-            value.span(),
-            ConfigErrorKind::InvalidValue {
-                key: key.into(),
-                value: text,
-                expected: SECONDS_EXPECTED,
-            },
-        )
+    parse_seconds(&text).ok_or_else(|| invalid(at, value.span(), key, &text, SECONDS_EXPECTED))
+}
+
+/// The `allow_from` and `deny_from` values of a table.
+fn sources(
+    allow_from: Option<Spanned<Ranges>>,
+    deny_from: Option<Spanned<Ranges>>,
+    at: &At<'_>,
+) -> Result<SourceFilter, ConfigError> {
+    Ok(SourceFilter {
+        allow: ranges(allow_from, "allow_from", at)?,
+        deny: ranges(deny_from, "deny_from", at)?,
     })
 }
 
@@ -382,7 +405,7 @@ fn seconds(
 fn ranges(
     value: Option<Spanned<Ranges>>,
     key: &str,
-    at: &impl Fn(Range<usize>, ConfigErrorKind) -> ConfigError,
+    at: &At<'_>,
 ) -> Result<Vec<Cidr>, ConfigError> {
     let Some(value) = value else {
         return Ok(Vec::new());

@@ -66,8 +66,10 @@
 //!   oldest attempt is evicted (0.8 grows without bound: B7).
 
 mod attempts;
-mod captures;
 mod cooldowns;
+mod copies;
+mod events;
+mod steps;
 
 #[cfg(test)]
 mod props;
@@ -82,8 +84,10 @@ use knock_proto::{Knock, Protocol, Sequence, TcpFlag, TcpFlags};
 use crate::packet::Packet;
 use crate::sources::SourceFilter;
 use attempts::{AttemptId, Attempts};
-use captures::RecentKnocks;
 use cooldowns::Cooldowns;
+use copies::RecentKnocks;
+pub use events::{Event, Stats};
+use steps::StepSequence;
 
 /// What the engine needs to know about one door.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,127 +136,6 @@ impl Default for Limits {
     }
 }
 
-/// Something that happened to a door. `door` is the index into the doors
-/// vector; `stage` counts matched knocks from 1, as logged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
-    /// `source` matched knock number `stage` of the door.
-    Stage {
-        /// The knocker.
-        source: IpAddr,
-        /// Index of the door.
-        door: usize,
-        /// Knocks matched so far.
-        stage: usize,
-    },
-    /// `source` completed the sequence (follows the final [`Event::Stage`]).
-    Open {
-        /// The knocker.
-        source: IpAddr,
-        /// Index of the door.
-        door: usize,
-    },
-    /// The attempt ran out of time after `stage` knocks.
-    Timeout {
-        /// The knocker.
-        source: IpAddr,
-        /// Index of the door.
-        door: usize,
-        /// Knocks matched before the timeout.
-        stage: usize,
-    },
-    /// A wrong knock ended the attempt (0.8's debug `removing failed knock attempt`).
-    Invalidated {
-        /// The knocker.
-        source: IpAddr,
-        /// Index of the door.
-        door: usize,
-    },
-    /// A TCP packet was ignored for the door because of its flags (0.8's debug
-    /// `packet is not SYN, ignoring...`, or `!SYN` when `must_be_set` is false).
-    FlagsIgnored {
-        /// The knocker.
-        source: IpAddr,
-        /// Index of the door.
-        door: usize,
-        /// The first flag in header-bit order that is wrong.
-        flag: TcpFlag,
-        /// Whether the door wants the flag set (it was clear) or clear (it was set).
-        must_be_set: bool,
-    },
-    /// The knock that last advanced the attempt came again: a TCP knock
-    /// from the same source port (the client resent its SYN, as the
-    /// firewall drops knocks) or, on a door with `Allow_Repeats`, any
-    /// repeat. It changes nothing.
-    Retransmission {
-        /// The knocker.
-        source: IpAddr,
-        /// Index of the door.
-        door: usize,
-    },
-    /// A knock on a door that opened for `source` less than the door's
-    /// `Cooldown` ago was ignored.
-    CoolingDown {
-        /// The knocker.
-        source: IpAddr,
-        /// Index of the door.
-        door: usize,
-    },
-    /// A knock on a door whose `Allow_From`/`Deny_From` lists do not let
-    /// `source` knock. It changed nothing.
-    NotAllowed {
-        /// The knocker.
-        source: IpAddr,
-        /// Index of the door.
-        door: usize,
-    },
-    /// A knock came from a source that cannot knock: unspecified,
-    /// broadcast or multicast, or (unless the capture is on loopback) a
-    /// loopback or local address, which on the wire can only be spoofed. It
-    /// changed nothing.
-    SourceRefused {
-        /// The source address.
-        source: IpAddr,
-    },
-    /// The attempt was dropped to make room for a new one.
-    Evicted {
-        /// The knocker.
-        source: IpAddr,
-        /// Index of the door.
-        door: usize,
-        /// Knocks matched before the eviction.
-        stage: usize,
-    },
-    /// A rotating door is about to open with the sequence of time step
-    /// `step`, which is now spent: it opens the door for nobody else. The
-    /// caller records it before acting on the [`Event::Open`] that follows.
-    Spent {
-        /// Index of the door.
-        door: usize,
-        /// The time step.
-        step: u64,
-    },
-}
-
-/// Running totals since the engine was created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Stats {
-    /// Attempts started (multi-knock doors only; one-knock doors open at once).
-    pub created: u64,
-    /// Doors opened.
-    pub opened: u64,
-    /// Attempts ended by a wrong knock.
-    pub invalidated: u64,
-    /// Attempts ended by their timeout.
-    pub timed_out: u64,
-    /// Attempts evicted because the table was full.
-    pub evicted: u64,
-    /// Knocks from sources that cannot knock ([`Event::SourceRefused`]).
-    pub refused_sources: u64,
-    /// Second captures of a knock ([`Engine::set_copies_within`]).
-    pub copies: u64,
-}
-
 /// The matching state machine for all doors and sources.
 #[derive(Debug)]
 pub struct Engine {
@@ -280,32 +163,6 @@ pub struct Engine {
     /// The strict doors, whose attempts any other opening packet breaks.
     strict: Vec<usize>,
 }
-
-/// One time step's sequence of a rotating door.
-#[derive(Debug, Clone)]
-struct StepSequence {
-    step: u64,
-    sequence: Sequence,
-    /// `None` while the step is in the window (a first knock may bind to
-    /// it); once it left, the attempts bound to it may finish until then.
-    retired_until: Option<Instant>,
-}
-
-impl StepSequence {
-    /// The tag an attempt bound to this step carries: steps kept at once
-    /// lie within [`STEP_SPAN`] of each other, so the low byte is unique.
-    fn tag(&self) -> u8 {
-        self.step as u8
-    }
-}
-
-/// Steps a rotating door keeps at once span less than this, so their tags
-/// (the low byte of the step) differ.
-const STEP_SPAN: u64 = 256;
-
-/// The most steps a rotating door keeps after they left the window, for
-/// attempts still bound to them (a timeout far longer than the step).
-const RETIRED_STEPS: usize = 64;
 
 /// What a visible packet did to the door's attempt by its source.
 enum Progress {
@@ -423,50 +280,6 @@ impl Engine {
         }
     }
 
-    /// Installs the window of rotating door `door` at `now`: the sequences
-    /// of the steps a first knock may bind to, preferred first (a first
-    /// knock that two of them share binds to the earlier in the list).
-    /// Steps that leave the window keep serving the attempts bound to them
-    /// until the door's timeout has passed; a step back in the window is
-    /// re-armed. Ignored for a door that does not rotate.
-    pub fn rotate(&mut self, door: usize, window: Vec<(u64, Sequence)>, now: Instant) {
-        let now = self.tick(now);
-        let Some(timeout) = self
-            .doors
-            .get(door)
-            .filter(|d| d.rotating)
-            .map(|d| d.seq_timeout)
-        else {
-            return;
-        };
-        let Some(steps) = self.steps.get_mut(door) else {
-            return;
-        };
-        let mut retired: Vec<StepSequence> = std::mem::take(steps)
-            .into_iter()
-            .filter(|old| !window.iter().any(|(step, _)| *step == old.step))
-            .map(|mut old| {
-                old.retired_until = old.retired_until.or(now.checked_add(timeout));
-                old
-            })
-            .filter(|old| old.retired_until.is_some_and(|until| until > now))
-            .collect();
-        let newest = window.iter().map(|&(step, _)| step).max().unwrap_or(0);
-        retired.retain(|old| newest.saturating_sub(old.step) < STEP_SPAN);
-        retired.sort_by_key(|old| std::cmp::Reverse(old.step));
-        retired.truncate(RETIRED_STEPS);
-        *steps = window
-            .into_iter()
-            .map(|(step, sequence)| StepSequence {
-                step,
-                sequence,
-                retired_until: None,
-            })
-            .chain(retired)
-            .collect();
-        self.index_knocks();
-    }
-
     /// Installs a reloaded configuration. Attempts on doors that are unchanged
     /// (equal name, sequence, flags, target and timeout) carry over to the new
     /// door; the others are dropped silently. 0.8 drops every attempt.
@@ -500,16 +313,6 @@ impl Engine {
         self.doors = doors;
         self.local_addrs = local_addrs;
         self.index_doors();
-    }
-
-    /// The sequences rotating door `door` follows now: its window's and
-    /// those of the steps that left it with attempts possibly still bound
-    /// to them. What the capture filter must pass for the door.
-    pub fn step_sequences(&self, door: usize) -> Vec<&Sequence> {
-        self.steps
-            .get(door)
-            .map(|steps| steps.iter().map(|s| &s.sequence).collect())
-            .unwrap_or_default()
     }
 
     /// Says whether the capture is on a loopback interface (or `any`), where
@@ -639,42 +442,10 @@ impl Engine {
         now: Instant,
         events: &mut Vec<Event>,
     ) -> Progress {
-        if !self.is_enabled(index) {
-            return Progress::Ignored;
-        }
-        let Some(door) = self.doors.get(index) else {
+        let Some(allow_repeats) = self.admits(index, packet, now, events) else {
             return Progress::Ignored;
         };
-        if !self.accepts_destination(door, packet.dst) {
-            return Progress::Ignored;
-        }
         let source = packet.src;
-        if !door.sources.permits(source) {
-            events.push(Event::NotAllowed {
-                source,
-                door: index,
-            });
-            return Progress::Ignored;
-        }
-        if packet.protocol == Protocol::Tcp {
-            if let Some((flag, must_be_set)) = door.tcp_flags.first_violation(packet.tcp_flags) {
-                events.push(Event::FlagsIgnored {
-                    source,
-                    door: index,
-                    flag,
-                    must_be_set,
-                });
-                return Progress::Ignored;
-            }
-        }
-        if !door.cooldown.is_zero() && self.cooldowns.is_cooling(source, index, now) {
-            events.push(Event::CoolingDown {
-                source,
-                door: index,
-            });
-            return Progress::Ignored;
-        }
-        let allow_repeats = door.allow_repeats;
         let Some(id) = self.attempts.find(source, index) else {
             return Progress::Free;
         };
@@ -728,6 +499,53 @@ impl Engine {
             self.open(source, index, place.step, now, events);
         }
         Progress::Advanced
+    }
+
+    /// Whether door `index` looks at `packet` at all: enabled, addressed to
+    /// it, from a source it permits, with the TCP flags it wants and not
+    /// cooling down for the source (the last three refusals are reported).
+    /// If it does, the door's `Allow_Repeats`.
+    fn admits(
+        &mut self,
+        index: usize,
+        packet: &Packet,
+        now: Instant,
+        events: &mut Vec<Event>,
+    ) -> Option<bool> {
+        if !self.is_enabled(index) {
+            return None;
+        }
+        let door = self.doors.get(index)?;
+        if !self.accepts_destination(door, packet.dst) {
+            return None;
+        }
+        let source = packet.src;
+        if !door.sources.permits(source) {
+            events.push(Event::NotAllowed {
+                source,
+                door: index,
+            });
+            return None;
+        }
+        if packet.protocol == Protocol::Tcp {
+            if let Some((flag, must_be_set)) = door.tcp_flags.first_violation(packet.tcp_flags) {
+                events.push(Event::FlagsIgnored {
+                    source,
+                    door: index,
+                    flag,
+                    must_be_set,
+                });
+                return None;
+            }
+        }
+        if !door.cooldown.is_zero() && self.cooldowns.is_cooling(source, index, now) {
+            events.push(Event::CoolingDown {
+                source,
+                door: index,
+            });
+            return None;
+        }
+        Some(door.allow_repeats)
     }
 
     /// Second phase, for a door the source has no attempt on: its first knock

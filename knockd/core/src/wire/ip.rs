@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use knock_proto::Protocol;
 
+use super::field::{self, Field};
 use super::transport::{TcpHeader, UdpHeader};
 use super::{DecodeError, Layer, Unsupported, PROTO_TCP, PROTO_UDP};
 use crate::packet::Packet;
@@ -29,6 +30,55 @@ pub const IPV6_EXTENSION_HEADERS: [u8; 5] = [
     IPV6_AUTH,
     IPV6_DEST_OPTS,
 ];
+
+/// The fields of the IPv4 header (RFC 791).
+mod ipv4 {
+    use super::Field;
+
+    /// The version is the high nibble, the header length in 4-byte words
+    /// (IHL) the low one.
+    pub const VER_IHL: usize = 0;
+    pub const LENGTH: Field = 2..4;
+    /// Flags (3 bits) and fragment offset (13 bits).
+    pub const FLG_OFF: Field = 6..8;
+    pub const PROTOCOL: usize = 9;
+    pub const SRC_ADDR: Field = 12..16;
+    pub const DST_ADDR: Field = 16..20;
+    /// The fixed header, without options.
+    pub const HEADER_LEN: usize = 20;
+    const _: () = assert!(DST_ADDR.end <= HEADER_LEN);
+}
+
+/// The fields of the fixed IPv6 header (RFC 8200).
+mod ipv6 {
+    use super::Field;
+
+    /// The version is the high nibble.
+    pub const VER_TC_FLOW: usize = 0;
+    pub const LENGTH: Field = 4..6;
+    pub const NXT_HDR: usize = 6;
+    pub const SRC_ADDR: Field = 8..24;
+    pub const DST_ADDR: Field = 24..40;
+    pub const HEADER_LEN: usize = 40;
+    const _: () = assert!(DST_ADDR.end <= HEADER_LEN);
+}
+
+/// The fields every IPv6 extension header starts with, and those of the
+/// fragment header (RFC 8200).
+mod ext_header {
+    use super::Field;
+
+    pub const NXT_HDR: usize = 0;
+    /// The length, in units that depend on the header.
+    pub const LENGTH: usize = 1;
+    /// What every extension header has.
+    pub const MIN_LEN: usize = 2;
+    /// The fragment offset (13 bits) and flags (3 bits) of a fragment header.
+    pub const FRAGMENT_OFF_FLG: Field = 2..4;
+    /// A fragment header's fixed length.
+    pub const FRAGMENT_LEN: usize = 8;
+    const _: () = assert!(LENGTH < MIN_LEN && FRAGMENT_OFF_FLG.end <= FRAGMENT_LEN);
+}
 
 /// A chain longer than this is refused: real packets carry at most a handful,
 /// and the bound keeps a crafted chain from costing more than a few steps.
@@ -83,7 +133,7 @@ pub enum HeaderChecksum {
 /// captured bytes, total length >= header length, header checksum correct.
 #[derive(Debug, Clone, Copy)]
 pub struct Ipv4Packet<'a> {
-    header: &'a [u8; 20],
+    header: &'a [u8; ipv4::HEADER_LEN],
     options: &'a [u8],
     payload: &'a [u8],
 }
@@ -101,20 +151,19 @@ impl<'a> Ipv4Packet<'a> {
         bytes: &'a [u8],
         checksum: HeaderChecksum,
     ) -> Result<Self, DecodeError> {
-        let (header, rest) = bytes
-            .split_first_chunk::<20>()
-            .ok_or(DecodeError::Truncated(Layer::Ipv4))?;
-        if header[0] >> 4 != 4 {
+        let (header, rest) = field::header::<{ ipv4::HEADER_LEN }>(bytes, Layer::Ipv4)?;
+        let ver_ihl = field::read_u8(header, ipv4::VER_IHL);
+        if ver_ihl >> 4 != 4 {
             return Err(DecodeError::Malformed(Layer::Ipv4, "version is not 4"));
         }
-        let header_len = usize::from(header[0] & 0x0f) * 4;
+        let header_len = usize::from(ver_ihl & 0x0f) * 4;
         let options_len = header_len
-            .checked_sub(20)
+            .checked_sub(ipv4::HEADER_LEN)
             .ok_or(DecodeError::Malformed(Layer::Ipv4, "IHL below 5"))?;
         let options = rest
             .get(..options_len)
             .ok_or(DecodeError::Truncated(Layer::Ipv4))?;
-        let total_len = usize::from(u16::from_be_bytes([header[2], header[3]]));
+        let total_len = usize::from(field::read_u16(header, ipv4::LENGTH));
         let payload_len = total_len
             .checked_sub(header_len)
             .ok_or(DecodeError::Malformed(
@@ -139,32 +188,22 @@ impl<'a> Ipv4Packet<'a> {
 
     /// Source address.
     pub fn src(&self) -> Ipv4Addr {
-        Ipv4Addr::new(
-            self.header[12],
-            self.header[13],
-            self.header[14],
-            self.header[15],
-        )
+        Ipv4Addr::from(field::read_bytes::<4>(self.header, ipv4::SRC_ADDR))
     }
 
     /// Destination address.
     pub fn dst(&self) -> Ipv4Addr {
-        Ipv4Addr::new(
-            self.header[16],
-            self.header[17],
-            self.header[18],
-            self.header[19],
-        )
+        Ipv4Addr::from(field::read_bytes::<4>(self.header, ipv4::DST_ADDR))
     }
 
     /// The protocol number of the payload.
     pub fn protocol(&self) -> u8 {
-        self.header[9]
+        field::read_u8(self.header, ipv4::PROTOCOL)
     }
 
     /// Fragment offset in 8-byte units; non-zero for every fragment but the first.
     pub fn fragment_offset(&self) -> u16 {
-        u16::from_be_bytes([self.header[6], self.header[7]]) & 0x1fff
+        field::read_u16(self.header, ipv4::FLG_OFF) & 0x1fff
     }
 
     /// The options between the fixed header and the payload (IHL > 5).
@@ -194,7 +233,7 @@ impl<'a> Ipv4Packet<'a> {
 /// A checked view of an IPv6 packet: version 6 and a complete fixed header.
 #[derive(Debug, Clone, Copy)]
 pub struct Ipv6Packet<'a> {
-    header: &'a [u8; 40],
+    header: &'a [u8; ipv6::HEADER_LEN],
     payload: &'a [u8],
 }
 
@@ -202,14 +241,13 @@ impl<'a> Ipv6Packet<'a> {
     /// Validates `bytes` as an IPv6 packet (possibly cut short by the snap length
     /// after its fixed header).
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self, DecodeError> {
-        let (header, rest) = bytes
-            .split_first_chunk::<40>()
-            .ok_or(DecodeError::Truncated(Layer::Ipv6))?;
-        if header[0] >> 4 != 6 {
+        let (header, rest) = field::header::<{ ipv6::HEADER_LEN }>(bytes, Layer::Ipv6)?;
+        if field::read_u8(header, ipv6::VER_TC_FLOW) >> 4 != 6 {
             return Err(DecodeError::Malformed(Layer::Ipv6, "version is not 6"));
         }
-        let payload_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
-        let payload = if payload_len == 0 && header[6] == IPV6_HOP_BY_HOP {
+        let payload_len = usize::from(field::read_u16(header, ipv6::LENGTH));
+        let next_header = field::read_u8(header, ipv6::NXT_HDR);
+        let payload = if payload_len == 0 && next_header == IPV6_HOP_BY_HOP {
             // A jumbogram: the real length is in a hop-by-hop option.
             rest
         } else {
@@ -220,21 +258,17 @@ impl<'a> Ipv6Packet<'a> {
 
     /// Source address.
     pub fn src(&self) -> Ipv6Addr {
-        let mut octets = [0; 16];
-        octets.copy_from_slice(&self.header[8..24]);
-        Ipv6Addr::from(octets)
+        Ipv6Addr::from(field::read_bytes::<16>(self.header, ipv6::SRC_ADDR))
     }
 
     /// Destination address.
     pub fn dst(&self) -> Ipv6Addr {
-        let mut octets = [0; 16];
-        octets.copy_from_slice(&self.header[24..40]);
-        Ipv6Addr::from(octets)
+        Ipv6Addr::from(field::read_bytes::<16>(self.header, ipv6::DST_ADDR))
     }
 
     /// The fixed header's next-header field.
     pub fn next_header(&self) -> u8 {
-        self.header[6]
+        field::read_u8(self.header, ipv6::NXT_HDR)
     }
 
     /// Everything after the fixed header, cut to the payload length and to the
@@ -257,18 +291,17 @@ impl<'a> Ipv6Packet<'a> {
                 ));
             }
             walked += 1;
-            let (&[following, len], _) = rest
-                .split_first_chunk::<2>()
-                .ok_or(DecodeError::Truncated(Layer::Ipv6Extension))?;
+            let (ext, _) = field::header::<{ ext_header::MIN_LEN }>(rest, Layer::Ipv6Extension)?;
+            let following = field::read_u8(ext, ext_header::NXT_HDR);
+            let len = field::read_u8(ext, ext_header::LENGTH);
             let header_len = match next {
                 IPV6_FRAGMENT => {
-                    let (fragment, _) = rest
-                        .split_first_chunk::<8>()
-                        .ok_or(DecodeError::Truncated(Layer::Ipv6Extension))?;
-                    if u16::from_be_bytes([fragment[2], fragment[3]]) >> 3 != 0 {
+                    let (fragment, _) =
+                        field::header::<{ ext_header::FRAGMENT_LEN }>(rest, Layer::Ipv6Extension)?;
+                    if field::read_u16(fragment, ext_header::FRAGMENT_OFF_FLG) >> 3 != 0 {
                         return Err(DecodeError::Fragment);
                     }
-                    8
+                    ext_header::FRAGMENT_LEN
                 }
                 // RFC 4302: AH counts 4-byte units, minus 2.
                 IPV6_AUTH => (usize::from(len) + 2) * 4,

@@ -1,7 +1,59 @@
 //! Link-layer headers: Ethernet (with VLAN tags), Linux cooked v1/v2 and
 //! BSD loopback.
 
+use super::field::{self, Field};
 use super::{DecodeError, Layer, LinkType, Unsupported, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+
+/// The fields of the Ethernet II header.
+mod ethernet {
+    use super::Field;
+
+    pub const ETHERTYPE: Field = 12..14;
+    pub const HEADER_LEN: usize = 14;
+    const _: () = assert!(ETHERTYPE.end <= HEADER_LEN);
+}
+
+/// The fields of an 802.1Q/802.1ad VLAN tag, after its tag protocol id
+/// (which stands where the EtherType would).
+mod vlan_tag {
+    use super::Field;
+
+    /// Priority, drop eligibility and, in the low 12 bits, the VLAN id.
+    pub const TCI: Field = 0..2;
+    pub const ETHERTYPE: Field = 2..4;
+    pub const LEN: usize = 4;
+    pub const VLAN_ID_MASK: u16 = 0x0fff;
+    const _: () = assert!(ETHERTYPE.end <= LEN);
+}
+
+/// The fields of the Linux cooked (SLL, v1) header.
+mod sll {
+    use super::Field;
+
+    pub const PACKET_TYPE: Field = 0..2;
+    pub const PROTOCOL: Field = 14..16;
+    pub const HEADER_LEN: usize = 16;
+    const _: () = assert!(PROTOCOL.end <= HEADER_LEN);
+}
+
+/// The fields of the Linux cooked v2 (SLL2) header.
+mod sll2 {
+    use super::Field;
+
+    pub const PROTOCOL: Field = 0..2;
+    pub const PACKET_TYPE: usize = 10;
+    pub const HEADER_LEN: usize = 20;
+    const _: () = assert!(PACKET_TYPE < HEADER_LEN);
+}
+
+/// The field of the BSD loopback header.
+mod loopback {
+    use super::Field;
+
+    pub const FAMILY: Field = 0..4;
+    pub const HEADER_LEN: usize = 4;
+    const _: () = assert!(FAMILY.end <= HEADER_LEN);
+}
 
 /// 802.1Q customer VLAN tag.
 pub const ETHERTYPE_VLAN: u16 = 0x8100;
@@ -102,22 +154,17 @@ pub struct EthernetFrame<'a> {
 impl<'a> EthernetFrame<'a> {
     /// Validates the Ethernet header and any VLAN tags of `frame`.
     pub fn new_checked(frame: &'a [u8]) -> Result<Self, DecodeError> {
-        let (header, mut payload) = frame
-            .split_first_chunk::<14>()
-            .ok_or(DecodeError::Truncated(Layer::Link))?;
-        let mut ethertype = u16::from_be_bytes([header[12], header[13]]);
+        let (header, mut payload) = field::header::<{ ethernet::HEADER_LEN }>(frame, Layer::Link)?;
+        let mut ethertype = field::read_u16(header, ethernet::ETHERTYPE);
         let mut vlan_tags = 0;
         let mut vlan = None;
         while is_vlan_tag(ethertype) && vlan_tags < MAX_VLAN_TAGS {
-            // A tag is 2 bytes of priority/VLAN id, then the next EtherType.
-            let (tag, rest) = payload
-                .split_first_chunk::<4>()
-                .ok_or(DecodeError::Truncated(Layer::Link))?;
-            let id = u16::from_be_bytes([tag[0], tag[1]]) & 0x0fff;
+            let (tag, rest) = field::header::<{ vlan_tag::LEN }>(payload, Layer::Link)?;
+            let id = field::read_u16(tag, vlan_tag::TCI) & vlan_tag::VLAN_ID_MASK;
             if id != 0 {
                 vlan = vlan.or(Some(id));
             }
-            ethertype = u16::from_be_bytes([tag[2], tag[3]]);
+            ethertype = field::read_u16(tag, vlan_tag::ETHERTYPE);
             payload = rest;
             vlan_tags += 1;
         }
@@ -153,27 +200,25 @@ impl<'a> EthernetFrame<'a> {
 /// A checked view of a Linux cooked (SLL, v1) header: 16 bytes, protocol at 14.
 #[derive(Debug, Clone, Copy)]
 pub struct SllHeader<'a> {
-    header: &'a [u8; 16],
+    header: &'a [u8; sll::HEADER_LEN],
     payload: &'a [u8],
 }
 
 impl<'a> SllHeader<'a> {
     /// Validates the 16-byte SLL header of `frame`.
     pub fn new_checked(frame: &'a [u8]) -> Result<Self, DecodeError> {
-        let (header, payload) = frame
-            .split_first_chunk::<16>()
-            .ok_or(DecodeError::Truncated(Layer::Link))?;
+        let (header, payload) = field::header::<{ sll::HEADER_LEN }>(frame, Layer::Link)?;
         Ok(SllHeader { header, payload })
     }
 
     /// The protocol (an EtherType for IP).
     pub fn protocol(&self) -> u16 {
-        u16::from_be_bytes([self.header[14], self.header[15]])
+        field::read_u16(self.header, sll::PROTOCOL)
     }
 
     /// Linux's packet type: 0 to the host, 4 sent by it, ...
     pub fn packet_type(&self) -> u16 {
-        u16::from_be_bytes([self.header[0], self.header[1]])
+        field::read_u16(self.header, sll::PACKET_TYPE)
     }
 
     /// The network-layer bytes.
@@ -185,27 +230,25 @@ impl<'a> SllHeader<'a> {
 /// A checked view of a Linux cooked v2 (SLL2) header: 20 bytes, protocol at 0.
 #[derive(Debug, Clone, Copy)]
 pub struct Sll2Header<'a> {
-    header: &'a [u8; 20],
+    header: &'a [u8; sll2::HEADER_LEN],
     payload: &'a [u8],
 }
 
 impl<'a> Sll2Header<'a> {
     /// Validates the 20-byte SLL2 header of `frame`.
     pub fn new_checked(frame: &'a [u8]) -> Result<Self, DecodeError> {
-        let (header, payload) = frame
-            .split_first_chunk::<20>()
-            .ok_or(DecodeError::Truncated(Layer::Link))?;
+        let (header, payload) = field::header::<{ sll2::HEADER_LEN }>(frame, Layer::Link)?;
         Ok(Sll2Header { header, payload })
     }
 
     /// The protocol (an EtherType for IP).
     pub fn protocol(&self) -> u16 {
-        u16::from_be_bytes([self.header[0], self.header[1]])
+        field::read_u16(self.header, sll2::PROTOCOL)
     }
 
     /// Linux's packet type: 0 to the host, 4 sent by it, ...
     pub fn packet_type(&self) -> u16 {
-        u16::from(self.header[10])
+        u16::from(field::read_u8(self.header, sll2::PACKET_TYPE))
     }
 
     /// The network-layer bytes.
@@ -228,13 +271,12 @@ impl<'a> LoopbackHeader<'a> {
     /// so a family that is unknown in ours is tried byte-swapped (a savefile
     /// written on a host of the other endianness).
     pub fn new_checked(link: LinkType, frame: &'a [u8]) -> Result<Self, DecodeError> {
-        let (header, payload) = frame
-            .split_first_chunk::<4>()
-            .ok_or(DecodeError::Truncated(Layer::Link))?;
+        let (header, payload) = field::header::<{ loopback::HEADER_LEN }>(frame, Layer::Link)?;
+        let family_bytes = field::read_bytes(header, loopback::FAMILY);
         let family = if link == LinkType::Loop {
-            u32::from_be_bytes(*header)
+            u32::from_be_bytes(family_bytes)
         } else {
-            let native = u32::from_ne_bytes(*header);
+            let native = u32::from_ne_bytes(family_bytes);
             let known = |af: u32| af == AF_INET || AF_INET6.contains(&af);
             if known(native) || !known(native.swap_bytes()) {
                 native

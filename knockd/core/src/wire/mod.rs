@@ -2,8 +2,9 @@
 //!
 //! Hand-written, smoltcp-`wire`-style views: each header type has a
 //! `new_checked` constructor that validates lengths (and, for IPv4, the header
-//! checksum) once, after which its accessors read fixed offsets of a
-//! fixed-size array and cannot fail. Nothing here trusts a length field
+//! checksum) once, after which its accessors read the header's named field
+//! ranges (`mod field`-style constants per header, read through `field.rs`)
+//! out of a fixed-size array and cannot fail. Nothing here trusts a length field
 //! without checking it against the bytes that were actually captured, so any
 //! byte string yields either a [`Packet`] or a [`DecodeError`], never a panic.
 //!
@@ -22,6 +23,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+mod field;
 mod ip;
 mod link;
 mod transport;

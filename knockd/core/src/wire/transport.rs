@@ -3,24 +3,49 @@
 //! Their checksums are not verified; see the module documentation of
 //! [`crate::wire`] for why.
 
+use super::field::{self, Field};
 use super::{DecodeError, Layer};
+
+/// The fields of the TCP header (RFC 9293).
+mod tcp {
+    use super::Field;
+
+    pub const SRC_PORT: Field = 0..2;
+    pub const DST_PORT: Field = 2..4;
+    /// The data offset, in 4-byte words, is the high nibble.
+    pub const DATA_OFFSET: usize = 12;
+    /// CWR ECE URG ACK PSH RST SYN FIN.
+    pub const FLAGS: usize = 13;
+    /// The fixed header, without options.
+    pub const HEADER_LEN: usize = 20;
+    const _: () = assert!(FLAGS < HEADER_LEN && DST_PORT.end <= HEADER_LEN);
+}
+
+/// The fields of the UDP header (RFC 768).
+mod udp {
+    use super::Field;
+
+    pub const SRC_PORT: Field = 0..2;
+    pub const DST_PORT: Field = 2..4;
+    pub const LENGTH: Field = 4..6;
+    pub const HEADER_LEN: usize = 8;
+    const _: () = assert!(LENGTH.end <= HEADER_LEN);
+}
 
 /// A checked view of a TCP header: data offset >= 5 and within the bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct TcpHeader<'a> {
-    header: &'a [u8; 20],
+    header: &'a [u8; tcp::HEADER_LEN],
     options: &'a [u8],
 }
 
 impl<'a> TcpHeader<'a> {
     /// Validates the start of `bytes` as a TCP header.
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self, DecodeError> {
-        let (header, rest) = bytes
-            .split_first_chunk::<20>()
-            .ok_or(DecodeError::Truncated(Layer::Tcp))?;
-        let header_len = usize::from(header[12] >> 4) * 4;
+        let (header, rest) = field::header::<{ tcp::HEADER_LEN }>(bytes, Layer::Tcp)?;
+        let header_len = usize::from(field::read_u8(header, tcp::DATA_OFFSET) >> 4) * 4;
         let options_len = header_len
-            .checked_sub(20)
+            .checked_sub(tcp::HEADER_LEN)
             .ok_or(DecodeError::Malformed(Layer::Tcp, "data offset below 5"))?;
         let options = rest
             .get(..options_len)
@@ -30,17 +55,17 @@ impl<'a> TcpHeader<'a> {
 
     /// Source port.
     pub fn src_port(&self) -> u16 {
-        u16::from_be_bytes([self.header[0], self.header[1]])
+        field::read_u16(self.header, tcp::SRC_PORT)
     }
 
     /// Destination port.
     pub fn dst_port(&self) -> u16 {
-        u16::from_be_bytes([self.header[2], self.header[3]])
+        field::read_u16(self.header, tcp::DST_PORT)
     }
 
     /// The flag byte at offset 13 (CWR ECE URG ACK PSH RST SYN FIN).
     pub fn flags(&self) -> u8 {
-        self.header[13]
+        field::read_u8(self.header, tcp::FLAGS)
     }
 
     /// The TCP options (data offset > 5).
@@ -52,16 +77,14 @@ impl<'a> TcpHeader<'a> {
 /// A checked view of a UDP header: 8 bytes, length field >= 8.
 #[derive(Debug, Clone, Copy)]
 pub struct UdpHeader<'a> {
-    header: &'a [u8; 8],
+    header: &'a [u8; udp::HEADER_LEN],
 }
 
 impl<'a> UdpHeader<'a> {
     /// Validates the start of `bytes` as a UDP header.
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self, DecodeError> {
-        let (header, _) = bytes
-            .split_first_chunk::<8>()
-            .ok_or(DecodeError::Truncated(Layer::Udp))?;
-        if u16::from_be_bytes([header[4], header[5]]) < 8 {
+        let (header, _) = field::header::<{ udp::HEADER_LEN }>(bytes, Layer::Udp)?;
+        if usize::from(field::read_u16(header, udp::LENGTH)) < udp::HEADER_LEN {
             return Err(DecodeError::Malformed(Layer::Udp, "length below 8"));
         }
         Ok(UdpHeader { header })
@@ -69,11 +92,11 @@ impl<'a> UdpHeader<'a> {
 
     /// Source port.
     pub fn src_port(&self) -> u16 {
-        u16::from_be_bytes([self.header[0], self.header[1]])
+        field::read_u16(self.header, udp::SRC_PORT)
     }
 
     /// Destination port.
     pub fn dst_port(&self) -> u16 {
-        u16::from_be_bytes([self.header[2], self.header[3]])
+        field::read_u16(self.header, udp::DST_PORT)
     }
 }

@@ -1,4 +1,4 @@
-//! Second captures of one packet: `-i any` sees a frame that crosses a bridge
+//! Second copies of one packet: `-i any` sees a frame that crosses a bridge
 //! twice, on the bridge port and on the bridge. The copies arrive within
 //! microseconds; a client's own repeat never does, so a copy is a packet equal
 //! to one of the last few knocks, seen within a short window of it.
