@@ -113,7 +113,7 @@ impl fmt::Display for CidrError {
 impl std::error::Error for CidrError {}
 
 /// Parses a list of ranges separated by commas and/or blanks (at least one).
-pub fn parse_list(text: &str) -> Result<Vec<Cidr>, CidrError> {
+pub(crate) fn parse_list(text: &str) -> Result<Vec<Cidr>, CidrError> {
     let list = text
         .split(|c: char| c == ',' || c.is_ascii_whitespace())
         .filter(|item| !item.is_empty())
@@ -142,7 +142,7 @@ pub struct SourceFilter {
 
 impl SourceFilter {
     /// Whether `source` may knock: not denied, and allowed (deny wins).
-    pub fn permits(&self, source: IpAddr) -> bool {
+    pub(crate) fn permits(&self, source: IpAddr) -> bool {
         let any = |list: &[Cidr]| list.iter().any(|range| range.contains(source));
         !any(&self.deny) && (self.allow.is_empty() || any(&self.allow))
     }

@@ -23,11 +23,10 @@ use std::path::Path;
 
 use knock_proto::file::{read_regular, Symlinks, MAX_FILE_SIZE};
 
-pub use error::{ConfigError, ConfigErrorKind};
-pub use model::{
-    Config, DisabledDoor, Door, LogFormat, Options, RotatingSource, SequenceSource,
-    DEFAULT_CMD_TIMEOUT, DEFAULT_SEQ_TIMEOUT,
-};
+pub use error::ConfigError;
+pub use error::ConfigErrorKind;
+pub use model::DisabledDoor;
+pub use model::{Config, Door, LogFormat, Options, RotatingSource, SequenceSource};
 pub use value::MAX_COMMAND_LEN;
 
 impl Config {

@@ -11,9 +11,9 @@ use super::ConfigError;
 use crate::sources::SourceFilter;
 
 /// knockd 0.8's default `Seq_Timeout`.
-pub const DEFAULT_SEQ_TIMEOUT: Duration = Duration::from_secs(25);
+pub(crate) const DEFAULT_SEQ_TIMEOUT: Duration = Duration::from_secs(25);
 /// knockd 0.8's default `Cmd_Timeout`.
-pub const DEFAULT_CMD_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_CMD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A whole configuration: global options and doors in file order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -134,7 +134,7 @@ pub struct Door {
     /// `Stop_Command`: run `cmd_timeout` after the start command.
     pub stop_command: Option<String>,
     /// `Stop_Command_6`: the IPv6 stop command.
-    pub stop_command_6: Option<String>,
+    pub(crate) stop_command_6: Option<String>,
     /// `Cmd_Timeout`: delay between the start and the stop command.
     pub cmd_timeout: Duration,
     /// `Target`: match knocks to this address instead of the interface's own.
@@ -236,7 +236,7 @@ impl Config {
     /// Makes every relative path in the configuration (log file, pid file,
     /// state directory, one-time sequences and secret files) absolute against `base`, so
     /// that a daemon that later changes directory still finds them.
-    pub fn resolve_paths(&mut self, base: &Path) {
+    pub(crate) fn resolve_paths(&mut self, base: &Path) {
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);

@@ -101,9 +101,9 @@ mod tests {
             door.settings(),
             [
                 Setting::Sequence(&sequence),
-                Setting::SeqTimeout(crate::config::DEFAULT_SEQ_TIMEOUT),
+                Setting::SeqTimeout(crate::config::model::DEFAULT_SEQ_TIMEOUT),
                 Setting::TcpFlags(TcpFlags::ANY),
-                Setting::CmdTimeout(crate::config::DEFAULT_CMD_TIMEOUT),
+                Setting::CmdTimeout(crate::config::model::DEFAULT_CMD_TIMEOUT),
             ]
         );
         door.target = Some(IpAddr::from([198, 18, 1, 1]));

@@ -49,10 +49,8 @@ pub use kernel::{
     fit_program, kernel_instructions, KERNEL_MAX_INSTRUCTIONS, SHORTEST_PROGRAM, SKF_AD_PROTOCOL,
 };
 
-pub use program::{
-    program, Destinations, FilterError, Group, Program, IPV6_EXTENSION_DEPTH, MAX_ADDRESSES,
-    MAX_GROUPS, PASS,
-};
+pub use program::FilterError;
+pub use program::{program, Destinations, Group, Program, IPV6_EXTENSION_DEPTH};
 
 use std::fmt::Write as _;
 use std::net::IpAddr;

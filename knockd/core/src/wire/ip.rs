@@ -11,19 +11,19 @@ use crate::packet::Packet;
 use knock_proto::checksum;
 
 /// IPv6 extension header: hop-by-hop options.
-pub const IPV6_HOP_BY_HOP: u8 = 0;
+pub(crate) const IPV6_HOP_BY_HOP: u8 = 0;
 /// IPv6 extension header: routing.
-pub const IPV6_ROUTING: u8 = 43;
+pub(crate) const IPV6_ROUTING: u8 = 43;
 /// IPv6 extension header: fragment.
-pub const IPV6_FRAGMENT: u8 = 44;
+pub(crate) const IPV6_FRAGMENT: u8 = 44;
 /// IPv6 extension header: authentication header.
-pub const IPV6_AUTH: u8 = 51;
+pub(crate) const IPV6_AUTH: u8 = 51;
 /// IPv6 extension header: destination options.
 pub const IPV6_DEST_OPTS: u8 = 60;
 
 /// The IPv6 extension headers the decoder walks to reach TCP/UDP (hop-by-hop,
 /// routing, fragment, AH, destination options), by protocol number.
-pub const IPV6_EXTENSION_HEADERS: [u8; 5] = [
+pub(crate) const IPV6_EXTENSION_HEADERS: [u8; 5] = [
     IPV6_HOP_BY_HOP,
     IPV6_ROUTING,
     IPV6_FRAGMENT,
@@ -37,13 +37,13 @@ mod ipv4 {
 
     /// The version is the high nibble, the header length in 4-byte words
     /// (IHL) the low one.
-    pub const VER_IHL: usize = 0;
-    pub const LENGTH: Field = 2..4;
+    pub(crate) const VER_IHL: usize = 0;
+    pub(crate) const LENGTH: Field = 2..4;
     /// Flags (3 bits) and fragment offset (13 bits).
-    pub const FLG_OFF: Field = 6..8;
-    pub const PROTOCOL: usize = 9;
-    pub const SRC_ADDR: Field = 12..16;
-    pub const DST_ADDR: Field = 16..20;
+    pub(crate) const FLG_OFF: Field = 6..8;
+    pub(crate) const PROTOCOL: usize = 9;
+    pub(crate) const SRC_ADDR: Field = 12..16;
+    pub(crate) const DST_ADDR: Field = 16..20;
     /// The fixed header, without options.
     pub const HEADER_LEN: usize = 20;
     const _: () = assert!(DST_ADDR.end <= HEADER_LEN);
@@ -54,11 +54,11 @@ mod ipv6 {
     use super::Field;
 
     /// The version is the high nibble.
-    pub const VER_TC_FLOW: usize = 0;
-    pub const LENGTH: Field = 4..6;
-    pub const NXT_HDR: usize = 6;
-    pub const SRC_ADDR: Field = 8..24;
-    pub const DST_ADDR: Field = 24..40;
+    pub(crate) const VER_TC_FLOW: usize = 0;
+    pub(crate) const LENGTH: Field = 4..6;
+    pub(crate) const NXT_HDR: usize = 6;
+    pub(crate) const SRC_ADDR: Field = 8..24;
+    pub(crate) const DST_ADDR: Field = 24..40;
     pub const HEADER_LEN: usize = 40;
     const _: () = assert!(DST_ADDR.end <= HEADER_LEN);
 }
@@ -68,15 +68,15 @@ mod ipv6 {
 mod ext_header {
     use super::Field;
 
-    pub const NXT_HDR: usize = 0;
+    pub(crate) const NXT_HDR: usize = 0;
     /// The length, in units that depend on the header.
-    pub const LENGTH: usize = 1;
+    pub(crate) const LENGTH: usize = 1;
     /// What every extension header has.
     pub const MIN_LEN: usize = 2;
     /// The fragment offset (13 bits) and flags (3 bits) of a fragment header.
-    pub const FRAGMENT_OFF_FLG: Field = 2..4;
+    pub(crate) const FRAGMENT_OFF_FLG: Field = 2..4;
     /// A fragment header's fixed length.
-    pub const FRAGMENT_LEN: usize = 8;
+    pub(crate) const FRAGMENT_LEN: usize = 8;
     const _: () = assert!(LENGTH < MIN_LEN && FRAGMENT_OFF_FLG.end <= FRAGMENT_LEN);
 }
 
@@ -121,7 +121,7 @@ impl Datagram<'_> {
 /// Whether an IPv4 header checksum can be trusted to have been computed
 /// (smoltcp's per-device checksum capabilities, reduced to the one knockd needs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeaderChecksum {
+pub(crate) enum HeaderChecksum {
     /// The sender's kernel computed it: a wrong one marks a corrupt or forged packet.
     Verify,
     /// It may never have been computed (checksum offload on BSD loopback,
@@ -147,7 +147,7 @@ impl<'a> Ipv4Packet<'a> {
 
     /// Validates `bytes` as [`Ipv4Packet::new_checked`] does, checking the
     /// header checksum only when `checksum` says the kernel computed it.
-    pub fn new_checked_with(
+    pub(crate) fn new_checked_with(
         bytes: &'a [u8],
         checksum: HeaderChecksum,
     ) -> Result<Self, DecodeError> {
@@ -202,7 +202,7 @@ impl<'a> Ipv4Packet<'a> {
     }
 
     /// Fragment offset in 8-byte units; non-zero for every fragment but the first.
-    pub fn fragment_offset(&self) -> u16 {
+    pub(crate) fn fragment_offset(&self) -> u16 {
         field::read_u16(self.header, ipv4::FLG_OFF) & 0x1fff
     }
 

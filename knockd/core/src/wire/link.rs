@@ -8,7 +8,7 @@ use super::{DecodeError, Layer, LinkType, Unsupported, ETHERTYPE_IPV4, ETHERTYPE
 mod ethernet {
     use super::Field;
 
-    pub const ETHERTYPE: Field = 12..14;
+    pub(crate) const ETHERTYPE: Field = 12..14;
     pub const HEADER_LEN: usize = 14;
     const _: () = assert!(ETHERTYPE.end <= HEADER_LEN);
 }
@@ -19,10 +19,10 @@ mod vlan_tag {
     use super::Field;
 
     /// Priority, drop eligibility and, in the low 12 bits, the VLAN id.
-    pub const TCI: Field = 0..2;
-    pub const ETHERTYPE: Field = 2..4;
-    pub const LEN: usize = 4;
-    pub const VLAN_ID_MASK: u16 = 0x0fff;
+    pub(crate) const TCI: Field = 0..2;
+    pub(crate) const ETHERTYPE: Field = 2..4;
+    pub(crate) const LEN: usize = 4;
+    pub(crate) const VLAN_ID_MASK: u16 = 0x0fff;
     const _: () = assert!(ETHERTYPE.end <= LEN);
 }
 
@@ -30,8 +30,8 @@ mod vlan_tag {
 mod sll {
     use super::Field;
 
-    pub const PACKET_TYPE: Field = 0..2;
-    pub const PROTOCOL: Field = 14..16;
+    pub(crate) const PACKET_TYPE: Field = 0..2;
+    pub(crate) const PROTOCOL: Field = 14..16;
     pub const HEADER_LEN: usize = 16;
     const _: () = assert!(PROTOCOL.end <= HEADER_LEN);
 }
@@ -40,8 +40,8 @@ mod sll {
 mod sll2 {
     use super::Field;
 
-    pub const PROTOCOL: Field = 0..2;
-    pub const PACKET_TYPE: usize = 10;
+    pub(crate) const PROTOCOL: Field = 0..2;
+    pub(crate) const PACKET_TYPE: usize = 10;
     pub const HEADER_LEN: usize = 20;
     const _: () = assert!(PACKET_TYPE < HEADER_LEN);
 }
@@ -50,7 +50,7 @@ mod sll2 {
 mod loopback {
     use super::Field;
 
-    pub const FAMILY: Field = 0..4;
+    pub(crate) const FAMILY: Field = 0..4;
     pub const HEADER_LEN: usize = 4;
     const _: () = assert!(FAMILY.end <= HEADER_LEN);
 }
@@ -199,7 +199,7 @@ impl<'a> EthernetFrame<'a> {
 
 /// A checked view of a Linux cooked (SLL, v1) header: 16 bytes, protocol at 14.
 #[derive(Debug, Clone, Copy)]
-pub struct SllHeader<'a> {
+pub(crate) struct SllHeader<'a> {
     header: &'a [u8; sll::HEADER_LEN],
     payload: &'a [u8],
 }
@@ -217,7 +217,7 @@ impl<'a> SllHeader<'a> {
     }
 
     /// Linux's packet type: 0 to the host, 4 sent by it, ...
-    pub fn packet_type(&self) -> u16 {
+    pub(crate) fn packet_type(&self) -> u16 {
         field::read_u16(self.header, sll::PACKET_TYPE)
     }
 
@@ -229,7 +229,7 @@ impl<'a> SllHeader<'a> {
 
 /// A checked view of a Linux cooked v2 (SLL2) header: 20 bytes, protocol at 0.
 #[derive(Debug, Clone, Copy)]
-pub struct Sll2Header<'a> {
+pub(crate) struct Sll2Header<'a> {
     header: &'a [u8; sll2::HEADER_LEN],
     payload: &'a [u8],
 }
@@ -247,7 +247,7 @@ impl<'a> Sll2Header<'a> {
     }
 
     /// Linux's packet type: 0 to the host, 4 sent by it, ...
-    pub fn packet_type(&self) -> u16 {
+    pub(crate) fn packet_type(&self) -> u16 {
         u16::from(field::read_u8(self.header, sll2::PACKET_TYPE))
     }
 
@@ -260,7 +260,7 @@ impl<'a> Sll2Header<'a> {
 /// A checked view of a BSD loopback header (`DLT_NULL` / `DLT_LOOP`): a 4-byte
 /// address family.
 #[derive(Debug, Clone, Copy)]
-pub struct LoopbackHeader<'a> {
+pub(crate) struct LoopbackHeader<'a> {
     family: u32,
     payload: &'a [u8],
 }

@@ -32,15 +32,11 @@ use std::fmt;
 
 use crate::packet::Packet;
 
-pub use ip::{
-    HeaderChecksum, Ipv4Packet, Ipv6Packet, IPV6_AUTH, IPV6_DEST_OPTS, IPV6_EXTENSION_HEADERS,
-    IPV6_FRAGMENT, IPV6_HOP_BY_HOP, IPV6_ROUTING,
+pub(crate) use ip::{
+    HeaderChecksum, IPV6_AUTH, IPV6_EXTENSION_HEADERS, IPV6_FRAGMENT, IPV6_HOP_BY_HOP, IPV6_ROUTING,
 };
-pub use link::{
-    EthernetFrame, LoopbackHeader, Sll2Header, SllHeader, AF_INET, AF_INET6, ETHERTYPE_QINQ,
-    ETHERTYPE_VLAN,
-};
-pub use transport::{TcpHeader, UdpHeader};
+pub use ip::{Ipv4Packet, Ipv6Packet, IPV6_DEST_OPTS};
+pub use link::{EthernetFrame, AF_INET, AF_INET6, ETHERTYPE_QINQ, ETHERTYPE_VLAN};
 
 /// The link-layer encapsulations knockd can decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,7 +88,7 @@ impl LinkType {
     /// Whether IPv4 header checksums on this link were computed before the
     /// capture saw them: not on BSD loopback, whose checksum offload leaves
     /// them to nobody (the packet never leaves the host).
-    pub fn ipv4_header_checksum(self) -> HeaderChecksum {
+    pub(crate) fn ipv4_header_checksum(self) -> HeaderChecksum {
         match self {
             LinkType::Null | LinkType::Loop => HeaderChecksum::Ignore,
             LinkType::Ethernet | LinkType::LinuxSll | LinkType::LinuxSll2 | LinkType::RawIp => {

@@ -10,8 +10,8 @@ use super::{DecodeError, Layer};
 mod tcp {
     use super::Field;
 
-    pub const SRC_PORT: Field = 0..2;
-    pub const DST_PORT: Field = 2..4;
+    pub(crate) const SRC_PORT: Field = 0..2;
+    pub(crate) const DST_PORT: Field = 2..4;
     /// The data offset, in 4-byte words, is the high nibble.
     pub const DATA_OFFSET: usize = 12;
     /// CWR ECE URG ACK PSH RST SYN FIN.
@@ -25,18 +25,17 @@ mod tcp {
 mod udp {
     use super::Field;
 
-    pub const SRC_PORT: Field = 0..2;
-    pub const DST_PORT: Field = 2..4;
-    pub const LENGTH: Field = 4..6;
+    pub(crate) const SRC_PORT: Field = 0..2;
+    pub(crate) const DST_PORT: Field = 2..4;
+    pub(crate) const LENGTH: Field = 4..6;
     pub const HEADER_LEN: usize = 8;
     const _: () = assert!(LENGTH.end <= HEADER_LEN);
 }
 
 /// A checked view of a TCP header: data offset >= 5 and within the bytes.
 #[derive(Debug, Clone, Copy)]
-pub struct TcpHeader<'a> {
+pub(crate) struct TcpHeader<'a> {
     header: &'a [u8; tcp::HEADER_LEN],
-    options: &'a [u8],
 }
 
 impl<'a> TcpHeader<'a> {
@@ -47,10 +46,10 @@ impl<'a> TcpHeader<'a> {
         let options_len = header_len
             .checked_sub(tcp::HEADER_LEN)
             .ok_or(DecodeError::Malformed(Layer::Tcp, "data offset below 5"))?;
-        let options = rest
-            .get(..options_len)
+        // The options are checked to be there, never read.
+        rest.get(..options_len)
             .ok_or(DecodeError::Truncated(Layer::Tcp))?;
-        Ok(TcpHeader { header, options })
+        Ok(TcpHeader { header })
     }
 
     /// Source port.
@@ -67,16 +66,11 @@ impl<'a> TcpHeader<'a> {
     pub fn flags(&self) -> u8 {
         field::read_u8(self.header, tcp::FLAGS)
     }
-
-    /// The TCP options (data offset > 5).
-    pub fn options(&self) -> &'a [u8] {
-        self.options
-    }
 }
 
 /// A checked view of a UDP header: 8 bytes, length field >= 8.
 #[derive(Debug, Clone, Copy)]
-pub struct UdpHeader<'a> {
+pub(crate) struct UdpHeader<'a> {
     header: &'a [u8; udp::HEADER_LEN],
 }
 

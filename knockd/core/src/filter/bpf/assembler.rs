@@ -20,7 +20,7 @@ struct Pending {
 
 /// Builds a program with symbolic forward jumps.
 #[derive(Debug, Default)]
-pub struct Assembler {
+pub(crate) struct Assembler {
     code: Vec<Pending>,
     /// Each label's instruction index, once bound.
     labels: Vec<Option<usize>>,
@@ -30,16 +30,6 @@ impl Assembler {
     /// An empty program.
     pub fn new() -> Self {
         Assembler::default()
-    }
-
-    /// Instructions emitted so far (before any `ja` the jumps may need).
-    pub fn len(&self) -> usize {
-        self.code.len()
-    }
-
-    /// Whether nothing has been emitted.
-    pub fn is_empty(&self) -> bool {
-        self.code.is_empty()
     }
 
     /// A new, unbound label.
@@ -62,7 +52,7 @@ impl Assembler {
     }
 
     /// Emits a non-jump instruction.
-    pub fn stmt(&mut self, code: u16, k: u32) {
+    pub(crate) fn stmt(&mut self, code: u16, k: u32) {
         self.code.push(Pending {
             insn: Instruction::stmt(code, k),
             jt: None,
@@ -71,7 +61,7 @@ impl Assembler {
     }
 
     /// Emits `ja target`.
-    pub fn ja(&mut self, target: Label) {
+    pub(crate) fn ja(&mut self, target: Label) {
         self.code.push(Pending {
             insn: Instruction::stmt(BPF_JMP | BPF_JA, 0),
             jt: Some(target),
@@ -98,7 +88,7 @@ impl Assembler {
 
     /// Sets the targets of the conditional jump at `index` (as returned by
     /// [`Assembler::jump`]), for jumps emitted before their targets are known.
-    pub fn patch(&mut self, index: usize, jt: Option<Label>, jf: Option<Label>) {
+    pub(crate) fn patch(&mut self, index: usize, jt: Option<Label>, jf: Option<Label>) {
         if let Some(pending) = self.code.get_mut(index) {
             pending.jt = jt;
             pending.jf = jf;

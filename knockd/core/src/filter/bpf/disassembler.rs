@@ -4,7 +4,7 @@ use super::opcodes::*;
 use super::Instruction;
 
 /// One instruction in the style of `tcpdump -d` (libpcap's `bpf_image`).
-pub fn image(insn: &Instruction, pc: usize) -> String {
+pub(crate) fn image(insn: &Instruction, pc: usize) -> String {
     let body = match insn.class() {
         BPF_LD | BPF_LDX => load(insn),
         BPF_ST => format!("st       M[{}]", insn.k),

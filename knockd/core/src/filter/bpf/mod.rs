@@ -17,8 +17,9 @@ mod disassembler;
 pub mod opcodes;
 mod validator;
 
-pub use assembler::{Assembler, Label};
-pub use disassembler::image;
+pub(crate) use assembler::Assembler;
+pub use assembler::Label;
+pub(crate) use disassembler::image;
 pub use opcodes::*;
 pub use validator::validate;
 
@@ -37,7 +38,7 @@ pub struct Instruction {
 
 impl Instruction {
     /// A non-jump instruction.
-    pub const fn stmt(code: u16, k: u32) -> Self {
+    pub(crate) const fn stmt(code: u16, k: u32) -> Self {
         Instruction {
             code,
             jt: 0,
@@ -75,13 +76,13 @@ impl Instruction {
 
     /// Whether this is a load of packet bytes (at `k`, at `X + k`, or
     /// `ldxb 4*([k]&0xf)`), whose offset a cooked capture rewrites.
-    pub const fn loads_packet(self) -> bool {
+    pub(crate) const fn loads_packet(self) -> bool {
         let class = self.class();
         (class == BPF_LD || class == BPF_LDX) && matches!(self.mode(), BPF_ABS | BPF_IND | BPF_MSH)
     }
 
     /// Whether this is a jump with a true and a false target.
-    pub const fn is_conditional_jump(self) -> bool {
+    pub(crate) const fn is_conditional_jump(self) -> bool {
         self.class() == BPF_JMP && self.op() != BPF_JA
     }
 }

@@ -65,15 +65,15 @@ use plan::{choose_granularity, Plan};
 
 /// What the program returns for a packet that passes: libpcap's largest
 /// snapshot length, so the capture's own snap length is what cuts packets.
-pub const PASS: u32 = 262_144;
+pub(crate) const PASS: u32 = 262_144;
 /// How many IPv6 extension headers the program follows to the transport
 /// header; a longer chain is passed to user space.
 pub const IPV6_EXTENSION_DEPTH: usize = 4;
 /// Distinct destination addresses the program tells apart; with more,
 /// destinations are checked by address family only.
-pub const MAX_ADDRESSES: usize = 30;
+pub(crate) const MAX_ADDRESSES: usize = 30;
 /// Groups of doors kept apart; with more, they are merged per protocol.
-pub const MAX_GROUPS: usize = 64;
+pub(crate) const MAX_GROUPS: usize = 64;
 /// The finest granularity: ports are compared one by one.
 const EXACT: u32 = 1;
 /// The coarsest: `port / 65536` is 0 for every port, so the search passes all.

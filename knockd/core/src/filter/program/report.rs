@@ -62,9 +62,9 @@ pub struct Group {
     pub doors: usize,
     /// Ports compared together: 1 when exact, `d` when the program compares
     /// `port / d` (and so passes the other ports of the same block).
-    pub ports_per_unit: u32,
+    pub(crate) ports_per_unit: u32,
     /// The group passes every port: it watches for a strict door.
-    pub all_ports: bool,
+    pub(crate) all_ports: bool,
     /// Instructions of the group's port search.
     pub search_len: usize,
     /// The most instructions a packet runs through in the group's port
