@@ -34,9 +34,9 @@ pub struct RuntimeDoor {
 #[derive(Debug, Clone)]
 pub struct RotatingDoor {
     /// The shared secret, read from `Rotating_Secret`.
-    pub secret: Secret,
+    pub(crate) secret: Secret,
     /// The door's name as the derivation's label.
-    pub label: Label,
+    pub(crate) label: Label,
     /// Step, range, length, protocol and skew.
     pub rotation: Rotation,
 }

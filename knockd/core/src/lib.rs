@@ -21,6 +21,33 @@
 //!
 //! What the client shares with the server (sequences, TCP flag specs,
 //! one-time sequences files, the Internet checksum) is in `knock-proto`.
+//!
+//! # The public surface
+//!
+//! Public is what the daemon, the test kit, the tests, the fuzz targets and
+//! the benchmarks use; everything else is `pub(crate)`.
+//!
+//! * [`wire`]: [`wire::decode`] with its errors ([`wire::DecodeError`],
+//!   [`wire::DecodeErrorKind`], [`wire::Layer`], [`wire::Unsupported`]),
+//!   [`wire::LinkType`], the views the tests check ([`wire::EthernetFrame`],
+//!   [`wire::Ipv4Packet`], [`wire::Ipv6Packet`]) and the protocol numbers
+//!   the test kit writes frames with.
+//! * [`engine`]: [`engine::Engine`], [`engine::EngineDoor`],
+//!   [`engine::Limits`], [`engine::Event`], [`engine::Stats`].
+//! * [`filter`]: [`filter::program`] and [`filter::fit_program`] (the
+//!   program the kernel takes here, found with the daemon's probe), the
+//!   [`filter::Program`] and its report, the libpcap expressions of `-D`
+//!   ([`filter::expression`], [`filter::door_expressions`]),
+//!   [`filter::filter_doors`], the kernel's limits; [`filter::bpf`]'s
+//!   [`filter::bpf::Instruction`], [`filter::bpf::validate`] and the opcodes
+//!   the daemon and the test kit's interpreter read.
+//! * [`config`]: [`Config`] and its parts, [`ConfigError`], the two readers
+//!   ([`config::knockd_conf::parse`], [`config::toml::parse`]) and
+//!   [`config::settings::Setting`], a door's settings in the order `-D` and
+//!   `--check` print them.
+//! * [`doors`]: [`doors::load`] and the [`doors::Loaded`] doors as the
+//!   daemon runs them; [`sources`]: `Allow_From`/`Deny_From` ranges;
+//!   [`bytes`]: knockd.conf's bytes carried in strings; [`Packet`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

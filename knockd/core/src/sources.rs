@@ -35,7 +35,7 @@ pub enum CidrError {
 
 impl Cidr {
     /// Parses `ADDRESS[/PREFIX]`.
-    pub fn parse(text: &str) -> Result<Cidr, CidrError> {
+    pub(crate) fn parse(text: &str) -> Result<Cidr, CidrError> {
         let syntax = || CidrError::Syntax(text.to_owned());
         let (address, prefix) = match text.split_once('/') {
             Some((address, prefix)) => (address, Some(prefix)),
@@ -67,7 +67,7 @@ impl Cidr {
 
     /// Whether `address` is in the range. An IPv4-mapped IPv6 address is
     /// the IPv4 address it maps.
-    pub fn contains(&self, address: IpAddr) -> bool {
+    pub(crate) fn contains(&self, address: IpAddr) -> bool {
         let address = address.to_canonical();
         address.is_ipv4() == self.network.is_ipv4() && mask(address, self.prefix) == self.network
     }
@@ -135,9 +135,9 @@ pub fn list_text(list: &[Cidr]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SourceFilter {
     /// Only these sources may knock; anyone when empty.
-    pub allow: Vec<Cidr>,
+    pub(crate) allow: Vec<Cidr>,
     /// These sources may not knock, even if allowed.
-    pub deny: Vec<Cidr>,
+    pub(crate) deny: Vec<Cidr>,
 }
 
 impl SourceFilter {
@@ -145,11 +145,6 @@ impl SourceFilter {
     pub(crate) fn permits(&self, source: IpAddr) -> bool {
         let any = |list: &[Cidr]| list.iter().any(|range| range.contains(source));
         !any(&self.deny) && (self.allow.is_empty() || any(&self.allow))
-    }
-
-    /// Whether the filter lets every source knock (no list set).
-    pub fn is_open(&self) -> bool {
-        self.allow.is_empty() && self.deny.is_empty()
     }
 }
 
@@ -239,7 +234,7 @@ mod tests {
     #[test]
     fn deny_wins_and_an_empty_allow_list_allows_everyone() {
         let open = filter("", "");
-        assert!(open.is_open() && open.permits(ip("203.0.113.1")));
+        assert!(open.allow.is_empty() && open.deny.is_empty() && open.permits(ip("203.0.113.1")));
         let f = filter("198.51.100.0/24, 2001:db8::/32", "198.51.100.128/25");
         assert!(f.permits(ip("198.51.100.1")));
         assert!(!f.permits(ip("198.51.100.200")));

@@ -17,7 +17,7 @@ pub struct ConfigError {
     /// The 1-based line, when the error is tied to one.
     pub line: Option<usize>,
     /// What is wrong.
-    pub kind: ConfigErrorKind,
+    pub(crate) kind: ConfigErrorKind,
 }
 
 /// What is wrong with a configuration.

@@ -61,7 +61,7 @@ pub struct Options {
     pub control_socket: Option<PathBuf>,
     /// `Allow_From` and `Deny_From` of `[options]`: the lists of every door
     /// that sets none of its own (already applied to [`Config::doors`]).
-    pub sources: SourceFilter,
+    pub(crate) sources: SourceFilter,
 }
 
 /// How the log file and `-v`/`-D` stdout lines are written.
@@ -124,7 +124,7 @@ pub struct Door {
     /// The sequence, fixed or from a one-time sequences file.
     pub sequence: SequenceSource,
     /// `Seq_Timeout`: the whole sequence must be knocked within this time of its first knock.
-    pub seq_timeout: Duration,
+    pub(crate) seq_timeout: Duration,
     /// `TCPFlags`: what TCP knocks' flags must look like.
     pub tcp_flags: TcpFlags,
     /// `Start_Command` (alias `Command`): run for IPv4 knockers.
@@ -138,7 +138,7 @@ pub struct Door {
     /// `Cmd_Timeout`: delay between the start and the stop command.
     pub cmd_timeout: Duration,
     /// `Target`: match knocks to this address instead of the interface's own.
-    pub target: Option<IpAddr>,
+    pub(crate) target: Option<IpAddr>,
     /// `Refresh`: a knock on a door already open for the knocker moves its
     /// stop command to `cmd_timeout` after that knock instead of running the
     /// start command again.
@@ -150,10 +150,10 @@ pub struct Door {
     pub max_open: Option<usize>,
     /// `Allow_From` and `Deny_From`: who may knock on this door (the
     /// `[options]` lists for a list the door does not set).
-    pub sources: SourceFilter,
+    pub(crate) sources: SourceFilter,
     /// `Allow_Repeats`: a knock on the port just matched is ignored rather
     /// than breaking the attempt, unless the next knock is that same port.
-    pub allow_repeats: bool,
+    pub(crate) allow_repeats: bool,
     /// `Strict`: while a source has an attempt in progress, any other
     /// connection-opening TCP segment or UDP datagram from it to this host
     /// breaks the attempt, so that a port sweep cannot open the door.

@@ -10,12 +10,12 @@ use super::model::RotatingSource;
 /// What a door said about rotation so far.
 #[derive(Debug, Default)]
 pub(super) struct RotatingKeys {
-    pub secret_file: Option<PathBuf>,
-    pub step: Option<u64>,
-    pub range: Option<PortRange>,
-    pub length: Option<usize>,
-    pub protocol: Option<RotatingProtocol>,
-    pub skew: Option<u64>,
+    pub(crate) secret_file: Option<PathBuf>,
+    pub(crate) step: Option<u64>,
+    pub(crate) range: Option<PortRange>,
+    pub(crate) length: Option<usize>,
+    pub(crate) protocol: Option<RotatingProtocol>,
+    pub(crate) skew: Option<u64>,
 }
 
 /// What `Rotating_Range` takes.
@@ -25,7 +25,7 @@ pub(super) const PROTOCOL_EXPECTED: &str = "tcp, udp or mixed";
 
 impl RotatingKeys {
     /// Whether any `Rotating_*` key was given.
-    pub fn any(&self) -> bool {
+    pub(crate) fn any(&self) -> bool {
         self.secret_file.is_some()
             || self.step.is_some()
             || self.range.is_some()
@@ -38,7 +38,11 @@ impl RotatingKeys {
     /// error (the problem, in words) when the keys do not make one.
     /// `has_sequence` says whether the door also has `Sequence` or
     /// `One_Time_Sequences`, which `Rotating_Secret` excludes.
-    pub fn build(self, door: &str, has_sequence: bool) -> Result<Option<RotatingSource>, String> {
+    pub(crate) fn build(
+        self,
+        door: &str,
+        has_sequence: bool,
+    ) -> Result<Option<RotatingSource>, String> {
         if !self.any() {
             return Ok(None);
         }

@@ -54,11 +54,11 @@ pub(super) struct AttemptId(u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Ended {
     /// The knocker.
-    pub source: IpAddr,
+    pub(crate) source: IpAddr,
     /// Index of the door.
-    pub door: usize,
+    pub(crate) door: usize,
     /// How many knocks had matched.
-    pub stage: usize,
+    pub(crate) stage: usize,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -26,7 +26,7 @@
 //! at the fixed header's next-header field, so a knock carrying an extension
 //! header never matched 0.8's filter. The IPv6 part therefore also passes
 //! every packet to a local address whose next header is one of the extension
-//! headers the decoder walks ([`crate::wire::IPV6_EXTENSION_HEADERS`]); user
+//! headers the decoder walks (`IPV6_EXTENSION_HEADERS`); user
 //! space then checks port, protocol and flags itself. The flag test keeps
 //! 0.8's `ip6[13+40]`, which is right exactly when the fixed header is followed
 //! directly by TCP — the only case `tcp dst port` matches for IPv6. (The

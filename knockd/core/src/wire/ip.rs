@@ -45,7 +45,7 @@ mod ipv4 {
     pub(crate) const SRC_ADDR: Field = 12..16;
     pub(crate) const DST_ADDR: Field = 16..20;
     /// The fixed header, without options.
-    pub const HEADER_LEN: usize = 20;
+    pub(crate) const HEADER_LEN: usize = 20;
     const _: () = assert!(DST_ADDR.end <= HEADER_LEN);
 }
 
@@ -59,7 +59,7 @@ mod ipv6 {
     pub(crate) const NXT_HDR: usize = 6;
     pub(crate) const SRC_ADDR: Field = 8..24;
     pub(crate) const DST_ADDR: Field = 24..40;
-    pub const HEADER_LEN: usize = 40;
+    pub(crate) const HEADER_LEN: usize = 40;
     const _: () = assert!(DST_ADDR.end <= HEADER_LEN);
 }
 
@@ -72,7 +72,7 @@ mod ext_header {
     /// The length, in units that depend on the header.
     pub(crate) const LENGTH: usize = 1;
     /// What every extension header has.
-    pub const MIN_LEN: usize = 2;
+    pub(crate) const MIN_LEN: usize = 2;
     /// The fragment offset (13 bits) and flags (3 bits) of a fragment header.
     pub(crate) const FRAGMENT_OFF_FLG: Field = 2..4;
     /// A fragment header's fixed length.
@@ -187,17 +187,17 @@ impl<'a> Ipv4Packet<'a> {
     }
 
     /// Source address.
-    pub fn src(&self) -> Ipv4Addr {
+    pub(crate) fn src(&self) -> Ipv4Addr {
         Ipv4Addr::from(field::read_bytes::<4>(self.header, ipv4::SRC_ADDR))
     }
 
     /// Destination address.
-    pub fn dst(&self) -> Ipv4Addr {
+    pub(crate) fn dst(&self) -> Ipv4Addr {
         Ipv4Addr::from(field::read_bytes::<4>(self.header, ipv4::DST_ADDR))
     }
 
     /// The protocol number of the payload.
-    pub fn protocol(&self) -> u8 {
+    pub(crate) fn protocol(&self) -> u8 {
         field::read_u8(self.header, ipv4::PROTOCOL)
     }
 
@@ -209,11 +209,6 @@ impl<'a> Ipv4Packet<'a> {
     /// The options between the fixed header and the payload (IHL > 5).
     pub fn options(&self) -> &'a [u8] {
         self.options
-    }
-
-    /// The payload, cut to the total length and to the captured bytes.
-    pub fn payload(&self) -> &'a [u8] {
-        self.payload
     }
 
     /// The transport-layer view; non-first fragments carry no ports.
@@ -257,24 +252,18 @@ impl<'a> Ipv6Packet<'a> {
     }
 
     /// Source address.
-    pub fn src(&self) -> Ipv6Addr {
+    pub(crate) fn src(&self) -> Ipv6Addr {
         Ipv6Addr::from(field::read_bytes::<16>(self.header, ipv6::SRC_ADDR))
     }
 
     /// Destination address.
-    pub fn dst(&self) -> Ipv6Addr {
+    pub(crate) fn dst(&self) -> Ipv6Addr {
         Ipv6Addr::from(field::read_bytes::<16>(self.header, ipv6::DST_ADDR))
     }
 
     /// The fixed header's next-header field.
     pub fn next_header(&self) -> u8 {
         field::read_u8(self.header, ipv6::NXT_HDR)
-    }
-
-    /// Everything after the fixed header, cut to the payload length and to the
-    /// captured bytes.
-    pub fn payload(&self) -> &'a [u8] {
-        self.payload
     }
 
     /// Walks the extension-header chain (hop-by-hop, routing, fragment,

@@ -9,7 +9,7 @@ mod ethernet {
     use super::Field;
 
     pub(crate) const ETHERTYPE: Field = 12..14;
-    pub const HEADER_LEN: usize = 14;
+    pub(crate) const HEADER_LEN: usize = 14;
     const _: () = assert!(ETHERTYPE.end <= HEADER_LEN);
 }
 
@@ -32,7 +32,7 @@ mod sll {
 
     pub(crate) const PACKET_TYPE: Field = 0..2;
     pub(crate) const PROTOCOL: Field = 14..16;
-    pub const HEADER_LEN: usize = 16;
+    pub(crate) const HEADER_LEN: usize = 16;
     const _: () = assert!(PROTOCOL.end <= HEADER_LEN);
 }
 
@@ -42,7 +42,7 @@ mod sll2 {
 
     pub(crate) const PROTOCOL: Field = 0..2;
     pub(crate) const PACKET_TYPE: usize = 10;
-    pub const HEADER_LEN: usize = 20;
+    pub(crate) const HEADER_LEN: usize = 20;
     const _: () = assert!(PACKET_TYPE < HEADER_LEN);
 }
 
@@ -51,7 +51,7 @@ mod loopback {
     use super::Field;
 
     pub(crate) const FAMILY: Field = 0..4;
-    pub const HEADER_LEN: usize = 4;
+    pub(crate) const HEADER_LEN: usize = 4;
     const _: () = assert!(FAMILY.end <= HEADER_LEN);
 }
 
@@ -177,7 +177,7 @@ impl<'a> EthernetFrame<'a> {
     }
 
     /// The EtherType after the VLAN tags.
-    pub fn ethertype(&self) -> u16 {
+    pub(crate) fn ethertype(&self) -> u16 {
         self.ethertype
     }
 
@@ -192,7 +192,7 @@ impl<'a> EthernetFrame<'a> {
     }
 
     /// The network-layer bytes.
-    pub fn payload(&self) -> &'a [u8] {
+    pub(crate) fn payload(&self) -> &'a [u8] {
         self.payload
     }
 }
@@ -206,13 +206,13 @@ pub(crate) struct SllHeader<'a> {
 
 impl<'a> SllHeader<'a> {
     /// Validates the 16-byte SLL header of `frame`.
-    pub fn new_checked(frame: &'a [u8]) -> Result<Self, DecodeError> {
+    pub(crate) fn new_checked(frame: &'a [u8]) -> Result<Self, DecodeError> {
         let (header, payload) = field::header::<{ sll::HEADER_LEN }>(frame, Layer::Link)?;
         Ok(SllHeader { header, payload })
     }
 
     /// The protocol (an EtherType for IP).
-    pub fn protocol(&self) -> u16 {
+    pub(crate) fn protocol(&self) -> u16 {
         field::read_u16(self.header, sll::PROTOCOL)
     }
 
@@ -222,7 +222,7 @@ impl<'a> SllHeader<'a> {
     }
 
     /// The network-layer bytes.
-    pub fn payload(&self) -> &'a [u8] {
+    pub(crate) fn payload(&self) -> &'a [u8] {
         self.payload
     }
 }
@@ -236,13 +236,13 @@ pub(crate) struct Sll2Header<'a> {
 
 impl<'a> Sll2Header<'a> {
     /// Validates the 20-byte SLL2 header of `frame`.
-    pub fn new_checked(frame: &'a [u8]) -> Result<Self, DecodeError> {
+    pub(crate) fn new_checked(frame: &'a [u8]) -> Result<Self, DecodeError> {
         let (header, payload) = field::header::<{ sll2::HEADER_LEN }>(frame, Layer::Link)?;
         Ok(Sll2Header { header, payload })
     }
 
     /// The protocol (an EtherType for IP).
-    pub fn protocol(&self) -> u16 {
+    pub(crate) fn protocol(&self) -> u16 {
         field::read_u16(self.header, sll2::PROTOCOL)
     }
 
@@ -252,7 +252,7 @@ impl<'a> Sll2Header<'a> {
     }
 
     /// The network-layer bytes.
-    pub fn payload(&self) -> &'a [u8] {
+    pub(crate) fn payload(&self) -> &'a [u8] {
         self.payload
     }
 }
@@ -270,7 +270,7 @@ impl<'a> LoopbackHeader<'a> {
     /// network byte order; `DLT_NULL` in the byte order of the capturing host,
     /// so a family that is unknown in ours is tried byte-swapped (a savefile
     /// written on a host of the other endianness).
-    pub fn new_checked(link: LinkType, frame: &'a [u8]) -> Result<Self, DecodeError> {
+    pub(crate) fn new_checked(link: LinkType, frame: &'a [u8]) -> Result<Self, DecodeError> {
         let (header, payload) = field::header::<{ loopback::HEADER_LEN }>(frame, Layer::Link)?;
         let family_bytes = field::read_bytes(header, loopback::FAMILY);
         let family = if link == LinkType::Loop {
@@ -288,12 +288,12 @@ impl<'a> LoopbackHeader<'a> {
     }
 
     /// The address family, in host byte order.
-    pub fn family(&self) -> u32 {
+    pub(crate) fn family(&self) -> u32 {
         self.family
     }
 
     /// The network-layer bytes.
-    pub fn payload(&self) -> &'a [u8] {
+    pub(crate) fn payload(&self) -> &'a [u8] {
         self.payload
     }
 }

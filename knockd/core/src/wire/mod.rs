@@ -15,7 +15,7 @@
 //! computed in software on Linux and is therefore checked, except on BSD
 //! loopback links (`DLT_NULL`, `DLT_LOOP`), where lo0's checksum offload can
 //! hand BPF a header whose checksum was never computed
-//! ([`LinkType::ipv4_header_checksum`]).
+//! (`ipv4_header_checksum`).
 
 // An input path: any bytes must give a value or an error, never a panic.
 #![cfg_attr(

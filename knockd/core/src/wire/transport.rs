@@ -13,11 +13,11 @@ mod tcp {
     pub(crate) const SRC_PORT: Field = 0..2;
     pub(crate) const DST_PORT: Field = 2..4;
     /// The data offset, in 4-byte words, is the high nibble.
-    pub const DATA_OFFSET: usize = 12;
+    pub(crate) const DATA_OFFSET: usize = 12;
     /// CWR ECE URG ACK PSH RST SYN FIN.
-    pub const FLAGS: usize = 13;
+    pub(crate) const FLAGS: usize = 13;
     /// The fixed header, without options.
-    pub const HEADER_LEN: usize = 20;
+    pub(crate) const HEADER_LEN: usize = 20;
     const _: () = assert!(FLAGS < HEADER_LEN && DST_PORT.end <= HEADER_LEN);
 }
 
@@ -28,7 +28,7 @@ mod udp {
     pub(crate) const SRC_PORT: Field = 0..2;
     pub(crate) const DST_PORT: Field = 2..4;
     pub(crate) const LENGTH: Field = 4..6;
-    pub const HEADER_LEN: usize = 8;
+    pub(crate) const HEADER_LEN: usize = 8;
     const _: () = assert!(LENGTH.end <= HEADER_LEN);
 }
 
@@ -40,7 +40,7 @@ pub(crate) struct TcpHeader<'a> {
 
 impl<'a> TcpHeader<'a> {
     /// Validates the start of `bytes` as a TCP header.
-    pub fn new_checked(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+    pub(crate) fn new_checked(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let (header, rest) = field::header::<{ tcp::HEADER_LEN }>(bytes, Layer::Tcp)?;
         let header_len = usize::from(field::read_u8(header, tcp::DATA_OFFSET) >> 4) * 4;
         let options_len = header_len
@@ -53,17 +53,17 @@ impl<'a> TcpHeader<'a> {
     }
 
     /// Source port.
-    pub fn src_port(&self) -> u16 {
+    pub(crate) fn src_port(&self) -> u16 {
         field::read_u16(self.header, tcp::SRC_PORT)
     }
 
     /// Destination port.
-    pub fn dst_port(&self) -> u16 {
+    pub(crate) fn dst_port(&self) -> u16 {
         field::read_u16(self.header, tcp::DST_PORT)
     }
 
     /// The flag byte at offset 13 (CWR ECE URG ACK PSH RST SYN FIN).
-    pub fn flags(&self) -> u8 {
+    pub(crate) fn flags(&self) -> u8 {
         field::read_u8(self.header, tcp::FLAGS)
     }
 }
@@ -76,7 +76,7 @@ pub(crate) struct UdpHeader<'a> {
 
 impl<'a> UdpHeader<'a> {
     /// Validates the start of `bytes` as a UDP header.
-    pub fn new_checked(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+    pub(crate) fn new_checked(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let (header, _) = field::header::<{ udp::HEADER_LEN }>(bytes, Layer::Udp)?;
         if usize::from(field::read_u16(header, udp::LENGTH)) < udp::HEADER_LEN {
             return Err(DecodeError::Malformed(Layer::Udp, "length below 8"));
@@ -85,12 +85,12 @@ impl<'a> UdpHeader<'a> {
     }
 
     /// Source port.
-    pub fn src_port(&self) -> u16 {
+    pub(crate) fn src_port(&self) -> u16 {
         field::read_u16(self.header, udp::SRC_PORT)
     }
 
     /// Destination port.
-    pub fn dst_port(&self) -> u16 {
+    pub(crate) fn dst_port(&self) -> u16 {
         field::read_u16(self.header, udp::DST_PORT)
     }
 }

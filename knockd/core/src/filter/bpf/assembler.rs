@@ -6,7 +6,7 @@ use super::{BpfError, Instruction, BPF_JA, BPF_JMP, BPF_K, BPF_RET};
 /// A position in the program being assembled, bound once with
 /// [`Assembler::bind`] and jumped to from before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Label(usize);
+pub(crate) struct Label(usize);
 
 /// An instruction whose jump targets are still labels.
 #[derive(Debug, Clone, Copy)]
@@ -33,19 +33,19 @@ impl Assembler {
     }
 
     /// A new, unbound label.
-    pub fn label(&mut self) -> Label {
+    pub(crate) fn label(&mut self) -> Label {
         self.labels.push(None);
         Label(self.labels.len() - 1)
     }
 
     /// Binds `label` to the next instruction emitted.
-    pub fn bind(&mut self, label: Label) {
+    pub(crate) fn bind(&mut self, label: Label) {
         debug_assert!(self.labels[label.0].is_none(), "label bound twice");
         self.labels[label.0] = Some(self.code.len());
     }
 
     /// A new label bound to the next instruction emitted.
-    pub fn here(&mut self) -> Label {
+    pub(crate) fn here(&mut self) -> Label {
         let label = self.label();
         self.bind(label);
         label
@@ -77,7 +77,7 @@ impl Assembler {
     /// [`BPF_JGT`]: super::BPF_JGT
     /// [`BPF_JGE`]: super::BPF_JGE
     /// [`BPF_JSET`]: super::BPF_JSET
-    pub fn jump(&mut self, op: u16, k: u32, jt: Option<Label>, jf: Option<Label>) -> usize {
+    pub(crate) fn jump(&mut self, op: u16, k: u32, jt: Option<Label>, jf: Option<Label>) -> usize {
         self.code.push(Pending {
             insn: Instruction::stmt(BPF_JMP | op | BPF_K, k),
             jt,
@@ -98,7 +98,7 @@ impl Assembler {
     /// Resolves the labels, inserting a `ja` after every conditional jump
     /// whose target is beyond the 8-bit offset, and removes `ja`s to the
     /// next instruction.
-    pub fn finish(self) -> Result<Vec<Instruction>, BpfError> {
+    pub(crate) fn finish(self) -> Result<Vec<Instruction>, BpfError> {
         let mut layout = Layout::new(self.resolve()?);
         // Bounded: a round that inserts nothing ends the loop, and a jump
         // needs a trampoline at most once per target.

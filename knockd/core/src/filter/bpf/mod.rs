@@ -1,12 +1,12 @@
 //! Classic BPF: the instruction format ([`opcodes`]), an assembler with
-//! symbolic labels ([`Assembler`]), a validator with the kernel's rules
+//! symbolic labels (`Assembler`), a validator with the kernel's rules
 //! ([`validate`]) and a disassembler in the style of `tcpdump -d`
-//! ([`image`]).
+//! (`image`).
 //!
 //! Classic BPF (what `SO_ATTACH_FILTER` and libpcap's `pcap_setfilter` take)
 //! has an accumulator `A`, an index register `X`, 16 scratch words `M[]`,
 //! forward jumps only, and conditional jumps whose offsets are 8 bits wide.
-//! The [`Assembler`] hides the last limit: every jump names a [`Label`], and
+//! The `Assembler` hides the last limit: every jump names a `Label`, and
 //! a conditional jump whose target ends up more than 255 instructions away is
 //! routed through an inserted `ja` (whose offset is 32 bits).
 
@@ -18,7 +18,7 @@ pub mod opcodes;
 mod validator;
 
 pub(crate) use assembler::Assembler;
-pub use assembler::Label;
+pub(crate) use assembler::Label;
 pub(crate) use disassembler::image;
 pub use opcodes::*;
 pub use validator::validate;
@@ -47,7 +47,7 @@ impl Instruction {
         }
     }
 
-    /// The class: [`BPF_LD`], [`BPF_LDX`], [`BPF_ST`], ... [`BPF_MISC`].
+    /// The class: [`BPF_LD`], [`BPF_LDX`], [`BPF_ST`], ... `BPF_MISC`.
     pub const fn class(self) -> u16 {
         self.code & BPF_CLASS_MASK
     }
@@ -57,14 +57,14 @@ impl Instruction {
         self.code & BPF_SIZE_MASK
     }
 
-    /// A load's mode: [`BPF_IMM`], [`BPF_ABS`], [`BPF_IND`], [`BPF_MEM`],
-    /// [`BPF_LEN`] or [`BPF_MSH`].
+    /// A load's mode: [`BPF_IMM`], [`BPF_ABS`], `BPF_IND`, [`BPF_MEM`],
+    /// [`BPF_LEN`] or `BPF_MSH`.
     pub const fn mode(self) -> u16 {
         self.code & BPF_MODE_MASK
     }
 
     /// An ALU operation's or a jump's operation: [`BPF_ADD`] ... or
-    /// [`BPF_JA`] ... [`BPF_JSET`].
+    /// [`BPF_JA`] ... `BPF_JSET`.
     pub const fn op(self) -> u16 {
         self.code & BPF_OP_MASK
     }

@@ -11,7 +11,7 @@ pub(crate) const BPF_MODE_MASK: u16 = 0xe0;
 pub(crate) const BPF_OP_MASK: u16 = 0xf0;
 /// The operand bit of an ALU operation or a jump: [`BPF_K`] or [`BPF_X`].
 pub(crate) const BPF_SRC_MASK: u16 = 0x08;
-/// The operation bits of a [`BPF_MISC`] instruction: [`BPF_TAX`] or [`BPF_TXA`].
+/// The operation bits of a `BPF_MISC` instruction: `BPF_TAX` or [`BPF_TXA`].
 pub const BPF_MISCOP_MASK: u16 = 0xf8;
 
 /// Instruction classes.

@@ -137,7 +137,7 @@ impl Program {
     }
 
     /// The link type the program reads frames of.
-    pub fn link(&self) -> LinkType {
+    pub(crate) fn link(&self) -> LinkType {
         self.link
     }
 

@@ -51,15 +51,15 @@ impl fmt::Display for Destinations {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     /// TCP or UDP.
-    pub protocol: Protocol,
+    pub(crate) protocol: Protocol,
     /// The flag test (TCP; [`TcpFlags::ANY`] for UDP).
     pub tcp_flags: TcpFlags,
     /// Where knocks must be addressed.
     pub destinations: Destinations,
     /// The ports, sorted, without duplicates.
-    pub ports: Vec<u16>,
+    pub(crate) ports: Vec<u16>,
     /// How many doors the group holds.
-    pub doors: usize,
+    pub(crate) doors: usize,
     /// Ports compared together: 1 when exact, `d` when the program compares
     /// `port / d` (and so passes the other ports of the same block).
     pub(crate) ports_per_unit: u32,
