@@ -14,6 +14,7 @@
 //! `TCPFlags = syn, ack` is accepted.
 
 mod directive;
+mod dispatch;
 mod door_keys;
 mod lines;
 mod pending;
