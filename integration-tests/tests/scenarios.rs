@@ -264,7 +264,7 @@ fn sighup_with_changed_config() {
 }
 
 /// SIGHUP with a broken config: the error is reported on stderr and in the log, and the daemon
-/// keeps running with the previous doors (0.8 exits with status 1 instead, reference #26).
+/// keeps running with the previous doors (0.8 exits with status 1 instead, knockd issue #26).
 #[test]
 #[ignore = "needs root and network namespaces: run as root with --ignored"]
 fn sighup_with_broken_config() {

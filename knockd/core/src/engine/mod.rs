@@ -6,9 +6,10 @@
 //! one already seen is taken as the latest one (time stands still, it never
 //! runs backwards).
 //!
-//! The model is knockd 0.8's (reference §6) with its state bugs fixed:
+//! The model is knockd 0.8's with its state bugs fixed (the tags `B4`, ...
+//! are in docs/differences-from-0.8.md):
 //!
-//! * **Visibility** (§4.2): a packet counts only if, for at least one door, its
+//! * **Visibility**: a packet counts only if, for at least one door, its
 //!   destination passes that door's destination check, its (protocol, port) is
 //!   in that door's sequence and, for TCP, its flags satisfy that door's
 //!   `TCPFlags`. Anything else changes nothing, whether or not the kernel
