@@ -1,6 +1,6 @@
 #![allow(unsafe_code)]
 //! The one place where `knock` calls into libc directly: everything else in
-//! the crate denies `unsafe_code` (see `knock/Cargo.toml`) and calls the safe
+//! the crate denies `unsafe_code` (the workspace lints) and calls the safe
 //! functions here.
 
 use std::ffi::{CStr, CString};

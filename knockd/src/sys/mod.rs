@@ -5,8 +5,8 @@
 //! Each function here is safe to call: its contract is in its documentation,
 //! and each `unsafe` block inside says in a `// SAFETY:` comment why the call
 //! keeps to what the C function requires. The rest of the binary denies
-//! `unsafe_code` (knockd/Cargo.toml), so reviewing these files reviews all of
-//! it.
+//! `unsafe_code` (the workspace lints of the root Cargo.toml), so reviewing
+//! these files reviews all of it.
 
 pub mod filter;
 pub mod process;
