@@ -247,7 +247,7 @@ fn ipv6_hits_go_to_the_ipv6_address() {
         assert_success(&output);
         assert_eq!(
             String::from_utf8_lossy(&output.stdout),
-            "hitting tcp ::1:7021\nhitting udp ::1:7022\n"
+            "hitting tcp [::1]:7021\nhitting udp [::1]:7022\n"
         );
         assert_eq!(dst_ports(&sent), [7021, 7022], "{sent:#?}");
         assert!(sent

@@ -15,7 +15,7 @@ use crate::exposed::SecretExposed;
 use crate::hit::HitError;
 use crate::profile::ProfileError;
 use crate::rotating::RotatingError;
-use crate::target::ResolveError;
+use crate::target::{Address, Endpoint, ResolveError};
 use crate::verify::DoorShut;
 
 /// Why `knock` gives up; see [`Error::exit_code`].
@@ -125,16 +125,18 @@ impl fmt::Display for Error {
                 "raw knocks (--flags) need root or CAP_NET_RAW ({source}): run knock as root, \
                  grant the capability with `setcap cap_net_raw+ep $(command -v knock)`, or knock without --flags"
             ),
-            Error::NoRoute { target, source } => write!(
-                f,
-                "no route to {}: {source}",
-                target.ip()
-            ),
+            Error::NoRoute { target, source } => {
+                write!(f, "no route to {}: {source}", Address(*target))
+            }
             Error::Send {
                 protocol,
                 target,
                 source,
-            } => write!(f, "failed to send the {protocol} hit to {target}: {source}"),
+            } => write!(
+                f,
+                "failed to send the {protocol} hit to {}: {source}",
+                Endpoint::of(*target)
+            ),
             Error::UdpWithOneTime => f.write_str(
                 "-u cannot be used with a one-time sequences file: its lines say each hit's protocol",
             ),

@@ -15,6 +15,7 @@ use crate::one_time::OneTimeKnock;
 use crate::plan::{Hits, Plan};
 use crate::raw::RawSender;
 use crate::rotating::{self, RotatingKnock};
+use crate::target::Endpoint;
 use crate::{send, target, verify};
 
 /// The hits of each knock: the same every time, or a rotating door's,
@@ -100,7 +101,7 @@ pub fn run(plan: &Plan) -> Result<(), Error> {
         send_sequence(plan, target, &sequence.hits(plan)?, raw.as_ref())?;
         knocks += 1;
         if plan.verbose {
-            announce(format_args!("verifying tcp {door}"));
+            announce(format_args!("verifying tcp {}", Endpoint::of(door)));
         }
         match verify::connect(door, check.timeout) {
             Ok(()) => return Ok(()),
@@ -134,11 +135,8 @@ fn send_sequence(
     for hit in hits {
         let protocol = hit.knock.protocol;
         if plan.verbose {
-            announce(format_args!(
-                "hitting {protocol} {}:{}",
-                target.ip(),
-                hit.port_text
-            ));
+            let endpoint = Endpoint::with_port(target, &hit.port_text);
+            announce(format_args!("hitting {protocol} {endpoint}"));
         }
         let mut destination = target;
         destination.set_port(hit.knock.port);

@@ -29,3 +29,17 @@ pub fn service_port(name: &str, protocol: &CStr) -> Option<u16> {
     let port = u16::from_be(port as u16);
     (port != 0).then_some(port)
 }
+
+/// The name of the network interface with this index (an IPv6 zone's scope
+/// id), as `if_indextoname` gives it; `None` for an index no interface has.
+pub fn interface_name(index: u32) -> Option<String> {
+    let mut name = [0u8; libc::IF_NAMESIZE];
+    // SAFETY: the buffer holds IF_NAMESIZE bytes, the most if_indextoname
+    // writes (the name and its NUL); the result is only tested for null.
+    let found = unsafe { libc::if_indextoname(index, name.as_mut_ptr().cast()) };
+    if found.is_null() {
+        return None;
+    }
+    let name = CStr::from_bytes_until_nul(&name).ok()?;
+    Some(name.to_string_lossy().into_owned())
+}

@@ -96,6 +96,71 @@ pub fn resolve(host: &str, family: Family) -> Result<SocketAddr, ResolveError> {
         })
 }
 
+/// An address as `knock` prints it: an IPv6 address keeps its zone, named
+/// by its interface where one has that index (`fe80::1%eth0`), so a
+/// link-local target reads as the one knocked.
+#[derive(Debug, Clone, Copy)]
+pub struct Address(pub SocketAddr);
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            SocketAddr::V4(v4) => v4.ip().fmt(f),
+            SocketAddr::V6(v6) if v6.scope_id() == 0 => v6.ip().fmt(f),
+            SocketAddr::V6(v6) => write!(f, "{}%{}", v6.ip(), Zone(v6.scope_id())),
+        }
+    }
+}
+
+/// An IPv6 zone: the interface's name, else its index.
+struct Zone(u32);
+
+impl fmt::Display for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        #[cfg(unix)]
+        if let Some(name) = crate::sys::interface_name(self.0) {
+            return f.write_str(&name);
+        }
+        self.0.fmt(f)
+    }
+}
+
+/// An address and port as `knock` prints them: `198.18.0.1:7000`, and an
+/// IPv6 address in brackets, `[fd00::1]:7000` or `[fe80::1%eth0]:7000`, so
+/// the port cannot be read as the address's last group.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint<P> {
+    address: SocketAddr,
+    port: P,
+}
+
+impl Endpoint<u16> {
+    /// `address` with its own port.
+    pub fn of(address: SocketAddr) -> Endpoint<u16> {
+        Endpoint {
+            address,
+            port: address.port(),
+        }
+    }
+}
+
+impl<P: fmt::Display> Endpoint<P> {
+    /// `address` with `port` as typed, so a service name stays a name.
+    pub fn with_port(address: SocketAddr, port: P) -> Endpoint<P> {
+        Endpoint { address, port }
+    }
+}
+
+impl<P: fmt::Display> fmt::Display for Endpoint<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let address = Address(self.address);
+        match self.address {
+            SocketAddr::V4(_) => write!(f, "{address}:{}", self.port),
+            SocketAddr::V6(_) => write!(f, "[{address}]:{}", self.port),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +201,48 @@ mod tests {
         let e = resolve("nosuchhost.invalid", Family::Any).unwrap_err();
         assert!(matches!(e, ResolveError::Failed { .. }));
         assert!(e.to_string().contains("'nosuchhost.invalid'"));
+    }
+
+    #[test]
+    fn ipv6_endpoints_are_bracketed() {
+        let v6 = resolve("fd00::1", Family::V6).unwrap();
+        assert_eq!(
+            Endpoint::with_port(v6, "7000").to_string(),
+            "[fd00::1]:7000"
+        );
+        assert_eq!(Endpoint::with_port(v6, "ssh").to_string(), "[fd00::1]:ssh");
+        assert_eq!(Address(v6).to_string(), "fd00::1");
+        let v4 = resolve("198.18.0.1", Family::V4).unwrap();
+        assert_eq!(Endpoint::with_port(v4, 7000).to_string(), "198.18.0.1:7000");
+        let mut door = v6;
+        door.set_port(22);
+        assert_eq!(Endpoint::of(door).to_string(), "[fd00::1]:22");
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_zone_is_kept_by_its_interface_name() {
+        // The resolver turns the zone into lo's index, which is printed as
+        // its name again.
+        let linked = resolve("fe80::1%lo", Family::V6).unwrap();
+        assert_eq!(
+            Endpoint::with_port(linked, "7000").to_string(),
+            "[fe80::1%lo]:7000"
+        );
+        assert_eq!(Address(linked).to_string(), "fe80::1%lo");
+    }
+
+    #[test]
+    fn a_zone_without_an_interface_keeps_its_index() {
+        let unknown = SocketAddr::V6(std::net::SocketAddrV6::new(
+            "fe80::1".parse().unwrap(),
+            7000,
+            0,
+            u32::MAX,
+        ));
+        assert_eq!(
+            Endpoint::of(unknown).to_string(),
+            "[fe80::1%4294967295]:7000"
+        );
     }
 }

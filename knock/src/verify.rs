@@ -8,6 +8,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::target::Endpoint;
+
 /// Knocks again after a failed verification, by default.
 pub const DEFAULT_RETRIES: u32 = 2;
 
@@ -57,6 +59,7 @@ impl fmt::Display for DoorShut {
             timeout,
             source,
         } = self;
+        let target = Endpoint::of(*target);
         write!(
             f,
             "could not connect to {target} after knocking {knocks} time{s}, trying for {ms} ms \

@@ -1,5 +1,5 @@
 //! The command line: options, exit statuses and error messages. Nothing here
-//! sends a packet anywhere but to 127.0.0.1.
+//! sends a packet anywhere but over the loopback interface (127.0.0.1, ::1).
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -184,6 +184,35 @@ fn verbose_announces_each_hit_as_typed() {
              hitting tcp 127.0.0.1:7104\n",
         )
         .stderr("");
+}
+
+#[test]
+fn verbose_brackets_an_ipv6_address() {
+    // Issue 26: `hitting tcp ::1:7101` reads as an address ending in :7101.
+    knock()
+        .args(["-v", "::1", "7101", "ssh", "7102:udp"])
+        .assert()
+        .success()
+        .stdout(
+            "hitting tcp [::1]:7101\n\
+             hitting tcp [::1]:ssh\n\
+             hitting udp [::1]:7102\n",
+        )
+        .stderr("");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn verbose_keeps_an_ipv6_zone_by_name() {
+    // lo has no link-local route, so the hit is refused before it leaves the
+    // host; where it is sent, it goes out on lo.
+    knock()
+        .args(["-v", "fe80::1%lo", "7101:udp"])
+        .assert()
+        .stdout("hitting udp [fe80::1%lo]:7101\n")
+        .stderr(
+            predicate::str::is_empty().or(predicate::str::contains("hit to [fe80::1%lo]:7101: ")),
+        );
 }
 
 #[test]
