@@ -53,6 +53,10 @@ pub enum Error {
     },
     /// The profile named on the command line could not be read.
     Profile(ProfileError),
+    /// A lone HOST, with no profile of that name to be found: the ports may
+    /// have been forgotten as much as the profile, so the usage leads the
+    /// message (see [`Error::shows_usage`]).
+    LoneHost(ProfileError),
     /// `-u` (or a profile's `udp`) with a one-time sequences file, whose
     /// lines say each hit's protocol.
     UdpWithOneTime,
@@ -104,7 +108,7 @@ impl fmt::Display for Error {
         match self {
             Error::Hit(e) => e.fmt(f),
             Error::Resolve(e) => e.fmt(f),
-            Error::Profile(e) => e.fmt(f),
+            Error::Profile(e) | Error::LoneHost(e) => e.fmt(f),
             Error::Rotating(e) => e.fmt(f),
             Error::SecretExposed(e) => e.fmt(f),
             Error::DoorShut(e) => e.fmt(f),
@@ -177,6 +181,13 @@ impl Error {
             _ => 1,
         }
     }
+
+    /// Whether the usage line should come before the message, as for a
+    /// usage error: a knock 0.8 user who forgot the ports sees what 0.8
+    /// showed first, then what became of the lone argument.
+    pub fn shows_usage(&self) -> bool {
+        matches!(self, Error::LoneHost(_))
+    }
 }
 
 impl std::error::Error for Error {
@@ -187,7 +198,7 @@ impl std::error::Error for Error {
             | Error::RawPermission(source) => Some(source),
             Error::Hit(e) => Some(e),
             Error::Resolve(e) => Some(e),
-            Error::Profile(e) => Some(e),
+            Error::Profile(e) | Error::LoneHost(e) => Some(e),
             Error::Rotating(e) => Some(e),
             Error::SecretExposed(e) => Some(e),
             Error::DoorShut(e) => Some(e),

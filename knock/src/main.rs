@@ -18,7 +18,7 @@ mod verify;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::cli::Cli;
 use crate::error::Error;
@@ -38,6 +38,9 @@ fn main() -> ExitCode {
     match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if e.shows_usage() {
+                eprintln!("{}", usage_line());
+            }
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())
         }
@@ -49,4 +52,11 @@ fn main() -> ExitCode {
 fn usage(error: &clap::Error) -> ExitCode {
     let _ = error.print();
     ExitCode::from(u8::from(error.use_stderr()))
+}
+
+/// The first line of the usage, the one for `knock HOST PORT...` (knock
+/// 0.8's only form): `Usage: knock [OPTIONS] <HOST> <PORT[:PROTO]>...`.
+fn usage_line() -> String {
+    let usage = Cli::command().render_usage().to_string();
+    usage.lines().next().unwrap_or_default().to_owned()
 }

@@ -9,7 +9,7 @@ use knock_proto::{Protocol, TcpFlags};
 use crate::cli::Cli;
 use crate::error::Error;
 use crate::hit::{self, Hit};
-use crate::profile::{self, Knocks, Profile};
+use crate::profile::{self, Knocks, Profile, ProfileError};
 use crate::rotating::{RotatingArgs, RotatingDoor};
 use crate::target::Family;
 use crate::verify::{self, Verify};
@@ -69,10 +69,7 @@ impl Request {
         let names_profile =
             cli.ports.is_empty() && cli.one_time_file.is_none() && cli.secret_file.is_none();
         let profile = match &cli.host {
-            Some(name) if names_profile => {
-                let path = profile::config_path(cli.config.as_deref()).map_err(Error::Profile)?;
-                Some(profile::load(&path, name).map_err(Error::Profile)?)
-            }
+            Some(name) if names_profile => Some(load_profile(&cli, name)?),
             // Only --sequence-only lets HOST out, and it needs a rotating door.
             None if names_profile => return Err(Error::SequenceOnlyWithoutSecret),
             _ => None,
@@ -128,6 +125,24 @@ impl Request {
             verify,
         }))
     }
+}
+
+/// Reads the profile `name`. When nothing but the lone argument asked for a
+/// profile (no `--config`, no `--sequence-only`) and there is none of that
+/// name, the user may as well have typed a host and forgotten its ports, as
+/// knock 0.8 took it: the error is then [`Error::LoneHost`].
+fn load_profile(cli: &Cli, name: &str) -> Result<Profile, Error> {
+    let loaded =
+        profile::config_path(cli.config.as_deref()).and_then(|path| profile::load(&path, name));
+    let asked_for_profile = cli.config.is_some() || cli.sequence_only;
+    loaded.map_err(|e| match e {
+        ProfileError::NoConfigHome | ProfileError::Read { .. } | ProfileError::Missing { .. }
+            if !asked_for_profile =>
+        {
+            Error::LoneHost(e)
+        }
+        e => Error::Profile(e),
+    })
 }
 
 /// The options a profile may give too, the command line's winning; not yet

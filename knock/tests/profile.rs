@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::path::Path;
 
 use assert_cmd::Command;
-use predicates::str::contains;
+use predicates::str::{contains, starts_with};
 
 use common::{hits, knock_port};
 
@@ -19,6 +19,9 @@ fn knock() -> Command {
     command.env_remove("XDG_CONFIG_HOME").env_remove("HOME");
     command
 }
+
+/// The usage line knock 0.8 showed when the ports were missing, as clap renders it.
+const USAGE: &str = "Usage: knock [OPTIONS] <HOST> <PORT[:PROTO]>...";
 
 /// Writes `content` to `dir/rel`, creating the directories on the way.
 fn write(dir: &Path, rel: &str, content: &str) -> std::path::PathBuf {
@@ -145,14 +148,55 @@ fn a_missing_profile_names_the_file_searched() {
         .assert()
         .code(1)
         .stderr(format!(
-            "error: no profile [work] in {}: add it there, or give the host's ports\n",
+            "{USAGE}\nerror: no profile [work] in {}: add it there, or give the host's ports\n",
             config.display()
         ));
     knock()
         .arg("home")
         .assert()
         .code(1)
+        .stderr(starts_with(USAGE))
         .stderr(contains("neither XDG_CONFIG_HOME nor HOME is set"));
+}
+
+#[test]
+fn a_lone_host_leads_with_the_usage_then_names_the_profile_file() {
+    // Issue 26: a knock 0.8 user typed a host and forgot the ports; the
+    // message said only that the profile file cannot be read.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("knock/config.toml");
+    knock()
+        .env("XDG_CONFIG_HOME", dir.path())
+        .arg("myserver.example.com")
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(format!(
+            "{USAGE}\nerror: no PORT given, so the argument names a profile, but the profile \
+             file {} cannot be read: No such file or directory\n",
+            config.display()
+        ));
+}
+
+#[test]
+fn an_explicit_profile_request_gets_no_usage_line() {
+    // With --config or --sequence-only the argument can only be a profile.
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("k.toml");
+    knock()
+        .arg("--config")
+        .arg(&missing)
+        .arg("home")
+        .assert()
+        .code(1)
+        .stderr(starts_with("error: "))
+        .stderr(contains(format!("{} cannot be read", missing.display())));
+    knock()
+        .env("XDG_CONFIG_HOME", dir.path())
+        .args(["--sequence-only", "home"])
+        .assert()
+        .code(1)
+        .stderr(starts_with("error: "));
 }
 
 #[test]
