@@ -65,8 +65,9 @@ pub struct Cli {
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
 
-    /// Print `hitting PROTO ADDRESS:PORT` before each hit, and when a rotating
-    /// door's knock waits for the next step
+    /// Print `hitting PROTO ADDRESS:PORT` before each hit (an IPv6 address in
+    /// brackets), `verifying tcp ADDRESS:PORT` before each verification, and when
+    /// a rotating door's knock waits for the next step
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
 
