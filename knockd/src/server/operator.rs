@@ -36,10 +36,12 @@ impl Server {
         }
     }
 
-    /// SIGUSR1: the status table, line by line, in the log.
+    /// SIGUSR1: the status table, line by line, in the log, fixed
+    /// sequences as their kind and length only (the log is more widely
+    /// readable than the socket).
     pub(super) fn log_status(&mut self) {
         let status = self.status_snapshot(Instant::now());
-        for line in text::render(&status).lines() {
+        for line in text::render_with(&status, text::Sequences::Hidden).lines() {
             self.logger.emit(&ControlMessage::Status(&line));
         }
     }
