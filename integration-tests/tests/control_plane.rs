@@ -19,34 +19,22 @@ use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
 use integration_tests::{
-    config, door, run_bounded, wait_child, workspace_binary, Daemon, Net, Pair, Rig, Scratch, WAIT,
+    config, door, run_bounded, wait_child, workspace_binary, Pair, Rig, Scratch, WAIT,
 };
 use nix::sys::signal::Signal;
 use serde_json::Value;
-
-/// `knockd <args>` against the rig's socket, arguments as bytes.
-fn control(rig: &Rig, args: &[&OsStr]) -> Output {
-    run_bounded(
-        Command::new(&rig.pair.knockd)
-            .args(args)
-            .arg("--control-socket")
-            .arg(rig.daemon.control_socket()),
-        WAIT,
-    )
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn ok(rig: &Rig, args: &[&str]) -> String {
-    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
-    let output = control(rig, &args);
+    let output = rig.control(args);
     assert!(
         output.status.success(),
         "{args:?}: {}",
@@ -149,17 +137,7 @@ fn a_latin1_door_shows_as_backslash_x_and_closes_by_either_name() {
     // The file holds ü in Latin-1 (0xfc), not in UTF-8.
     let mut bytes: Vec<u8> = door.chars().map(|c| c as u32 as u8).collect();
     bytes.extend_from_slice(config(&[]).as_bytes());
-    let path = scratch.path("knockd.conf");
-    fs::write(&path, &bytes).unwrap();
-    let net = Net::new();
-    let pair = Pair::ours();
-    let daemon = Daemon::start(&net, &scratch, &pair.knockd, &path, &[]);
-    let rig = Rig {
-        daemon,
-        net,
-        scratch,
-        pair,
-    };
+    let rig = Rig::start_bytes(&Pair::ours(), scratch, &bytes, &[]);
     let client = rig.net.client_v4().to_string();
     rig.knock(&[&rig.server_v4(), "7000", "8000"]);
     rig.sync();
@@ -186,7 +164,7 @@ fn a_latin1_door_shows_as_backslash_x_and_closes_by_either_name() {
     // close: the raw bytes, the knocker as an IPv4-mapped IPv6 address.
     let mapped = format!("::ffff:{client}");
     let raw = OsStr::from_bytes(b"T\xfcr");
-    let closed = control(&rig, &[OsStr::new("close"), raw, OsStr::new(&mapped)]);
+    let closed = rig.control(&[OsStr::new("close"), raw, OsStr::new(&mapped)]);
     assert!(closed.status.success(), "{}", text(&closed.stderr));
     assert_eq!(
         text(&closed.stdout),
@@ -203,10 +181,7 @@ fn a_latin1_door_shows_as_backslash_x_and_closes_by_either_name() {
         .expect_lines("out", &format!("stop {client}"), 2);
 
     // A UTF-8 Tür is another name: said so, with how to write this one.
-    let other = control(
-        &rig,
-        &[OsStr::new("close"), OsStr::new("Tür"), OsStr::new(&client)],
-    );
+    let other = rig.control(&["close", "Tür", &client]);
     assert_eq!(other.status.code(), Some(1));
     assert!(
         text(&other.stderr).contains("no door named \"Tür\""),
