@@ -507,6 +507,67 @@ mod tests {
         assert_eq!(socket.deadline(), None);
     }
 
+    /// A socket (in `dir`) with a client whose request was read at `now`,
+    /// answered at `reply_at` with a reply larger than the socket buffer
+    /// holds; the reply's length.
+    fn answering_large(
+        dir: &tempfile::TempDir,
+        now: Instant,
+        reply_at: Instant,
+    ) -> (ControlSocket, UnixStream, usize) {
+        let (mut socket, path) = open_in(dir);
+        let mut client = UnixStream::connect(&path).unwrap();
+        serve(&mut socket, now);
+        client.write_all(b"status json\n").unwrap();
+        let requests = serve(&mut socket, now);
+        let [(id, Ok(_))] = requests.as_slice() else {
+            panic!("{requests:?}")
+        };
+        let body = "x".repeat(4 << 20);
+        socket.reply(*id, super::super::protocol::ok(&body), reply_at);
+        (socket, client, body.len())
+    }
+
+    #[test]
+    fn a_reply_being_taken_outlives_the_request_deadline_but_not_idleness() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Instant::now();
+        // The part of the reply the socket buffer does not hold waits for the client.
+        let (mut socket, mut client, length) = answering_large(&dir, now, now);
+        assert_eq!(socket.deadline(), Some(now + REPLY_IDLE));
+        let later = now + CLIENT_DEADLINE + Duration::from_secs(1);
+        serve(&mut socket, later);
+        assert_eq!(socket.poll_fds().len(), 2, "cut at the request deadline");
+        // The client takes some: the deadline moves on from then.
+        let mut taken = vec![0u8; 64 << 10];
+        client.read_exact(&mut taken).unwrap();
+        serve(&mut socket, later);
+        assert_eq!(socket.deadline(), Some(later + REPLY_IDLE));
+        // Idle for REPLY_IDLE: dropped, and what the client has is incomplete.
+        serve(&mut socket, later + REPLY_IDLE);
+        assert_eq!(socket.poll_fds().len(), 1);
+        let mut reply = taken;
+        client.read_to_end(&mut reply).unwrap();
+        assert!(reply.len() < length, "{}", reply.len());
+        let cut = super::super::protocol::parse_reply(&reply).unwrap_err();
+        assert!(cut.to_string().contains("incomplete"), "{cut}");
+    }
+
+    #[test]
+    fn a_steady_reader_is_dropped_at_the_reply_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Instant::now();
+        let late = now + REPLY_LIMIT - Duration::from_secs(1);
+        let (mut socket, mut client, _) = answering_large(&dir, now, late);
+        assert_eq!(socket.deadline(), Some(now + REPLY_LIMIT));
+        let mut taken = vec![0u8; 64 << 10];
+        client.read_exact(&mut taken).unwrap();
+        serve(&mut socket, late);
+        assert_eq!(socket.deadline(), Some(now + REPLY_LIMIT));
+        serve(&mut socket, now + REPLY_LIMIT);
+        assert_eq!(socket.poll_fds().len(), 1);
+    }
+
     #[test]
     fn a_new_client_beyond_the_limit_pushes_out_the_oldest() {
         let dir = tempfile::tempdir().unwrap();
