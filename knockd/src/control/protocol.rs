@@ -215,6 +215,12 @@ pub fn parse_reply(reply: &[u8]) -> Result<&[u8], ReplyError> {
     if let Some(why) = first.strip_prefix("error: ") {
         return Err(ReplyError::Refused(why.to_owned()));
     }
+    if first == "ok" {
+        return Err(ReplyError::Unexpected(
+            "\"ok\" without a length: a knockd older than this command is running (restart it)"
+                .to_owned(),
+        ));
+    }
     let expected = (first.strip_prefix("ok "))
         .and_then(|length| length.parse::<usize>().ok())
         .ok_or_else(|| ReplyError::Unexpected(format!("{:?}", truncate(&first))))?;
@@ -331,6 +337,8 @@ mod tests {
         assert_eq!(parse_reply(b""), Err(ReplyError::NoReply));
         let unexpected = parse_reply(b"HTTP/1.1 400\n").unwrap_err().to_string();
         assert!(unexpected.contains("unexpected reply"), "{unexpected}");
+        let old = parse_reply(b"ok\n{}\n").unwrap_err().to_string();
+        assert!(old.contains("older than this command"), "{old}");
         let longer = parse_reply(b"ok 1\nab").unwrap_err().to_string();
         assert!(longer.contains("2 bytes of body where 1"), "{longer}");
     }
