@@ -46,9 +46,26 @@ impl Rig {
         Rig::start(pair, scratch, &config, args)
     }
 
+    /// Like [`Rig::start`] with a config of any bytes (a Latin-1 section name).
+    pub fn start_bytes(pair: &Pair, scratch: Scratch, config: &[u8], args: &[&str]) -> Rig {
+        Rig::start_bytes_on(pair, Net::new(), scratch, config, args)
+    }
+
     /// Like [`Rig::start`] on a net made beforehand (when the config needs its addresses).
     pub fn start_on(pair: &Pair, net: Net, scratch: Scratch, config: &str, args: &[&str]) -> Rig {
-        let path = scratch.write(CONFIG, config);
+        Rig::start_bytes_on(pair, net, scratch, config.as_bytes(), args)
+    }
+
+    fn start_bytes_on(
+        pair: &Pair,
+        net: Net,
+        scratch: Scratch,
+        config: &[u8],
+        args: &[&str],
+    ) -> Rig {
+        let path = scratch.path(CONFIG);
+        std::fs::write(&path, config)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
         let daemon = Daemon::start(&net, &scratch, &pair.knockd, &path, args);
         Rig {
             daemon,
@@ -78,7 +95,8 @@ impl Rig {
 
     /// Runs `knockd <args>` (`status`, `close ...`) against the server's control socket, as
     /// an operator on the server would, within [`WAIT`]; returns what it printed and its exit.
-    pub fn control(&self, args: &[&str]) -> Output {
+    /// The arguments may be any bytes (a door name that is not UTF-8).
+    pub fn control<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
         run_bounded(
             Command::new(&self.pair.knockd)
                 .args(args)

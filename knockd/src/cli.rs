@@ -6,6 +6,7 @@
 //! script can include it to generate the man page's option list and shell
 //! completions.
 
+use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -122,9 +123,9 @@ pub struct Args {
 pub enum Request {
     /// Print the running daemon's doors, knocks in progress, open doors and counters
     Status {
-        /// Only this door
+        /// Only this door (a byte that is not UTF-8 as the raw byte or as \xHH, as status prints it)
         #[arg(value_name = "DOOR")]
-        door: Option<String>,
+        door: Option<OsString>,
         /// Print one JSON object (schema in knockd(8))
         #[arg(long = "json")]
         json: bool,
@@ -134,9 +135,9 @@ pub enum Request {
     },
     /// Close a door now: run its pending stop command for IP, or every one with --all
     Close {
-        /// The door
+        /// The door (a byte that is not UTF-8 as the raw byte or as \xHH, as status prints it)
         #[arg(value_name = "DOOR", required_unless_present = "all")]
-        door: Option<String>,
+        door: Option<OsString>,
         /// The knocker it is open for
         #[arg(value_name = "IP", required_unless_present = "all")]
         source: Option<IpAddr>,

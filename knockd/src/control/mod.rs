@@ -3,7 +3,8 @@
 //!
 //! [`socket`] serves the socket from the poll loop; [`protocol`] is its
 //! line protocol; [`status`] the status value, printed by [`text`], as
-//! JSON, or by [`prometheus`]; [`client`] the subcommands' end. The server
+//! JSON, or by [`prometheus`], door names as [`names`] shows them;
+//! [`client`] the subcommands' end. The server
 //! answers requests in `server::operator`, where its state is.
 //!
 //! A socket that cannot be set up (no such directory, no permission, one a
@@ -11,6 +12,7 @@
 //! view must never keep the doors from working.
 
 pub mod client;
+pub mod names;
 pub mod prometheus;
 pub mod protocol;
 pub mod socket;

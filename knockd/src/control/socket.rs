@@ -2,9 +2,13 @@
 //! the poll loop without ever blocking it.
 //!
 //! Bounds: at most [`MAX_CLIENTS`] connections at once (a new one pushes out
-//! the oldest that has not sent its request yet), a request line of at most [`MAX_REQUEST`] bytes, and
-//! [`CLIENT_DEADLINE`] from connecting to the last byte of the reply; a
-//! client that is slower, or sends nothing, is dropped.
+//! the oldest that has not sent its request yet, telling it knockd is busy),
+//! a request line of at most [`MAX_REQUEST`] bytes, and [`CLIENT_DEADLINE`]
+//! from connecting to the request; a client that is slower, or sends
+//! nothing, is dropped. A reply that is being taken is not cut at that
+//! deadline: its client is dropped only once it has taken nothing for
+//! [`REPLY_IDLE`], or [`REPLY_LIMIT`] after connecting. (A reply is framed
+//! by its length, so a client dropped mid-reply knows it is incomplete.)
 //!
 //! The socket file is created mode 0600 (owned by the daemon's user). A
 //! socket file nobody listens on (a knockd that died) is replaced; one a
@@ -29,8 +33,14 @@ use super::protocol::{Request, MAX_REQUEST};
 
 /// Most clients connected at once.
 pub const MAX_CLIENTS: usize = 8;
-/// How long a client has, from connecting, to send its request and read the reply.
+/// How long a client has, from connecting, to send its request.
 pub const CLIENT_DEADLINE: Duration = Duration::from_secs(2);
+/// How long a client taking its reply may take nothing before it is dropped.
+pub const REPLY_IDLE: Duration = Duration::from_secs(10);
+/// How long a client may stay, from connecting, however steadily it reads.
+pub const REPLY_LIMIT: Duration = Duration::from_secs(60);
+/// What a client pushed out by newer ones is told (if its socket takes it).
+const BUSY: &[u8] = b"error: knockd is busy: too many clients at once; try again\n";
 /// Most connections accepted per wake-up: a flood of connects cannot hold the loop.
 const ACCEPTS_PER_WAKEUP: usize = 64;
 
@@ -101,6 +111,9 @@ struct Client {
     requested: bool,
     /// The reply, once there is one, and how much of it is written.
     output: Option<(Vec<u8>, usize)>,
+    /// When it connected: [`REPLY_LIMIT`] counts from here.
+    connected: Instant,
+    /// When it is dropped unless it makes progress.
     deadline: Instant,
 }
 
@@ -182,7 +195,7 @@ impl ControlSocket {
             } else if !ready {
                 true
             } else if client.output.is_some() {
-                client.write()
+                client.write(now)
             } else {
                 match client.read() {
                     Received::More => true,
@@ -208,13 +221,14 @@ impl ControlSocket {
 
     /// Sends `reply` to client `id` (if it is still connected), as much as
     /// the socket takes now; the rest goes as it becomes writable.
-    pub fn reply(&mut self, id: ClientId, reply: Vec<u8>) {
+    pub fn reply(&mut self, id: ClientId, reply: Vec<u8>, now: Instant) {
         let Some(index) = self.clients.iter().position(|client| client.id == id) else {
             return;
         };
         let done = self.clients.get_mut(index).is_none_or(|client| {
             client.output = Some((reply, 0));
-            !client.write()
+            client.deadline = client.deadline.max(client.idle_deadline(now));
+            !client.write(now)
         });
         if done {
             self.clients.remove(index);
@@ -238,8 +252,11 @@ impl ControlSocket {
                 // do so; those being answered stay, and with no such client
                 // the newcomer is the one closed.
                 match self.clients.iter().position(|client| !client.requested) {
-                    Some(oldest) => drop(self.clients.remove(oldest)),
-                    None => continue,
+                    Some(oldest) => self.clients.remove(oldest).push_out(),
+                    None => {
+                        Client::tell_busy(&stream);
+                        continue;
+                    }
                 }
             }
             let id = ClientId(self.next_id);
@@ -250,6 +267,7 @@ impl ControlSocket {
                 input: Vec::new(),
                 requested: false,
                 output: None,
+                connected: now,
                 deadline: now + CLIENT_DEADLINE,
             });
         }
@@ -311,21 +329,46 @@ impl Client {
 
     /// The request in the first `end` bytes of the input.
     fn request(&self, end: usize) -> Result<Request, String> {
-        let line = self.input.get(..end).unwrap_or_default();
-        let line = std::str::from_utf8(line).map_err(|_| "request is not UTF-8".to_owned())?;
-        Request::parse(line)
+        Request::parse_bytes(self.input.get(..end).unwrap_or_default())
     }
 
-    /// Writes what the socket takes of the reply; says whether the client
-    /// stays (more to write), as opposed to done or gone.
-    fn write(&mut self) -> bool {
+    /// When a client taking its reply at `now` is dropped if it takes no more.
+    fn idle_deadline(&self, now: Instant) -> Instant {
+        (now + REPLY_IDLE).min(self.connected + REPLY_LIMIT)
+    }
+
+    /// Closes a client pushed out by newer ones, telling it why first.
+    fn push_out(self) {
+        Client::tell_busy(&self.stream);
+    }
+
+    /// Tells a client knockd will not answer it that knockd is busy: one
+    /// write its empty socket buffer takes whole, or nothing. What it sent
+    /// is read first (without blocking): closing over unread bytes would
+    /// reset the connection, and the client might not see why.
+    fn tell_busy(stream: &UnixStream) {
+        let mut stream = stream;
+        let mut unread = [0u8; MAX_REQUEST];
+        let _ = stream.read(&mut unread);
+        let _ = stream.write(BUSY);
+        let _ = stream.shutdown(Shutdown::Both);
+    }
+
+    /// Writes what the socket takes of the reply at `now`, which moves the
+    /// deadline on when it takes some; says whether the client stays (more
+    /// to write), as opposed to done or gone.
+    fn write(&mut self, now: Instant) -> bool {
+        let idle_deadline = self.idle_deadline(now);
         let Some((reply, written)) = self.output.as_mut() else {
             return true;
         };
         while let Some(rest) = reply.get(*written..).filter(|rest| !rest.is_empty()) {
             match self.stream.write(rest) {
                 Ok(0) => return false,
-                Ok(n) => *written += n,
+                Ok(n) => {
+                    *written += n;
+                    self.deadline = self.deadline.max(idle_deadline);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return false,
@@ -436,7 +479,7 @@ mod tests {
                 door: Some("door one".to_owned())
             })
         );
-        socket.reply(*id, b"ok\nhello\n".to_vec());
+        socket.reply(*id, b"ok\nhello\n".to_vec(), now);
         let mut reply = String::new();
         client.read_to_string(&mut reply).unwrap();
         assert_eq!(reply, "ok\nhello\n");
@@ -464,6 +507,67 @@ mod tests {
         assert_eq!(socket.deadline(), None);
     }
 
+    /// A socket (in `dir`) with a client whose request was read at `now`,
+    /// answered at `reply_at` with a reply larger than the socket buffer
+    /// holds; the reply's length.
+    fn answering_large(
+        dir: &tempfile::TempDir,
+        now: Instant,
+        reply_at: Instant,
+    ) -> (ControlSocket, UnixStream, usize) {
+        let (mut socket, path) = open_in(dir);
+        let mut client = UnixStream::connect(&path).unwrap();
+        serve(&mut socket, now);
+        client.write_all(b"status json\n").unwrap();
+        let requests = serve(&mut socket, now);
+        let [(id, Ok(_))] = requests.as_slice() else {
+            panic!("{requests:?}")
+        };
+        let body = "x".repeat(4 << 20);
+        socket.reply(*id, super::super::protocol::ok(&body), reply_at);
+        (socket, client, body.len())
+    }
+
+    #[test]
+    fn a_reply_being_taken_outlives_the_request_deadline_but_not_idleness() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Instant::now();
+        // The part of the reply the socket buffer does not hold waits for the client.
+        let (mut socket, mut client, length) = answering_large(&dir, now, now);
+        assert_eq!(socket.deadline(), Some(now + REPLY_IDLE));
+        let later = now + CLIENT_DEADLINE + Duration::from_secs(1);
+        serve(&mut socket, later);
+        assert_eq!(socket.poll_fds().len(), 2, "cut at the request deadline");
+        // The client takes some: the deadline moves on from then.
+        let mut taken = vec![0u8; 64 << 10];
+        client.read_exact(&mut taken).unwrap();
+        serve(&mut socket, later);
+        assert_eq!(socket.deadline(), Some(later + REPLY_IDLE));
+        // Idle for REPLY_IDLE: dropped, and what the client has is incomplete.
+        serve(&mut socket, later + REPLY_IDLE);
+        assert_eq!(socket.poll_fds().len(), 1);
+        let mut reply = taken;
+        client.read_to_end(&mut reply).unwrap();
+        assert!(reply.len() < length, "{}", reply.len());
+        let cut = super::super::protocol::parse_reply(&reply).unwrap_err();
+        assert!(cut.to_string().contains("incomplete"), "{cut}");
+    }
+
+    #[test]
+    fn a_steady_reader_is_dropped_at_the_reply_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Instant::now();
+        let late = now + REPLY_LIMIT - Duration::from_secs(1);
+        let (mut socket, mut client, _) = answering_large(&dir, now, late);
+        assert_eq!(socket.deadline(), Some(now + REPLY_LIMIT));
+        let mut taken = vec![0u8; 64 << 10];
+        client.read_exact(&mut taken).unwrap();
+        serve(&mut socket, late);
+        assert_eq!(socket.deadline(), Some(now + REPLY_LIMIT));
+        serve(&mut socket, now + REPLY_LIMIT);
+        assert_eq!(socket.poll_fds().len(), 1);
+    }
+
     #[test]
     fn a_new_client_beyond_the_limit_pushes_out_the_oldest() {
         let dir = tempfile::tempdir().unwrap();
@@ -474,10 +578,11 @@ mod tests {
             .collect();
         serve(&mut socket, now);
         assert_eq!(socket.poll_fds().len(), 1 + MAX_CLIENTS);
-        // The first three were closed by knockd.
-        let mut buf = [0u8; 8];
+        // The first three were closed by knockd, told why.
         for client in clients.iter_mut().take(3) {
-            assert_eq!(client.read(&mut buf).unwrap(), 0);
+            let mut told = Vec::new();
+            client.read_to_end(&mut told).unwrap();
+            assert_eq!(told, BUSY);
         }
         // The newest is served.
         let newest = clients.last_mut().unwrap();
@@ -493,7 +598,7 @@ mod tests {
             .map(|_| UnixStream::connect(&path).unwrap())
             .collect();
         serve(&mut socket, now);
-        socket.reply(answered, b"ok\nclosing 0 door(s)\n".to_vec());
+        socket.reply(answered, b"ok\nclosing 0 door(s)\n".to_vec(), now);
         let mut reply = String::new();
         clients
             .last_mut()

@@ -90,6 +90,20 @@ impl SequenceStatus {
     }
 }
 
+impl SequenceStatus {
+    /// The kind and length of a fixed sequence (`fixed, 3 knocks`) without
+    /// its knocks; the others as displayed, which never show sequences.
+    pub fn summary(&self) -> String {
+        match self {
+            SequenceStatus::Fixed { knocks } => {
+                let count = knocks.split(',').filter(|k| !k.is_empty()).count();
+                format!("fixed, {count} knock{}", if count == 1 { "" } else { "s" })
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 impl std::fmt::Display for SequenceStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -5,8 +5,23 @@ use std::time::Duration;
 
 use super::status::{DoorStatus, Status};
 
+/// Whether the table shows fixed sequences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sequences {
+    /// In full: `knockd status`, on the 0600 socket only the operator reaches.
+    Shown,
+    /// As their kind and length only (`fixed, 3 knocks`): the log (SIGUSR1),
+    /// which others may read.
+    Hidden,
+}
+
 /// The status as lines of text, each ending in a newline.
 pub fn render(status: &Status) -> String {
+    render_with(status, Sequences::Shown)
+}
+
+/// The status as [`render`] prints it, with `sequences` shown or not.
+pub fn render_with(status: &Status, sequences: Sequences) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -48,7 +63,7 @@ pub fn render(status: &Status) -> String {
         "; kernel: {} received, {} dropped, {} dropped by the interface",
         capture.received, capture.kernel_dropped, capture.interface_dropped
     );
-    out.push_str(&doors_table(&status.doors));
+    out.push_str(&doors_table(&status.doors, sequences));
     out.push_str(&open_table(&status.doors));
     let t = &status.totals;
     let _ = writeln!(
@@ -82,7 +97,7 @@ pub fn render(status: &Status) -> String {
 }
 
 /// One row per door: its sequence, attempts by stage and counters.
-fn doors_table(doors: &[DoorStatus]) -> String {
+fn doors_table(doors: &[DoorStatus], sequences: Sequences) -> String {
     let header = [
         "DOOR", "SEQUENCE", "ATTEMPTS", "OPEN", "HITS", "OPENS", "TIMEOUTS", "INVALID", "EVICTED",
         "FLAGS", "COMMANDS",
@@ -92,7 +107,10 @@ fn doors_table(doors: &[DoorStatus]) -> String {
         let c = &door.counters;
         [
             door.name.clone(),
-            door.sequence.to_string(),
+            match sequences {
+                Sequences::Shown => door.sequence.to_string(),
+                Sequences::Hidden => door.sequence.summary(),
+            },
             stages(&door.attempts_by_stage),
             door.open.len().to_string(),
             c.knocks.stage_hits.to_string(),
@@ -211,6 +229,15 @@ attempts: 1 in progress, 2 started; doors open: 1
 commands: 1 run, 0 failed, 0 dropped
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn the_table_for_the_log_shows_a_fixed_sequence_as_its_kind_and_length() {
+        let text = render_with(&sample(), Sequences::Hidden);
+        assert!(!text.contains("7000"), "{text}");
+        let row = text.lines().find(|l| l.starts_with("openSSH ")).unwrap();
+        assert!(row.starts_with("openSSH   fixed, 3 knocks   "), "{row}");
+        assert!(text.contains("one-time, 2 unused"), "{text}");
     }
 
     #[test]

@@ -1,11 +1,16 @@
 //! The log file: lines (`[YYYY-MM-DD HH:MM] <message>`, or JSON) appended to
 //! a path that can be reopened (SIGHUP, logrotate) and that survives being
 //! deleted.
+//!
+//! A log file knockd creates is mode 0640, group `adm` (the group Debian
+//! gives log readers), or 0600 when there is no `adm` group: its lines
+//! name knockers and doors. A file that exists keeps its owner and mode
+//! (logrotate's `create` sets those).
 
 use std::fmt::Display;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Most bytes of lines held for one write; more are written at once.
@@ -25,6 +30,26 @@ pub(super) struct LogFile {
     file: Option<File>,
     /// Lines not yet written.
     pending: Vec<u8>,
+}
+
+/// The group log readers are in: `adm`, when the system has one.
+fn log_group() -> Option<u32> {
+    nix::unistd::Group::from_name("adm")
+        .ok()
+        .flatten()
+        .map(|group| group.gid.as_raw())
+}
+
+/// A new log file (created 0600, so never readable by others meanwhile)
+/// made mode 0640 in group `group`, or left 0600 without one (or when the
+/// group cannot be set: not root).
+fn give_to_log_readers(file: &File, group: Option<u32>) {
+    let Some(group) = group else {
+        return;
+    };
+    if std::os::unix::fs::fchown(file, None, Some(group)).is_ok() {
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o640));
+    }
 }
 
 impl Drop for LogFile {
@@ -54,12 +79,22 @@ impl LogFile {
     /// inherit this one.
     pub(super) fn open(&mut self) -> io::Result<()> {
         self.file = None;
-        self.file = Some(
-            OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(&self.path)?,
-        );
+        let created = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&self.path);
+        let file = match created {
+            Ok(file) => {
+                give_to_log_readers(&file, log_group());
+                file
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                OpenOptions::new().append(true).open(&self.path)?
+            }
+            Err(e) => return Err(e),
+        };
+        self.file = Some(file);
         Ok(())
     }
 
@@ -98,3 +133,7 @@ impl LogFile {
         self.pending.clear();
     }
 }
+
+#[cfg(test)]
+#[path = "file_tests.rs"]
+mod tests;

@@ -1,6 +1,7 @@
 //! The server's side of the control socket: answering `knockd status` and
 //! `knockd close` from the loop's own state, and SIGUSR1's status in the log.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use knockd_core::wire::DecodeErrorKind;
@@ -12,7 +13,7 @@ use crate::control::status::{
     CaptureStatus, DoorStatus, DoorTotals, InterfaceStatus, OpenStatus, SequenceStatus, Status,
     Totals,
 };
-use crate::control::{prometheus, text};
+use crate::control::{names, prometheus, text};
 use crate::counters::{CaptureTotals, Counters, DoorCounters};
 use crate::log::ControlMessage;
 use crate::step_windows;
@@ -30,15 +31,17 @@ impl Server {
                 Err(why) => protocol::error(&why),
             };
             if let Some(socket) = self.control.socket.as_mut() {
-                socket.reply(client, reply);
+                socket.reply(client, reply, Instant::now());
             }
         }
     }
 
-    /// SIGUSR1: the status table, line by line, in the log.
+    /// SIGUSR1: the status table, line by line, in the log, fixed
+    /// sequences as their kind and length only (the log is more widely
+    /// readable than the socket).
     pub(super) fn log_status(&mut self) {
         let status = self.status_snapshot(Instant::now());
-        for line in text::render(&status).lines() {
+        for line in text::render_with(&status, text::Sequences::Hidden).lines() {
             self.logger.emit(&ControlMessage::Status(&line));
         }
     }
@@ -49,8 +52,10 @@ impl Server {
             Request::Status { format, door } => {
                 let mut status = self.status_snapshot(now);
                 if let Some(door) = door {
-                    if !status.only_door(door) {
-                        return protocol::error(&format!("no door named {door:?}"));
+                    // The status holds the names as printed.
+                    let door = names::shown(door);
+                    if !status.only_door(&door) {
+                        return protocol::error(&format!("no door named \"{door}\""));
                     }
                 }
                 protocol::ok(&match format {
@@ -59,21 +64,37 @@ impl Server {
                     Format::Prometheus => prometheus::render(&status),
                 })
             }
-            Request::Close { door, source } => {
-                let closing = self
-                    .runner
-                    .close_now(Some((door, *source)), now, &mut self.logger);
-                if closing == 0 {
-                    protocol::error(&format!("door {door:?} is not open for {source}"))
-                } else {
-                    protocol::ok(&format!("closing {door} for {source}\n"))
-                }
-            }
+            Request::Close { door, source } => self.close(door, *source, now),
             Request::CloseAll => {
                 let closing = self.runner.close_now(None, now, &mut self.logger);
                 protocol::ok(&format!("closing {closing} door(s)\n"))
             }
         }
+    }
+
+    /// `knockd close DOOR SOURCE`: the door named `asked` (by its bytes or
+    /// as printed) closes for `source` now.
+    fn close(&mut self, asked: &str, source: IpAddr, now: Instant) -> Vec<u8> {
+        let open = self.runner.open_door_list(now);
+        let found = (open.iter()).find(|o| o.source == source && names::names(&o.door, asked));
+        let Some(door) = found.map(|o| o.door.clone()) else {
+            let shown = names::shown(asked);
+            let known = (self.setup.loaded.doors.iter())
+                .any(|runtime| names::names(&runtime.door.name, asked));
+            return protocol::error(
+                &if known || open.iter().any(|o| names::names(&o.door, asked)) {
+                    format!("door \"{shown}\" is not open for {source}")
+                } else {
+                    format!(
+                        "no door named \"{shown}\" (a byte that is not UTF-8 is written \\xHH, as \
+                     knockd status prints it)"
+                    )
+                },
+            );
+        };
+        self.runner
+            .close_now(Some((&door, source)), now, &mut self.logger);
+        protocol::ok(&format!("closing {} for {source}\n", names::shown(&door)))
     }
 
     /// The status as of `now`, with libpcap's counters read afresh.
@@ -113,7 +134,7 @@ impl Server {
                 let door = counters.doors.get(name).copied().unwrap_or_default();
                 let commands = self.runner.door_stats(name);
                 DoorStatus {
-                    name: name.clone(),
+                    name: names::shown(name).into_owned(),
                     sequence: SequenceStatus::of(runtime, unix),
                     attempts_by_stage: self.engine.attempts_by_stage(index),
                     open: (open.iter())
