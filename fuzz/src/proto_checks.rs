@@ -73,8 +73,9 @@ pub fn check_flags_round_trip(flags: TcpFlags) {
 
 /// Writes `data` to a scratch file and reads it as a one-time sequences file;
 /// when it reads, consumes every sequence in turn, checking after each that
-/// the line now starts with `#` and that reading the file again gives the
-/// same remaining sequences.
+/// the line's first byte in the file is now `#` (a byte-order mark is the
+/// first line's first byte: the mark goes over it, where 0.8 writes it) and
+/// that reading the file again gives the same remaining sequences.
 pub fn one_time(data: &[u8]) {
     let scratch = Scratch::new(data);
     let path = scratch.0.as_path();

@@ -1,13 +1,19 @@
 //! One-time sequences files: one sequence per line, used once each.
 //!
-//! Blank lines and lines starting with `#` (after trimming ASCII blanks; a
-//! line starting with a no-break space is an error, since `#` over its first
-//! byte would leave invalid UTF-8) are skipped; the
-//! active sequence is the first remaining line. Consuming it writes `#` over
-//! the first byte of exactly that line and syncs the file to disk before
-//! returning, so a crash right after can never make the sequence valid again.
-//! Hence knockd's advice to start every line with a space: ` 1001,1002`
-//! becomes `#1001,1002`, while `3001,3002` becomes `#001,3002`.
+//! Blank lines and lines starting with `#` (after trimming ASCII blanks) are
+//! skipped, whatever bytes follow the `#`; the active sequence is the first
+//! remaining line. Consuming it writes `#` over the first byte of exactly that
+//! line and syncs the file to disk before returning, so a crash right after
+//! can never make the sequence valid again. Hence knockd's advice to start
+//! every line with a space: ` 1001,1002` becomes `#1001,1002`, while
+//! `3001,3002` becomes `#001,3002`.
+//!
+//! A UTF-8 byte-order mark before the first line is not part of its text, but
+//! it is the line's first byte, and the mark goes there, as 0.8 writes it.
+//! 0.8 does not skip a byte-order mark (it reads that line's first port as 0),
+//! so a `#` after the mark would leave the used line a sequence to 0.8, while
+//! over it the line is a comment to both; the two bytes left of the
+//! byte-order mark are not UTF-8, which a comment line may contain.
 //!
 //! Unlike 0.8, a line that is not a valid sequence is an error naming the line
 //! (0.8 reports it and skips it, and then may mark the wrong line as used),
@@ -28,6 +34,9 @@ use crate::file::{open_regular, read_capped, read_regular, Symlinks, MAX_FILE_SI
 use crate::io_message;
 use crate::sequence::{Sequence, SequenceError};
 use crate::visible::Visible;
+
+/// The UTF-8 byte-order mark, which an editor may put before the first line.
+const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
 
 /// An error reading or consuming a one-time sequences file.
 #[derive(Debug)]
@@ -121,19 +130,26 @@ impl OneTimeSequences {
 
     fn parse(path: &Path, bytes: &[u8]) -> Result<Self, OneTimeError> {
         let mut entries = Vec::new();
-        // A byte-order mark is not part of the first line, as in knockd.conf.
-        let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let mut offset = bytes.len() - body.len();
-        for (index, raw) in body.split(|&b| b == b'\n').enumerate() {
+        let mut offset = 0;
+        for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
             let line = index + 1;
             let start = offset;
             offset += raw.len() + 1;
-            let text = std::str::from_utf8(raw)
-                .map_err(|_| error(path, Some(line), OneTimeErrorKind::NotUtf8))?
-                .trim_ascii();
-            if text.is_empty() || text.starts_with('#') {
+            // A byte-order mark is not part of the first line's text, as in
+            // knockd.conf, but it is part of the line: the mark goes over its
+            // first byte, where 0.8 puts it (see the module docs).
+            let content = match index {
+                0 => raw.strip_prefix(BYTE_ORDER_MARK).unwrap_or(raw),
+                _ => raw,
+            }
+            .trim_ascii();
+            // Before the UTF-8 check: `#` over a byte-order mark leaves two
+            // stray bytes, and the line is a comment all the same.
+            if content.is_empty() || content.starts_with(b"#") {
                 continue;
             }
+            let text = std::str::from_utf8(content)
+                .map_err(|_| error(path, Some(line), OneTimeErrorKind::NotUtf8))?;
             let sequence = Sequence::parse(text)
                 .map_err(|e| error(path, Some(line), OneTimeErrorKind::Sequence(e)))?;
             entries.push(Entry {
@@ -272,8 +288,9 @@ mod tests {
 
     #[test]
     fn a_line_starting_with_a_no_break_space_is_refused() {
-        // Marking it would leave `#\xa0...`, which is not UTF-8 and would make
-        // the whole file unreadable (found by fuzzing).
+        // Only ASCII blanks are trimmed, so it is not a sequence (found by
+        // fuzzing: marking it left `#\xa0...`, not UTF-8, when comments had
+        // to be UTF-8 as well).
         let f = write("\u{a0}1001,1002\n 2001\n");
         let err = OneTimeSequences::load(f.path()).unwrap_err();
         assert_eq!(err.line, Some(1));
@@ -300,17 +317,32 @@ mod tests {
     }
 
     #[test]
-    fn a_byte_order_mark_is_skipped_and_marking_still_works() {
+    fn a_byte_order_mark_is_skipped_and_the_mark_goes_over_it() {
+        // Where 0.8 writes it: 0.8 reads the line after the byte-order mark as
+        // a sequence, so `#` after the byte-order mark would not retire it there.
         let f = write("\u{feff} 1,2\n 3,4\n");
         let mut ots = OneTimeSequences::load(f.path()).unwrap();
         assert_eq!(ots.active().unwrap().to_string(), "1:tcp,2:tcp");
         ots.consume().unwrap();
-        assert_eq!(
-            fs::read_to_string(f.path()).unwrap(),
-            "\u{feff}#1,2\n 3,4\n"
-        );
+        assert_eq!(fs::read(f.path()).unwrap(), b"#\xBB\xBF 1,2\n 3,4\n");
         let reread = OneTimeSequences::load(f.path()).unwrap();
         assert_eq!(reread.active().unwrap().to_string(), "3:tcp,4:tcp");
+        assert_eq!(reread.active_line(), Some(2));
+    }
+
+    #[test]
+    fn a_comment_may_hold_bytes_that_are_not_utf8() {
+        // What 0.8, or we, leave of a used line that started with a multibyte
+        // character; the sequence lines themselves must still be UTF-8.
+        let f = tempfile::NamedTempFile::new().unwrap();
+        fs::write(f.path(), b"#\xBB\xBF 1,2\n\t#\xA0 T\xFCr\n 3,4\n").unwrap();
+        let ots = OneTimeSequences::load(f.path()).unwrap();
+        assert_eq!(ots.active().unwrap().to_string(), "3:tcp,4:tcp");
+        assert_eq!(ots.remaining(), 1);
+        fs::write(f.path(), b" 1,2\n \xFC3,4\n").unwrap();
+        let err = OneTimeSequences::load(f.path()).unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert!(matches!(err.kind, OneTimeErrorKind::NotUtf8), "{err}");
     }
 
     #[test]
