@@ -29,3 +29,11 @@ pub fn service_port(name: &str, protocol: &CStr) -> Option<u16> {
     let port = u16::from_be(port as u16);
     (port != 0).then_some(port)
 }
+
+/// The effective uid of this process: the user a secret file must belong to
+/// (or root).
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes no arguments, touches no memory of ours and
+    // cannot fail (POSIX).
+    unsafe { libc::geteuid() }
+}

@@ -135,14 +135,15 @@ impl std::error::Error for LoadError {}
 ///
 /// A rotating door whose secret cannot be used is disabled (moved to
 /// [`Config::disabled`]), not fatal: it is knockd's own directive, and one
-/// bad door must not take down the others.
-pub fn load(path: &Path, base: &Path) -> Result<Loaded, LoadError> {
+/// bad door must not take down the others. A secret must belong to `user`
+/// (the uid knockd runs as) or root and give group and others no permission.
+pub fn load(path: &Path, base: &Path, user: u32) -> Result<Loaded, LoadError> {
     let mut config = Config::load(path).map_err(LoadError::Config)?;
     config.resolve_paths(base);
     let mut secrets = Vec::new();
     let mut kept = Vec::with_capacity(config.doors.len());
     for door in std::mem::take(&mut config.doors) {
-        match read_secret(&door) {
+        match read_secret(&door, user) {
             Ok(rotating) => {
                 secrets.push(rotating);
                 kept.push(door);
@@ -180,7 +181,7 @@ pub fn load(path: &Path, base: &Path) -> Result<Loaded, LoadError> {
 }
 
 /// A rotating door's secret, read and checked; `None` for other doors.
-fn read_secret(door: &Door) -> Result<Option<RotatingDoor>, ConfigError> {
+fn read_secret(door: &Door, user: u32) -> Result<Option<RotatingDoor>, ConfigError> {
     let SequenceSource::Rotating(RotatingSource {
         secret_file,
         rotation,
@@ -198,7 +199,7 @@ fn read_secret(door: &Door) -> Result<Option<RotatingDoor>, ConfigError> {
             },
         )
     };
-    let secret = Secret::read_file(secret_file).map_err(|e| problem(e.to_string()))?;
+    let secret = Secret::read_file(secret_file, user).map_err(|e| problem(e.to_string()))?;
     // The config readers have checked the name's length. The label is the
     // name's bytes as written in the file.
     let label = Label::new(&crate::bytes::encode(&door.name))
@@ -215,6 +216,14 @@ mod tests {
     use super::*;
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
+
+    /// The effective uid of this process: the owner of a file it creates.
+    fn own_uid(dir: &Path) -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        let probe = dir.join("probe");
+        fs::write(&probe, "").unwrap();
+        fs::metadata(&probe).unwrap().uid()
+    }
 
     /// Writes `key` as a private secret file in `dir`.
     fn secret_file(dir: &Path, key: &str) -> std::path::PathBuf {
@@ -248,7 +257,7 @@ mod tests {
                 v["protocol"].as_str().unwrap()
             );
             fs::write(&conf, text).unwrap();
-            let loaded = load(&conf, dir.path()).unwrap();
+            let loaded = load(&conf, dir.path(), own_uid(dir.path())).unwrap();
             let rotating = loaded.doors[0].rotating.as_ref().unwrap();
             let t = v["t"].as_u64().unwrap();
             // Any moment of the step: its first second and its last.
@@ -270,14 +279,14 @@ mod tests {
         let conf = dir.path().join("knockd.conf");
         let text = "[rot]\nRotating_Secret = door.key\n[plain]\nsequence = 7,8,9\n";
         fs::write(&conf, text).unwrap();
-        let loaded = load(&conf, dir.path()).unwrap();
+        let loaded = load(&conf, dir.path(), own_uid(dir.path())).unwrap();
         assert_eq!(loaded.doors.len(), 1);
         assert_eq!(loaded.doors[0].door.name, "plain");
         let error = loaded.config.disabled[0].error.to_string();
         assert_eq!(
             error,
             format!(
-                "{}: section rot: the secret file is readable by group or others (mode 644); run chmod 600 on it",
+                "{}: section rot: the secret file is not private: group or others may read it (mode 0644); run chmod 600 on it",
                 key.display()
             )
         );
@@ -294,7 +303,7 @@ mod tests {
             "[fixed]\nsequence = 7\n[otp]\none_time_sequences = otp\n",
         )
         .unwrap();
-        let loaded = load(&conf, dir.path()).unwrap();
+        let loaded = load(&conf, dir.path(), own_uid(dir.path())).unwrap();
         assert_eq!(
             loaded.doors[0].active_sequence().unwrap().to_string(),
             "7:tcp"
@@ -310,7 +319,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("knockd.conf");
         fs::write(&conf, "[otp]\none_time_sequences = /nonexistent/otp\n").unwrap();
-        let err = load(&conf, dir.path()).unwrap_err();
+        let err = load(&conf, dir.path(), own_uid(dir.path())).unwrap_err();
         assert_eq!(
             err.to_string(),
             "/nonexistent/otp: No such file or directory"
