@@ -209,6 +209,24 @@ fn a_bad_one_time_sequences_file_names_its_line() {
 
 #[test]
 #[cfg(target_os = "linux")] // Linux calls loopback `lo`
+fn check_warns_of_a_config_others_may_write_and_still_passes_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write(dir.path(), "k.conf", DOOR);
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o666)).unwrap();
+    let (stdout, stderr) = check_ok(&conf, &["-i", "lo"]);
+    assert!(stdout.contains("[seq3]"), "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: {}: holds the commands knockd runs, but group or others may write it (mode 0666); still used, as knockd 0.8 does: run chmod go-w on it",
+            conf.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+#[cfg(target_os = "linux")] // Linux calls loopback `lo`
 fn check_prints_each_door_and_the_filter_on_loopback() {
     let dir = tempfile::tempdir().unwrap();
     let conf = write(dir.path(), "k.conf", DOOR);

@@ -11,6 +11,7 @@
 use std::fmt;
 use std::path::Path;
 
+use knock_proto::file::Exposure;
 use knock_proto::rotating::{Label, Rotation, Secret};
 use knock_proto::{OneTimeError, OneTimeSequences, Sequence};
 
@@ -137,9 +138,12 @@ impl std::error::Error for LoadError {}
 /// [`Config::disabled`]), not fatal: it is knockd's own directive, and one
 /// bad door must not take down the others. A secret must belong to `user`
 /// (the uid knockd runs as) or root and give group and others no permission.
+/// A configuration someone else may change is a warning in
+/// [`Config::warnings`].
 pub fn load(path: &Path, base: &Path, user: u32) -> Result<Loaded, LoadError> {
     let mut config = Config::load(path).map_err(LoadError::Config)?;
     config.resolve_paths(base);
+    config.warnings.extend(exposed(path, user));
     let mut secrets = Vec::new();
     let mut kept = Vec::with_capacity(config.doors.len());
     for door in std::mem::take(&mut config.doors) {
@@ -178,6 +182,25 @@ pub fn load(path: &Path, base: &Path, user: u32) -> Result<Loaded, LoadError> {
         })
         .collect::<Result<_, LoadError>>()?;
     Ok(Loaded { config, doors })
+}
+
+/// The warning for a configuration that someone other than `user` or root
+/// may change: it holds the commands knockd runs as `user`.
+#[cfg(unix)]
+fn exposed(path: &Path, user: u32) -> Option<ConfigError> {
+    let meta = std::fs::metadata(path).ok()?;
+    let exposure = Exposure::of_file(&meta, user, 0o022)?;
+    Some(ConfigError::new(
+        path,
+        None,
+        ConfigErrorKind::Exposed(exposure),
+    ))
+}
+
+/// Other platforms have no owners and modes to check.
+#[cfg(not(unix))]
+fn exposed(_path: &Path, _user: u32) -> Option<ConfigError> {
+    None
 }
 
 /// A rotating door's secret, read and checked; `None` for other doors.
@@ -291,6 +314,59 @@ mod tests {
             )
         );
         assert!(!error.contains("GEZD"), "{error}");
+    }
+
+    #[test]
+    fn a_configuration_others_may_write_is_used_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("knockd.conf");
+        fs::write(&conf, "[d]\nsequence = 7\n").unwrap();
+        let user = own_uid(dir.path());
+        for mode in [0o644, 0o640, 0o600] {
+            fs::set_permissions(&conf, fs::Permissions::from_mode(mode)).unwrap();
+            assert!(load(&conf, dir.path(), user)
+                .unwrap()
+                .config
+                .warnings
+                .is_empty());
+        }
+        fs::set_permissions(&conf, fs::Permissions::from_mode(0o664)).unwrap();
+        let loaded = load(&conf, dir.path(), user).unwrap();
+        assert_eq!(loaded.doors.len(), 1, "still used");
+        let warnings: Vec<String> = loaded
+            .config
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            warnings,
+            [format!(
+                "{}: holds the commands knockd runs, but group or others may write it (mode 0664); still used, as knockd 0.8 does: run chmod go-w on it",
+                conf.display()
+            )]
+        );
+        // Owned by a user other than root and the reader: as root, give the
+        // file away; otherwise read it as another user.
+        fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
+        let (owner, reader) = if user == 0 {
+            std::os::unix::fs::chown(&conf, Some(65534), None).unwrap();
+            (65534, 0)
+        } else {
+            (user, user + 1)
+        };
+        let warnings = load(&conf, dir.path(), reader).unwrap().config.warnings;
+        let said = warnings[0].to_string();
+        assert!(
+            said.contains(&format!(
+                "its owner (uid {owner}) is neither root nor the user reading it (uid {reader})"
+            )),
+            "{said}"
+        );
+        assert!(
+            said.ends_with(&format!("run chown {reader} on it")),
+            "{said}"
+        );
     }
 
     #[test]
