@@ -115,4 +115,21 @@ mod tests {
         assert_eq!(close_all(&state), ExitCode::SUCCESS);
         assert!(marker.exists(), "once fixed, the stop command runs");
     }
+
+    /// Root only: the reproduction of the issue, a state directory owned by
+    /// another user (uid 65534), who could forge its records.
+    #[test]
+    fn a_state_directory_another_user_owns_runs_nothing() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root to give a directory away");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let state = dir.path().join("state");
+        ledger_with_a_stop(&state, &marker);
+        std::os::unix::fs::chown(&state, Some(65534), None).unwrap();
+        assert_eq!(close_all(&state), ExitCode::FAILURE);
+        assert!(!marker.exists(), "the stop command ran");
+    }
 }
