@@ -10,11 +10,10 @@
 //! | a FIFO at `doors.tmp` before the start            | knockd starts and a knock opens the door       |
 
 use std::os::unix::fs::chown;
-use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use integration_tests::{config, door, run_bounded, Daemon, Pair, Rig, Scratch, WAIT};
+use integration_tests::{config, door, Daemon, Pair, Rig, Scratch};
 use nix::sys::signal::Signal;
 
 /// A rig of one door `d` (7000,8000) whose stop appends `stop d %IP%` to
@@ -48,18 +47,6 @@ fn start_again(rig: &mut Rig) {
     rig.daemon = Daemon::start(&rig.net, &rig.scratch, &rig.pair.knockd, &config, &[]);
 }
 
-fn close_all(rig: &Rig) -> std::process::Output {
-    run_bounded(
-        Command::new(&rig.pair.knockd)
-            .arg("--close-all")
-            .arg("--state-dir")
-            .arg(rig.file("state"))
-            .arg("-c")
-            .arg(rig.config_path()),
-        WAIT,
-    )
-}
-
 #[test]
 #[ignore = "needs root and network namespaces: run as root with --ignored"]
 fn a_state_directory_another_user_owns_runs_none_of_its_stops() {
@@ -78,7 +65,7 @@ fn a_state_directory_another_user_owns_runs_none_of_its_stops() {
     rig.daemon.signal(Signal::SIGKILL);
     rig.daemon.wait_exit();
 
-    let closed = close_all(&rig);
+    let closed = rig.close_all();
     assert_eq!(closed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&closed.stderr).contains(&fix));
     assert!(
@@ -87,7 +74,7 @@ fn a_state_directory_another_user_owns_runs_none_of_its_stops() {
     );
 
     chown(&state, Some(0), None).unwrap();
-    assert!(close_all(&rig).status.success());
+    assert!(rig.close_all().status.success());
     rig.scratch.expect_lines("out", &stop, 1);
 }
 
