@@ -138,6 +138,20 @@ impl Rig {
         );
     }
 
+    /// `knockd --close-all` on the rig's state directory and config, as an
+    /// operator runs it (bounded by [`WAIT`]).
+    pub fn close_all(&self) -> Output {
+        run_bounded(
+            Command::new(&self.pair.knockd)
+                .arg("--close-all")
+                .arg("--state-dir")
+                .arg(self.file("state"))
+                .arg("-c")
+                .arg(self.config_path()),
+            WAIT,
+        )
+    }
+
     /// Path of a file in the scratch dir (e.g. the `out` file commands append to).
     pub fn file(&self, name: &str) -> PathBuf {
         self.scratch.path(name)

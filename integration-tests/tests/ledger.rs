@@ -80,19 +80,6 @@ fn knock_d(rig: &Rig) -> String {
     client
 }
 
-/// `knockd --close-all` on the rig's state directory, as an operator runs it.
-fn close_all(rig: &Rig) -> std::process::Output {
-    run_bounded(
-        Command::new(&rig.pair.knockd)
-            .arg("--close-all")
-            .arg("--state-dir")
-            .arg(rig.file("state"))
-            .arg("-c")
-            .arg(rig.config_path()),
-        WAIT,
-    )
-}
-
 #[test]
 #[ignore = "needs root and network namespaces: run as root with --ignored"]
 fn a_killed_knockd_closes_its_door_at_the_next_start_after_the_deadline() {
@@ -140,7 +127,7 @@ fn before_the_deadline_a_recovered_stop_runs_at_the_deadline_not_before() {
 fn close_all_runs_every_pending_stop_and_refuses_while_a_daemon_runs() {
     let mut rig = door_with_stop(3600, &[]);
     let client = knock_d(&rig);
-    let refused = close_all(&rig);
+    let refused = rig.close_all();
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -154,7 +141,7 @@ fn close_all_runs_every_pending_stop_and_refuses_while_a_daemon_runs() {
     );
 
     kill_9(&mut rig);
-    let closed = close_all(&rig);
+    let closed = rig.close_all();
     assert!(closed.status.success(), "{closed:?}");
     let stdout = String::from_utf8_lossy(&closed.stdout);
     assert!(
@@ -165,7 +152,7 @@ fn close_all_runs_every_pending_stop_and_refuses_while_a_daemon_runs() {
         rig.scratch.lines("out"),
         [format!("d {client}"), format!("stop d {client}")]
     );
-    let again = close_all(&rig);
+    let again = rig.close_all();
     assert!(String::from_utf8_lossy(&again.stdout).starts_with("closed 0 door(s)"));
 }
 
@@ -181,7 +168,7 @@ fn a_corrupt_ledger_line_is_skipped_with_a_message_and_the_rest_still_closes() {
         .unwrap();
     journal.write_all(b"open\t99\tgarbage\n").unwrap();
     drop(journal);
-    let closed = close_all(&rig);
+    let closed = rig.close_all();
     let stderr = String::from_utf8_lossy(&closed.stderr);
     assert!(
         stderr.contains("skipped line(s) 3 that are not records"),

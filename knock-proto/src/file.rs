@@ -75,6 +75,88 @@ pub fn read_capped(file: File, cap: u64) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Why a file that holds secrets (or commands run as root) cannot be trusted:
+/// someone other than the user reading it, or root, may change or read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    /// Group or others have permission bits on the file that they must not.
+    Mode {
+        /// The file's permission bits.
+        mode: u32,
+        /// The bits that must be clear (`0o077` for a secret, `0o022` for a
+        /// file only its owner may write).
+        forbidden: u32,
+    },
+    /// The file belongs to a user other than its reader and root, who could
+    /// replace what it says.
+    Owner {
+        /// The file's owner.
+        owner: u32,
+        /// The user reading it.
+        user: u32,
+    },
+}
+
+impl Exposure {
+    /// The exposure of a file owned by `owner` with permission bits `mode`
+    /// to `user`, who reads it: an owner other than `user` or root, else a
+    /// bit of `forbidden` set in `mode`.
+    pub fn of(mode: u32, owner: u32, user: u32, forbidden: u32) -> Option<Exposure> {
+        if owner != user && owner != 0 {
+            Some(Exposure::Owner { owner, user })
+        } else if mode & forbidden != 0 {
+            Some(Exposure::Mode {
+                mode: mode & 0o7777,
+                forbidden,
+            })
+        } else {
+            None
+        }
+    }
+
+    /// The exposure of the file `meta` describes to `user`; see [`Exposure::of`].
+    #[cfg(unix)]
+    pub fn of_file(meta: &std::fs::Metadata, user: u32, forbidden: u32) -> Option<Exposure> {
+        use std::os::unix::fs::MetadataExt;
+        Exposure::of(meta.mode(), meta.uid(), user, forbidden)
+    }
+
+    /// What is wrong, in words: `group or others may write it (mode 0620)`.
+    pub fn reason(&self) -> String {
+        match *self {
+            Exposure::Mode { mode, forbidden } => {
+                let bits = mode & forbidden;
+                let verbs: Vec<&str> = [(0o044, "read"), (0o022, "write"), (0o011, "execute")]
+                    .into_iter()
+                    .filter(|(mask, _)| bits & mask != 0)
+                    .map(|(_, verb)| verb)
+                    .collect();
+                format!("group or others may {} it (mode {mode:04o})", verbs.join(" or "))
+            }
+            Exposure::Owner { owner, user } => format!(
+                "its owner (uid {owner}) is neither root nor the user reading it (uid {user}), and may change it"
+            ),
+        }
+    }
+
+    /// The command that fixes it, without the file's name: `chmod 600`,
+    /// `chmod go-w` or `chown <user>`.
+    pub fn fix(&self) -> String {
+        match *self {
+            Exposure::Mode { forbidden, .. } if forbidden & 0o044 != 0 => "chmod 600".to_owned(),
+            Exposure::Mode { .. } => "chmod go-w".to_owned(),
+            Exposure::Owner { user, .. } => format!("chown {user}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Exposure {
+    /// The reason and the fix: `group or others may read it (mode 0644); run chmod 600 on it`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}; run {} on it", self.reason(), self.fix())
+    }
+}
+
 #[cfg(unix)]
 fn no_block(options: &mut OpenOptions, symlinks: Symlinks) {
     use std::os::unix::fs::OpenOptionsExt;
@@ -121,6 +203,46 @@ mod tests {
                 path.display()
             );
         }
+    }
+
+    #[test]
+    fn any_group_or_other_bit_and_a_foreign_owner_expose_a_secret() {
+        for mode in [0o620, 0o602, 0o622, 0o640, 0o604, 0o610, 0o601] {
+            let exposure = Exposure::of(mode, 1000, 1000, 0o077);
+            assert_eq!(
+                exposure,
+                Some(Exposure::Mode {
+                    mode,
+                    forbidden: 0o077
+                }),
+                "{mode:o}"
+            );
+        }
+        let says = |mode| Exposure::of(mode, 0, 0, 0o077).unwrap().to_string();
+        assert_eq!(
+            says(0o620),
+            "group or others may write it (mode 0620); run chmod 600 on it"
+        );
+        assert_eq!(
+            says(0o644),
+            "group or others may read it (mode 0644); run chmod 600 on it"
+        );
+        assert_eq!(
+            says(0o666),
+            "group or others may read or write it (mode 0666); run chmod 600 on it"
+        );
+        for mode in [0o600, 0o400] {
+            assert_eq!(Exposure::of(mode, 1000, 1000, 0o077), None);
+            assert_eq!(Exposure::of(mode, 0, 1000, 0o077), None, "root may own it");
+        }
+        let foreign = Exposure::of(0o600, 65534, 0, 0o077).unwrap();
+        assert_eq!(
+            foreign.to_string(),
+            "its owner (uid 65534) is neither root nor the user reading it (uid 0), and may change it; run chown 0 on it"
+        );
+        let writable = Exposure::of(0o664, 0, 0, 0o022).unwrap();
+        assert_eq!(writable.fix(), "chmod go-w");
+        assert_eq!(Exposure::of(0o644, 0, 0, 0o022), None);
     }
 
     #[cfg(unix)]

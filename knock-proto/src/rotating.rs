@@ -29,7 +29,7 @@ use std::str::FromStr;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::file::{read_regular, Symlinks};
+use crate::file::{open_regular, read_capped, Exposure, Symlinks};
 use crate::sequence::{parse_port, Knock, Protocol, Sequence};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -74,14 +74,17 @@ impl Secret {
     }
 
     /// Reads a secret file: the first line that is neither empty nor a `#`
-    /// comment holds the key in base32. On Unix the file must not be
-    /// readable by group or others.
-    pub fn read_file(path: &Path) -> Result<Secret, SecretError> {
+    /// comment holds the key in base32. On Unix the file must belong to
+    /// `user` (the uid reading it) or root and give group and others no
+    /// permission at all: whoever may write it can replace the key.
+    pub fn read_file(path: &Path, user: u32) -> Result<Secret, SecretError> {
         let io_error = |error: std::io::Error| SecretError::Unreadable {
             message: crate::io_message(&error),
         };
-        let bytes = read_regular(path, Self::MAX_FILE, Symlinks::Follow).map_err(io_error)?;
-        check_private(path)?;
+        let file = open_regular(path, false, Symlinks::Follow).map_err(io_error)?;
+        // The opened file's own metadata: the path may have changed since.
+        check_private(&file, user)?;
+        let bytes = read_capped(file, Self::MAX_FILE).map_err(io_error)?;
         let text = std::str::from_utf8(&bytes).map_err(|_| SecretError::NotText)?;
         let line = text
             .lines()
@@ -109,22 +112,18 @@ impl fmt::Debug for Secret {
 }
 
 #[cfg(unix)]
-fn check_private(path: &Path) -> Result<(), SecretError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .map_err(|error| SecretError::Unreadable {
-            message: crate::io_message(&error),
-        })?
-        .permissions()
-        .mode();
-    if mode & 0o044 != 0 {
-        return Err(SecretError::Readable { mode: mode & 0o777 });
+fn check_private(file: &std::fs::File, user: u32) -> Result<(), SecretError> {
+    let meta = file.metadata().map_err(|error| SecretError::Unreadable {
+        message: crate::io_message(&error),
+    })?;
+    match Exposure::of_file(&meta, user, 0o077) {
+        Some(exposure) => Err(SecretError::Exposed(exposure)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(not(unix))]
-fn check_private(_path: &Path) -> Result<(), SecretError> {
+fn check_private(_file: &std::fs::File, _user: u32) -> Result<(), SecretError> {
     Ok(())
 }
 
@@ -151,11 +150,8 @@ pub enum SecretError {
         /// The operating system's message.
         message: String,
     },
-    /// Group or others may read the file.
-    Readable {
-        /// The file's permission bits.
-        mode: u32,
-    },
+    /// Group or others may read or write the file, or another user owns it.
+    Exposed(Exposure),
 }
 
 impl fmt::Display for SecretError {
@@ -175,10 +171,7 @@ impl fmt::Display for SecretError {
             ),
             SecretError::NotText => f.write_str("the secret file is not text (expected base32)"),
             SecretError::Unreadable { message } => f.write_str(message),
-            SecretError::Readable { mode } => write!(
-                f,
-                "the secret file is readable by group or others (mode {mode:03o}); run chmod 600 on it"
-            ),
+            SecretError::Exposed(exposure) => write!(f, "the secret file is not private: {exposure}"),
         }
     }
 }

@@ -53,25 +53,28 @@ impl OneTimeKnock {
     }
 }
 
-/// Refuses a secret file that group or others may read or write, as ssh does
-/// with a private key.
+/// Refuses a secret file that group or others may read or write, or that
+/// a user other than this one or root owns, as ssh does with a private key.
+/// A symbolic link is left to the load, which refuses it as one: knock marks
+/// used lines in the file and never writes through a link.
 #[cfg(unix)]
 fn check_private(path: &Path) -> Result<(), Error> {
-    use std::os::unix::fs::PermissionsExt;
+    use knock_proto::file::Exposure;
 
     // A file that cannot be examined is reported by the load that follows.
     let Ok(meta) = path.symlink_metadata() else {
         return Ok(());
     };
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 == 0 {
-        Ok(())
-    } else {
-        Err(Error::SecretExposed(SecretExposed {
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    match Exposure::of_file(&meta, crate::exposed::reader_uid(), 0o077) {
+        None => Ok(()),
+        Some(exposure) => Err(Error::SecretExposed(SecretExposed {
             file: "one-time sequences file",
             path: path.to_owned(),
-            mode,
-        }))
+            exposure,
+        })),
     }
 }
 
@@ -136,7 +139,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
 
         let f = secret(" 1,2\n");
-        for mode in [0o640, 0o604, 0o620, 0o602] {
+        for mode in [0o640, 0o604, 0o620, 0o602, 0o622] {
             fs::set_permissions(f.path(), fs::Permissions::from_mode(mode)).unwrap();
             let e = OneTimeKnock::open(f.path()).unwrap_err();
             assert!(matches!(e, Error::SecretExposed(_)), "{mode:o}: {e}");
@@ -149,5 +152,37 @@ mod tests {
         fs::set_permissions(f.path(), fs::Permissions::from_mode(0o400)).unwrap();
         assert!(OneTimeKnock::open(f.path()).is_ok());
         assert_eq!(fs::read_to_string(f.path()).unwrap(), " 1,2\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_is_refused_as_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = secret(" 1,2\n");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(target.path(), &link).unwrap();
+        let e = OneTimeKnock::open(&link).unwrap_err().to_string();
+        assert!(e.contains("is a symbolic link"), "{e}");
+        assert!(!e.contains("mode"), "{e}");
+        assert_eq!(fs::read_to_string(target.path()).unwrap(), " 1,2\n");
+    }
+
+    /// Root only: a file chowned to another user.
+    #[cfg(unix)]
+    #[test]
+    fn a_file_another_user_owns_is_refused_naming_the_fix() {
+        if crate::sys::effective_uid() != 0 {
+            eprintln!("skipped: needs root to give a file away");
+            return;
+        }
+        let f = secret(" 1,2\n");
+        std::os::unix::fs::chown(f.path(), Some(65534), None).unwrap();
+        let e = OneTimeKnock::open(f.path()).unwrap_err();
+        assert!(matches!(e, Error::SecretExposed(_)), "{e}");
+        assert!(
+            e.to_string()
+                .contains(&format!("(uid 65534) is neither root nor the user reading it (uid 0), and may change it: run `chown 0 {}`", f.path().display())),
+            "{e}"
+        );
     }
 }

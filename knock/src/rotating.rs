@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use knock_proto::rotating::{Label, PortRange, RotatingProtocol, Rotation, Secret, SecretError};
 use knock_proto::Sequence;
 
-use crate::exposed::SecretExposed;
+use crate::exposed::{reader_uid, SecretExposed};
 
 /// How close to the end of its step a knock may start: closer than this (plus
 /// the time the knock itself takes), the client waits for the next step
@@ -186,10 +186,11 @@ pub struct RotatingDoor {
 }
 
 impl RotatingDoor {
-    /// Reads the secret, refusing a file that group or others may read.
+    /// Reads the secret, refusing a file that group or others may read or
+    /// write, or that a user other than this one or root owns.
     /// No error carries any of the key.
     pub fn open(&self) -> Result<RotatingKnock<'_>, RotatingError> {
-        let secret = Secret::read_file(&self.secret_file)
+        let secret = Secret::read_file(&self.secret_file, reader_uid())
             .map_err(|source| secret_error(&self.secret_file, source))?;
         Ok(RotatingKnock { door: self, secret })
     }
@@ -197,10 +198,10 @@ impl RotatingDoor {
 
 fn secret_error(path: &Path, source: SecretError) -> RotatingError {
     match source {
-        SecretError::Readable { mode } => RotatingError::Exposed(SecretExposed {
+        SecretError::Exposed(exposure) => RotatingError::Exposed(SecretExposed {
             file: "secret file",
             path: path.to_owned(),
-            mode,
+            exposure,
         }),
         source => RotatingError::Secret {
             path: path.to_owned(),

@@ -43,3 +43,11 @@ pub fn interface_name(index: u32) -> Option<String> {
     let name = CStr::from_bytes_until_nul(&name).ok()?;
     Some(name.to_string_lossy().into_owned())
 }
+
+/// The effective uid of this process: the user a secret file must belong to
+/// (or root).
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes no arguments, touches no memory of ours and
+    // cannot fail (POSIX).
+    unsafe { libc::geteuid() }
+}

@@ -105,7 +105,7 @@ fn a_file_others_may_read_is_refused_naming_the_fix() {
     knock_file(&[], &file, "127.0.0.1")
         .code(1)
         .stderr(contains(format!(
-            "holds secrets but group or others may access it (mode 0640): run `chmod 600 {}`",
+            "holds secrets but group or others may read it (mode 0640): run `chmod 600 {}`",
             file.display()
         )));
     assert_eq!(hits(&socket), 0);

@@ -193,8 +193,8 @@ fn a_rotating_knock_waits_for_a_fresh_step_and_sends_the_derived_hits() {
 }
 
 #[test]
-fn a_secret_file_others_may_read_is_refused_naming_the_file_and_the_fix() {
-    for mode in [0o640, 0o604, 0o644] {
+fn a_secret_file_others_may_read_or_write_is_refused_naming_the_file_and_the_fix() {
+    for mode in [0o640, 0o604, 0o644, 0o620, 0o602, 0o622] {
         let (_dir, key) = secret_file(SECRET, mode);
         let output = knock()
             .args(["--sequence-only", "--door", "d", "--secret-file"])

@@ -66,3 +66,70 @@ pub fn run(args: &Args) -> ExitCode {
         ExitCode::FAILURE
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    use clap::Parser;
+
+    use super::*;
+
+    /// A ledger in `dir` holding one open door whose stop command creates
+    /// `marker`.
+    fn ledger_with_a_stop(dir: &Path, marker: &Path) {
+        let stop = format!("touch {}", marker.display());
+        let mut ledger = Ledger::open(dir).unwrap().ledger;
+        let source = "198.18.1.2".parse().unwrap();
+        ledger
+            .record_open("ssh", source, &stop, SystemTime::now())
+            .unwrap();
+    }
+
+    fn close_all(dir: &Path) -> ExitCode {
+        let args = Args::try_parse_from([
+            "knockd".as_ref(),
+            "--close-all".as_ref(),
+            "-c".as_ref(),
+            dir.join("no-such-knockd.conf").as_os_str(),
+            "--state-dir".as_ref(),
+            dir.as_os_str(),
+        ])
+        .unwrap();
+        run(&args)
+    }
+
+    #[test]
+    fn a_state_directory_others_may_write_runs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let state = dir.path().join("state");
+        ledger_with_a_stop(&state, &marker);
+        // Anyone may now have forged the ledger's records.
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(close_all(&state), ExitCode::FAILURE);
+        assert!(!marker.exists(), "the stop command ran");
+
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert_eq!(close_all(&state), ExitCode::SUCCESS);
+        assert!(marker.exists(), "once fixed, the stop command runs");
+    }
+
+    /// Root only: the reproduction of the issue, a state directory owned by
+    /// another user (uid 65534), who could forge its records.
+    #[test]
+    fn a_state_directory_another_user_owns_runs_nothing() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root to give a directory away");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let state = dir.path().join("state");
+        ledger_with_a_stop(&state, &marker);
+        std::os::unix::fs::chown(&state, Some(65534), None).unwrap();
+        assert_eq!(close_all(&state), ExitCode::FAILURE);
+        assert!(!marker.exists(), "the stop command ran");
+    }
+}

@@ -61,7 +61,8 @@ impl Setup {
     pub fn read(args: Args) -> Result<Setup, SetupError> {
         let base = std::env::current_dir().map_err(SetupError::CurrentDir)?;
         let config_path = base.join(&args.config);
-        let loaded = doors::load(&config_path, &base).map_err(SetupError::Load)?;
+        let loaded = doors::load(&config_path, &base, nix::unistd::geteuid().as_raw())
+            .map_err(SetupError::Load)?;
         let configured = if args.interface.is_empty() {
             // `Interface = eth0, wg0`: 0.8 took the whole value as one name.
             let listed = loaded.config.options.interface.as_deref().unwrap_or("");

@@ -209,6 +209,38 @@ fn a_bad_one_time_sequences_file_names_its_line() {
 
 #[test]
 #[cfg(target_os = "linux")] // Linux calls loopback `lo`
+fn check_warns_of_a_config_others_may_write_and_of_an_untrusted_state_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write(dir.path(), "k.conf", DOOR);
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o666)).unwrap();
+    let state = dir.path().join("state");
+    let (stdout, stderr) = check_ok(&conf, &["-i", "lo", "--state-dir", state.to_str().unwrap()]);
+    assert!(stdout.contains("[seq3]"), "{stdout}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: {}: holds the commands knockd runs, but group or others may write it (mode 0666); still used, as knockd 0.8 does: run chmod go-w on it",
+            conf.display()
+        )),
+        "{stderr}"
+    );
+
+    // A state directory others may write is a problem: exit 2.
+    fs::create_dir(&state).unwrap();
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o777)).unwrap();
+    knockd()
+        .args(["-i".as_ref(), "lo".as_ref(), "--state-dir".as_ref(), state.as_os_str()])
+        .args(["-c".as_ref(), conf.as_os_str(), "--check".as_ref()])
+        .assert()
+        .code(2)
+        .stderr(contains(format!(
+            "group or others may write it (mode 0777), so the stop commands in it could be forged and run as knockd's user; not used: run `chmod go-w {}` --> doors opened would not close if knockd died",
+            state.display()
+        )));
+}
+
+#[test]
+#[cfg(target_os = "linux")] // Linux calls loopback `lo`
 fn check_prints_each_door_and_the_filter_on_loopback() {
     let dir = tempfile::tempdir().unwrap();
     let conf = write(dir.path(), "k.conf", DOOR);

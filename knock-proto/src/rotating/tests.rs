@@ -72,26 +72,76 @@ fn bad_secrets_are_refused_without_showing_the_key() {
     assert_eq!(format!("{secret:?}"), "Secret(20 bytes)");
 }
 
+/// The effective uid of this process: the owner of a file it creates.
+#[cfg(unix)]
+fn own_uid(dir: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    let probe = dir.join("probe");
+    std::fs::write(&probe, "").unwrap();
+    std::fs::metadata(&probe).unwrap().uid()
+}
+
 #[cfg(unix)]
 #[test]
 fn a_secret_file_takes_the_first_key_line_and_must_be_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
+    let user = own_uid(dir.path());
     let path = dir.path().join("door.key");
     std::fs::write(
         &path,
         "# made with head -c 20 /dev/urandom | base32\n\n  GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ  \nignored\n",
     )
     .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let error = Secret::read_file(&path).unwrap_err();
-    assert_eq!(error, SecretError::Readable { mode: 0o640 });
-    assert!(error.to_string().contains("chmod 600"), "{error}");
+    for mode in [0o640, 0o620, 0o602, 0o622] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let error = Secret::read_file(&path, user).unwrap_err();
+        assert_eq!(
+            error,
+            SecretError::Exposed(Exposure::Mode {
+                mode,
+                forbidden: 0o077
+            }),
+            "{mode:o}"
+        );
+        assert!(error.to_string().contains("chmod 600"), "{error}");
+    }
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    assert_eq!(Secret::read_file(&path).unwrap().len(), 20);
+    assert_eq!(Secret::read_file(&path, user).unwrap().len(), 20);
 
     std::fs::write(&path, "# nothing but comments\n\n").unwrap();
-    assert_eq!(Secret::read_file(&path).unwrap_err(), SecretError::NoKey);
+    assert_eq!(
+        Secret::read_file(&path, user).unwrap_err(),
+        SecretError::NoKey
+    );
+}
+
+/// Root only: a file chowned to another user.
+#[cfg(unix)]
+#[test]
+fn a_secret_file_another_user_owns_is_refused() {
+    use std::os::unix::fs::{chown, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    if own_uid(dir.path()) != 0 {
+        eprintln!("skipped: needs root to give a file away");
+        return;
+    }
+    let path = dir.path().join("door.key");
+    std::fs::write(&path, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    chown(&path, Some(65534), None).unwrap();
+    let error = Secret::read_file(&path, 0).unwrap_err();
+    assert_eq!(
+        error,
+        SecretError::Exposed(Exposure::Owner {
+            owner: 65534,
+            user: 0
+        })
+    );
+    assert!(error.to_string().ends_with("run chown 0 on it"), "{error}");
+    // Root's file is trusted by any user.
+    chown(&path, Some(0), None).unwrap();
+    assert!(Secret::read_file(&path, 65534).is_ok());
 }
 
 #[test]

@@ -11,6 +11,7 @@
 use std::fmt;
 use std::path::Path;
 
+use knock_proto::file::Exposure;
 use knock_proto::rotating::{Label, Rotation, Secret};
 use knock_proto::{OneTimeError, OneTimeSequences, Sequence};
 
@@ -135,14 +136,18 @@ impl std::error::Error for LoadError {}
 ///
 /// A rotating door whose secret cannot be used is disabled (moved to
 /// [`Config::disabled`]), not fatal: it is knockd's own directive, and one
-/// bad door must not take down the others.
-pub fn load(path: &Path, base: &Path) -> Result<Loaded, LoadError> {
+/// bad door must not take down the others. A secret must belong to `user`
+/// (the uid knockd runs as) or root and give group and others no permission.
+/// A configuration someone else may change is a warning in
+/// [`Config::warnings`].
+pub fn load(path: &Path, base: &Path, user: u32) -> Result<Loaded, LoadError> {
     let mut config = Config::load(path).map_err(LoadError::Config)?;
     config.resolve_paths(base);
+    config.warnings.extend(exposed(path, user));
     let mut secrets = Vec::new();
     let mut kept = Vec::with_capacity(config.doors.len());
     for door in std::mem::take(&mut config.doors) {
-        match read_secret(&door) {
+        match read_secret(&door, user) {
             Ok(rotating) => {
                 secrets.push(rotating);
                 kept.push(door);
@@ -179,8 +184,27 @@ pub fn load(path: &Path, base: &Path) -> Result<Loaded, LoadError> {
     Ok(Loaded { config, doors })
 }
 
+/// The warning for a configuration that someone other than `user` or root
+/// may change: it holds the commands knockd runs as `user`.
+#[cfg(unix)]
+fn exposed(path: &Path, user: u32) -> Option<ConfigError> {
+    let meta = std::fs::metadata(path).ok()?;
+    let exposure = Exposure::of_file(&meta, user, 0o022)?;
+    Some(ConfigError::new(
+        path,
+        None,
+        ConfigErrorKind::Exposed(exposure),
+    ))
+}
+
+/// Other platforms have no owners and modes to check.
+#[cfg(not(unix))]
+fn exposed(_path: &Path, _user: u32) -> Option<ConfigError> {
+    None
+}
+
 /// A rotating door's secret, read and checked; `None` for other doors.
-fn read_secret(door: &Door) -> Result<Option<RotatingDoor>, ConfigError> {
+fn read_secret(door: &Door, user: u32) -> Result<Option<RotatingDoor>, ConfigError> {
     let SequenceSource::Rotating(RotatingSource {
         secret_file,
         rotation,
@@ -198,7 +222,7 @@ fn read_secret(door: &Door) -> Result<Option<RotatingDoor>, ConfigError> {
             },
         )
     };
-    let secret = Secret::read_file(secret_file).map_err(|e| problem(e.to_string()))?;
+    let secret = Secret::read_file(secret_file, user).map_err(|e| problem(e.to_string()))?;
     // The config readers have checked the name's length. The label is the
     // name's bytes as written in the file.
     let label = Label::new(&crate::bytes::encode(&door.name))
@@ -215,6 +239,14 @@ mod tests {
     use super::*;
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
+
+    /// The effective uid of this process: the owner of a file it creates.
+    fn own_uid(dir: &Path) -> u32 {
+        use std::os::unix::fs::MetadataExt;
+        let probe = dir.join("probe");
+        fs::write(&probe, "").unwrap();
+        fs::metadata(&probe).unwrap().uid()
+    }
 
     /// Writes `key` as a private secret file in `dir`.
     fn secret_file(dir: &Path, key: &str) -> std::path::PathBuf {
@@ -248,7 +280,7 @@ mod tests {
                 v["protocol"].as_str().unwrap()
             );
             fs::write(&conf, text).unwrap();
-            let loaded = load(&conf, dir.path()).unwrap();
+            let loaded = load(&conf, dir.path(), own_uid(dir.path())).unwrap();
             let rotating = loaded.doors[0].rotating.as_ref().unwrap();
             let t = v["t"].as_u64().unwrap();
             // Any moment of the step: its first second and its last.
@@ -270,18 +302,71 @@ mod tests {
         let conf = dir.path().join("knockd.conf");
         let text = "[rot]\nRotating_Secret = door.key\n[plain]\nsequence = 7,8,9\n";
         fs::write(&conf, text).unwrap();
-        let loaded = load(&conf, dir.path()).unwrap();
+        let loaded = load(&conf, dir.path(), own_uid(dir.path())).unwrap();
         assert_eq!(loaded.doors.len(), 1);
         assert_eq!(loaded.doors[0].door.name, "plain");
         let error = loaded.config.disabled[0].error.to_string();
         assert_eq!(
             error,
             format!(
-                "{}: section rot: the secret file is readable by group or others (mode 644); run chmod 600 on it",
+                "{}: section rot: the secret file is not private: group or others may read it (mode 0644); run chmod 600 on it",
                 key.display()
             )
         );
         assert!(!error.contains("GEZD"), "{error}");
+    }
+
+    #[test]
+    fn a_configuration_others_may_write_is_used_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("knockd.conf");
+        fs::write(&conf, "[d]\nsequence = 7\n").unwrap();
+        let user = own_uid(dir.path());
+        for mode in [0o644, 0o640, 0o600] {
+            fs::set_permissions(&conf, fs::Permissions::from_mode(mode)).unwrap();
+            assert!(load(&conf, dir.path(), user)
+                .unwrap()
+                .config
+                .warnings
+                .is_empty());
+        }
+        fs::set_permissions(&conf, fs::Permissions::from_mode(0o664)).unwrap();
+        let loaded = load(&conf, dir.path(), user).unwrap();
+        assert_eq!(loaded.doors.len(), 1, "still used");
+        let warnings: Vec<String> = loaded
+            .config
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            warnings,
+            [format!(
+                "{}: holds the commands knockd runs, but group or others may write it (mode 0664); still used, as knockd 0.8 does: run chmod go-w on it",
+                conf.display()
+            )]
+        );
+        // Owned by a user other than root and the reader: as root, give the
+        // file away; otherwise read it as another user.
+        fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
+        let (owner, reader) = if user == 0 {
+            std::os::unix::fs::chown(&conf, Some(65534), None).unwrap();
+            (65534, 0)
+        } else {
+            (user, user + 1)
+        };
+        let warnings = load(&conf, dir.path(), reader).unwrap().config.warnings;
+        let said = warnings[0].to_string();
+        assert!(
+            said.contains(&format!(
+                "its owner (uid {owner}) is neither root nor the user reading it (uid {reader})"
+            )),
+            "{said}"
+        );
+        assert!(
+            said.ends_with(&format!("run chown {reader} on it")),
+            "{said}"
+        );
     }
 
     #[test]
@@ -294,7 +379,7 @@ mod tests {
             "[fixed]\nsequence = 7\n[otp]\none_time_sequences = otp\n",
         )
         .unwrap();
-        let loaded = load(&conf, dir.path()).unwrap();
+        let loaded = load(&conf, dir.path(), own_uid(dir.path())).unwrap();
         assert_eq!(
             loaded.doors[0].active_sequence().unwrap().to_string(),
             "7:tcp"
@@ -310,7 +395,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("knockd.conf");
         fs::write(&conf, "[otp]\none_time_sequences = /nonexistent/otp\n").unwrap();
-        let err = load(&conf, dir.path()).unwrap_err();
+        let err = load(&conf, dir.path(), own_uid(dir.path())).unwrap_err();
         assert_eq!(
             err.to_string(),
             "/nonexistent/otp: No such file or directory"

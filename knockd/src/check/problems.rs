@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use knockd_core::config::Door;
 
 use crate::interfaces;
+use crate::ledger::trust::{self, TrustError};
 use crate::setup::Setup;
 
 /// How bad a problem is, which sets `--check`'s exit status.
@@ -51,6 +52,7 @@ pub fn predict(setup: &Setup, log_file: Option<&Path>) -> Vec<Problem> {
     if let Some(problem) = log_file.and_then(unwritable_log) {
         problems.push(problem);
     }
+    problems.extend(untrusted_state_dir(&setup.state_dir()));
     let loaded = &setup.loaded;
     for disabled in &loaded.config.disabled {
         problems.push(Problem {
@@ -111,6 +113,18 @@ fn unwritable_log(path: &Path) -> Option<Problem> {
             knock_proto::io_message(&error)
         ),
     })
+}
+
+/// A state directory someone else may change: knockd would run without its
+/// ledger. One that does not exist yet is created by knockd, trusted.
+fn untrusted_state_dir(dir: &Path) -> Option<Problem> {
+    match trust::check(dir) {
+        Err(TrustError::Untrusted(untrusted)) => Some(Problem {
+            severity: Severity::Degraded,
+            message: format!("{untrusted} --> doors opened would not close if knockd died"),
+        }),
+        _ => None,
+    }
 }
 
 /// The door's commands whose program is not found or not executable.

@@ -21,8 +21,13 @@
 //!
 //! A line that is not a record (torn by a crash, edited) is reported by line
 //! number and skipped, never fatal.
+//!
+//! The directory and every file in it must belong to knockd's user (or
+//! root) and be writable by nobody else ([`trust`]), else the ledger is not
+//! used: its stop commands run as that user.
 
 pub mod record;
+pub mod trust;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -38,6 +43,7 @@ use knock_proto::io_message;
 use nix::fcntl::{Flock, FlockArg};
 
 use record::{Record, HEADER};
+use trust::{TrustError, Untrusted};
 
 /// Records beyond the open doors that the journal may hold before it is compacted.
 const TAIL: usize = 64;
@@ -90,6 +96,9 @@ pub enum LedgerError {
         /// The pid in its lock file, if readable.
         pid: Option<u32>,
     },
+    /// Someone other than knockd's user or root may change the directory
+    /// or a file in it.
+    Untrusted(Untrusted),
     /// The directory or a file in it could not be created, read or written.
     Io {
         /// The file or directory.
@@ -109,6 +118,7 @@ impl fmt::Display for LedgerError {
                     None => f.write_str(" by another knockd"),
                 }
             }
+            LedgerError::Untrusted(untrusted) => untrusted.fmt(f),
             LedgerError::Io { path, error } => {
                 write!(f, "door ledger {}: {}", path.display(), io_message(error))
             }
@@ -119,8 +129,9 @@ impl fmt::Display for LedgerError {
 impl std::error::Error for LedgerError {}
 
 impl Ledger {
-    /// Takes the state directory `dir` (created, mode 0700, if missing) and
-    /// reads what a previous run left open.
+    /// Takes the state directory `dir` (created, mode 0700, if missing),
+    /// once [`trust::check`] has found it trustworthy, and reads what a
+    /// previous run left open.
     pub fn open(dir: &Path) -> Result<Opened, LedgerError> {
         let io_error = |path: &Path| {
             let path = path.to_owned();
@@ -131,6 +142,10 @@ impl Ledger {
             .mode(0o700)
             .create(dir)
             .map_err(io_error(dir))?;
+        trust::check(dir).map_err(|error| match error {
+            TrustError::Untrusted(untrusted) => LedgerError::Untrusted(untrusted),
+            TrustError::Io { path, error } => LedgerError::Io { path, error },
+        })?;
         let lock = lock(dir)?;
         let path = journal_path(dir);
         let bytes = read_journal(&path).map_err(io_error(&path))?;
@@ -243,7 +258,7 @@ fn lock(dir: &Path) -> Result<Flock<File>, LedgerError> {
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&path)
         .map_err(|error| LedgerError::Io {
             path: path.clone(),
@@ -362,17 +377,11 @@ fn rewrite(dir: &Path, open: &[Entry]) -> io::Result<File> {
 
 /// Replaces the file `name` of the state directory `dir` by `bytes` so that
 /// a crash leaves either the old or the new file, never a mix: write a
-/// temporary (mode 0600, never through a link), fsync, rename, fsync the
-/// directory.
+/// temporary (created afresh by [`trust::create_temporary`]), fsync,
+/// rename, fsync the directory.
 pub fn replace_atomically(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     let temporary = dir.join(format!("{name}.tmp"));
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&temporary)?;
+    let mut file = trust::create_temporary(&temporary)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     fs::rename(&temporary, dir.join(name))?;

@@ -63,7 +63,7 @@ impl Reloader {
             .name("knockd-reload".into())
             .spawn(move || {
                 // The loop may have gone (shutdown): then nobody listens.
-                let _ = done.send(doors::load(&path, &base));
+                let _ = done.send(doors::load(&path, &base, nix::unistd::geteuid().as_raw()));
                 let _ = notify.write_all(&[1]);
             })?;
         self.pending = Some(result);

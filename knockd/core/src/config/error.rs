@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use knock_proto::file::Exposure;
 use knock_proto::{io_message, FlagError, SequenceError, Visible};
 
 use super::value::MAX_COMMAND_LEN;
@@ -84,6 +85,10 @@ pub enum ConfigErrorKind {
     },
     /// A TOML syntax or type error (toml's message).
     Toml(String),
+    /// Someone other than knockd's user or root may change the
+    /// configuration, which holds the commands knockd runs (a warning: 0.8
+    /// reads it all the same).
+    Exposed(Exposure),
     /// The `Rotating_*` settings of a door do not make a rotating door.
     Rotating {
         /// The door's name.
@@ -163,6 +168,12 @@ impl fmt::Display for ConfigErrorKind {
             ),
             ConfigErrorKind::Sources { key, error } => write!(f, "{}: {error}", Visible(key)),
             ConfigErrorKind::Toml(message) => f.write_str(message),
+            ConfigErrorKind::Exposed(exposure) => write!(
+                f,
+                "holds the commands knockd runs, but {}; still used, as knockd 0.8 does: run {} on it",
+                exposure.reason(),
+                exposure.fix()
+            ),
             ConfigErrorKind::Rotating { door, problem } => {
                 write!(f, "section {}: {problem}", Visible(door))
             }
