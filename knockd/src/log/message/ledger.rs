@@ -41,6 +41,15 @@ pub enum LedgerMessage<'a> {
         /// Whether the ledger keeps the stop command for the next start.
         in_ledger: bool,
     },
+    /// `<src>: <door>: start command still running at shutdown: ending it
+    /// (SIGTERM, then SIGKILL) to run its stop command` (log, stderr). Not in
+    /// 0.8, whose stop could run before its start finished.
+    StartEnded {
+        /// The knocker.
+        source: Source<'a>,
+        /// The door's name.
+        door: &'a str,
+    },
     /// `<error> --> doors opened now will not close if knockd dies ...` (log,
     /// stderr): the state directory is unusable. Not in 0.8.
     LedgerUnavailable {
@@ -101,6 +110,15 @@ impl LedgerMessage<'_> {
                     })
                 })?;
                 Record::new(LOG | STDERR, "stop_left_pending")
+                    .warning()
+                    .about(door, *source)
+            }
+            LedgerMessage::StartEnded { source, door } => {
+                write!(
+                    out,
+                    "{source}: {door}: start command still running at shutdown: ending it (SIGTERM, then SIGKILL) to run its stop command"
+                )?;
+                Record::new(LOG | STDERR, "start_ended")
                     .warning()
                     .about(door, *source)
             }
