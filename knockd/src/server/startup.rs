@@ -296,12 +296,7 @@ fn open_ledger(
 ) -> Result<(Option<Ledger>, Vec<Entry>), StartError> {
     match Ledger::open(&setup.state_dir()) {
         Ok(opened) => {
-            if !opened.skipped.is_empty() {
-                logger.emit(&LedgerMessage::LedgerLinesSkipped {
-                    path: &opened.ledger.path(),
-                    lines: &opened.skipped,
-                });
-            }
+            opened.report(logger);
             Ok((Some(opened.ledger), opened.pending))
         }
         Err(error @ LedgerError::Busy { .. }) => Err(StartError::Ledger(error)),

@@ -64,6 +64,15 @@ pub enum LedgerMessage<'a> {
         /// The 1-based numbers of the skipped lines.
         lines: &'a [usize],
     },
+    /// `door ledger <path>: <n> door(s) left open by a previous run cannot be
+    /// closed: their records are damaged --> ...` (log, stderr): skipped
+    /// lines that were `open` records. Not in 0.8.
+    DoorsLost {
+        /// The journal.
+        path: &'a Path,
+        /// How many doors.
+        count: usize,
+    },
     /// `error: cannot write the door ledger: <strerror> --> ...` (log,
     /// stderr). Not in 0.8.
     LedgerWriteFailed {
@@ -141,6 +150,14 @@ impl LedgerMessage<'_> {
                     out.write_str(" that are not records")
                 })?;
                 Record::new(LOG | STDERR, "ledger_lines_skipped").warning()
+            }
+            LedgerMessage::DoorsLost { path, count } => {
+                write!(
+                    out,
+                    "door ledger {}: {count} door(s) left open by a previous run cannot be closed: their records are damaged --> undo by hand what their start commands did",
+                    path.display()
+                )?;
+                Record::new(LOG | STDERR, "doors_lost").error()
             }
             LedgerMessage::LedgerWriteFailed { error } => {
                 out.with(|out| {
