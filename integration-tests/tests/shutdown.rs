@@ -8,7 +8,9 @@
 //! |                                                  | runs; the start never completes                   |
 //! | SIGKILL while a 3 s start runs                   | the start dies with knockd (Linux); the next      |
 //! |                                                  | start runs the stop, and nothing opens after it   |
+//! | a rotating door, the state directory unusable    | a warning at start: knocks replay across restarts |
 
+use std::os::unix::fs::PermissionsExt;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -92,5 +94,25 @@ fn a_start_dies_with_a_sigkilled_knockd_and_the_next_start_closes_the_door() {
     assert_eq!(
         rig.scratch.lines("out"),
         [format!("begin {client}"), format!("stop {client}")]
+    );
+}
+
+#[test]
+#[ignore = "needs root and network namespaces: run as root with --ignored"]
+fn a_rotating_door_without_a_usable_state_directory_is_warned_about_at_start() {
+    let scratch = Scratch::new();
+    // A file where the state directory should be.
+    scratch.write("state", "");
+    let key = scratch.write("door.key", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let door = format!(
+        "[rot]\n    Rotating_Secret = {}\n    Rotating_Range = 20000-29999\n    \
+         start_command = true\n\n",
+        key.display()
+    );
+    let rig = Rig::start(&Pair::ours(), scratch, &config(&[door]), &[]);
+    rig.daemon.expect_log(
+        "no usable state directory: 1 rotating door(s) keep their spent steps in memory only \
+         --> a knock sniffed or replayed before a restart opens its door again after it",
     );
 }

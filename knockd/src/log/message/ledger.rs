@@ -64,6 +64,13 @@ pub enum LedgerMessage<'a> {
         /// The 1-based numbers of the skipped lines.
         lines: &'a [usize],
     },
+    /// `no usable state directory: <n> rotating door(s) keep their spent steps
+    /// in memory only --> ...` (log, stderr): a knock sniffed before a
+    /// restart opens the door again after it. Not in 0.8.
+    SpentStepsInMemory {
+        /// How many rotating doors.
+        doors: usize,
+    },
     /// `door ledger <path>: <n> door(s) left open by a previous run cannot be
     /// closed: their records are damaged --> ...` (log, stderr): skipped
     /// lines that were `open` records. Not in 0.8.
@@ -150,6 +157,11 @@ impl LedgerMessage<'_> {
                     out.write_str(" that are not records")
                 })?;
                 Record::new(LOG | STDERR, "ledger_lines_skipped").warning()
+            }
+            LedgerMessage::SpentStepsInMemory { doors } => {
+                write!(out, "no usable state directory: {doors} ")?;
+                out.write_str(crate::spent_steps::IN_MEMORY_ONLY)?;
+                Record::new(LOG | STDERR, "spent_steps_in_memory").warning()
             }
             LedgerMessage::DoorsLost { path, count } => {
                 write!(
