@@ -62,15 +62,15 @@ fn sigterm_ends_a_running_start_runs_its_stop_and_exits_within_5_s() {
     let took = signalled.elapsed();
     assert!(status.success(), "{status:?}");
     assert!(took < Duration::from_secs(5), "exit took {took:?}");
-    rig.daemon.expect_log(&format!(
-        "{client}: d: start command still running at shutdown: ending it"
-    ));
     past_the_start(knocked);
     assert_eq!(
         rig.scratch.lines("out"),
         [format!("begin {client}"), format!("stop {client}")],
         "the stop ran and the start never completed"
     );
+    rig.daemon.expect_log(&format!(
+        "{client}: d: start command still running at shutdown: ending it"
+    ));
 }
 
 #[test]

@@ -26,12 +26,19 @@ use crate::sys;
 /// How often [`CommandRunner::shutdown`] checks on its children.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(10);
 
-/// How long [`CommandRunner::shutdown`] lets a start command whose stop is
-/// pending finish by itself before it ends it.
-pub const START_GRACE: Duration = Duration::from_secs(1);
-
 /// How long a start command ended at shutdown has between SIGTERM and SIGKILL.
 pub const KILL_AFTER: Duration = Duration::from_millis(500);
+
+/// Whether a command is killed when the daemon dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tie {
+    /// A start command with a stop: it must not open the door after the
+    /// next knockd ran the stop from the ledger.
+    DiesWithDaemon,
+    /// A stop command, or a start without one: a half-run firewall command
+    /// is worse than a late one.
+    Outlives,
+}
 
 /// An opened door whose start command waits for a free slot.
 #[derive(Debug)]
@@ -286,7 +293,7 @@ impl CommandRunner {
     /// Shuts down within `grace`: drops start commands still waiting (their
     /// doors were never opened) and runs every pending stop command whose
     /// start command has exited, at once. A start command still running
-    /// after [`START_GRACE`] whose stop is pending is ended (its process
+    /// after half of `grace` whose stop is pending is ended (its process
     /// group gets SIGTERM, then SIGKILL [`KILL_AFTER`] later) and reaped,
     /// and then its stop runs: no start command completes after its stop
     /// ran, and the door closes. Then it waits for the rest of `grace` (at
@@ -303,7 +310,7 @@ impl CommandRunner {
             }
         }
         let deadline = now.checked_add(grace).unwrap_or(now);
-        let starts_end = now.checked_add(START_GRACE.min(grace)).unwrap_or(now);
+        let starts_end = now.checked_add(grace / 2).unwrap_or(now);
         self.settle(starts_end, |runner| runner.stops.is_empty(), log);
         let mut deadline = deadline;
         if !self.stops.is_empty() && self.end_blocking_starts(log) {
@@ -424,7 +431,13 @@ impl CommandRunner {
                 log,
             )
         });
-        let Some(id) = self.spawn(&start.door, &start.start, CommandKind::Start, None, log) else {
+        // Only a start with a stop can race it; others are left to finish.
+        let tied = if start.stop.is_some() {
+            Tie::DiesWithDaemon
+        } else {
+            Tie::Outlives
+        };
+        let Some(id) = self.spawn(&start.door, &start.start, tied, None, log) else {
             // Never started, so never to be closed.
             if start.stop.is_some() {
                 self.book.remove(&start.door, start.knocker.addr);
@@ -457,20 +470,21 @@ impl CommandRunner {
         self.spawn(
             &stop.door,
             &stop.command,
-            CommandKind::Stop,
+            Tie::Outlives,
             stop.ledger_id,
             log,
         );
     }
 
     /// Starts `/bin/sh -c <command>` and tracks it; returns its id, or `None`
-    /// (logged) when it could not be started. A start command dies with the
-    /// daemon where the system allows ([`sys::process::die_with_daemon`]).
+    /// (logged) when it could not be started. With [`Tie::DiesWithDaemon`]
+    /// it dies with the daemon where the system allows
+    /// ([`sys::process::die_with_daemon`]).
     fn spawn(
         &mut self,
         door: &str,
         command: &str,
-        kind: CommandKind,
+        tie: Tie,
         closes: Option<u64>,
         log: &mut Logger,
     ) -> Option<u64> {
@@ -482,7 +496,7 @@ impl CommandRunner {
             .arg(OsStr::from_bytes(&knockd_core::bytes::encode(command)))
             .stdin(Stdio::null())
             .process_group(0);
-        if kind == CommandKind::Start {
+        if tie == Tie::DiesWithDaemon {
             sys::process::die_with_daemon(&mut shell);
         }
         sys::process::close_inherited_descriptors();
