@@ -179,7 +179,12 @@ impl Ledger {
         let next_id = open.keys().max().map_or(0, |id| id + 1);
         let mut pending: Vec<Entry> = open.values().cloned().collect();
         pending.sort_by_key(|entry| (entry.deadline, entry.id));
-        let journal = rewrite(dir, &pending).map_err(io_error(&path))?;
+        let (journal, torn) = match rewrite(dir, &pending) {
+            Ok(journal) => (journal, false),
+            // Compacting takes room that a full disk lacks: the journal as
+            // it is still holds the doors, which must close.
+            Err(error) => keep_journal(&path).map_err(|_| io_error(&path)(error))?,
+        };
         let end = journal.metadata().map_err(io_error(&path))?.len();
         let ledger = Ledger {
             dir: dir.to_owned(),
@@ -189,7 +194,7 @@ impl Ledger {
             open,
             next_id,
             end,
-            torn: false,
+            torn,
         };
         Ok(Opened {
             ledger,
@@ -360,6 +365,22 @@ fn open_journal(path: &Path) -> io::Result<Option<File>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         opened => opened.map(Some),
     }
+}
+
+/// The journal as it is, opened for appending, and whether its last line
+/// lacks its newline (a torn record, which the next must not be glued to).
+fn keep_journal(path: &Path) -> io::Result<(File, bool)> {
+    let journal = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let len = journal.metadata()?.len();
+    let mut last = [b'\n'];
+    if len > 0 {
+        std::os::unix::fs::FileExt::read_exact_at(&journal, &mut last, len - 1)?;
+    }
+    Ok((journal, last[0] != b'\n'))
 }
 
 /// Replaces the journal by one holding only `open`, atomically, and

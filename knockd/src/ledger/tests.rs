@@ -308,3 +308,34 @@ fn a_record_torn_by_a_full_disk_is_cut_off_and_the_next_one_is_read_back() {
         [id]
     );
 }
+
+#[test]
+#[ignore = "needs root (a tmpfs in a mount namespace): run with --ignored"]
+fn on_a_full_disk_the_doors_of_a_previous_run_are_still_read_and_recorded() {
+    let disk = SmallDisk::new("256k");
+    let state = disk.dir.path().join("state");
+    let mut ledger = Ledger::open(&state).unwrap().ledger;
+    let id = ledger.record_open("a", knocker(), "stop a", at(1)).unwrap();
+    drop(ledger);
+    // Cut short by a crash: the next record must not be glued to it.
+    let mut journal = OpenOptions::new()
+        .append(true)
+        .open(journal_path(&state))
+        .unwrap();
+    journal.write_all(b"open\t7\t17").unwrap();
+    let filler = disk.fill();
+    // No room to compact: the journal is kept as it is.
+    let opened = Ledger::open(&state).unwrap();
+    assert_eq!(
+        opened.pending.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [id]
+    );
+    assert_eq!(journal_lines(&state).len(), 3, "not compacted");
+    let mut ledger = opened.ledger;
+    fs::remove_file(filler).unwrap();
+    ledger.record_close(id).unwrap();
+    drop(ledger);
+    let opened = Ledger::open(&state).unwrap();
+    assert!(opened.pending.is_empty(), "{:?}", opened.pending);
+    assert_eq!(opened.skipped, [3]);
+}
