@@ -297,9 +297,9 @@ impl CommandRunner {
     /// group gets SIGTERM, then SIGKILL [`KILL_AFTER`] later) and reaped,
     /// and then its stop runs: no start command completes after its stop
     /// ran, and the door closes. Then it waits for the rest of `grace` (at
-    /// least [`KILL_AFTER`] after the SIGKILL) for all commands to exit. A stop whose start cannot be reaped in time
-    /// does not run; it stays in the ledger for the next start or
-    /// `--close-all`, and is logged. Returns how many commands were left
+    /// least [`KILL_AFTER`] after the SIGKILL) for all commands to exit. A
+    /// stop whose start cannot be reaped in time does not run; it stays in
+    /// the ledger for the next start or `--close-all`, and is logged. Returns how many commands were left
     /// running; the others (stop commands, starts of doors without one) are
     /// not killed (a half-run firewall command is worse than a late one) and
     /// are logged.
@@ -309,10 +309,9 @@ impl CommandRunner {
                 self.book.remove(&start.door, start.knocker.addr);
             }
         }
-        let deadline = now.checked_add(grace).unwrap_or(now);
         let starts_end = now.checked_add(grace / 2).unwrap_or(now);
         self.settle(starts_end, |runner| runner.stops.is_empty(), log);
-        let mut deadline = deadline;
+        let mut deadline = now.checked_add(grace).unwrap_or(now);
         if !self.stops.is_empty() && self.end_blocking_starts(log) {
             // However short the grace, the SIGKILLed starts get time to be
             // reaped, so that their stops run.
