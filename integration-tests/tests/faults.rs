@@ -42,7 +42,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 /// How long SIGTERM waits for commands (knockd's `SHUTDOWN_GRACE`), plus room for a loaded box.
-const GRACE: Duration = Duration::from_secs(5);
+const GRACE: Duration = Duration::from_secs(4);
 const GRACE_MARGIN: Duration = Duration::from_secs(3);
 /// knockd's queue of start commands waiting for a free slot (`RunnerLimits::max_queued`).
 const COMMAND_QUEUE: usize = 1024;

@@ -14,7 +14,7 @@ use knockd_core::config::Config;
 use crate::cli::Args;
 use crate::commands::{CommandRunner, RunnerLimits};
 use crate::ledger::{Ledger, LedgerError};
-use crate::log::{LedgerMessage, Logger};
+use crate::log::Logger;
 use crate::setup;
 
 /// How long `--close-all` waits for the stop commands.
@@ -42,12 +42,7 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if !opened.skipped.is_empty() {
-        logger.emit(&LedgerMessage::LedgerLinesSkipped {
-            path: &opened.ledger.path(),
-            lines: &opened.skipped,
-        });
-    }
+    opened.report(&mut logger);
     let wall = SystemTime::now();
     let mut pending = opened.pending;
     for entry in &mut pending {

@@ -24,6 +24,10 @@ const HEADER: &str = "# knockd spent rotating steps, v1";
 /// The largest file read: far more lines than doors times skew ever give.
 const MAX_FILE: u64 = 1 << 20;
 
+/// What keeping the spent steps in memory only (no usable state directory)
+/// means, after the number of rotating doors: said at start and by `--check`.
+pub const IN_MEMORY_ONLY: &str = "rotating door(s) keep their spent steps in memory only --> a knock sniffed or replayed before a restart opens its door again after it, within Rotating_Skew steps (fix the state directory or give another with --state-dir)";
+
 /// The spent steps, in memory and in the state directory.
 #[derive(Debug)]
 pub struct SpentSteps {

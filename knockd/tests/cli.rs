@@ -646,3 +646,37 @@ fn subcommands_check_their_arguments() {
             .stderr(contains("error:"));
     }
 }
+
+#[test]
+fn check_warns_that_rotating_doors_replay_across_restarts_without_a_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = write(dir.path(), "door.key", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n");
+    fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let conf = write(
+        dir.path(),
+        "k.conf",
+        &format!(
+            "[rot]\nRotating_Secret = {}\nRotating_Range = 20000-29999\ntcpflags = syn\n\
+             command = true\n{DOOR}",
+            key.display()
+        ),
+    );
+    // A regular file where the state directory should be: unusable even by root.
+    let state = write(dir.path(), "state", "");
+    let state_arg = state.to_str().unwrap();
+    let (_, stderr) = check_ok(&conf, &["-i", "lo", "--state-dir", state_arg]);
+    assert!(
+        stderr.contains(&format!(
+            "warning: state directory {state_arg}: Not a directory: 1 rotating door(s) keep \
+             their spent steps in memory only --> a knock sniffed or replayed before a restart \
+             opens its door again after it"
+        )),
+        "{stderr}"
+    );
+    let usable = dir.path().join("usable");
+    let (_, stderr) = check_ok(
+        &conf,
+        &["-i", "lo", "--state-dir", usable.to_str().unwrap()],
+    );
+    assert!(!stderr.contains("spent steps"), "{stderr}");
+}

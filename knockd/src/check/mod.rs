@@ -160,11 +160,37 @@ fn print_warnings_and_problems(setup: &Setup, settings: &LogSettings) -> Option<
     for warning in guessable::warnings(&loaded.doors, &listening::read()) {
         eprintln!("warning: {warning}");
     }
+    if let Some(warning) = spent_steps_in_memory(setup) {
+        eprintln!("warning: {warning}");
+    }
     let problems = problems::predict(setup, settings.log_file.as_deref());
     for problem in &problems {
         eprintln!("{problem}");
     }
     problems.iter().map(|p| p.severity).max()
+}
+
+/// With rotating doors and a state directory knockd could not use: their
+/// spent steps would be kept in memory only, so a knock replayed after a
+/// restart would open again.
+fn spent_steps_in_memory(setup: &Setup) -> Option<String> {
+    let rotating = setup
+        .loaded
+        .doors
+        .iter()
+        .filter(|d| d.rotating.is_some())
+        .count();
+    if rotating == 0 {
+        return None;
+    }
+    let dir = setup.state_dir();
+    let error = problems::unusable_state_dir(&dir)?;
+    Some(format!(
+        "state directory {}: {}: {rotating} {}",
+        dir.display(),
+        knock_proto::io_message(&error),
+        crate::spent_steps::IN_MEMORY_ONLY
+    ))
 }
 
 /// The filter as a libpcap expression in 0.8's form (what -D's `adding

@@ -127,6 +127,29 @@ fn untrusted_state_dir(dir: &Path) -> Option<Problem> {
     }
 }
 
+/// Why knockd could not use `dir` as its state directory (create it, or
+/// write in it), if it could not. Creating it here would change the
+/// machine: its nearest existing ancestor says whether knockd could.
+pub fn unusable_state_dir(dir: &Path) -> Option<std::io::Error> {
+    let existing = dir
+        .ancestors()
+        .map(|a| {
+            if a.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                a
+            }
+        })
+        .find(|a| a.symlink_metadata().is_ok())?;
+    if !existing.is_dir() {
+        return Some(std::io::Error::from_raw_os_error(libc::ENOTDIR));
+    }
+    let flags = nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK;
+    nix::unistd::access(existing, flags)
+        .err()
+        .map(std::io::Error::from)
+}
+
 /// The door's commands whose program is not found or not executable.
 fn unrunnable_commands(door: &Door) -> Vec<Problem> {
     door.commands()

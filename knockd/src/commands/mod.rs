@@ -14,7 +14,11 @@
 //! Doors that always close: with a [`Ledger`](crate::ledger::Ledger), each
 //! stop command is recorded on disk before its start command runs and marked
 //! done once it has run, so a knockd killed in between closes the door at its
-//! next start ([`CommandRunner::recover`]) or at `knockd --close-all`.
+//! next start ([`CommandRunner::recover`]) or at `knockd --close-all`. No
+//! start command completes after its stop ran: at shutdown a start still
+//! running is ended before its stop runs ([`CommandRunner::shutdown`]), and
+//! on Linux a start command dies with a knockd killed by SIGKILL, so it
+//! cannot open the door after the next knockd closed it.
 //!
 //! Children get stdin from `/dev/null` and the daemon's stdout and stderr (as
 //! in 0.8), and their own process group, so a Ctrl-C meant for a foreground

@@ -12,6 +12,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use knockd_core::config::{Door, MAX_COMMAND_LEN};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 
 use super::book::DoorBook;
 use super::{CommandStats, Knocker, OpenDoor, Opening, PendingStop, RunnerLimits};
@@ -23,6 +25,20 @@ use crate::sys;
 
 /// How often [`CommandRunner::shutdown`] checks on its children.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(10);
+
+/// How long a start command ended at shutdown has between SIGTERM and SIGKILL.
+pub const KILL_AFTER: Duration = Duration::from_millis(500);
+
+/// Whether a command is killed when the daemon dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tie {
+    /// A start command with a stop: it must not open the door after the
+    /// next knockd ran the stop from the ledger.
+    DiesWithDaemon,
+    /// A stop command, or a start without one: a half-run firewall command
+    /// is worse than a late one.
+    Outlives,
+}
 
 /// An opened door whose start command waits for a free slot.
 #[derive(Debug)]
@@ -274,40 +290,34 @@ impl CommandRunner {
         self.dispatch(now, log);
     }
 
-    /// Shuts down: drops start commands still waiting (their doors were never
-    /// opened), runs every pending stop command whose start command has
-    /// exited at once (so shutdown closes the doors it opened), and waits up
-    /// to `grace` for all commands to exit. A stop whose start command is
-    /// still running when the grace period ends does not run (it would race
-    /// its start, which may open the door again after it): it stays in the
-    /// ledger for the next start or `--close-all`, and is logged. Returns how
-    /// many commands were left running; they are not killed (a half-run
-    /// firewall command is worse than a late one) and are logged.
+    /// Shuts down within `grace`: drops start commands still waiting (their
+    /// doors were never opened) and runs every pending stop command whose
+    /// start command has exited, at once. A start command still running
+    /// after half of `grace` whose stop is pending is ended (its process
+    /// group gets SIGTERM, then SIGKILL [`KILL_AFTER`] later) and reaped,
+    /// and then its stop runs: no start command completes after its stop
+    /// ran, and the door closes. Then it waits for the rest of `grace` (at
+    /// least [`KILL_AFTER`] after the SIGKILL) for all commands to exit. A
+    /// stop whose start cannot be reaped in time does not run; it stays in
+    /// the ledger for the next start or `--close-all`, and is logged. Returns how many commands were left
+    /// running; the others (stop commands, starts of doors without one) are
+    /// not killed (a half-run firewall command is worse than a late one) and
+    /// are logged.
     pub fn shutdown(&mut self, now: Instant, grace: Duration, log: &mut Logger) -> usize {
         for start in self.queued.drain(..) {
             if start.stop.is_some() {
                 self.book.remove(&start.door, start.knocker.addr);
             }
         }
-        let deadline = now.checked_add(grace).unwrap_or(now);
-        loop {
-            self.collect_exited(log);
-            let mut i = 0;
-            while let Some(stop) = self.stops.get(i) {
-                if self.start_running(stop) {
-                    i += 1;
-                } else {
-                    let stop = self.stops.swap_remove(i);
-                    self.run_stop(stop, log);
-                }
-            }
-            if self.running.is_empty() || Instant::now() >= deadline {
-                break;
-            }
-            std::thread::sleep(
-                SHUTDOWN_POLL.min(deadline.saturating_duration_since(Instant::now())),
-            );
+        let starts_end = now.checked_add(grace / 2).unwrap_or(now);
+        self.settle(starts_end, |runner| runner.stops.is_empty(), log);
+        let mut deadline = now.checked_add(grace).unwrap_or(now);
+        if !self.stops.is_empty() && self.end_blocking_starts(log) {
+            // However short the grace, the SIGKILLed starts get time to be
+            // reaped, so that their stops run.
+            deadline = deadline.max(Instant::now() + KILL_AFTER);
         }
+        self.settle(deadline, |_| false, log);
         for stop in self.stops.drain(..) {
             log.emit(&LedgerMessage::StopLeftPending {
                 source: stop.knocker.source(),
@@ -321,6 +331,62 @@ impl CommandRunner {
         }
         self.running.clear();
         left
+    }
+
+    /// Reaps commands and runs every stop whose start has exited, until no
+    /// command runs, `done` holds, or `deadline` passes.
+    fn settle(&mut self, deadline: Instant, done: fn(&Self) -> bool, log: &mut Logger) {
+        loop {
+            self.collect_exited(log);
+            let mut i = 0;
+            while let Some(stop) = self.stops.get(i) {
+                if self.start_running(stop) {
+                    i += 1;
+                } else {
+                    let stop = self.stops.swap_remove(i);
+                    self.run_stop(stop, log);
+                }
+            }
+            if self.running.is_empty() || done(self) || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(
+                SHUTDOWN_POLL.min(deadline.saturating_duration_since(Instant::now())),
+            );
+        }
+    }
+
+    /// Ends the start commands that pending stops wait for: SIGTERM to each
+    /// one's process group, SIGKILL [`KILL_AFTER`] later, and reaps them.
+    /// None is reaped before its SIGKILL: an unreaped shell keeps its
+    /// process group id from being reused by an unrelated process. Returns
+    /// whether it ended any.
+    fn end_blocking_starts(&mut self, log: &mut Logger) -> bool {
+        let blocking: Vec<u64> = self.stops.iter().filter_map(|stop| stop.after).collect();
+        let ending: Vec<Pid> = self
+            .running
+            .iter()
+            .filter(|running| blocking.contains(&running.id))
+            .map(|running| Pid::from_raw(running.child.id() as i32))
+            .collect();
+        if ending.is_empty() {
+            return false;
+        }
+        for stop in self.stops.iter().filter(|stop| self.start_running(stop)) {
+            log.emit(&LedgerMessage::StartEnded {
+                source: stop.knocker.source(),
+                door: &stop.door,
+            });
+        }
+        // ESRCH: the group is gone already, which is what is wanted.
+        for &group in &ending {
+            let _ = killpg(group, Signal::SIGTERM);
+        }
+        std::thread::sleep(KILL_AFTER);
+        for &group in &ending {
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+        true
     }
 
     /// Whether `stop`'s start command is still running.
@@ -364,7 +430,13 @@ impl CommandRunner {
                 log,
             )
         });
-        let Some(id) = self.spawn(&start.door, &start.start, None, log) else {
+        // Only a start with a stop can race it; others are left to finish.
+        let tied = if start.stop.is_some() {
+            Tie::DiesWithDaemon
+        } else {
+            Tie::Outlives
+        };
+        let Some(id) = self.spawn(&start.door, &start.start, tied, None, log) else {
             // Never started, so never to be closed.
             if start.stop.is_some() {
                 self.book.remove(&start.door, start.knocker.addr);
@@ -394,15 +466,24 @@ impl CommandRunner {
         }
         self.book.remove(&stop.door, stop.knocker.addr);
         // A stop that cannot start stays in the ledger, for the next start.
-        self.spawn(&stop.door, &stop.command, stop.ledger_id, log);
+        self.spawn(
+            &stop.door,
+            &stop.command,
+            Tie::Outlives,
+            stop.ledger_id,
+            log,
+        );
     }
 
     /// Starts `/bin/sh -c <command>` and tracks it; returns its id, or `None`
-    /// (logged) when it could not be started.
+    /// (logged) when it could not be started. With [`Tie::DiesWithDaemon`]
+    /// it dies with the daemon where the system allows
+    /// ([`sys::process::die_with_daemon`]).
     fn spawn(
         &mut self,
         door: &str,
         command: &str,
+        tie: Tie,
         closes: Option<u64>,
         log: &mut Logger,
     ) -> Option<u64> {
@@ -414,6 +495,9 @@ impl CommandRunner {
             .arg(OsStr::from_bytes(&knockd_core::bytes::encode(command)))
             .stdin(Stdio::null())
             .process_group(0);
+        if tie == Tie::DiesWithDaemon {
+            sys::process::die_with_daemon(&mut shell);
+        }
         sys::process::close_inherited_descriptors();
         match shell.spawn() {
             Ok(child) => {

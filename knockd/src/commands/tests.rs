@@ -320,39 +320,65 @@ fn shutdown_runs_pending_stops_at_once() {
 }
 
 #[test]
-fn shutdown_wait_is_bounded_and_a_stop_never_races_its_start() {
+fn shutdown_ends_a_running_start_then_runs_its_stop_and_the_start_never_completes() {
+    let (mut log, captured) = capture(false, false);
+    let out = out_file(&captured);
+    let mut runner = runner();
+    // The case, shortened: a slow start, a short Cmd_Timeout.
+    let d = door(
+        Some(&format!("sleep 3; echo start >> {out}")),
+        Some(&format!("echo stop >> {out}")),
+        Duration::from_secs(1),
+    );
+    let begun = Instant::now();
+    runner.open_door(&d, Source::with_host(V4, None), begun, &mut log);
+    let left = runner.shutdown(begun, Duration::from_secs(2), &mut log);
+    let took = begun.elapsed();
+    assert_eq!(left, 0);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(read(&out), "stop\n");
+    // Past the moment the start would have completed: it never does.
+    std::thread::sleep(Duration::from_millis(3500).saturating_sub(begun.elapsed()));
+    assert_eq!(read(&out), "stop\n");
+    assert_eq!(
+        captured.log_lines()[1..3],
+        [
+            "198.18.1.2: d: start command still running at shutdown: ending it (SIGTERM, then SIGKILL) to run its stop command",
+            "d: command killed by signal 15 (SIGTERM)",
+        ]
+    );
+}
+
+#[test]
+fn a_start_that_ignores_sigterm_is_killed_and_its_stop_runs_after_it() {
     let (mut log, captured) = capture(false, false);
     let out = out_file(&captured);
     let pid_file = captured.dir.path().join("pid");
     let mut runner = runner();
     let d = door(
-        Some(&format!("echo $$ > {}; exec sleep 100", pid_file.display())),
+        Some(&format!(
+            "trap '' TERM; echo $$ > {}; while :; do sleep 0.05; done",
+            pid_file.display()
+        )),
         Some(&format!("echo stop >> {out}")),
         Duration::from_secs(3600),
     );
-    runner.open_door(&d, Source::with_host(V4, None), Instant::now(), &mut log);
     let begun = Instant::now();
+    runner.open_door(&d, Source::with_host(V4, None), begun, &mut log);
     let left = runner.shutdown(begun, Duration::from_millis(300), &mut log);
-    let took = begun.elapsed();
+    assert_eq!(left, 0);
+    assert!(begun.elapsed() < Duration::from_secs(3));
+    assert_eq!(read(&out), "stop\n");
     let pid = read(&pid_file.display().to_string());
-    if let Ok(pid) = pid.trim().parse::<i32>() {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
-    }
-    assert!(
-        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
-        "{took:?}"
-    );
-    assert_eq!(left, 1);
-    // The start may still open the door after a stop run now, so the
-    // stop does not run: without a ledger the door stays open.
+    let pid = nix::unistd::Pid::from_raw(pid.trim().parse().unwrap());
     assert_eq!(
-        captured.log_lines()[1..],
-        [
-            "198.18.1.2: d: start command still running at shutdown, stop command not run --> the door stays open (no door ledger)",
-            "1 command(s) still running, not waiting for them",
-        ]
+        nix::sys::signal::kill(pid, None),
+        Err(nix::errno::Errno::ESRCH),
+        "the start's shell is gone"
     );
-    assert_eq!(read(&out), "");
+    assert!(captured
+        .log_lines()
+        .contains(&"d: command killed by signal 9 (SIGKILL)".to_owned()));
 }
 
 fn ledger_in(dir: &std::path::Path) -> Ledger {

@@ -20,29 +20,34 @@
 //! the open doors plus a tail of [`TAIL`] records.
 //!
 //! A line that is not a record (torn by a crash, edited) is reported by line
-//! number and skipped, never fatal.
+//! number and skipped, never fatal. The journal is read a line at a time,
+//! whatever its size ([`replay`]); a write that fails (a full disk) is cut
+//! back to the last whole record, so the next one never glues onto it.
 //!
 //! The directory and every file in it must belong to knockd's user (or
 //! root) and be writable by nobody else ([`trust`]), else the ledger is not
 //! used: its stop commands run as that user.
 
 pub mod record;
+mod replay;
 pub mod trust;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use knock_proto::file::{read_regular, Symlinks, MAX_FILE_SIZE};
+use knock_proto::file::{open_regular, Symlinks};
 use knock_proto::io_message;
 use nix::fcntl::{Flock, FlockArg};
 
+use crate::log::{LedgerMessage, Logger};
 use record::{Record, HEADER};
+use replay::{replay, Replayed, MAX_RECORD};
 use trust::{TrustError, Untrusted};
 
 /// Records beyond the open doors that the journal may hold before it is compacted.
@@ -73,6 +78,11 @@ pub struct Ledger {
     /// Records in the journal, its header not counted.
     records: usize,
     next_id: u64,
+    /// The journal's length up to the end of its last whole record.
+    end: u64,
+    /// Whether a failed write may have left part of a record after `end`
+    /// that could not be cut off: the next record then starts on a new line.
+    torn: bool,
 }
 
 /// A ledger just opened, with what the previous run left in it.
@@ -84,6 +94,30 @@ pub struct Opened {
     pub pending: Vec<Entry>,
     /// Lines of the journal that were not records, skipped.
     pub skipped: Vec<usize>,
+    /// How many of those were doors opened (`open` records): their stop
+    /// commands are lost, so those doors cannot be closed.
+    pub lost: usize,
+}
+
+impl Opened {
+    /// Logs what of the journal was damaged: its skipped lines, and at
+    /// error priority how many doors of the previous run cannot be closed.
+    pub fn report(&self, log: &mut Logger) {
+        if self.skipped.is_empty() {
+            return;
+        }
+        let path = self.ledger.path();
+        log.emit(&LedgerMessage::LedgerLinesSkipped {
+            path: &path,
+            lines: &self.skipped,
+        });
+        if self.lost > 0 {
+            log.emit(&LedgerMessage::DoorsLost {
+                path: &path,
+                count: self.lost,
+            });
+        }
+    }
 }
 
 /// Why the ledger could not be opened.
@@ -148,12 +182,25 @@ impl Ledger {
         })?;
         let lock = lock(dir)?;
         let path = journal_path(dir);
-        let bytes = read_journal(&path).map_err(io_error(&path))?;
-        let (open, skipped) = replay(&bytes);
+        let replayed = match open_journal(&path).map_err(io_error(&path))? {
+            Some(file) => replay(BufReader::new(file)).map_err(io_error(&path))?,
+            None => Replayed::default(),
+        };
+        let Replayed {
+            open,
+            skipped,
+            lost,
+        } = replayed;
         let next_id = open.keys().max().map_or(0, |id| id + 1);
         let mut pending: Vec<Entry> = open.values().cloned().collect();
         pending.sort_by_key(|entry| (entry.deadline, entry.id));
-        let journal = rewrite(dir, &pending).map_err(io_error(&path))?;
+        let (journal, torn) = match rewrite(dir, &pending) {
+            Ok(journal) => (journal, false),
+            // Compacting takes room that a full disk lacks: the journal as
+            // it is still holds the doors, which must close.
+            Err(error) => keep_journal(&path).map_err(|_| io_error(&path)(error))?,
+        };
+        let end = journal.metadata().map_err(io_error(&path))?.len();
         let ledger = Ledger {
             dir: dir.to_owned(),
             journal,
@@ -161,11 +208,14 @@ impl Ledger {
             records: pending.len(),
             open,
             next_id,
+            end,
+            torn,
         };
         Ok(Opened {
             ledger,
             pending,
             skipped,
+            lost,
         })
     }
 
@@ -227,16 +277,43 @@ impl Ledger {
             open.sort_by_key(|entry| entry.id);
             self.journal = rewrite(&self.dir, &open)?;
             self.records = open.len();
+            self.end = self.journal.metadata()?.len();
+            self.torn = false;
         }
         Ok(())
     }
 
+    /// Appends `record`, refusing one longer than the journal's reader
+    /// takes ([`MAX_RECORD`]). A write that fails (ENOSPC) may leave part of
+    /// the record: it is cut back to the last whole record, or if even that
+    /// fails, the next record starts on a fresh line, so the torn part is
+    /// one skipped line and never takes a later record with it.
     fn append(&mut self, record: &Record) -> io::Result<()> {
-        let mut line = record.encode();
+        let mut line = String::new();
+        if self.torn {
+            line.push('\n');
+        }
+        line.push_str(&record.encode());
         line.push('\n');
+        if line.len() > MAX_RECORD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("record longer than {MAX_RECORD} bytes"),
+            ));
+        }
         // One write: a record is in the file whole or (after a crash in the
         // middle of it) torn, which the checksum tells.
-        self.journal.write_all(line.as_bytes())?;
+        if let Err(error) = self.journal.write_all(line.as_bytes()) {
+            self.torn = self.journal.set_len(self.end).is_err();
+            return Err(error);
+        }
+        if self.torn {
+            // Where the torn part ended is unknown: the file says.
+            self.end = self.journal.metadata()?.len();
+            self.torn = false;
+        } else {
+            self.end += line.len() as u64;
+        }
         self.records += 1;
         Ok(())
     }
@@ -295,61 +372,30 @@ fn write_pid(lock: &mut File) -> io::Result<()> {
     lock.write_all(pid.as_bytes())
 }
 
-/// The journal's bytes: empty if it does not exist yet. Anything but a
-/// regular file of at most [`MAX_FILE_SIZE`] bytes is refused without
-/// blocking or following a link.
-fn read_journal(path: &Path) -> io::Result<Vec<u8>> {
-    match read_regular(path, MAX_FILE_SIZE, Symlinks::Refuse) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-        read => read,
+/// The journal opened for reading, `None` if it does not exist yet.
+/// Anything but a regular file is refused without blocking or following a
+/// link.
+fn open_journal(path: &Path) -> io::Result<Option<File>> {
+    match open_regular(path, false, Symlinks::Refuse) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        opened => opened.map(Some),
     }
 }
 
-/// Replays a journal: the doors still open, and the 1-based numbers of the
-/// lines that were not records.
-fn replay(bytes: &[u8]) -> (HashMap<u64, Entry>, Vec<usize>) {
-    let mut open = HashMap::new();
-    let mut skipped = Vec::new();
-    let text = String::from_utf8_lossy(bytes);
-    for (index, line) in text.split_inclusive('\n').enumerate() {
-        let number = index + 1;
-        // A last line without its newline was cut short by a crash.
-        let Some(line) = line.strip_suffix('\n') else {
-            skipped.push(number);
-            continue;
-        };
-        if number == 1 && line == HEADER {
-            continue;
-        }
-        match Record::decode(line) {
-            Some(Record::Open {
-                id,
-                deadline,
-                source,
-                door,
-                stop,
-            }) => {
-                let entry = Entry {
-                    id,
-                    door,
-                    source,
-                    stop,
-                    deadline,
-                };
-                open.insert(id, entry);
-            }
-            Some(Record::Extend { id, deadline }) => {
-                if let Some(entry) = open.get_mut(&id) {
-                    entry.deadline = deadline;
-                }
-            }
-            Some(Record::Close { id }) => {
-                open.remove(&id);
-            }
-            None => skipped.push(number),
-        }
+/// The journal as it is, opened for appending, and whether its last line
+/// lacks its newline (a torn record, which the next must not be glued to).
+fn keep_journal(path: &Path) -> io::Result<(File, bool)> {
+    let journal = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let len = journal.metadata()?.len();
+    let mut last = [b'\n'];
+    if len > 0 {
+        std::os::unix::fs::FileExt::read_exact_at(&journal, &mut last, len - 1)?;
     }
-    (open, skipped)
+    Ok((journal, last[0] != b'\n'))
 }
 
 /// Replaces the journal by one holding only `open`, atomically, and

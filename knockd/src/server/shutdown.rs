@@ -6,12 +6,15 @@ use std::time::{Duration, Instant};
 use super::Server;
 use crate::log::{CommandMessage, DaemonMessage};
 
-/// How long shutdown waits for commands (stop commands included) to finish.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long shutdown waits for commands (stop commands included) to finish:
+/// with the start commands it ends on the way (see
+/// [`CommandRunner::shutdown`](crate::commands::CommandRunner::shutdown)),
+/// knockd exits within 5 s of SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 
 impl Server {
-    /// SIGTERM/SIGINT: run the stop commands of doors still open, wait a
-    /// bounded time for commands, print the counters with `-v`, log
+    /// SIGTERM/SIGINT: run the stop commands of doors still open (ending
+    /// start commands they wait for), wait a bounded time for commands, print the counters with `-v`, log
     /// `shutting down` and exit 0.
     pub(super) fn shut_down(&mut self) -> ExitCode {
         self.notifier.stopping();

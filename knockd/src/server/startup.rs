@@ -215,6 +215,10 @@ fn arm_doors(
     if let Some(problem) = problem {
         logger.emit(&DaemonMessage::Error(&format_args!("{problem}")));
     }
+    let rotating = doors.iter().filter(|d| d.rotating.is_some()).count();
+    if state_dir.is_none() && rotating > 0 {
+        logger.emit(&LedgerMessage::SpentStepsInMemory { doors: rotating });
+    }
     step_windows.install(engine, doors, step_windows::unix_now(), Instant::now());
     log_expressions(doors, engine, local_addrs, only_ipv4, logger);
     for capture in listeners.iter_mut().filter_map(|c| c.capture.as_mut()) {
@@ -296,12 +300,7 @@ fn open_ledger(
 ) -> Result<(Option<Ledger>, Vec<Entry>), StartError> {
     match Ledger::open(&setup.state_dir()) {
         Ok(opened) => {
-            if !opened.skipped.is_empty() {
-                logger.emit(&LedgerMessage::LedgerLinesSkipped {
-                    path: &opened.ledger.path(),
-                    lines: &opened.skipped,
-                });
-            }
+            opened.report(logger);
             Ok((Some(opened.ledger), opened.pending))
         }
         Err(error @ LedgerError::Busy { .. }) => Err(StartError::Ledger(error)),

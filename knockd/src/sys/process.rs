@@ -1,7 +1,9 @@
-//! Processes: the daemon's fork into the background, and the descriptors
-//! its command children must not inherit.
+//! Processes: the daemon's fork into the background, the descriptors its
+//! command children must not inherit, and the start commands that must not
+//! outlive it.
 
 use std::io;
+use std::process::Command;
 
 use nix::unistd::{fork, ForkResult};
 
@@ -27,8 +29,9 @@ pub fn fork_to_background() -> io::Result<()> {
 ///
 /// This runs in the daemon, which never execs, rather than in a `pre_exec`
 /// hook: a hook forces `fork`, which copies the page tables (capture ring
-/// included) on every knock, where without one std uses `posix_spawn`, i.e.
-/// `vfork`.
+/// included), where without one std uses `posix_spawn`, i.e. `vfork`. Only
+/// start commands pay for a hook ([`die_with_daemon`]); stop commands keep
+/// `posix_spawn`.
 #[cfg(target_os = "linux")]
 pub fn close_inherited_descriptors() {
     // SAFETY: a single system call on no memory of ours. Kernels before 5.11
@@ -47,3 +50,47 @@ pub fn close_inherited_descriptors() {
 /// Elsewhere descriptors rely on their owners' close-on-exec flags.
 #[cfg(not(target_os = "linux"))]
 pub fn close_inherited_descriptors() {}
+
+/// Makes the command SIGKILLed when the daemon dies (Linux: the
+/// `PR_SET_PDEATHSIG` of the child that execs it), so that a start command
+/// of a knockd killed with SIGKILL cannot complete after the next knockd ran
+/// its stop command from the ledger. If the daemon is gone already when the
+/// child gets there (the signal would then never come), the child does not
+/// exec and the spawn fails.
+///
+/// Contract: the command is spawned from the thread that lives as long as
+/// the daemon (knockd's main thread): the kernel sends the signal when the
+/// thread that forked the child exits, not the process.
+#[cfg(target_os = "linux")]
+pub fn die_with_daemon(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // Taken before the fork: in the child, getpid() is the child's own.
+    let daemon = std::process::id();
+    let hook = move || {
+        // SAFETY: prctl and getppid are async-signal-safe system calls on no
+        // memory of ours, as a hook between fork and exec requires, and
+        // neither the success path nor an `io::Error` from an errno allocates.
+        unsafe {
+            let signal = libc::SIGKILL as libc::c_ulong;
+            if libc::prctl(libc::PR_SET_PDEATHSIG, signal, 0, 0, 0) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            // Reparented already: the daemon died before the prctl.
+            if libc::getppid() as u32 != daemon {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs in the forked child, where only async-signal-safe
+    // calls are allowed: it makes two system calls and touches no lock or
+    // allocator (see above).
+    unsafe {
+        command.pre_exec(hook);
+    }
+}
+
+/// Elsewhere no system call ties a child's life to its parent's: a start
+/// command of a knockd killed with SIGKILL runs on (knockd(8) says so).
+#[cfg(not(target_os = "linux"))]
+pub fn die_with_daemon(_command: &mut Command) {}

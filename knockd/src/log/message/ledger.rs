@@ -41,6 +41,15 @@ pub enum LedgerMessage<'a> {
         /// Whether the ledger keeps the stop command for the next start.
         in_ledger: bool,
     },
+    /// `<src>: <door>: start command still running at shutdown: ending it
+    /// (SIGTERM, then SIGKILL) to run its stop command` (log, stderr). Not in
+    /// 0.8, whose stop could run before its start finished.
+    StartEnded {
+        /// The knocker.
+        source: Source<'a>,
+        /// The door's name.
+        door: &'a str,
+    },
     /// `<error> --> doors opened now will not close if knockd dies ...` (log,
     /// stderr): the state directory is unusable. Not in 0.8.
     LedgerUnavailable {
@@ -54,6 +63,22 @@ pub enum LedgerMessage<'a> {
         path: &'a Path,
         /// The 1-based numbers of the skipped lines.
         lines: &'a [usize],
+    },
+    /// `no usable state directory: <n> rotating door(s) keep their spent steps
+    /// in memory only --> ...` (log, stderr): a knock sniffed before a
+    /// restart opens the door again after it. Not in 0.8.
+    SpentStepsInMemory {
+        /// How many rotating doors.
+        doors: usize,
+    },
+    /// `door ledger <path>: <n> door(s) left open by a previous run cannot be
+    /// closed: their records are damaged --> ...` (log, stderr): skipped
+    /// lines that were `open` records. Not in 0.8.
+    DoorsLost {
+        /// The journal.
+        path: &'a Path,
+        /// How many doors.
+        count: usize,
     },
     /// `error: cannot write the door ledger: <strerror> --> ...` (log,
     /// stderr). Not in 0.8.
@@ -104,6 +129,15 @@ impl LedgerMessage<'_> {
                     .warning()
                     .about(door, *source)
             }
+            LedgerMessage::StartEnded { source, door } => {
+                write!(
+                    out,
+                    "{source}: {door}: start command still running at shutdown: ending it (SIGTERM, then SIGKILL) to run its stop command"
+                )?;
+                Record::new(LOG | STDERR, "start_ended")
+                    .warning()
+                    .about(door, *source)
+            }
             LedgerMessage::LedgerUnavailable { error } => {
                 write!(
                     out,
@@ -123,6 +157,19 @@ impl LedgerMessage<'_> {
                     out.write_str(" that are not records")
                 })?;
                 Record::new(LOG | STDERR, "ledger_lines_skipped").warning()
+            }
+            LedgerMessage::SpentStepsInMemory { doors } => {
+                write!(out, "no usable state directory: {doors} ")?;
+                out.write_str(crate::spent_steps::IN_MEMORY_ONLY)?;
+                Record::new(LOG | STDERR, "spent_steps_in_memory").warning()
+            }
+            LedgerMessage::DoorsLost { path, count } => {
+                write!(
+                    out,
+                    "door ledger {}: {count} door(s) left open by a previous run cannot be closed: their records are damaged --> undo by hand what their start commands did",
+                    path.display()
+                )?;
+                Record::new(LOG | STDERR, "doors_lost").error()
             }
             LedgerMessage::LedgerWriteFailed { error } => {
                 out.with(|out| {

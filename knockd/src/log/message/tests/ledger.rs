@@ -40,4 +40,19 @@ fn ledger_lines() {
         "198.18.1.2: web: start command still running at shutdown, stop command not run --> the door stays open (no door ledger)",
         LOG | STDERR,
     );
+    check(
+        LedgerMessage::StartEnded { source, door: "web" },
+        "198.18.1.2: web: start command still running at shutdown: ending it (SIGTERM, then SIGKILL) to run its stop command",
+        LOG | STDERR,
+    );
+    let lost = LedgerMessage::DoorsLost {
+        path: Path::new("/var/lib/knockd/doors"),
+        count: 2,
+    };
+    check(
+        lost,
+        "door ledger /var/lib/knockd/doors: 2 door(s) left open by a previous run cannot be closed: their records are damaged --> undo by hand what their start commands did",
+        LOG | STDERR,
+    );
+    assert_eq!(severity(lost), Severity::Error);
 }
