@@ -11,10 +11,6 @@ fn set_mode(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
 /// Runs `work` on a thread and waits at most 5 s for it: a call blocked in
 /// `open` fails the test instead of hanging it.
 fn within_5s<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
@@ -82,13 +78,10 @@ fn a_ledger_file_others_may_write_is_not_used() {
     assert!(refusal(dir.path()).contains("spent-steps: group or others may write it (mode 0646)"));
 }
 
-/// Root only: files given to another user (uid 65534, nobody).
+/// Files given to another user (uid 65534, nobody).
 #[test]
+#[ignore = "needs root (gives files away): run with --ignored"]
 fn a_state_directory_or_file_another_user_owns_is_not_used() {
-    if !is_root() {
-        eprintln!("skipped: needs root to give a file away");
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     drop(Ledger::open(dir.path()).unwrap());
     let journal = dir.path().join("doors");
