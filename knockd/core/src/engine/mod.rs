@@ -57,7 +57,8 @@
 //!   other than the door's next knock, with the door's flags, or a resend of
 //!   the last one, ends the attempt: a port sweep cannot open the door.
 //! * **Rotating doors** ([`EngineDoor::rotating`]): the door's sequences are
-//!   those of the time steps the caller installs with [`Engine::rotate`]; a
+//!   those of the time steps the caller installs with [`Engine::rotate`]
+//!   (all doors due at a step boundary at once, one index rebuild); a
 //!   first knock binds the attempt to the step whose sequence it matched, a
 //!   step leaving the window keeps serving the attempts bound to it for the
 //!   door's timeout, and a step that opens the door is spent
@@ -374,7 +375,10 @@ impl Engine {
         self.index_knocks();
     }
 
+    /// Rebuilds the knock index from every door's sequences: linear in all
+    /// of them, so once per change, never once per door of a change.
     fn index_knocks(&mut self) {
+        self.stats.knock_index_builds += 1;
         let mut pairs: Vec<(Knock, usize)> = self
             .doors
             .iter()
