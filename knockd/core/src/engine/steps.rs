@@ -43,7 +43,7 @@ impl Engine {
     /// window is re-armed. Doors that do not rotate are ignored.
     ///
     /// Give every door due at a step boundary in one call: the knock index
-    /// is rebuilt once per call, in time linear in all doors' knocks.
+    /// is rebuilt once per call (one sort of all doors' knocks).
     pub fn rotate(
         &mut self,
         windows: impl IntoIterator<Item = (usize, Vec<(u64, Sequence)>)>,
