@@ -6,7 +6,8 @@ runs for a process.
 Standard library only.
 
 Subcommands (see --help of each):
-  conf       write a knockd.conf with many doors (3 random TCP ports each)
+  conf       write a knockd.conf with many doors (3 random TCP ports each, or
+             rotating doors sharing one secret)
   frames6    write a pcap of spoofed IPv6 SYNs, optionally behind a hop-by-hop header
   ready      wait (bounded) for a server's "listening on" line; time and peak memory
   filterlen  length of the socket filter the kernel runs for a process's sockets
@@ -33,7 +34,10 @@ def cmd_conf(args):
     """Every door is a 3-port TCP sequence with tcpflags = syn, its ports drawn
     at random from 1-65535 (seeded: the worst case for the filter, ports all
     over the range). The first door is always 7000,8000,9000, so that a knock
-    on it can be checked; its command is --command (%IP% is the knocker)."""
+    on it can be checked; its command is --command (%IP% is the knocker).
+    With --rotating SECRET_FILE every door rotates instead, with that secret,
+    --rotating-step and the other Rotating_* defaults (4 TCP knocks from
+    1024-65535, 3 steps accepted)."""
     if not 1 <= args.doors <= 1_000_000:
         sys.exit("conf: --doors must be 1 to 1000000")
     rng = random.Random(args.seed)
@@ -50,7 +54,10 @@ def cmd_conf(args):
         for i in range(args.doors):
             first = "7000,8000,9000" if i == 0 else sequence()
             out.write(f"\n[door{i}]\n")
-            if args.one_time:
+            if args.rotating:
+                out.write(f"    Rotating_Secret = {os.path.abspath(args.rotating)}\n")
+                out.write(f"    Rotating_Step   = {args.rotating_step}\n")
+            elif args.one_time:
                 path = os.path.join(os.path.abspath(args.one_time), f"door{i}.seq")
                 with open(path, "w") as seq:
                     seq.write(first + "\n")
@@ -163,6 +170,9 @@ def main():
     conf.add_argument("--one-time", metavar="DIR", default=None,
                       help="One_Time_Sequences doors, their files (3 sequences each) in DIR")
     conf.add_argument("--command", default="/bin/true %IP%")
+    conf.add_argument("--rotating", metavar="SECRET_FILE", default=None,
+                      help="rotating doors, all with this Rotating_Secret")
+    conf.add_argument("--rotating-step", type=int, default=30, help="their Rotating_Step")
 
     frames6 = sub.add_parser("frames6", help="write a pcap of spoofed IPv6 SYNs")
     frames6.add_argument("--out", required=True)

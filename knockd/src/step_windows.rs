@@ -2,7 +2,9 @@
 //! installed in the engine at start, on reload and at every step boundary,
 //! leaving out the steps already spent ([`SpentSteps`]).
 
+use std::collections::HashMap;
 use std::io;
+use std::ops::RangeInclusive;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -44,9 +46,11 @@ impl StepWindows {
         (windows, problem)
     }
 
-    /// Installs every rotating door's window for the time `unix`, and
+    /// Installs every rotating door's window for the time `unix` (in one
+    /// [`Engine::rotate`], which rebuilds the knock index once), and
     /// forgets spent steps no door accepts any more. Returns whether some
-    /// door rotates.
+    /// door rotates. Linear in the rotating doors and the spent steps: it
+    /// runs in the poll loop at every step boundary.
     pub fn install(
         &mut self,
         engine: &mut Engine,
@@ -55,25 +59,30 @@ impl StepWindows {
         now: Instant,
     ) -> bool {
         let mut next: Option<u64> = None;
+        let mut windows = Vec::new();
+        // Per door name, the steps its doors accept now.
+        let mut acceptable: HashMap<&str, Vec<RangeInclusive<u64>>> = HashMap::new();
         for (index, door) in doors.iter().enumerate() {
             let Some(rotating) = &door.rotating else {
                 continue;
             };
             let name = &door.door.name;
             let window = rotating.window(unix, |step| self.spent.contains(name, step));
-            engine.rotate(index, window, now);
+            windows.push((index, window));
             let rotation = &rotating.rotation;
-            let boundary = rotation.step_start(rotation.step_at(unix).saturating_add(1));
+            let step = rotation.step_at(unix);
+            acceptable
+                .entry(name)
+                .or_default()
+                .push(rotation.acceptable(step));
+            let boundary = rotation.step_start(step.saturating_add(1));
             next = Some(next.map_or(boundary, |n| n.min(boundary)));
         }
+        engine.rotate(windows, now);
         self.spent.retain(|name, step| {
-            doors.iter().any(|d| {
-                d.door.name == *name
-                    && d.rotating.as_ref().is_some_and(|r| {
-                        let now = r.rotation.step_at(unix);
-                        r.rotation.acceptable(now).contains(&step)
-                    })
-            })
+            acceptable
+                .get(name)
+                .is_some_and(|ranges| ranges.iter().any(|r| r.contains(&step)))
         });
         self.next_boundary = next;
         next.is_some()
@@ -98,3 +107,6 @@ impl StepWindows {
         self.spent.spend(door, step)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,6 +8,9 @@
 //! * `strict-noise`: the door is `Strict`, and a datagram to a port in no
 //!   sequence comes from a source with no attempt (what a strict door's
 //!   widened filter lets through from every new connection).
+//! * `rotate`: a step boundary with 1 to 10,000 rotating doors, each moving
+//!   its window of three steps (four TCP knocks each) one step on: what the
+//!   daemon's loop does at every boundary, index rebuild included.
 //!
 //! `cargo bench --bench engine -- --quick` runs in well under a minute.
 
@@ -78,6 +81,72 @@ fn engine_tracking(sources: u32, strict: bool, now: Instant) -> Engine {
     engine
 }
 
+const ROTATING: [usize; 4] = [1, 100, 1_000, 10_000];
+const STEP: Duration = Duration::from_secs(30);
+
+/// A rotating door (its sequences come from [`Engine::rotate`]).
+fn rotating_door(n: usize) -> EngineDoor {
+    EngineDoor {
+        name: format!("rotating{n}"),
+        sequence: None,
+        seq_timeout: Duration::from_secs(5),
+        tcp_flags: TcpFlags::ANY,
+        target: None,
+        cooldown: Duration::ZERO,
+        sources: knockd_core::sources::SourceFilter::default(),
+        allow_repeats: false,
+        strict: false,
+        rotating: true,
+    }
+}
+
+/// Door `door`'s window at step `now`: steps `now`, `now - 1` and `now + 1`
+/// (a skew of 1, the default), each of four TCP knocks spread over the
+/// ports as a secret would spread them.
+fn window(door: usize, now: u64) -> Vec<(u64, Sequence)> {
+    [now, now - 1, now + 1]
+        .into_iter()
+        .map(|step| {
+            let knocks = (0..4u64)
+                .map(|i| {
+                    let mix =
+                        (door as u64 ^ step << 20 ^ i << 40).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                    Knock::new(1024 + (mix >> 48) as u16 % 64_512, Protocol::Tcp)
+                })
+                .collect();
+            (step, Sequence::new(knocks).expect("4 knocks"))
+        })
+        .collect()
+}
+
+/// Installs every door's window at step `step`, as the daemon does at a boundary.
+fn rotate_all(engine: &mut Engine, doors: usize, step: u64, now: Instant) {
+    engine.rotate((0..doors).map(|door| (door, window(door, step))), now);
+}
+
+fn bench_rotate(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rotate");
+    for doors in ROTATING {
+        let mut now = Instant::now();
+        let all = (0..doors).map(rotating_door).collect();
+        let mut engine = Engine::new(all, vec![LOCAL], Limits::default());
+        let mut step = 1_000u64;
+        rotate_all(&mut engine, doors, step, now);
+        group.bench_function(BenchmarkId::from_parameter(doors), |b| {
+            b.iter(|| {
+                // The next boundary, one 30 s step later: the step that
+                // leaves the window is kept for the doors' 5 s timeout.
+                step += 1;
+                now += STEP;
+                rotate_all(&mut engine, doors, step, now);
+            })
+        });
+        // The window, and the step that just left it.
+        assert_eq!(engine.step_sequences(doors - 1).len(), 3 + 1);
+    }
+    group.finish();
+}
+
 fn bench_kind(c: &mut Criterion, kind: &str, strict: bool, next: fn(u32, u32) -> Packet) {
     let mut group = c.benchmark_group(kind);
     group.throughput(Throughput::Elements(1));
@@ -110,6 +179,7 @@ fn engine(c: &mut Criterion) {
     bench_kind(c, "strict-noise", true, |n, _| {
         packet(spoofed(n), NOISE_PORT)
     });
+    bench_rotate(c);
 }
 
 criterion_group! {

@@ -123,4 +123,9 @@ pub struct Stats {
     pub refused_sources: u64,
     /// Second copies of a knock ([`Engine::set_copies_within`](super::Engine::set_copies_within)).
     pub copies: u64,
+    /// Rebuilds of the knock index: at creation, and whenever doors'
+    /// sequences change (a reload, a one-time door rearmed, a rotating
+    /// step spent, and once per [`Engine::rotate`](super::Engine::rotate)
+    /// call, however many doors it moves).
+    pub knock_index_builds: u64,
 }

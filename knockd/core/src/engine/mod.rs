@@ -57,7 +57,8 @@
 //!   other than the door's next knock, with the door's flags, or a resend of
 //!   the last one, ends the attempt: a port sweep cannot open the door.
 //! * **Rotating doors** ([`EngineDoor::rotating`]): the door's sequences are
-//!   those of the time steps the caller installs with [`Engine::rotate`]; a
+//!   those of the time steps the caller installs with [`Engine::rotate`]
+//!   (all doors due at a step boundary at once, one index rebuild); a
 //!   first knock binds the attempt to the step whose sequence it matched, a
 //!   step leaving the window keeps serving the attempts bound to it for the
 //!   door's timeout, and a step that opens the door is spent
@@ -142,10 +143,12 @@ impl Default for Limits {
 pub struct Engine {
     doors: Vec<EngineDoor>,
     local_addrs: Vec<IpAddr>,
-    /// For each knock, the enabled doors whose sequence contains it, sorted by
-    /// knock: the visibility test, and the whole cost of a packet that is not
-    /// a knock. The table is fixed by the config, so a binary search beats hashing.
-    doors_by_knock: Vec<(Knock, Vec<usize>)>,
+    /// Each (knock, door) whose sequences contain the knock, sorted by knock
+    /// then door, each pair once: the visibility test, and the whole cost of
+    /// a packet that is not a knock. The table changes only with the doors'
+    /// sequences, so a binary search beats hashing; one flat vector (no
+    /// list per knock) keeps a rebuild to one sort.
+    doors_by_knock: Vec<(Knock, usize)>,
     attempts: Attempts,
     cooldowns: Cooldowns,
     /// The latest time seen; time never runs backwards inside the engine.
@@ -374,38 +377,33 @@ impl Engine {
         self.index_knocks();
     }
 
+    /// Rebuilds the knock index from every door's sequences: one sort of all
+    /// their knocks, so once per change, never once per door of a change.
     fn index_knocks(&mut self) {
-        let mut pairs: Vec<(Knock, usize)> = self
-            .doors
-            .iter()
-            .zip(&self.steps)
-            .enumerate()
-            .flat_map(|(index, (door, steps))| {
+        self.stats.knock_index_builds += 1;
+        let mut pairs = std::mem::take(&mut self.doors_by_knock);
+        pairs.clear();
+        pairs.extend(self.doors.iter().zip(&self.steps).enumerate().flat_map(
+            |(index, (door, steps))| {
                 let fixed = door.sequence.iter().filter(|_| !door.rotating);
                 let rotating = steps.iter().map(|s| &s.sequence);
                 let knocks = fixed.chain(rotating).flat_map(Sequence::knocks);
                 knocks.map(move |&knock| (knock, index))
-            })
-            .collect();
-        pairs.sort_by_key(|&(knock, index)| (knock_order(knock), index));
+            },
+        ));
+        pairs.sort_unstable_by_key(|&(knock, index)| (knock_order(knock), index));
         pairs.dedup();
-        self.doors_by_knock.clear();
-        for (knock, index) in pairs {
-            match self.doors_by_knock.last_mut() {
-                Some((last, doors)) if *last == knock => doors.push(index),
-                _ => self.doors_by_knock.push((knock, vec![index])),
-            }
-        }
+        self.doors_by_knock = pairs;
     }
 
     fn is_visible(&self, packet: &Packet, knock: Knock) -> bool {
-        let found = self
+        let key = knock_order(knock);
+        let first = self
             .doors_by_knock
-            .binary_search_by_key(&knock_order(knock), |&(k, _)| knock_order(k));
-        let Some((_, doors)) = found.ok().and_then(|at| self.doors_by_knock.get(at)) else {
-            return false;
-        };
-        doors.iter().filter_map(|&d| self.doors.get(d)).any(|door| {
+            .partition_point(|&(k, _)| knock_order(k) < key);
+        let pairs = self.doors_by_knock.get(first..).unwrap_or_default();
+        let doors = pairs.iter().take_while(|&&(k, _)| k == knock);
+        doors.filter_map(|&(_, d)| self.doors.get(d)).any(|door| {
             self.accepts_destination(door, packet.dst)
                 && (packet.protocol != Protocol::Tcp || door.tcp_flags.matches(packet.tcp_flags))
         })

@@ -35,14 +35,29 @@ const STEP_SPAN: u64 = 256;
 const RETIRED_STEPS: usize = 64;
 
 impl Engine {
-    /// Installs the window of rotating door `door` at `now`: the sequences
-    /// of the steps a first knock may bind to, preferred first (a first
-    /// knock that two of them share binds to the earlier in the list).
-    /// Steps that leave the window keep serving the attempts bound to them
-    /// until the door's timeout has passed; a step back in the window is
-    /// re-armed. Ignored for a door that does not rotate.
-    pub fn rotate(&mut self, door: usize, window: Vec<(u64, Sequence)>, now: Instant) {
+    /// Installs the windows of rotating doors at `now`, each a door's index
+    /// and the sequences of the steps a first knock may bind to, preferred
+    /// first (a first knock that two of them share binds to the earlier in
+    /// the list). Steps that leave a door's window keep serving the attempts
+    /// bound to them until the door's timeout has passed; a step back in the
+    /// window is re-armed. Doors that do not rotate are ignored.
+    ///
+    /// Give every door due at a step boundary in one call: the knock index
+    /// is rebuilt once per call (one sort of all doors' knocks).
+    pub fn rotate(
+        &mut self,
+        windows: impl IntoIterator<Item = (usize, Vec<(u64, Sequence)>)>,
+        now: Instant,
+    ) {
         let now = self.tick(now);
+        for (door, window) in windows {
+            self.install_window(door, window, now);
+        }
+        self.index_knocks();
+    }
+
+    /// Installs door `door`'s window, leaving the knock index to the caller.
+    fn install_window(&mut self, door: usize, window: Vec<(u64, Sequence)>, now: Instant) {
         let Some(timeout) = self
             .doors
             .get(door)
@@ -76,7 +91,6 @@ impl Engine {
             })
             .chain(retired)
             .collect();
-        self.index_knocks();
     }
 
     /// The sequences rotating door `door` follows now: its window's and

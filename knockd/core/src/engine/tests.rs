@@ -1047,7 +1047,7 @@ fn a_rotating_door_opens_once_per_step_for_any_step_in_its_window() {
         (99, seq("991,992")),
         (101, seq("1011,1012")),
     ];
-    b.engine.rotate(0, window, b.at(0));
+    b.engine.rotate([(0, window)], b.at(0));
     let events = b.knocks(0, &syns(A, &[991, 992]));
     let spent = Event::Spent { door: 0, step: 99 };
     assert_eq!(events, [stage(A, 0, 1), stage(A, 0, 2), spent, open(A, 0)]);
@@ -1063,18 +1063,18 @@ fn a_rotating_door_opens_once_per_step_for_any_step_in_its_window() {
 fn an_attempt_keeps_its_step_across_a_rotation_until_its_timeout() {
     let mut b = Bench::new(vec![rotating("r", 10_000)]);
     b.engine
-        .rotate(0, vec![(100, seq("1001,1002,1003"))], b.at(0));
+        .rotate([(0, vec![(100, seq("1001,1002,1003"))])], b.at(0));
     let mut events = b.knock(0, &[syn(A, 1001)]);
     // The step leaves the window: A's attempt goes on, nobody starts one.
     b.engine
-        .rotate(0, vec![(101, seq("1011,1012,1013"))], b.at(1_000));
+        .rotate([(0, vec![(101, seq("1011,1012,1013"))])], b.at(1_000));
     events.extend(b.knock(1_500, &[syn(B, 1001)]));
     events.extend(b.knocks(2_000, &syns(A, &[1002, 1003])));
     assert_eq!(Bench::opens(&events), [(A, 0)]);
     assert!(!events.contains(&stage(B, 0, 1)), "{events:?}");
     // Once the timeout has passed since it left, the old step is gone.
     b.engine
-        .rotate(0, vec![(101, seq("1011,1012,1013"))], b.at(12_000));
+        .rotate([(0, vec![(101, seq("1011,1012,1013"))])], b.at(12_000));
     assert_eq!(b.engine.step_sequences(0), [&seq("1011,1012,1013")]);
 }
 
@@ -1082,7 +1082,7 @@ fn an_attempt_keeps_its_step_across_a_rotation_until_its_timeout() {
 fn a_first_knock_two_steps_share_binds_to_the_first_listed() {
     let mut b = Bench::new(vec![rotating("r", 10_000)]);
     let window = vec![(100, seq("5,6")), (99, seq("5,7"))];
-    b.engine.rotate(0, window, b.at(0));
+    b.engine.rotate([(0, window)], b.at(0));
     let events = b.knocks(0, &syns(A, &[5, 7]));
     assert_eq!(Bench::opens(&events), []);
     let events = b.knocks(3_000, &syns(A, &[5, 6]));
@@ -1096,7 +1096,8 @@ fn a_first_knock_two_steps_share_binds_to_the_first_listed() {
 fn a_rotating_door_without_steps_is_closed_and_keeps_attempts_across_a_reload() {
     let mut b = Bench::new(vec![rotating("r", 10_000), door("d", "7,8", 10_000)]);
     assert_eq!(b.knocks(0, &syns(A, &[1001, 1002])), []);
-    b.engine.rotate(0, vec![(100, seq("1001,1002"))], b.at(0));
+    b.engine
+        .rotate([(0, vec![(100, seq("1001,1002"))])], b.at(0));
     let mut events = b.knock(1_000, &[syn(A, 1001)]);
     // A reload that reorders the doors keeps the attempt and its step.
     b.engine.reconfigure(
