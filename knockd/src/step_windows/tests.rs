@@ -23,7 +23,7 @@ fn rotating_doors(dir: &Path, count: usize) -> Loaded {
         .collect();
     let conf = dir.join("knockd.conf");
     fs::write(&conf, text).unwrap();
-    doors::load(&conf, dir).unwrap()
+    doors::load(&conf, dir, nix::unistd::geteuid().as_raw()).unwrap()
 }
 
 #[test]
