@@ -373,7 +373,7 @@ fn knock_with_a_profile_name_opens_the_door() {
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
         format!(
-            "hitting tcp {server}:7000\nhitting udp {server}:8000\nhitting tcp {server}:9000\n"
+            "hitting tcp [{server}]:7000\nhitting udp [{server}]:8000\nhitting tcp [{server}]:9000\n"
         )
     );
     rig.scratch.expect_lines("out", &format!("ssh {client}"), 1);
