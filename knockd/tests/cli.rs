@@ -680,3 +680,22 @@ fn check_warns_that_rotating_doors_replay_across_restarts_without_a_state_direct
     );
     assert!(!stderr.contains("spent steps"), "{stderr}");
 }
+
+#[test]
+fn check_counts_a_rotating_door_as_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = write(dir.path(), "door.key", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n");
+    fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let conf = write(
+        dir.path(),
+        "k.conf",
+        &format!(
+            "[rot]\nRotating_Secret = {}\nRotating_Range = 20000-29999\ntcpflags = syn\n\
+             command = true\n",
+            key.display()
+        ),
+    );
+    let state = dir.path().join("state");
+    let (stdout, stderr) = check_ok(&conf, &["-i", "lo", "--state-dir", state.to_str().unwrap()]);
+    assert!(!stderr.contains("no door is enabled"), "{stdout}{stderr}");
+}

@@ -7,6 +7,7 @@ use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
 use knockd_core::config::Door;
+use knockd_core::doors::RuntimeDoor;
 
 use crate::interfaces;
 use crate::ledger::trust::{self, TrustError};
@@ -63,7 +64,9 @@ pub fn predict(setup: &Setup, log_file: Option<&Path>) -> Vec<Problem> {
             ),
         });
     }
-    if loaded.doors.iter().all(|d| d.active_sequence().is_none()) {
+    // A rotating door has no sequence of its own but one every step.
+    let enabled = |d: &RuntimeDoor| d.active_sequence().is_some() || d.rotating.is_some();
+    if !loaded.doors.iter().any(enabled) {
         problems.push(Problem {
             severity: Severity::Degraded,
             message: "no door is enabled: knockd would watch for nothing".to_owned(),
