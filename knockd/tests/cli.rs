@@ -647,20 +647,23 @@ fn subcommands_check_their_arguments() {
     }
 }
 
+/// `k.conf` in `dir`: a rotating door `[rot]` with a private secret file,
+/// then `rest`.
+fn rotating_conf(dir: &Path, rest: &str) -> PathBuf {
+    let key = write(dir, "door.key", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n");
+    fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let text = format!(
+        "[rot]\nRotating_Secret = {}\nRotating_Range = 20000-29999\ntcpflags = syn\n\
+         command = true\n{rest}",
+        key.display()
+    );
+    write(dir, "k.conf", &text)
+}
+
 #[test]
 fn check_warns_that_rotating_doors_replay_across_restarts_without_a_state_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let key = write(dir.path(), "door.key", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n");
-    fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let conf = write(
-        dir.path(),
-        "k.conf",
-        &format!(
-            "[rot]\nRotating_Secret = {}\nRotating_Range = 20000-29999\ntcpflags = syn\n\
-             command = true\n{DOOR}",
-            key.display()
-        ),
-    );
+    let conf = rotating_conf(dir.path(), DOOR);
     // A regular file where the state directory should be: unusable even by root.
     let state = write(dir.path(), "state", "");
     let state_arg = state.to_str().unwrap();
@@ -684,17 +687,7 @@ fn check_warns_that_rotating_doors_replay_across_restarts_without_a_state_direct
 #[test]
 fn check_counts_a_rotating_door_as_enabled() {
     let dir = tempfile::tempdir().unwrap();
-    let key = write(dir.path(), "door.key", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n");
-    fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let conf = write(
-        dir.path(),
-        "k.conf",
-        &format!(
-            "[rot]\nRotating_Secret = {}\nRotating_Range = 20000-29999\ntcpflags = syn\n\
-             command = true\n",
-            key.display()
-        ),
-    );
+    let conf = rotating_conf(dir.path(), "");
     let state = dir.path().join("state");
     let (stdout, stderr) = check_ok(&conf, &["-i", "lo", "--state-dir", state.to_str().unwrap()]);
     assert!(!stderr.contains("no door is enabled"), "{stdout}{stderr}");
