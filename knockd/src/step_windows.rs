@@ -47,17 +47,45 @@ impl StepWindows {
     }
 
     /// Installs every rotating door's window for the time `unix` (in one
-    /// [`Engine::rotate`], which rebuilds the knock index once), and
-    /// forgets spent steps no door accepts any more. Returns whether some
-    /// door rotates. Linear in the rotating doors and the spent steps: it
-    /// runs in the poll loop at every step boundary.
+    /// [`Engine::rotate`], which rebuilds the knock index once), deriving
+    /// each step's sequence, and forgets spent steps no door accepts any
+    /// more. Returns how many doors rotate. For `doors` new to the engine:
+    /// at start and after a reload (a door's secret may have changed).
     pub fn install(
         &mut self,
         engine: &mut Engine,
         doors: &[RuntimeDoor],
         unix: u64,
         now: Instant,
-    ) -> bool {
+    ) -> usize {
+        self.install_windows(engine, doors, unix, now, false)
+    }
+
+    /// At a step boundary: as [`install`](Self::install), for the `doors`
+    /// the engine was last given, so that a step the engine holds keeps its
+    /// sequence and only the step that enters each window is derived.
+    /// Linear in the rotating doors and the spent steps: it runs in the poll
+    /// loop, which a knock arriving meanwhile waits for.
+    pub fn advance(
+        &mut self,
+        engine: &mut Engine,
+        doors: &[RuntimeDoor],
+        unix: u64,
+        now: Instant,
+    ) -> usize {
+        self.install_windows(engine, doors, unix, now, true)
+    }
+
+    /// [`install`](Self::install), taking the sequences of steps the engine
+    /// holds if `reuse`.
+    fn install_windows(
+        &mut self,
+        engine: &mut Engine,
+        doors: &[RuntimeDoor],
+        unix: u64,
+        now: Instant,
+        reuse: bool,
+    ) -> usize {
         let mut next: Option<u64> = None;
         let mut windows = Vec::new();
         // Per door name, the steps its doors accept now.
@@ -67,7 +95,11 @@ impl StepWindows {
                 continue;
             };
             let name = &door.door.name;
-            let window = rotating.window(unix, |step| self.spent.contains(name, step));
+            let window = rotating.window(
+                unix,
+                |step| self.spent.contains(name, step),
+                |step| reuse.then(|| engine.step_sequence(index, step).cloned())?,
+            );
             windows.push((index, window));
             let rotation = &rotating.rotation;
             let step = rotation.step_at(unix);
@@ -78,6 +110,7 @@ impl StepWindows {
             let boundary = rotation.step_start(step.saturating_add(1));
             next = Some(next.map_or(boundary, |n| n.min(boundary)));
         }
+        let windows_len = windows.len();
         engine.rotate(windows, now);
         self.spent.retain(|name, step| {
             acceptable
@@ -85,7 +118,7 @@ impl StepWindows {
                 .is_some_and(|ranges| ranges.iter().any(|r| r.contains(&step)))
         });
         self.next_boundary = next;
-        next.is_some()
+        windows_len
     }
 
     /// When the next step boundary is due, as an instant of the poll loop.

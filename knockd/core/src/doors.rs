@@ -51,15 +51,26 @@ impl RotatingDoor {
 
     /// The sequences of the steps acceptable at `unix_seconds` that `spent`
     /// does not exclude, nearest to now first (the step a first knock
-    /// binds to when two sequences share it).
-    pub fn window(&self, unix_seconds: u64, spent: impl Fn(u64) -> bool) -> Vec<(u64, Sequence)> {
+    /// binds to when two sequences share it). A step whose sequence `known`
+    /// gives (derived from this door's secret before) is not derived again:
+    /// at a step boundary, all but one step of the window are known.
+    pub fn window(
+        &self,
+        unix_seconds: u64,
+        spent: impl Fn(u64) -> bool,
+        known: impl Fn(u64) -> Option<Sequence>,
+    ) -> Vec<(u64, Sequence)> {
         let now = self.rotation.step_at(unix_seconds);
         let mut steps: Vec<u64> = self.rotation.acceptable(now).collect();
         steps.sort_by_key(|&t| (t.abs_diff(now), t));
         steps
             .into_iter()
             .filter(|&t| !spent(t))
-            .map(|t| (t, self.rotation.sequence(&self.secret, &self.label, t)))
+            .map(|t| {
+                let sequence = known(t)
+                    .unwrap_or_else(|| self.rotation.sequence(&self.secret, &self.label, t));
+                (t, sequence)
+            })
             .collect()
     }
 }

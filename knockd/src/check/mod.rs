@@ -207,7 +207,7 @@ fn capture_filter(setup: &Setup, addrs: Vec<IpAddr>, worst: Option<Severity>) ->
         .iter()
         .map(|d| {
             d.rotating.as_ref().map_or_else(Vec::new, |r| {
-                r.window(unix_now(), |_| false)
+                r.window(unix_now(), |_| false, |_| None)
                     .into_iter()
                     .map(|(_, sequence)| sequence)
                     .collect()

@@ -12,17 +12,33 @@ use knockd_core::filter;
 
 use super::Server;
 use crate::capture::{Capture, CaptureError};
-use crate::log::{CaptureMessage, DaemonMessage, Logger};
+use crate::log::{CaptureMessage, DaemonMessage, KnockMessage, Logger};
 use crate::step_windows;
 
 impl Server {
-    /// Installs the rotating doors' windows for the step now current, and
-    /// the filter for their sequences. Attempts in progress keep their step.
+    /// Installs the rotating doors' windows for the step now current, for
+    /// doors just (re)loaded, and the filter for their sequences. Attempts
+    /// in progress keep their step.
     pub(super) fn rotate(&mut self, now: Instant) {
         let doors = &self.setup.loaded.doors;
         self.step_windows
             .install(&mut self.engine, doors, step_windows::unix_now(), now);
         self.reinstall_filter();
+    }
+
+    /// At a step boundary: moves the rotating doors' windows on and
+    /// installs the filter for them, then logs (verbose) how long that held
+    /// the loop, what `ci/bench` reports.
+    pub(super) fn step_boundary(&mut self, now: Instant) {
+        let started = Instant::now();
+        let doors = &self.setup.loaded.doors;
+        let doors =
+            self.step_windows
+                .advance(&mut self.engine, doors, step_windows::unix_now(), now);
+        self.reinstall_filter();
+        let elapsed = started.elapsed();
+        self.logger
+            .emit(&KnockMessage::StepBoundary { doors, elapsed });
     }
 
     /// Arms a one-time door with its next sequence (or disables it) and

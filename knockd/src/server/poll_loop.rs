@@ -123,7 +123,7 @@ impl Server {
         self.engine.on_timer(now, &mut self.events);
         self.handle_events();
         if self.step_windows.is_due() {
-            self.rotate(now);
+            self.step_boundary(now);
         }
         let max_attempts = self.setup.args.max_attempts as usize;
         self.budgets.summarize(now, max_attempts, &mut self.logger);

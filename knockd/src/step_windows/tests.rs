@@ -39,7 +39,7 @@ fn a_step_boundary_rebuilds_the_knock_index_once_for_all_rotating_doors() {
     for n in 0..3 {
         let (unix, now) = (UNIX + n * STEP, start + Duration::from_secs(n * STEP));
         let before = engine.stats().knock_index_builds;
-        assert!(windows.install(&mut engine, &loaded.doors, unix, now));
+        assert_eq!(windows.install(&mut engine, &loaded.doors, unix, now), 300);
         assert_eq!(engine.stats().knock_index_builds - before, 1, "at {unix}");
     }
     // Every door follows its window, and the step that just left it until
@@ -68,4 +68,54 @@ fn spent_steps_leave_the_window_and_are_forgotten_once_no_door_accepts_them() {
     assert!(windows.spent.contains("r1", step));
     windows.install(&mut engine, &loaded.doors, UNIX + 2 * STEP, now);
     assert!(!windows.spent.contains("r1", step));
+}
+
+#[test]
+fn a_boundary_derives_only_the_entering_step_and_a_reload_derives_all_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = rotating_doors(dir.path(), 2);
+    let mut engine = Engine::new(old.engine_doors(), Vec::new(), Limits::default());
+    let (mut windows, _) = StepWindows::load(None);
+    let now = Instant::now();
+    windows.install(&mut engine, &old.doors, UNIX, now);
+    // The secret changes on disk; the doors, as the engine sees them, do not.
+    fs::write(
+        dir.path().join("doors.key"),
+        "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U\n",
+    )
+    .unwrap();
+    let new = doors::load(
+        &dir.path().join("knockd.conf"),
+        dir.path(),
+        nix::unistd::geteuid().as_raw(),
+    )
+    .unwrap();
+    engine.reconfigure(new.engine_doors(), Vec::new());
+    let derived = |loaded: &Loaded, unix: u64| {
+        let rotating = loaded.doors[0].rotating.as_ref().unwrap();
+        rotating.window(unix, |_| false, |_| None)
+    };
+    let held = |engine: &Engine, step: u64| engine.step_sequence(0, step).cloned();
+    let step = UNIX / STEP;
+
+    // A boundary keeps the sequences of the steps still in the window (the
+    // old secret's here, which only a reload can make differ, and a reload
+    // installs) and derives the one that enters (from the new secret).
+    windows.advance(&mut engine, &new.doors, UNIX + STEP, now);
+    let before = derived(&old, UNIX + STEP);
+    let after = derived(&new, UNIX + STEP);
+    for (t, sequence) in &before {
+        if *t <= step + 1 {
+            assert_eq!(held(&engine, *t).as_ref(), Some(sequence), "step {t}");
+        }
+    }
+    let entering = after.iter().find(|(t, _)| *t == step + 2).unwrap();
+    assert_eq!(held(&engine, step + 2).as_ref(), Some(&entering.1));
+
+    // A reload installs with every step derived from the doors it loaded.
+    windows.install(&mut engine, &new.doors, UNIX + STEP, now);
+    for (t, sequence) in &after {
+        assert_eq!(held(&engine, *t).as_ref(), Some(sequence), "step {t}");
+    }
+    assert_ne!(before, after);
 }

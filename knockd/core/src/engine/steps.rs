@@ -93,6 +93,16 @@ impl Engine {
             .collect();
     }
 
+    /// The sequence of step `step` of rotating door `door`, if that step
+    /// is in the door's window: what the caller installed for it last time.
+    pub fn step_sequence(&self, door: usize, step: u64) -> Option<&Sequence> {
+        let steps = self.steps.get(door)?;
+        let held = steps
+            .iter()
+            .find(|s| s.step == step && s.retired_until.is_none())?;
+        Some(&held.sequence)
+    }
+
     /// The sequences rotating door `door` follows now: its window's and
     /// those of the steps that left it with attempts possibly still bound
     /// to them. What the capture filter must pass for the door.

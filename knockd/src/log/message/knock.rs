@@ -1,7 +1,9 @@
 //! A knock's progress on a door: its stages, the opening, the timeout, the
-//! one-time sequence it used up, and the summaries of a flood of them.
+//! one-time sequence it used up, the rotating doors' step boundaries, and
+//! the summaries of a flood of them.
 
 use std::fmt::{self, Write as _};
+use std::time::Duration;
 
 use knock_proto::Sequence;
 
@@ -110,6 +112,15 @@ pub enum KnockMessage<'a> {
         /// Its sequence from now on.
         sequence: &'a Sequence,
     },
+    /// `step boundary: <doors> rotating door(s) moved on in <ms> ms` (verbose):
+    /// how long the loop spent installing the new windows and the filter,
+    /// the stall a knock arriving at that moment waits out.
+    StepBoundary {
+        /// The rotating doors whose windows moved.
+        doors: usize,
+        /// The time the loop spent on them.
+        elapsed: Duration,
+    },
 }
 
 impl KnockMessage<'_> {
@@ -182,6 +193,14 @@ impl KnockMessage<'_> {
             KnockMessage::OneTimeNext { door, sequence } => {
                 write!(out, "new sequence for door {door}: {sequence}")?;
                 Record::new(DEBUG, "one_time_next").door(door)
+            }
+            KnockMessage::StepBoundary { doors, elapsed } => {
+                let ms = elapsed.as_secs_f64() * 1000.0;
+                write!(
+                    out,
+                    "step boundary: {doors} rotating door(s) moved on in {ms:.1} ms"
+                )?;
+                Record::new(VERBOSE, "step_boundary")
             }
         })
     }

@@ -83,6 +83,14 @@ fn knock_progress_lines() {
         "new sequence for door otp: 2001:tcp,2002:udp,2003:tcp",
         DEBUG,
     );
+    check(
+        KnockMessage::StepBoundary {
+            doors: 10_000,
+            elapsed: Duration::from_micros(38_240),
+        },
+        "step boundary: 10000 rotating door(s) moved on in 38.2 ms",
+        VERBOSE,
+    );
 }
 
 #[test]
