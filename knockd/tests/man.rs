@@ -8,10 +8,11 @@ fn man_page_documents_exactly_the_long_options_of_help() {
     long_options::assert_page_matches_help("knockd", "knockd.8");
 }
 
-/// The firewall recipes knockd.conf(5) and the README show are the tested files of
-/// examples/ (integration-tests/tests/hardened_unit.rs runs those), command for command.
+/// The firewall recipes knockd.conf(5) and the README show are the files of examples/,
+/// command for command: those integration-tests/tests/hardened_unit.rs runs, and those for
+/// other platforms that knockd/tests/other_platforms.rs checks (marked untested in the file).
 #[test]
-fn the_recipes_in_the_docs_are_the_tested_examples() {
+fn the_recipes_in_the_docs_are_the_examples() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let read = |path: &str| {
         std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -27,8 +28,17 @@ fn the_recipes_in_the_docs_are_the_tested_examples() {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    for recipe in ["nftables", "iptables", "ufw", "firewalld"] {
+    let untested = ["pf", "ipfw", "openwrt-fw4"];
+    for recipe in ["nftables", "iptables", "ufw", "firewalld"]
+        .into_iter()
+        .chain(untested)
+    {
         let example = read(&format!("examples/{recipe}.conf"));
+        assert_eq!(
+            example.contains("UNTESTED"),
+            untested.contains(&recipe),
+            "examples/{recipe}.conf says UNTESTED exactly when no test runs it"
+        );
         let commands: Vec<String> = example
             .lines()
             .map(str::trim)
