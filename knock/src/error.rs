@@ -15,7 +15,7 @@ use crate::exposed::SecretExposed;
 use crate::hit::HitError;
 use crate::profile::ProfileError;
 use crate::rotating::RotatingError;
-use crate::target::{Address, Endpoint, ResolveError};
+use crate::target::{Endpoint, ResolveError};
 use crate::verify::DoorShut;
 
 /// Why `knock` gives up; see [`Error::exit_code`].
@@ -132,7 +132,7 @@ impl fmt::Display for Error {
             ),
             #[cfg(unix)]
             Error::NoRoute { target, source } => {
-                write!(f, "no route to {}: {source}", Address(*target))
+                write!(f, "no route to {}: {source}", crate::target::Address(*target))
             }
             Error::Send {
                 protocol,
