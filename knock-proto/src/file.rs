@@ -48,7 +48,13 @@ pub fn open_regular(path: &Path, write: bool, symlinks: Symlinks) -> io::Result<
             error
         }
     })?;
-    if !file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    // Windows opened a link itself rather than follow it (`no_block`): the
+    // opened file is the link, refused here as O_NOFOLLOW refuses it.
+    if meta.file_type().is_symlink() {
+        return Err(link_refused());
+    }
+    if !meta.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a regular file",
@@ -167,10 +173,19 @@ fn no_block(options: &mut OpenOptions, symlinks: Symlinks) {
     options.custom_flags(libc::O_NONBLOCK | no_follow);
 }
 
-/// Elsewhere a FIFO cannot be made by accident, and a link at the path was
-/// refused before opening.
-#[cfg(not(unix))]
-fn no_block(_options: &mut OpenOptions, _symlinks: Symlinks) {}
+/// Windows has no FIFO to block on; a link (a symbolic link or a junction)
+/// that must not be followed is opened itself
+/// (`FILE_FLAG_OPEN_REPARSE_POINT`) and refused by [`open_regular`] once
+/// open, so that one swapped in after the check is still refused.
+#[cfg(windows)]
+fn no_block(options: &mut OpenOptions, symlinks: Symlinks) {
+    use std::os::windows::fs::OpenOptionsExt;
+    /// winbase.h's flag: open the reparse point, not what it points to.
+    const FILE_FLAG_OPEN_REPARSE_POINT: u32 = 0x0020_0000;
+    if symlinks == Symlinks::Refuse {
+        options.custom_flags(FILE_FLAG_OPEN_REPARSE_POINT);
+    }
+}
 
 #[cfg(test)]
 mod tests {

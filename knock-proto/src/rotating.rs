@@ -76,12 +76,21 @@ impl Secret {
     /// Reads a secret file: the first line that is neither empty nor a `#`
     /// comment holds the key in base32. On Unix the file must belong to
     /// `user` (the uid reading it) or root and give group and others no
-    /// permission at all: whoever may write it can replace the key.
+    /// permission at all: whoever may write it can replace the key. Windows
+    /// has no such bits to check (its ACLs are not examined), so there a
+    /// symbolic link or junction at the path is refused instead of followed:
+    /// the key is read from the file named, not from one a link leads to.
+    /// Everywhere the file must be a regular file of at most 64 KiB.
     pub fn read_file(path: &Path, user: u32) -> Result<Secret, SecretError> {
         let io_error = |error: std::io::Error| SecretError::Unreadable {
             message: crate::io_message(&error),
         };
-        let file = open_regular(path, false, Symlinks::Follow).map_err(io_error)?;
+        let links = if cfg!(unix) {
+            Symlinks::Follow
+        } else {
+            Symlinks::Refuse
+        };
+        let file = open_regular(path, false, links).map_err(io_error)?;
         // The opened file's own metadata: the path may have changed since.
         check_private(&file, user)?;
         let bytes = read_capped(file, Self::MAX_FILE).map_err(io_error)?;

@@ -33,8 +33,8 @@ use clap::Parser;
                   knockd's: --step 30 --range 1024-65535 --length 4 --protocol tcp.\n\n\
                   With neither PORT, --one-time-file nor --secret-file, the one argument names a profile \
                   in the TOML file given by --config, else $XDG_CONFIG_HOME/knock/config.toml, \
-                  else ~/.config/knock/config.toml; options given on the command line win over \
-                  the profile's.\n\n\
+                  else ~/.config/knock/config.toml (on Windows, %APPDATA%\\knock\\config.toml); \
+                  options given on the command line win over the profile's.\n\n\
                   Example: knock myserver.example.com 123:tcp 456:udp 789:tcp\n\
                   Exit status: 0 when every hit was sent (and, with --verify, the port \
                   accepted a connection); 1 on any error; 2 when --verify could not connect \
@@ -73,7 +73,8 @@ pub struct Cli {
 
     /// Send every TCP hit as a raw segment carrying exactly these flags, a
     /// comma-separated list of fin,syn,rst,psh,ack,urg (needs root or
-    /// CAP_NET_RAW; UDP hits stay plain datagrams)
+    /// CAP_NET_RAW; UDP hits stay plain datagrams). Refused on Windows, which
+    /// does not send TCP on raw sockets
     #[arg(long = "flags", value_name = "LIST", conflicts_with = "udp", value_hint = clap::ValueHint::Other)]
     pub flags: Option<String>,
 
@@ -94,13 +95,14 @@ pub struct Cli {
 
     /// Knock the first unused sequence of this one-time sequences file (the
     /// format of knockd's One_Time_Sequences) and mark it used first; the file
-    /// must not be accessible to group or others
+    /// must not be accessible to group or others (on Windows: must not be a
+    /// link)
     #[arg(long = "one-time-file", value_name = "FILE", conflicts_with = "ports")]
     pub one_time_file: Option<PathBuf>,
 
     /// Knock a rotating door: derive the current step's sequence from the
     /// base32 secret in this file, which must not be readable by group or
-    /// others
+    /// others (on Windows: must not be a link)
     #[arg(
         long = "secret-file",
         value_name = "FILE",

@@ -15,7 +15,7 @@ use crate::exposed::SecretExposed;
 use crate::hit::HitError;
 use crate::profile::ProfileError;
 use crate::rotating::RotatingError;
-use crate::target::{Address, Endpoint, ResolveError};
+use crate::target::{Endpoint, ResolveError};
 use crate::verify::DoorShut;
 
 /// Why `knock` gives up; see [`Error::exit_code`].
@@ -38,13 +38,13 @@ pub enum Error {
     RawUnsupported,
     /// The host gave no address to knock on.
     Resolve(ResolveError),
-    /// The raw socket for `--flags` could not be opened for lack of privilege.
-    // Only Unix can send raw segments.
-    #[cfg_attr(not(unix), allow(dead_code))]
+    /// The raw socket for `--flags` could not be opened for lack of privilege
+    /// (only Unix sends raw segments).
+    #[cfg(unix)]
     RawPermission(io::Error),
-    /// No route to the target, so no source address for the raw segments' checksum.
-    // Only Unix can send raw segments.
-    #[cfg_attr(not(unix), allow(dead_code))]
+    /// No route to the target, so no source address for the raw segments'
+    /// checksum (only Unix sends raw segments).
+    #[cfg(unix)]
     NoRoute {
         /// The target.
         target: SocketAddr,
@@ -122,15 +122,17 @@ impl fmt::Display for Error {
             ),
             #[cfg(not(unix))]
             Error::RawUnsupported => f.write_str(
-                "--flags (raw TCP knocks) is not supported on this platform: knock without --flags to send plain SYNs",
+                "--flags (raw TCP knocks) is not supported on Windows, which does not send TCP on raw sockets: knock without --flags to send plain SYNs",
             ),
+            #[cfg(unix)]
             Error::RawPermission(source) => write!(
                 f,
                 "raw knocks (--flags) need root or CAP_NET_RAW ({source}): run knock as root, \
                  grant the capability with `setcap cap_net_raw+ep $(command -v knock)`, or knock without --flags"
             ),
+            #[cfg(unix)]
             Error::NoRoute { target, source } => {
-                write!(f, "no route to {}: {source}", Address(*target))
+                write!(f, "no route to {}: {source}", crate::target::Address(*target))
             }
             Error::Send {
                 protocol,
@@ -193,9 +195,9 @@ impl Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::NoRoute { source, .. }
-            | Error::Send { source, .. }
-            | Error::RawPermission(source) => Some(source),
+            #[cfg(unix)]
+            Error::NoRoute { source, .. } | Error::RawPermission(source) => Some(source),
+            Error::Send { source, .. } => Some(source),
             Error::Hit(e) => Some(e),
             Error::Resolve(e) => Some(e),
             Error::Profile(e) | Error::LoneHost(e) => Some(e),

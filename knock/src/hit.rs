@@ -23,19 +23,11 @@ pub enum HitError {
         arg: String,
     },
     /// A service name that the services database does not know for the hit's protocol.
-    // Only Unix can look services up.
-    #[cfg_attr(not(unix), allow(dead_code))]
     UnknownService {
         /// The service name as typed.
         name: String,
         /// The hit's protocol.
         protocol: Protocol,
-    },
-    /// Service names cannot be looked up on this platform.
-    #[cfg(not(unix))]
-    ServiceNamesUnsupported {
-        /// The service name as typed.
-        name: String,
     },
 }
 
@@ -52,12 +44,7 @@ impl fmt::Display for HitError {
             ),
             HitError::UnknownService { name, protocol } => write!(
                 f,
-                "unknown {protocol} service '{name}': give a port number or a service name listed in /etc/services"
-            ),
-            #[cfg(not(unix))]
-            HitError::ServiceNamesUnsupported { name } => write!(
-                f,
-                "service names such as '{name}' are not supported on this platform: give the port number"
+                "unknown {protocol} service '{name}': give a port number or a service name listed in {SERVICES_FILE}"
             ),
         }
     }
@@ -135,25 +122,29 @@ fn looks_numeric(text: &str) -> bool {
         .all(|b| b.is_ascii_digit())
 }
 
-/// Looks a service name up in the services database for `protocol`, as 0.8's
-/// getaddrinfo call did.
+/// The services database a service name is looked up in, as messages name it.
 #[cfg(unix)]
+const SERVICES_FILE: &str = "/etc/services";
+#[cfg(windows)]
+const SERVICES_FILE: &str = crate::services::FILE;
+
+/// Looks a service name up in the services database for `protocol`: on Unix
+/// through getservbyname, as 0.8's getaddrinfo call did; on Windows in the
+/// services file Windows' own getservbyname reads ([`crate::services`]).
 fn service_port(name: &str, protocol: Protocol) -> Result<u16, HitError> {
-    let c_proto = match protocol {
-        Protocol::Tcp => c"tcp",
-        Protocol::Udp => c"udp",
-    };
-    crate::sys::service_port(name, c_proto).ok_or_else(|| HitError::UnknownService {
+    #[cfg(unix)]
+    let found = crate::sys::service_port(
+        name,
+        match protocol {
+            Protocol::Tcp => c"tcp",
+            Protocol::Udp => c"udp",
+        },
+    );
+    #[cfg(windows)]
+    let found = crate::services::port(name, protocol.as_str());
+    found.ok_or_else(|| HitError::UnknownService {
         name: name.to_owned(),
         protocol,
-    })
-}
-
-/// Service names need the Unix services database; elsewhere ports must be numbers.
-#[cfg(not(unix))]
-fn service_port(name: &str, _protocol: Protocol) -> Result<u16, HitError> {
-    Err(HitError::ServiceNamesUnsupported {
-        name: name.to_owned(),
     })
 }
 

@@ -11,6 +11,9 @@ mod profile;
 mod raw;
 mod rotating;
 mod send;
+// Compiled for its tests everywhere; used on Windows only.
+#[cfg(any(windows, test))]
+mod services;
 #[cfg(unix)]
 mod sys;
 mod target;

@@ -25,6 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::env;
+#[cfg(unix)]
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
@@ -120,7 +121,8 @@ pub struct Profile {
 /// Why no profile could be read.
 #[derive(Debug)]
 pub enum ProfileError {
-    /// Neither `--config`, `XDG_CONFIG_HOME` nor `HOME` says where the file is.
+    /// Neither `--config` nor the environment ([`default_file`]) says where
+    /// the file is.
     NoConfigHome,
     /// The file could not be read (a missing file included).
     Read {
@@ -157,9 +159,10 @@ pub enum ProfileError {
 impl fmt::Display for ProfileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ProfileError::NoConfigHome => f.write_str(
-                "no PORT given, so the argument names a profile, but neither XDG_CONFIG_HOME \
-                 nor HOME is set: give --config FILE, or the host's ports",
+            ProfileError::NoConfigHome => write!(
+                f,
+                "no PORT given, so the argument names a profile, but {NO_DEFAULT}: \
+                 give --config FILE, or the host's ports"
             ),
             ProfileError::Read { path, source } => write!(
                 f,
@@ -187,17 +190,43 @@ impl fmt::Display for ProfileError {
 
 impl std::error::Error for ProfileError {}
 
-/// Where profiles are read from: `--config`, else
-/// `$XDG_CONFIG_HOME/knock/config.toml`, else `$HOME/.config/knock/config.toml`.
+/// Where profiles are read from: `--config`, else the platform's default
+/// file ([`default_file`]).
 pub fn config_path(explicit: Option<&Path>) -> Result<PathBuf, ProfileError> {
     if let Some(path) = explicit {
         return Ok(path.to_owned());
     }
+    default_file().ok_or(ProfileError::NoConfigHome)
+}
+
+/// Why there is no default file, for [`ProfileError::NoConfigHome`].
+#[cfg(unix)]
+const NO_DEFAULT: &str = "neither XDG_CONFIG_HOME nor HOME is set";
+
+/// Why there is no default file, for [`ProfileError::NoConfigHome`].
+#[cfg(windows)]
+const NO_DEFAULT: &str = "APPDATA is not set to an absolute path";
+
+/// The default profile file on Unix, by the XDG base directory convention:
+/// `$XDG_CONFIG_HOME/knock/config.toml`, else `$HOME/.config/knock/config.toml`.
+#[cfg(unix)]
+fn default_file() -> Option<PathBuf> {
     default_path(env::var_os("XDG_CONFIG_HOME"), env::var_os("HOME"))
-        .ok_or(ProfileError::NoConfigHome)
+}
+
+/// The default profile file on Windows, in the folder where Windows keeps a
+/// user's (roaming) settings: `%APPDATA%\knock\config.toml`. A relative or
+/// empty `APPDATA` is ignored, as a relative `XDG_CONFIG_HOME` is on Unix.
+#[cfg(windows)]
+fn default_file() -> Option<PathBuf> {
+    let appdata = PathBuf::from(env::var_os("APPDATA")?);
+    appdata
+        .is_absolute()
+        .then(|| appdata.join("knock").join("config.toml"))
 }
 
 /// The default file for the given `XDG_CONFIG_HOME` and `HOME`.
+#[cfg(unix)]
 fn default_path(xdg_config_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
     // The XDG base directory specification says to ignore a relative value.
     let config_home = xdg_config_home
@@ -502,6 +531,7 @@ protocol = "mixed"
         );
     }
 
+    #[cfg(unix)]
     #[test]
     fn the_default_file_follows_xdg_then_home() {
         let os = |s: &str| Some(OsString::from(s));

@@ -5,7 +5,6 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -23,13 +22,20 @@ fn knock() -> Command {
     command
 }
 
-/// Writes a secret file with `mode`, under a fresh directory.
-fn secret_file(content: &str, mode: u32) -> (tempfile::TempDir, PathBuf) {
+/// Writes a private secret file (mode 0600 on Unix), under a fresh directory.
+fn secret_file(content: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("door.key");
     fs::write(&path, content).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    #[cfg(unix)]
+    set_mode(&path, 0o600);
     (dir, path)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// Asserts that neither the base32 secret (in any case) nor its bytes show
@@ -79,7 +85,7 @@ fn sequence_only_at_reproduces_every_published_vector() {
     let vectors = vectors();
     assert!(vectors.len() >= 13, "{} vectors", vectors.len());
     for v in vectors {
-        let (_dir, key) = secret_file(&format!("# {}\n\n{}\n", v.label, v.secret), 0o600);
+        let (_dir, key) = secret_file(&format!("# {}\n\n{}\n", v.label, v.secret));
         // The step's first second, a second in its middle and its last one.
         let start = v.t * v.step;
         for at in [start, start + v.step / 2, start + v.step - 1] {
@@ -101,7 +107,7 @@ fn sequence_only_at_reproduces_every_published_vector() {
 #[test]
 fn the_defaults_are_knockds() {
     // 1024-65535, 4 TCP knocks, 30 s steps: T = 59647167 at 1789415010.
-    let (_dir, key) = secret_file(SECRET, 0o600);
+    let (_dir, key) = secret_file(SECRET);
     let at = 59_647_167 * 30 + 10;
     let defaults = knock()
         .args([
@@ -140,7 +146,7 @@ fn the_defaults_are_knockds() {
 
 #[test]
 fn a_profile_can_name_a_rotating_door() {
-    let (dir, _key) = secret_file(SECRET, 0o600);
+    let (dir, _key) = secret_file(SECRET);
     let config = dir.path().join("k.toml");
     fs::write(
         &config,
@@ -168,7 +174,7 @@ fn a_rotating_knock_waits_for_a_fresh_step_and_sends_the_derived_hits() {
     // With 1-second steps the current one always ends within a second (bar
     // the very nanosecond it begins), so the knock waits for the next.
     let (socket, port) = knock_port();
-    let (_dir, key) = secret_file(SECRET, 0o600);
+    let (_dir, key) = secret_file(SECRET);
     let output = knock()
         .args(["-v", "--door", "openSSH", "--protocol", "udp"])
         .args(["--length", "1", "--step", "1"])
@@ -192,10 +198,12 @@ fn a_rotating_knock_waits_for_a_fresh_step_and_sends_the_derived_hits() {
     assert_secret_hidden(&output.stderr);
 }
 
+#[cfg(unix)]
 #[test]
 fn a_secret_file_others_may_read_or_write_is_refused_naming_the_file_and_the_fix() {
     for mode in [0o640, 0o604, 0o644, 0o620, 0o602, 0o622] {
-        let (_dir, key) = secret_file(SECRET, mode);
+        let (_dir, key) = secret_file(SECRET);
+        set_mode(&key, mode);
         let output = knock()
             .args(["--sequence-only", "--door", "d", "--secret-file"])
             .arg(&key)
@@ -232,7 +240,7 @@ fn the_secret_never_shows_in_any_error() {
         (SECRET, &["--length", "40"], "length 40"),
     ];
     for (content, extra, needle) in cases {
-        let (_dir, key) = secret_file(content, 0o600);
+        let (_dir, key) = secret_file(content);
         let output = knock()
             .args(["--sequence-only", "--door", "d"])
             .args(extra)
@@ -250,7 +258,7 @@ fn the_secret_never_shows_in_any_error() {
 
 #[test]
 fn nonsense_combinations_are_refused() {
-    let (_dir, key) = secret_file(SECRET, 0o600);
+    let (_dir, key) = secret_file(SECRET);
     let key = key.to_str().unwrap();
     for (args, needle) in [
         (
