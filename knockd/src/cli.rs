@@ -16,10 +16,22 @@ use clap::{Parser, Subcommand};
 pub const DEFAULT_CONFIG: &str = "/etc/knockd.conf";
 /// The default pid file, as in 0.8.
 pub const DEFAULT_PID_FILE: &str = "/var/run/knockd.pid";
-/// The state directory (the door ledger) when neither `--state-dir` nor `StateDir` names one.
+/// The state directory (the door ledger) when neither `--state-dir` nor
+/// `StateDir` names one: where each system keeps a daemon's state.
+#[cfg(target_os = "linux")]
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/knockd";
-/// The control socket when neither `--control-socket` nor `ControlSocket` names one.
+/// The state directory (the door ledger) when neither `--state-dir` nor
+/// `StateDir` names one: where each system keeps a daemon's state.
+#[cfg(not(target_os = "linux"))]
+pub const DEFAULT_STATE_DIR: &str = "/var/db/knockd";
+/// The control socket when neither `--control-socket` nor `ControlSocket`
+/// names one (the BSDs and macOS have no `/run`).
+#[cfg(target_os = "linux")]
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/knockd.sock";
+/// The control socket when neither `--control-socket` nor `ControlSocket`
+/// names one (the BSDs and macOS have no `/run`).
+#[cfg(not(target_os = "linux"))]
+pub const DEFAULT_CONTROL_SOCKET: &str = "/var/run/knockd.sock";
 /// The default capture interface when neither `-i` nor `Interface` names one,
 /// as in 0.8 (where it does not exist, the default route's interface is used).
 pub const DEFAULT_INTERFACE: &str = "eth0";
@@ -95,7 +107,8 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_open: u32,
 
-    /// Directory of the door ledger (wins over StateDir in the config; default /var/lib/knockd)
+    /// Directory of the door ledger (wins over StateDir in the config; default /var/lib/knockd,
+    /// /var/db/knockd on the BSDs and macOS)
     #[arg(long = "state-dir", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
@@ -109,7 +122,7 @@ pub struct Args {
     pub max_commands: u32,
 
     /// Control socket that status and close talk to (wins over ControlSocket in the config;
-    /// default /run/knockd.sock)
+    /// default /run/knockd.sock, /var/run/knockd.sock on the BSDs and macOS)
     #[arg(long = "control-socket", value_name = "PATH", global = true)]
     pub control_socket: Option<PathBuf>,
 
