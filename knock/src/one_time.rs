@@ -9,7 +9,6 @@ use std::path::Path;
 use knock_proto::OneTimeSequences;
 
 use crate::error::Error;
-use crate::exposed::SecretExposed;
 use crate::hit::Hit;
 
 /// The first unused sequence of a one-time sequences file, read but not yet
@@ -59,6 +58,7 @@ impl OneTimeKnock {
 /// used lines in the file and never writes through a link.
 #[cfg(unix)]
 fn check_private(path: &Path) -> Result<(), Error> {
+    use crate::exposed::SecretExposed;
     use knock_proto::file::Exposure;
 
     // A file that cannot be examined is reported by the load that follows.
