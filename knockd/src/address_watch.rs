@@ -2,48 +2,48 @@
 //! knocks to an address added by DHCP, SLAAC or an admin after start count
 //! (0.8 read the list once).
 //!
-//! On Linux an rtnetlink socket subscribed to IPv4 and IPv6 address events
-//! joins the poll loop; the messages are not parsed, only drained, and the
-//! addresses are read again. Elsewhere they are read again every 5 seconds.
+//! A kernel event socket joins the poll loop: rtnetlink subscribed to IPv4
+//! and IPv6 address events on Linux ([`netlink`]), the routing socket
+//! (`PF_ROUTE`) on FreeBSD, OpenBSD, NetBSD and macOS ([`route`]). Its
+//! messages are drained, and when one says an address or interface changed,
+//! the addresses are read again. Other systems read them again every 5
+//! seconds.
 
 use std::io;
 use std::os::fd::BorrowedFd;
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(event_socket))]
 use std::time::Duration;
 use std::time::Instant;
 
-/// How often the addresses are read again where there is no rtnetlink.
-#[cfg(not(target_os = "linux"))]
+#[cfg(target_os = "linux")]
+mod netlink;
+#[cfg(target_os = "linux")]
+use netlink as events;
+#[cfg(all(event_socket, not(target_os = "linux")))]
+mod route;
+#[cfg(all(event_socket, not(target_os = "linux")))]
+use route as events;
+
+/// How often the addresses are read again where there is no event socket.
+#[cfg(not(event_socket))]
 pub const REREAD_EVERY: Duration = Duration::from_secs(5);
 
 /// The source of "addresses may have changed" wake-ups.
 #[derive(Debug)]
 pub struct AddressWatch {
-    #[cfg(target_os = "linux")]
+    #[cfg(event_socket)]
     socket: std::os::fd::OwnedFd,
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(event_socket))]
     next: Instant,
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(event_socket)]
 impl AddressWatch {
     /// Subscribes to the kernel's address events.
     pub fn open() -> io::Result<Self> {
-        use nix::sys::socket::{
-            bind, socket, AddressFamily, NetlinkAddr, SockFlag, SockProtocol, SockType,
-        };
-        let groups = (libc::RTMGRP_IPV4_IFADDR | libc::RTMGRP_IPV6_IFADDR) as u32;
-        let socket = socket(
-            AddressFamily::Netlink,
-            SockType::Raw,
-            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-            SockProtocol::NetlinkRoute,
-        )?;
-        bind(
-            std::os::fd::AsRawFd::as_raw_fd(&socket),
-            &NetlinkAddr::new(0, groups),
-        )?;
-        Ok(AddressWatch { socket })
+        Ok(AddressWatch {
+            socket: events::open()?,
+        })
     }
 
     /// The descriptor to poll.
@@ -58,7 +58,8 @@ impl AddressWatch {
     }
 
     /// Drains the pending events; says whether the addresses may have
-    /// changed (an event came, or so many that the kernel dropped some).
+    /// changed (an event said so, or so many came that the kernel dropped
+    /// some).
     pub fn take(&mut self, _now: Instant) -> bool {
         use nix::errno::Errno;
         use nix::sys::socket::{recv, MsgFlags};
@@ -69,7 +70,8 @@ impl AddressWatch {
         for _ in 0..64 {
             match recv(self.socket.as_raw_fd(), &mut buffer, MsgFlags::MSG_DONTWAIT) {
                 Ok(0) | Err(Errno::EAGAIN) => break,
-                Ok(_) | Err(Errno::ENOBUFS) => changed = true,
+                Ok(n) => changed |= events::is_change(&buffer[..n]),
+                Err(Errno::ENOBUFS) => changed = true,
                 Err(Errno::EINTR) => {}
                 Err(_) => break,
             }
@@ -78,7 +80,7 @@ impl AddressWatch {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(event_socket))]
 impl AddressWatch {
     /// A timer: there is no address event socket here.
     pub fn open() -> io::Result<Self> {
@@ -107,7 +109,7 @@ impl AddressWatch {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(all(test, event_socket))]
 mod tests {
     use super::*;
 

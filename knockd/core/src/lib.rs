@@ -48,6 +48,10 @@
 //! * [`doors`]: [`doors::load`] and the [`doors::Loaded`] doors as the
 //!   daemon runs them; [`sources`]: `Allow_From`/`Deny_From` ranges;
 //!   [`bytes`]: knockd.conf's bytes carried in strings; [`Packet`].
+//! * [`listening`]: [`listening::Listening`] and the reader of Linux's
+//!   `/proc/net` socket tables, for `--check`; [`route_message`]: which
+//!   routing-socket messages of the BSDs and macOS say that the host's
+//!   addresses changed.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -57,7 +61,9 @@ pub mod config;
 pub mod doors;
 pub mod engine;
 pub mod filter;
+pub mod listening;
 mod packet;
+pub mod route_message;
 pub mod sources;
 pub mod wire;
 

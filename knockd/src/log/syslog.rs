@@ -6,9 +6,10 @@
 use std::borrow::Cow;
 use std::os::unix::ffi::OsStrExt;
 
-use nix::syslog::{openlog, syslog, Facility, LogFlags, Priority};
+use nix::syslog::{syslog, Facility, Priority};
 
 use super::message::Severity;
+use crate::sys;
 
 /// The process's connection to syslog (libc keeps it global).
 #[derive(Debug)]
@@ -18,8 +19,7 @@ impl Syslog {
     /// Sets the ident and facility for every later message. libc connects to
     /// `/dev/log` lazily and drops messages while there is no syslog daemon.
     pub(super) fn open() -> Self {
-        // openlog only records its arguments; it cannot fail on Linux.
-        let _ = openlog(Some(c"knockd"), LogFlags::empty(), Facility::LOG_DAEMON);
+        sys::syslog::openlog(c"knockd", libc::LOG_DAEMON);
         Syslog
     }
 

@@ -11,3 +11,4 @@
 pub mod filter;
 pub mod process;
 pub mod resolve;
+pub mod syslog;

@@ -31,25 +31,74 @@ pub fn fork_to_background() -> io::Result<()> {
 /// hook: a hook forces `fork`, which copies the page tables (capture ring
 /// included), where without one std uses `posix_spawn`, i.e. `vfork`. Only
 /// start commands pay for a hook ([`die_with_daemon`]); stop commands keep
-/// `posix_spawn`.
-#[cfg(target_os = "linux")]
+/// `posix_spawn`. For the same reason it marks and does not close:
+/// `closefrom(2)` (FreeBSD, OpenBSD, NetBSD) would close the daemon's own
+/// capture, sockets and ledger.
+///
+/// One system call where there is one (`close_range` with
+/// `CLOSE_RANGE_CLOEXEC`: Linux 5.11, FreeBSD 13.1), else one `fcntl` per
+/// descriptor that may be open ([`mark_each_close_on_exec`]).
 pub fn close_inherited_descriptors() {
-    // SAFETY: a single system call on no memory of ours. Kernels before 5.11
-    // fail with EINVAL or ENOSYS; the descriptors are then as safe as their
-    // owners made them.
-    unsafe {
+    if !mark_all_close_on_exec() {
+        mark_each_close_on_exec();
+    }
+}
+
+/// Linux's `close_range(3, ~0, CLOSE_RANGE_CLOEXEC)`; whether it worked
+/// (kernels before 5.11 fail with EINVAL or ENOSYS).
+#[cfg(target_os = "linux")]
+fn mark_all_close_on_exec() -> bool {
+    // SAFETY: a single system call on no memory of ours.
+    let rc = unsafe {
         libc::syscall(
             libc::SYS_close_range,
             3 as libc::c_uint,
             libc::c_uint::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
-        );
-    }
+        )
+    };
+    rc == 0
 }
 
-/// Elsewhere descriptors rely on their owners' close-on-exec flags.
-#[cfg(not(target_os = "linux"))]
-pub fn close_inherited_descriptors() {}
+/// FreeBSD's `close_range(3, ~0, CLOSE_RANGE_CLOEXEC)`; whether it worked
+/// (FreeBSD 13.0 has no `CLOSE_RANGE_CLOEXEC` and fails with EINVAL).
+#[cfg(target_os = "freebsd")]
+fn mark_all_close_on_exec() -> bool {
+    // SAFETY: a single system call on no memory of ours.
+    let rc = unsafe { libc::close_range(3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as _) };
+    rc == 0
+}
+
+/// No system call marks a range here (OpenBSD, NetBSD, macOS, ...).
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+fn mark_all_close_on_exec() -> bool {
+    false
+}
+
+/// The most descriptors [`mark_each_close_on_exec`] looks at: a limit of
+/// open files in the millions would cost as many system calls per command.
+const SCAN_AT_MOST: libc::c_int = 65_536;
+
+/// Sets `FD_CLOEXEC` on each open descriptor from 3 up to the soft limit of
+/// open files (at most [`SCAN_AT_MOST`]); descriptors are allocated lowest
+/// first, so only one inherited above that stays as its owner made it.
+fn mark_each_close_on_exec() {
+    use nix::sys::resource::{getrlimit, Resource};
+    let limit = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
+    // rlim_t is unsigned on Linux and macOS, signed on the BSDs.
+    let end = libc::c_int::try_from(limit).map_or(SCAN_AT_MOST, |l| l.min(SCAN_AT_MOST));
+    for fd in 3..end {
+        // SAFETY: F_GETFD and F_SETFD read and set one descriptor's flags and
+        // touch no memory; on a descriptor that is not open they fail with
+        // EBADF and change nothing.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
+}
 
 /// Makes the command SIGKILLed when the daemon dies (Linux: the
 /// `PR_SET_PDEATHSIG` of the child that execs it), so that a start command
@@ -94,3 +143,30 @@ pub fn die_with_daemon(command: &mut Command) {
 /// command of a knockd killed with SIGKILL runs on (knockd(8) says so).
 #[cfg(not(target_os = "linux"))]
 pub fn die_with_daemon(_command: &mut Command) {}
+
+#[cfg(test)]
+mod tests {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+
+    use super::*;
+
+    fn close_on_exec(fd: &std::os::fd::OwnedFd) -> bool {
+        let flags = fcntl(fd, FcntlArg::F_GETFD).unwrap();
+        FdFlag::from_bits_truncate(flags).contains(FdFlag::FD_CLOEXEC)
+    }
+
+    #[test]
+    fn both_ways_mark_a_descriptor_a_child_would_inherit() {
+        let file = std::fs::File::open("/dev/null").unwrap();
+        // dup(2) leaves FD_CLOEXEC clear: a child would inherit this one.
+        let first = nix::unistd::dup(&file).unwrap();
+        assert!(!close_on_exec(&first));
+        mark_each_close_on_exec();
+        assert!(close_on_exec(&first));
+
+        let second = nix::unistd::dup(&file).unwrap();
+        assert!(!close_on_exec(&second));
+        close_inherited_descriptors();
+        assert!(close_on_exec(&second));
+    }
+}

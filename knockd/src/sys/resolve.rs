@@ -8,6 +8,9 @@ use std::net::{IpAddr, SocketAddr};
 pub fn name_of(addr: IpAddr) -> Option<String> {
     let sock: socket2::SockAddr = SocketAddr::new(addr, 0).into();
     let mut host = [0 as libc::c_char; 1025];
+    // socklen_t on Linux, NetBSD and macOS, size_t on FreeBSD and OpenBSD;
+    // 1025 fits either.
+    let host_len = host.len() as _;
     // SAFETY: the address pointer and length come from a valid SockAddr, and
     // the host buffer's length is passed with it; no service is requested.
     let rc = unsafe {
@@ -15,7 +18,7 @@ pub fn name_of(addr: IpAddr) -> Option<String> {
             sock.as_ptr().cast(),
             sock.len(),
             host.as_mut_ptr(),
-            host.len() as libc::socklen_t,
+            host_len,
             std::ptr::null_mut(),
             0,
             libc::NI_NAMEREQD,
