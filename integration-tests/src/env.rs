@@ -111,6 +111,18 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
+/// A release binary of the workspace cross-built for `target` by `ci/cross-linux` (the
+/// arm64 client, say); panics with a hint when it has not been built.
+pub fn cross_binary(target: &str, name: &str) -> PathBuf {
+    let path = target_dir().join(target).join("release").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: `ci/cross-linux --build` cross-builds it",
+        path.display()
+    );
+    path
+}
+
 /// A server and a client binary that a scenario runs against each other.
 #[derive(Debug, Clone)]
 pub struct Pair {

@@ -22,7 +22,8 @@
 //! A test run that way fails, saying what to do, when a prerequisite is missing: root,
 //! a tool ([`require_namespaces`], [`require_tools`]), a binary not built yet
 //! ([`workspace_binary`]), or for the interop tests the private copy of Debian's knockd
-//! 0.8 that `ci/setup` extracts into [`KNOCKD_08_DIR`] ([`debian_knockd`]); it never
+//! 0.8 that `ci/setup` extracts into [`KNOCKD_08_DIR`] ([`debian_knockd`]), or for the
+//! arm64 client's test the binary `ci/cross-linux --build` makes ([`cross_binary`]); it never
 //! passes without having run.
 
 mod conf;
@@ -43,8 +44,8 @@ pub use conf::{
 };
 pub use daemon::{spoofed_v4, Daemon, Launch, SYNC_SOURCE};
 pub use env::{
-    debian_knock, debian_knockd, require_namespaces, require_tools, workspace_binary, Pair,
-    KNOCKD_08_DIR,
+    cross_binary, debian_knock, debian_knockd, require_namespaces, require_tools, workspace_binary,
+    Pair, KNOCKD_08_DIR,
 };
 pub use frame::{flag_bits, Mac, Packet};
 pub use knock_proto::TcpFlag;
