@@ -215,11 +215,10 @@ fn arm_doors(
     if let Some(problem) = problem {
         logger.emit(&DaemonMessage::Error(&format_args!("{problem}")));
     }
-    let rotating = doors.iter().filter(|d| d.rotating.is_some()).count();
+    let rotating = step_windows.install(engine, doors, step_windows::unix_now(), Instant::now());
     if state_dir.is_none() && rotating > 0 {
         logger.emit(&LedgerMessage::SpentStepsInMemory { doors: rotating });
     }
-    step_windows.install(engine, doors, step_windows::unix_now(), Instant::now());
     log_expressions(doors, engine, local_addrs, only_ipv4, logger);
     for capture in listeners.iter_mut().filter_map(|c| c.capture.as_mut()) {
         install_filter(capture, doors, engine, local_addrs, only_ipv4, logger)?;
