@@ -1,5 +1,6 @@
 //! Checks of knockd-core's input paths on arbitrary bytes: the knockd.conf
-//! and TOML readers, the frame decoder and the matching engine.
+//! and TOML readers, the frame decoder, the matching engine and the opener
+//! process's reader of the watcher's requests.
 //!
 //! Shared by the fuzz targets and by `knockd/core/tests/fuzz_regressions.rs`,
 //! which replays the committed corpus and crash inputs on stable Rust. A
@@ -460,5 +461,19 @@ impl Tracker {
             .get(door)
             .map_or(Duration::ZERO, |d| d.seq_timeout);
         (first, timeout)
+    }
+}
+
+/// Reads `data` as a request from knockd's watcher process to its opener
+/// (root reads these): any bytes give a request or an error, and a request
+/// encodes back to bytes that read as the same request.
+pub fn privsep_request(data: &[u8]) {
+    use knockd_core::privsep::WatcherRequest;
+    if let Ok(request) = WatcherRequest::decode(data) {
+        assert_eq!(
+            WatcherRequest::decode(&request.encode()),
+            Ok(request),
+            "a decoded request does not survive its own encoding"
+        );
     }
 }

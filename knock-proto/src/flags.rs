@@ -108,6 +108,7 @@ impl std::error::Error for FlagError {}
 
 /// What a door demands of a TCP packet's flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TcpFlags {
     required: u8,
     forbidden: u8,

@@ -90,6 +90,7 @@ impl std::error::Error for OneTimeError {}
 
 /// One unused sequence line.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 struct Entry {
     /// 1-based line number.
     line: usize,
@@ -102,6 +103,7 @@ struct Entry {
 
 /// The unused sequences of a one-time sequences file, as last read from disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct OneTimeSequences {
     path: PathBuf,
     entries: Vec<Entry>,

@@ -43,7 +43,27 @@ const CONTEXT: &[u8] = b"knock-rotating-v1";
 pub struct Secret {
     /// HMAC-SHA256 keyed once; each block clones it.
     keyed: HmacSha256,
+    /// The key itself, kept only to hand the secret to knockd's watcher
+    /// process (the keyed state cannot be serialized).
+    #[cfg(feature = "serde")]
+    key: Vec<u8>,
     len: usize,
+}
+
+/// The key's bytes, read back through [`Secret::from_bytes`].
+#[cfg(feature = "serde")]
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.key)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let key = <Vec<u8>>::deserialize(deserializer)?;
+        Secret::from_bytes(&key).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Secret {
@@ -63,6 +83,8 @@ impl Secret {
             .map_err(|_| SecretError::TooShort { bytes: key.len() })?;
         Ok(Secret {
             keyed,
+            #[cfg(feature = "serde")]
+            key: key.to_vec(),
             len: key.len(),
         })
     }
@@ -214,6 +236,7 @@ fn base32_decode(text: &str) -> Result<Vec<u8>, SecretError> {
 
 /// Which transport protocols a rotating door's knocks use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum RotatingProtocol {
     /// Every knock is TCP.
     Tcp,
@@ -259,6 +282,7 @@ impl fmt::Display for RotatingProtocol {
 
 /// The ports a rotating door draws from: `lo-hi`, both from 1 to 65535.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PortRange {
     lo: u16,
     hi: u16,
@@ -306,6 +330,7 @@ impl fmt::Display for PortRange {
 
 /// The label of a rotating door: its section name's bytes, 1 to 255 of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Label(Vec<u8>);
 
 impl Label {
@@ -322,6 +347,7 @@ impl Label {
 
 /// The settings of a rotating door (everything but the secret and label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Rotation {
     step: u64,
     range: PortRange,

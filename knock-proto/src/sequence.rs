@@ -18,6 +18,7 @@ use crate::visible::Visible;
 
 /// The transport protocol of one knock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Protocol {
     /// A TCP segment (normally a SYN).
     Tcp,
@@ -59,6 +60,7 @@ impl FromStr for Protocol {
 
 /// One element of a sequence: a hit on `port` with `protocol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Knock {
     /// Destination port of the hit.
     pub port: u16,
@@ -139,6 +141,7 @@ impl std::error::Error for SequenceError {}
 
 /// A knock sequence: 1 to [`Sequence::MAX_LEN`] knocks, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Sequence(Vec<Knock>);
 
 impl Sequence {

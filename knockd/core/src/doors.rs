@@ -21,7 +21,7 @@ use crate::config::{
 use crate::engine::EngineDoor;
 
 /// One configured door and where its current sequence comes from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RuntimeDoor {
     /// The door as configured.
     pub door: Door,
@@ -32,7 +32,7 @@ pub struct RuntimeDoor {
 }
 
 /// What a rotating door derives its sequences from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RotatingDoor {
     /// The shared secret, read from `Rotating_Secret`.
     pub(crate) secret: Secret,

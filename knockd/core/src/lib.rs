@@ -52,6 +52,9 @@
 //!   `/proc/net` socket tables, for `--check`; [`route_message`]: which
 //!   routing-socket messages of the BSDs and macOS say that the host's
 //!   addresses changed.
+//! * [`privsep`]: [`privsep::WatcherRequest`], what knockd's unprivileged
+//!   watcher process may ask of its root opener process, and its checked
+//!   decoder.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -63,6 +66,7 @@ pub mod engine;
 pub mod filter;
 pub mod listening;
 mod packet;
+pub mod privsep;
 pub mod route_message;
 pub mod sources;
 pub mod wire;

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 /// An address range: a network address and a prefix length
 /// (`198.51.100.0/24`, `2001:db8::/32`); a bare address is a range of one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cidr {
     network: IpAddr,
     prefix: u8,
@@ -131,8 +131,24 @@ pub fn list_text(list: &[Cidr]) -> String {
     items.join(", ")
 }
 
+/// Whether a packet from `source` can be a knock: unspecified, broadcast
+/// and multicast sources never knock, and neither do loopback and
+/// `local` addresses unless the capture is on loopback (`loopback_capture`):
+/// from the wire they are spoofed. The engine refuses such knocks, and
+/// the opener process refuses openings for them.
+pub fn may_knock(source: IpAddr, loopback_capture: bool, local: &[IpAddr]) -> bool {
+    let (special, loopback) = match source {
+        IpAddr::V4(v4) => (
+            matches!(v4.octets(), [0, ..]) || v4.is_broadcast() || v4.is_multicast(),
+            v4.is_loopback(),
+        ),
+        IpAddr::V6(v6) => (v6.is_unspecified() || v6.is_multicast(), v6.is_loopback()),
+    };
+    !special && (loopback_capture || !(loopback || local.contains(&source)))
+}
+
 /// A door's `Allow_From` and `Deny_From` lists.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SourceFilter {
     /// Only these sources may knock; anyone when empty.
     pub(crate) allow: Vec<Cidr>,

@@ -29,3 +29,8 @@ fn decode_inputs_pass() {
 fn engine_inputs_pass() {
     inputs::replay("engine", knockd_checks::engine);
 }
+
+#[test]
+fn privsep_request_inputs_pass() {
+    inputs::replay("privsep_request", knockd_checks::privsep_request);
+}

@@ -65,7 +65,7 @@ pub struct Options {
 }
 
 /// How the log file and `-v`/`-D` stdout lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum LogFormat {
     /// knockd 0.8's lines, byte for byte.
     #[default]
@@ -94,7 +94,7 @@ impl LogFormat {
 }
 
 /// Where a door's sequence comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SequenceSource {
     /// `Sequence = ...`: a fixed sequence.
     Fixed(Sequence),
@@ -107,7 +107,7 @@ pub enum SequenceSource {
 
 /// A rotating door's settings as configured (the secret is read with the
 /// door's other files, not by the config readers).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RotatingSource {
     /// `Rotating_Secret`: the file holding the base32 secret.
     pub secret_file: PathBuf,
@@ -116,7 +116,7 @@ pub struct RotatingSource {
 }
 
 /// One door: a knock sequence and what to do when it is knocked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Door {
     /// The section name.

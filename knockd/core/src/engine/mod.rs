@@ -415,17 +415,7 @@ impl Engine {
     /// Whether `source` can be a knocker: never an unspecified, broadcast or
     /// multicast address; a loopback or local one only on a loopback capture.
     fn may_knock(&self, source: IpAddr) -> bool {
-        let (special, loopback) = match source {
-            IpAddr::V4(v4) => (
-                matches!(v4.octets(), [0, ..]) || v4.is_broadcast() || v4.is_multicast(),
-                v4.is_loopback(),
-            ),
-            IpAddr::V6(v6) => (v6.is_unspecified() || v6.is_multicast(), v6.is_loopback()),
-        };
-        if special {
-            return false;
-        }
-        self.loopback_capture || !(loopback || self.local_addrs.contains(&source))
+        crate::sources::may_knock(source, self.loopback_capture, &self.local_addrs)
     }
 
     fn accepts_destination(&self, door: &EngineDoor, dst: IpAddr) -> bool {
