@@ -171,19 +171,32 @@ fn a_filtered_child_still_does_what_the_watcher_does() {
         // Opened before, as the watcher's are for it.
         let listener = UnixListener::bind(&socket).map_err(text)?;
         let (from, to) = nix::unistd::pipe().map_err(text)?;
-        let confinement = install_filter().map_err(text)?;
-        report.say(&format!("{confinement:?}"));
+        if install_filter().map_err(text)? != Confinement::SystemCallFilter {
+            // Nothing to try, and qemu-user cannot start a thread in a child
+            // forked from a threaded process (it exits 127).
+            report.say(NO_FILTER);
+            return Ok(());
+        }
+        report.say("pipe");
         poll_read_and_write(&from, &to)?;
+        report.say("thread");
         spawn_and_join()?;
+        report.say("addresses and files");
         read_addresses_and_files()?;
+        report.say("control client");
         serve_a_control_client(&listener, &socket)?;
         if localhost_in_hosts {
+            report.say("name of 127.0.0.1");
             let name = crate::sys::resolve::name_of(IpAddr::V4(Ipv4Addr::LOCALHOST));
             name.ok_or("no name for 127.0.0.1")?;
         }
+        report.say("signals and sleep");
         signal_and_sleep()
     });
     assert_exited_0(&ended);
+    if ended.report.contains(NO_FILTER) {
+        println!("skipped: {NO_FILTER} (a kernel without seccomp, or qemu-user)");
+    }
 }
 
 fn poll_read_and_write(from: &OwnedFd, to: &OwnedFd) -> Result<(), String> {
