@@ -8,6 +8,7 @@
 //! `unsafe_code` (the workspace lints of the root Cargo.toml), so reviewing
 //! these files reviews all of it.
 
+pub mod confine;
 pub mod filter;
 pub mod process;
 pub mod resolve;
