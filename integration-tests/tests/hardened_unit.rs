@@ -112,13 +112,14 @@ impl Service {
         service
     }
 
-    /// Asserts that knockd runs under the unit's sandbox, not beside it: only the two
-    /// capabilities in its bounding set, no new privileges, a seccomp filter.
+    /// Asserts that knockd runs under the unit's sandbox, not beside it: only the unit's
+    /// four capabilities in its bounding set (CAP_NET_ADMIN and CAP_NET_RAW, CAP_SETUID and
+    /// CAP_SETGID for the switch to the watcher's user), no new privileges, a seccomp filter.
     fn assert_sandboxed(&self) {
         let status = self
             .systemd
             .run_ok("cat /proc/$(systemctl show --property MainPID --value knockd.service)/status");
-        for line in ["CapBnd:\t0000000000003000", "NoNewPrivs:\t1", "Seccomp:\t2"] {
+        for line in ["CapBnd:\t00000000000030c0", "NoNewPrivs:\t1", "Seccomp:\t2"] {
             assert!(
                 status.lines().any(|l| l == line),
                 "knockd's status lacks {line:?}:\n{status}"

@@ -4,7 +4,8 @@
 //! commands (nft, iptables), which inherit it as an ambient capability. These tests run knockd
 //! as `nobody` through `setpriv` in the server namespace: with both capabilities a knock opens
 //! and its nft command works; without any, knockd exits 1 naming the interface, root and
-//! CAP_NET_RAW. packaging/knockd.service keeps only these two capabilities too.
+//! CAP_NET_RAW. packaging/knockd.service keeps these two too, and CAP_SETUID and CAP_SETGID for
+//! the switch to its unprivileged watcher's user.
 
 use std::fs;
 use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
