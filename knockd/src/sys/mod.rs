@@ -9,6 +9,8 @@
 //! these files reviews all of it.
 
 pub mod filter;
+#[cfg(target_os = "linux")]
+pub mod packet_socket;
 pub mod process;
 pub mod resolve;
 pub mod syslog;
