@@ -1,4 +1,6 @@
-//! A thin wrapper over the `pcap` crate: the live capture the daemon polls.
+//! The live capture the daemon polls: a thin wrapper over the `pcap` crate,
+//! or on Linux a packet socket opened by another process and handed over
+//! ([`packet_socket`]), behind the same methods.
 //!
 //! The live capture is nonblocking and in immediate mode: the daemon polls its
 //! descriptor together with signals and timers, and libpcap's read timeout
@@ -14,8 +16,19 @@
 //! falls back to filtering every packet in user space with only a warning on
 //! standard error when the kernel refuses a program.
 
+mod packet_socket;
+
+#[cfg_attr(
+    not(test),
+    expect(
+        unused_imports,
+        reason = "the opener process of issue 27 opens reopened captures with it"
+    )
+)]
+pub use packet_socket::open_packet_socket;
+
 use std::fmt;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
@@ -26,6 +39,7 @@ use knockd_core::filter::{Program, KERNEL_MAX_INSTRUCTIONS};
 use knockd_core::wire::LinkType;
 
 use crate::sys;
+use packet_socket::PacketSocket;
 
 /// The longest program worth offering the kernel here, a first guess. On
 /// Linux a socket filter is also charged against `net.core.optmem_max` (per
@@ -58,17 +72,13 @@ pub fn kernel_budget() -> usize {
 pub fn kernel_takes(instructions: &[Instruction]) -> Option<bool> {
     #[cfg(target_os = "linux")]
     {
-        use socket2::{Domain, SockFilter, Socket, Type};
+        use socket2::{Domain, Socket, Type};
         const _: () = assert!(
             knockd_core::filter::SKF_AD_PROTOCOL
                 == (libc::SKF_AD_OFF + libc::SKF_AD_PROTOCOL) as u32
         );
-        let filters: Vec<SockFilter> = instructions
-            .iter()
-            .map(|i| SockFilter::new(i.code, i.jt, i.jf, i.k))
-            .collect();
         let socket = Socket::new(Domain::IPV4, Type::DGRAM, None).ok()?;
-        Some(socket.attach_filter(&filters).is_ok())
+        Some(socket.attach_filter(&sock_filters(instructions)).is_ok())
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -77,13 +87,23 @@ pub fn kernel_takes(instructions: &[Instruction]) -> Option<bool> {
     }
 }
 
+/// `instructions` as the kernel takes them (`struct sock_filter`).
+#[cfg(target_os = "linux")]
+fn sock_filters(instructions: &[Instruction]) -> Vec<socket2::SockFilter> {
+    instructions
+        .iter()
+        .map(|i| socket2::SockFilter::new(i.code, i.jt, i.jf, i.k))
+        .collect()
+}
+
 /// Where a capture filter runs once installed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placement {
     /// In the kernel: packets it drops never reach knockd.
     Kernel,
     /// In user space: the kernel refused the program, so libpcap copies every
-    /// packet out and filters it in knockd's process.
+    /// packet out and filters it in knockd's process. (A packet socket,
+    /// which has no filter in user space, keeps its previous program.)
     UserSpace,
 }
 
@@ -162,6 +182,14 @@ fn pcap_text(error: &pcap::Error) -> String {
     }
 }
 
+/// The error of opening `interface`, with libpcap's or the system's `text`.
+fn open_failed(interface: &str, text: String) -> CaptureError {
+    CaptureError {
+        hint: open_hint(&text),
+        message: format!("could not open {interface}: {text}"),
+    }
+}
+
 /// A hint for the common reasons an open fails. libpcap reports them only as
 /// text (`socket: Operation not permitted`), so the text is what is matched.
 fn open_hint(text: &str) -> Option<&'static str> {
@@ -175,16 +203,24 @@ fn open_hint(text: &str) -> Option<&'static str> {
     }
 }
 
-/// A libpcap capture: live (`Capture<Active>`, from [`Capture::open`]), or
-/// in tests a savefile.
+/// A live capture (`Capture<Active>`): opened with libpcap
+/// ([`Capture::open`]) or a handed-over packet socket
+/// ([`Capture::from_packet_socket`]); in tests also a savefile.
 pub struct Capture<S: Activated + ?Sized = Active> {
-    handle: pcap::Capture<S>,
+    handle: Handle<S>,
     /// The interface name or file path, for messages.
     source: String,
     /// The program installed last and where it ran, so that installing the
     /// same again (a reload that changed no door) leaves the socket alone:
     /// libpcap's filter change briefly drops every packet.
     installed: Option<(Program, Placement)>,
+}
+
+/// What a [`Capture`] reads.
+enum Handle<S: Activated + ?Sized> {
+    Pcap(pcap::Capture<S>),
+    /// Only ever live.
+    Socket(PacketSocket),
 }
 
 impl Capture<Active> {
@@ -196,13 +232,7 @@ impl Capture<Active> {
     /// Opens `interface`: not promiscuous, immediate mode, nonblocking, and with
     /// its descriptor closed on exec so command children never inherit it.
     pub fn open_with(interface: &str, options: CaptureOptions) -> Result<Self, CaptureError> {
-        let open_error = |e: pcap::Error| {
-            let text = pcap_text(&e);
-            CaptureError {
-                hint: open_hint(&text),
-                message: format!("could not open {interface}: {text}"),
-            }
-        };
+        let open_error = |e: pcap::Error| open_failed(interface, pcap_text(&e));
         let handle = pcap::Capture::from_device(interface)
             .map_err(open_error)?
             .promisc(false)
@@ -214,7 +244,7 @@ impl Capture<Active> {
             .setnonblock()
             .map_err(open_error)?;
         let capture = Capture {
-            handle,
+            handle: Handle::Pcap(handle),
             source: interface.to_owned(),
             installed: None,
         };
@@ -222,6 +252,35 @@ impl Capture<Active> {
             .set_cloexec()
             .map_err(|e| CaptureError::new(format!("could not open {interface}: fcntl: {e}")))?;
         Ok(capture)
+    }
+
+    /// The capture of `interface` through `fd`, a packet socket
+    /// [`open_packet_socket`] opened for frames of `link`, perhaps in
+    /// another process: reading it needs no privilege. It has the default
+    /// [`CaptureOptions`]. Fails anywhere but on Linux.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "the watcher process of issue 27 reopens captures with it"
+        )
+    )]
+    pub fn from_packet_socket(
+        fd: OwnedFd,
+        link: LinkType,
+        interface: &str,
+    ) -> Result<Self, CaptureError> {
+        let socket = PacketSocket::adopt(fd, link).map_err(|error| {
+            CaptureError::new(format!(
+                "could not take over the capture of {interface}: {}",
+                knock_proto::io_message(&error)
+            ))
+        })?;
+        Ok(Capture {
+            handle: Handle::Socket(socket),
+            source: interface.to_owned(),
+            installed: None,
+        })
     }
 
     fn set_cloexec(&self) -> nix::Result<()> {
@@ -239,20 +298,25 @@ impl Capture<Active> {
             }
         }
         self.installed = None;
-        self.set_program(program)?;
-        let placement = match self.kernel_filter_len()? {
-            Some(len) if len == program.len() => Placement::Kernel,
-            Some(_) => Placement::UserSpace,
-            // Elsewhere the kernel cannot be asked; KERNEL_MAX_INSTRUCTIONS
-            // keeps programs within what it takes.
-            None => Placement::Kernel,
+        let placement = match self.set_program(program)? {
+            Some(placement) => placement,
+            // libpcap falls back to user space with only a warning: the
+            // kernel says whether it took the program.
+            None => match self.kernel_filter_len()? {
+                Some(len) if len == program.len() => Placement::Kernel,
+                Some(_) => Placement::UserSpace,
+                // Elsewhere the kernel cannot be asked; KERNEL_MAX_INSTRUCTIONS
+                // keeps programs within what it takes.
+                None => Placement::Kernel,
+            },
         };
         self.installed = Some((program.clone(), placement));
         Ok(placement)
     }
 
     /// The length of the filter attached to the capture socket (0: none,
-    /// libpcap filters in user space), or `None` where the kernel cannot be
+    /// libpcap filters in user space; 1 on a packet socket with no program
+    /// yet, which passes nothing), or `None` where the kernel cannot be
     /// asked.
     pub fn kernel_filter_len(&self) -> Result<Option<usize>, CaptureError> {
         sys::filter::kernel_filter_len(self.as_fd()).map_err(|error| {
@@ -265,35 +329,48 @@ impl Capture<Active> {
 
     /// Packet counters since the capture was opened.
     pub fn stats(&mut self) -> Result<CaptureStats, CaptureError> {
-        let stat = self
-            .handle
-            .stats()
-            .map_err(|e| CaptureError::new(format!("pcap_stats: {}", pcap_text(&e))))?;
-        Ok(CaptureStats {
-            received: stat.received,
-            dropped: stat.dropped,
-            interface_dropped: stat.if_dropped,
-        })
+        match &mut self.handle {
+            Handle::Pcap(handle) => {
+                let stat = handle
+                    .stats()
+                    .map_err(|e| CaptureError::new(format!("pcap_stats: {}", pcap_text(&e))))?;
+                Ok(CaptureStats {
+                    received: stat.received,
+                    dropped: stat.dropped,
+                    interface_dropped: stat.if_dropped,
+                })
+            }
+            Handle::Socket(socket) => socket
+                .stats()
+                .map_err(|e| socket_error("PACKET_STATISTICS", &e, &self.source)),
+        }
     }
 }
 
 impl AsFd for Capture<Active> {
     /// The descriptor to poll for readability.
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.handle.as_fd()
+        match &self.handle {
+            Handle::Pcap(handle) => handle.as_fd(),
+            Handle::Socket(socket) => socket.as_fd(),
+        }
     }
 }
 
 impl AsRawFd for Capture<Active> {
     fn as_raw_fd(&self) -> RawFd {
-        self.handle.as_raw_fd()
+        self.as_fd().as_raw_fd()
     }
 }
 
 impl<S: Activated + ?Sized> Capture<S> {
     /// The link type, or an error naming an unsupported one.
     pub fn link_type(&self) -> Result<LinkType, CaptureError> {
-        let dlt = self.handle.get_datalink();
+        let handle = match &self.handle {
+            Handle::Pcap(handle) => handle,
+            Handle::Socket(socket) => return Ok(socket.link()),
+        };
+        let dlt = handle.get_datalink();
         LinkType::from_dlt(dlt.0).ok_or_else(|| {
             let name = dlt
                 .get_name()
@@ -303,18 +380,28 @@ impl<S: Activated + ?Sized> Capture<S> {
         })
     }
 
-    /// Installs a generated filter program with `pcap_setfilter`, so that
-    /// libpcap's own copy (which it runs in user space when it must) is this
-    /// program. On Linux libpcap also attaches it to the socket, or falls back
-    /// to user space if the kernel refuses it: see [`Capture::install_program`].
-    pub fn set_program(&mut self, program: &Program) -> Result<(), CaptureError> {
-        sys::filter::set_filter(&mut self.handle, program.instructions())
-            .map_err(|text| CaptureError::new(format!("pcap_setfilter: {text}")))
+    /// Installs a generated filter program. With libpcap that is
+    /// `pcap_setfilter`, so that libpcap's own copy (which it runs in user
+    /// space when it must) is this program; on Linux libpcap also attaches
+    /// it to the socket, or falls back to user space if the kernel refuses
+    /// it, which only the kernel can tell ([`Capture::install_program`]
+    /// asks it): this returns `None`. A packet socket gets it attached, or
+    /// keeps its filter if the kernel refuses it: this says which.
+    pub fn set_program(&mut self, program: &Program) -> Result<Option<Placement>, CaptureError> {
+        match &mut self.handle {
+            Handle::Pcap(handle) => sys::filter::set_filter(handle, program.instructions())
+                .map(|()| None)
+                .map_err(|text| CaptureError::new(format!("pcap_setfilter: {text}"))),
+            Handle::Socket(socket) => socket
+                .set_program(program)
+                .map(Some)
+                .map_err(|e| socket_error("SO_ATTACH_FILTER", &e, &self.source)),
+        }
     }
 
     /// Reads up to `max_packets` packets that are ready, calling
     /// `on_packet(timestamp, wire_length, captured_bytes)` for each, and
-    /// returns how many were read. It stops early when libpcap has nothing more
+    /// returns how many were read. It stops early when there is nothing more
     /// (nonblocking "no packet yet", or the end of a savefile).
     pub fn read_available<F>(
         &mut self,
@@ -324,12 +411,25 @@ impl<S: Activated + ?Sized> Capture<S> {
     where
         F: FnMut(SystemTime, u32, &[u8]),
     {
+        let handle = match &mut self.handle {
+            Handle::Pcap(handle) => handle,
+            Handle::Socket(socket) => {
+                return socket
+                    .read_available(max_packets, on_packet)
+                    .map_err(|e| socket_error("recvmsg", &e, &self.source))
+            }
+        };
         let mut read = 0;
         while read < max_packets {
-            match self.handle.next_packet() {
+            match handle.next_packet() {
                 Ok(packet) => {
                     let header = packet.header;
-                    on_packet(timestamp(&header.ts), header.len, packet.data);
+                    let ts = header.ts;
+                    on_packet(
+                        timestamp(ts.tv_sec, ts.tv_usec.saturating_mul(1000)),
+                        header.len,
+                        packet.data,
+                    );
                     read += 1;
                 }
                 Err(pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets) => break,
@@ -346,13 +446,21 @@ impl<S: Activated + ?Sized> Capture<S> {
     }
 }
 
+/// The error of `call` on the packet socket of `source`.
+fn socket_error(call: &str, error: &std::io::Error, source: &str) -> CaptureError {
+    CaptureError::new(format!(
+        "{call}: {} ({source})",
+        knock_proto::io_message(error)
+    ))
+}
+
 /// A capture timestamp as wall-clock time; nonsense values become the epoch.
-fn timestamp(ts: &libc::timeval) -> SystemTime {
-    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
-    let micros = u64::try_from(ts.tv_usec).unwrap_or(0);
+fn timestamp(seconds: impl TryInto<u64>, nanoseconds: impl TryInto<u64>) -> SystemTime {
+    let seconds = seconds.try_into().unwrap_or(0);
+    let nanoseconds = nanoseconds.try_into().unwrap_or(0);
     UNIX_EPOCH
-        .checked_add(Duration::from_secs(secs))
-        .and_then(|t| t.checked_add(Duration::from_micros(micros)))
+        .checked_add(Duration::from_secs(seconds))
+        .and_then(|t| t.checked_add(Duration::from_nanos(nanoseconds)))
         .unwrap_or(UNIX_EPOCH)
 }
 

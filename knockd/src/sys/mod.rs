@@ -10,6 +10,8 @@
 
 pub mod confine;
 pub mod filter;
+#[cfg(target_os = "linux")]
+pub mod packet_socket;
 pub mod process;
 pub mod resolve;
 pub mod syslog;
