@@ -121,6 +121,16 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_commands: u32,
 
+    /// Account the unprivileged watcher process runs as (wins over User in the config;
+    /// default knockd where that user exists, else nobody)
+    #[arg(long = "user", value_name = "USER", value_hint = clap::ValueHint::Username)]
+    pub user: Option<String>,
+
+    /// Run as one root process instead of a root opener and an unprivileged watcher
+    /// (weaker: the process that parses packets keeps root's power; also Privsep = no)
+    #[arg(long = "no-privsep")]
+    pub no_privsep: bool,
+
     /// Control socket that status and close talk to (wins over ControlSocket in the config;
     /// default /run/knockd.sock, /var/run/knockd.sock on the BSDs and macOS)
     #[arg(long = "control-socket", value_name = "PATH", global = true)]

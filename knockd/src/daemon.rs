@@ -53,6 +53,14 @@ impl PidFile {
     }
 }
 
+impl PidFile {
+    /// Forgets the file without removing it: in the privilege split's
+    /// watcher, whose parent removes it.
+    pub fn leave_to_other_process(self) {
+        std::mem::forget(self);
+    }
+}
+
 impl Drop for PidFile {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);

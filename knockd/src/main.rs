@@ -26,6 +26,8 @@ mod interfaces;
 mod ledger;
 mod log;
 mod notify;
+mod opener;
+mod privsep;
 mod resolver;
 mod server;
 mod setup;
@@ -60,7 +62,9 @@ fn main() -> ExitCode {
     if setup.args.check {
         return check::run(&setup);
     }
+    let privsep = setup.privsep() && privsep::AVAILABLE;
     match Server::start(setup) {
+        Ok(server) if privsep => privsep::run(server),
         Ok(server) => server.run(),
         Err(e) => fail(&e),
     }

@@ -118,6 +118,18 @@ impl Setup {
         control_socket(&self.args, &self.base, Some(&self.loaded.config))
     }
 
+    /// Whether knockd splits into a root opener and an unprivileged watcher:
+    /// unless `--no-privsep` or `Privsep = no`.
+    pub fn privsep(&self) -> bool {
+        !self.args.no_privsep && self.loaded.config.options.privsep != Some(false)
+    }
+
+    /// The watcher's account as asked for: `--user` wins over `User`;
+    /// `None` for the default.
+    pub fn watcher_user(&self) -> Option<&str> {
+        (self.args.user.as_deref()).or(self.loaded.config.options.user.as_deref())
+    }
+
     /// The pid file: `PidFile` in the configuration wins over `-p`, as in 0.8.
     pub fn pid_file_path(&self) -> PathBuf {
         self.loaded

@@ -8,12 +8,14 @@
 //! whenever a step is spent, before the door's command runs, and only the
 //! steps some door may still accept are kept.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::io;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use knock_proto::file::{read_regular, Symlinks};
+use knockd_core::doors::RuntimeDoor;
 
 use crate::ledger::replace_atomically;
 
@@ -29,7 +31,7 @@ const MAX_FILE: u64 = 1 << 20;
 pub const IN_MEMORY_ONLY: &str = "rotating door(s) keep their spent steps in memory only --> a knock sniffed or replayed before a restart opens its door again after it, within Rotating_Skew steps (fix the state directory or give another with --state-dir)";
 
 /// The spent steps, in memory and in the state directory.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SpentSteps {
     /// The state directory; `None` when the spent steps are kept in memory only.
     dir: Option<PathBuf>,
@@ -77,16 +79,43 @@ impl SpentSteps {
         self.spent.contains(&(door.to_owned(), step))
     }
 
-    /// Forgets the spent steps for which `keep` (door name, step) is false.
-    pub fn retain(&mut self, mut keep: impl FnMut(&str, u64) -> bool) {
-        self.spent.retain(|(name, step)| keep(name, *step));
+    /// The same spent steps, kept in memory only: the watcher's copy (the
+    /// opener writes the state directory).
+    pub fn in_memory(&self) -> SpentSteps {
+        SpentSteps {
+            dir: None,
+            spent: self.spent.clone(),
+        }
+    }
+
+    /// Forgets the spent steps no door of `doors` accepts at Unix second
+    /// `unix` any more.
+    pub fn forget_unacceptable(&mut self, doors: &[RuntimeDoor], unix: u64) {
+        // Per door name, the steps its doors accept now.
+        let mut acceptable: HashMap<&str, Vec<RangeInclusive<u64>>> = HashMap::new();
+        for door in doors {
+            if let Some(rotating) = &door.rotating {
+                let rotation = &rotating.rotation;
+                (acceptable.entry(&door.door.name).or_default())
+                    .push(rotation.acceptable(rotation.step_at(unix)));
+            }
+        }
+        self.spent.retain(|(name, step)| {
+            (acceptable.get(name.as_str()))
+                .is_some_and(|ranges| ranges.iter().any(|r| r.contains(step)))
+        });
+    }
+
+    /// Records in memory that `door` opened with the sequence of `step`.
+    pub fn insert(&mut self, door: &str, step: u64) {
+        self.spent.insert((door.to_owned(), step));
     }
 
     /// Records that `door` opened with the sequence of `step`, on disk
     /// before the door's command runs. The step is spent in memory even if
     /// writing fails (then only a restart forgets it).
     pub fn spend(&mut self, door: &str, step: u64) -> io::Result<()> {
-        self.spent.insert((door.to_owned(), step));
+        self.insert(door, step);
         let Some(dir) = &self.dir else {
             return Ok(());
         };

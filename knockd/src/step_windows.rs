@@ -2,10 +2,6 @@
 //! installed in the engine at start, on reload and at every step boundary,
 //! leaving out the steps already spent ([`SpentSteps`]).
 
-use std::collections::HashMap;
-use std::io;
-use std::ops::RangeInclusive;
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use knockd_core::doors::RuntimeDoor;
@@ -35,15 +31,13 @@ pub struct StepWindows {
 }
 
 impl StepWindows {
-    /// Reads the spent steps of the state directory `dir`; see
-    /// [`SpentSteps::load`] for the problem it may report.
-    pub fn load(dir: Option<&Path>) -> (StepWindows, Option<String>) {
-        let (spent, problem) = SpentSteps::load(dir);
-        let windows = StepWindows {
+    /// Windows that leave out the steps of `spent` (the watcher's copy, in
+    /// memory: see [`SpentSteps::in_memory`]).
+    pub fn new(spent: SpentSteps) -> StepWindows {
+        StepWindows {
             spent,
             next_boundary: None,
-        };
-        (windows, problem)
+        }
     }
 
     /// Installs every rotating door's window for the time `unix` (in one
@@ -88,8 +82,6 @@ impl StepWindows {
     ) -> usize {
         let mut next: Option<u64> = None;
         let mut windows = Vec::new();
-        // Per door name, the steps its doors accept now.
-        let mut acceptable: HashMap<&str, Vec<RangeInclusive<u64>>> = HashMap::new();
         for (index, door) in doors.iter().enumerate() {
             let Some(rotating) = &door.rotating else {
                 continue;
@@ -102,21 +94,12 @@ impl StepWindows {
             );
             windows.push((index, window));
             let rotation = &rotating.rotation;
-            let step = rotation.step_at(unix);
-            acceptable
-                .entry(name)
-                .or_default()
-                .push(rotation.acceptable(step));
-            let boundary = rotation.step_start(step.saturating_add(1));
+            let boundary = rotation.step_start(rotation.step_at(unix).saturating_add(1));
             next = Some(next.map_or(boundary, |n| n.min(boundary)));
         }
         let windows_len = windows.len();
         engine.rotate(windows, now);
-        self.spent.retain(|name, step| {
-            acceptable
-                .get(name)
-                .is_some_and(|ranges| ranges.iter().any(|r| r.contains(&step)))
-        });
+        self.spent.forget_unacceptable(doors, unix);
         self.next_boundary = next;
         windows_len
     }
@@ -134,10 +117,11 @@ impl StepWindows {
             .is_some_and(|boundary| boundary <= unix_now())
     }
 
-    /// Records that `door` opened with the sequence of `step`; see
-    /// [`SpentSteps::spend`].
-    pub fn spend(&mut self, door: &str, step: u64) -> io::Result<()> {
-        self.spent.spend(door, step)
+    /// Records that `door` opened with the sequence of `step`, in memory:
+    /// the opener keeps the state directory's record
+    /// ([`crate::opener::Opener`]).
+    pub fn spend(&mut self, door: &str, step: u64) {
+        self.spent.insert(door, step);
     }
 }
 

@@ -68,6 +68,12 @@ pub enum WatcherRequest {
     Report,
     /// How many knock attempts are in progress (systemd's `STATUS=` line).
     Attempts(u32),
+    /// The capture of `interface`, one of knockd's, was lost or never
+    /// opened: open it again and hand it over, please.
+    OpenCapture {
+        /// The interface's name.
+        interface: String,
+    },
 }
 
 /// Why bytes are not a request.
@@ -116,6 +122,7 @@ const CLOSE: u8 = 4;
 const CLOSE_ALL: u8 = 5;
 const REPORT: u8 = 6;
 const ATTEMPTS: u8 = 7;
+const OPEN_CAPTURE: u8 = 8;
 
 impl WatcherRequest {
     /// The request's bytes. A host name or door name longer than 255 bytes
@@ -159,6 +166,10 @@ impl WatcherRequest {
                 out.push(ATTEMPTS);
                 out.extend_from_slice(&count.to_be_bytes());
             }
+            WatcherRequest::OpenCapture { interface } => {
+                out.push(OPEN_CAPTURE);
+                put_str(&mut out, interface);
+            }
         }
         out
     }
@@ -196,6 +207,9 @@ impl WatcherRequest {
             CLOSE_ALL => WatcherRequest::CloseAll,
             REPORT => WatcherRequest::Report,
             ATTEMPTS => WatcherRequest::Attempts(reader.u32()?),
+            OPEN_CAPTURE => WatcherRequest::OpenCapture {
+                interface: reader.string()?,
+            },
             _ => return Err(RequestError::UnknownTag),
         };
         if !reader.0.is_empty() {
@@ -306,6 +320,9 @@ mod tests {
             WatcherRequest::CloseAll,
             WatcherRequest::Report,
             WatcherRequest::Attempts(12),
+            WatcherRequest::OpenCapture {
+                interface: "wg0".into(),
+            },
         ]
     }
 

@@ -18,13 +18,6 @@
 
 mod packet_socket;
 
-#[cfg_attr(
-    not(test),
-    expect(
-        unused_imports,
-        reason = "the opener process of issue 27 opens reopened captures with it"
-    )
-)]
 pub use packet_socket::open_packet_socket;
 
 use std::fmt;
@@ -258,13 +251,6 @@ impl Capture<Active> {
     /// [`open_packet_socket`] opened for frames of `link`, perhaps in
     /// another process: reading it needs no privilege. It has the default
     /// [`CaptureOptions`]. Fails anywhere but on Linux.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the watcher process of issue 27 reopens captures with it"
-        )
-    )]
     pub fn from_packet_socket(
         fd: OwnedFd,
         link: LinkType,

@@ -51,13 +51,6 @@ pub(super) use other::PacketSocket;
 /// ([`CaptureOptions`](super::CaptureOptions)) and a filter that passes
 /// nothing until a program is installed. `any` is refused: a packet socket
 /// of all interfaces reads frames of different link types.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the opener process of issue 27 reopens captures with it"
-    )
-)]
 pub fn open_packet_socket(interface: &str) -> Result<(OwnedFd, LinkType), CaptureError> {
     #[cfg(target_os = "linux")]
     {
@@ -155,6 +148,12 @@ mod linux {
         setsockopt(&socket, sockopt::RcvBufForce, &size)
             .or_else(|_| setsockopt(&socket, sockopt::RcvBuf, &size))
             .map_err(|e| failed("SO_RCVBUF", e.into()))?;
+        // Asked here, where SOL_PACKET options may be set: the watcher's
+        // system-call filter allows it no other than PACKET_RX_RING.
+        setsockopt(&socket, sockopt::ReceiveTimestampns, &true)
+            .map_err(|e| failed("SO_TIMESTAMPNS", e.into()))?;
+        sys::packet_socket::enable_auxdata(socket.as_fd())
+            .map_err(|e| failed("PACKET_AUXDATA", e))?;
         sys::packet_socket::bind_to_interface(socket.as_fd(), index)
             .map_err(|e| failed("bind", e))?;
         // Binding an interface that is down leaves ENETDOWN pending, which
@@ -224,11 +223,9 @@ mod linux {
     }
 
     impl PacketSocket {
-        /// Takes over `fd`, opened by [`open`] for frames of `link`, and
-        /// asks the kernel for each frame's timestamp and VLAN tag.
+        /// Takes over `fd`, opened by [`open`] for frames of `link`, which
+        /// asked the kernel for each frame's timestamp and VLAN tag.
         pub fn adopt(fd: OwnedFd, link: LinkType) -> io::Result<Self> {
-            setsockopt(&fd, sockopt::ReceiveTimestampns, &true)?;
-            sys::packet_socket::enable_auxdata(fd.as_fd())?;
             let snaplen = CaptureOptions::default().snaplen as usize;
             Ok(PacketSocket {
                 fd,

@@ -82,7 +82,7 @@ impl Default for RunnerLimits {
 }
 
 /// The runner's totals since it was created.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CommandStats {
     /// Commands started.
     pub run: u64,
@@ -143,7 +143,7 @@ struct PendingStop {
 }
 
 /// A door open now, as `knockd status` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OpenDoor {
     /// The door's name.
     pub door: String,

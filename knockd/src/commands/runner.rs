@@ -102,9 +102,14 @@ impl CommandRunner {
         self.book.total()
     }
 
-    /// Door `door`'s share of [`CommandRunner::stats`].
-    pub fn door_stats(&self, door: &str) -> CommandStats {
-        self.door_stats.get(door).copied().unwrap_or_default()
+    /// Each door's share of [`CommandRunner::stats`], by name (doors that
+    /// ran no command are absent).
+    pub fn door_stats(&self) -> Vec<(String, CommandStats)> {
+        let mut stats: Vec<_> = (self.door_stats.iter())
+            .map(|(door, stats)| (door.clone(), *stats))
+            .collect();
+        stats.sort_by(|a, b| a.0.cmp(&b.0));
+        stats
     }
 
     /// Counts one command of `door` in the totals and in the door's share.

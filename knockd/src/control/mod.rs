@@ -36,6 +36,9 @@ pub struct Control {
     pub socket: Option<ControlSocket>,
     /// When the daemon started, for its uptime.
     pub started: Instant,
+    /// The daemon's pid, as its pid file and systemd know it: with the
+    /// privilege split, the opener's, not the watcher's that serves this.
+    pub pid: u32,
 }
 
 impl Control {
@@ -58,6 +61,7 @@ impl Control {
         Control {
             socket,
             started: Instant::now(),
+            pid: std::process::id(),
         }
     }
 

@@ -122,8 +122,9 @@ struct Client {
 pub struct ControlSocket {
     listener: UnixListener,
     path: PathBuf,
-    /// Device and inode of the socket file created, to remove only that one.
-    identity: (u64, u64),
+    /// Device and inode of the socket file created, to remove only that
+    /// one; `None` when another process removes it.
+    identity: Option<(u64, u64)>,
     clients: Vec<Client>,
     next_id: u64,
 }
@@ -147,10 +148,16 @@ impl ControlSocket {
         Ok(ControlSocket {
             listener,
             path: path.to_owned(),
-            identity: (metadata.dev(), metadata.ino()),
+            identity: Some((metadata.dev(), metadata.ino())),
             clients: Vec::new(),
             next_id: 0,
         })
+    }
+
+    /// Leaves the socket file to another process to remove: the privilege
+    /// split's watcher serves the socket, its parent removes the file.
+    pub fn leave_file_to_other_process(&mut self) {
+        self.identity = None;
     }
 
     /// The descriptors to poll and for what: the listener first, then each
@@ -277,8 +284,8 @@ impl ControlSocket {
 impl Drop for ControlSocket {
     fn drop(&mut self) {
         // Only our own file: another knockd may have replaced it meanwhile.
-        let ours =
-            fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity);
+        let ours = fs::symlink_metadata(&self.path)
+            .is_ok_and(|m| Some((m.dev(), m.ino())) == self.identity);
         if ours {
             let _ = fs::remove_file(&self.path);
         }

@@ -73,7 +73,8 @@ pub struct Entry {
 pub struct Ledger {
     dir: PathBuf,
     journal: File,
-    lock: Flock<File>,
+    /// `None` once left to another process ([`Ledger::leave_lock`]).
+    lock: Option<Flock<File>>,
     open: HashMap<u64, Entry>,
     /// Records in the journal, its header not counted.
     records: usize,
@@ -204,7 +205,7 @@ impl Ledger {
         let ledger = Ledger {
             dir: dir.to_owned(),
             journal,
-            lock,
+            lock: Some(lock),
             records: pending.len(),
             open,
             next_id,
@@ -224,10 +225,27 @@ impl Ledger {
         journal_path(&self.dir)
     }
 
+    /// Closes this process's descriptor of the lock without unlocking: in
+    /// the privilege split's watcher, a copy of the opener's by `fork`.
+    /// `flock` locks belong to the open file, which both share, so
+    /// dropping the lock here would unlock it for the opener too.
+    pub fn leave_lock(&mut self) {
+        if let Some(lock) = self.lock.take() {
+            // Flock has no way to give up its file without unlocking: forget
+            // it, then close the descriptor it held.
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&*lock);
+            std::mem::forget(lock);
+            let _ = nix::unistd::close(fd);
+        }
+    }
+
     /// Writes this process's pid into the lock file again: after `-d` the
     /// daemon is the child of the process that took the lock.
     pub fn note_pid(&mut self) -> io::Result<()> {
-        write_pid(&mut self.lock)
+        match self.lock.as_mut() {
+            Some(lock) => write_pid(lock),
+            None => Ok(()),
+        }
     }
 
     /// Records a door opening before its start command runs; returns the

@@ -30,6 +30,9 @@ pub(super) struct LogFile {
     file: Option<File>,
     /// Lines not yet written.
     pending: Vec<u8>,
+    /// Whether only descriptors handed over are written to (the privilege
+    /// split's watcher, which may not open files): never (re)opened here.
+    handed: bool,
 }
 
 /// The group log readers are in: `adm`, when the system has one.
@@ -65,7 +68,25 @@ impl LogFile {
             path,
             file: None,
             pending: Vec::new(),
+            handed: false,
         }
+    }
+
+    /// From now on the file is never opened here, only handed over with
+    /// [`LogFile::adopt`].
+    pub(super) fn hand_over(&mut self) {
+        self.handed = true;
+    }
+
+    /// Writes to `file` (opened by another process) from now on.
+    pub(super) fn adopt(&mut self, file: File) {
+        self.flush();
+        self.file = Some(file);
+    }
+
+    /// The open file, if any.
+    pub(super) fn file(&self) -> Option<&File> {
+        self.file.as_ref()
     }
 
     /// The path lines go to.
@@ -78,6 +99,9 @@ impl LogFile {
     /// descriptor to the same file); std adds `O_CLOEXEC`, so commands never
     /// inherit this one.
     pub(super) fn open(&mut self) -> io::Result<()> {
+        if self.handed {
+            return Err(io::ErrorKind::PermissionDenied.into());
+        }
         self.file = None;
         let created = OpenOptions::new()
             .append(true)

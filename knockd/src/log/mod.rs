@@ -30,6 +30,7 @@ mod json;
 mod message;
 mod syslog;
 
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -39,7 +40,8 @@ use knockd_core::config::LogFormat;
 use file::LogFile;
 pub use message::{
     CaptureMessage, CommandKind, CommandMessage, ConfigEcho, ConfigMessage, ControlMessage,
-    DaemonMessage, IgnoredMessage, KnockMessage, LedgerMessage, Message, OpenCap, Sinks, Source,
+    DaemonMessage, IgnoredMessage, KnockMessage, LedgerMessage, Message, OpenCap, PrivsepMessage,
+    Sinks, Source,
 };
 use syslog::Syslog;
 
@@ -183,6 +185,31 @@ impl Logger {
     /// that changed `LogFormat`).
     pub fn set_format(&mut self, format: LogFormat) {
         self.format = format;
+    }
+
+    /// The privilege split's watcher: the log file is never (re)opened by
+    /// this process, only handed over by the opener ([`Logger::adopt_file`]).
+    pub fn hand_over_files(&mut self) {
+        if let Some(file) = self.file.as_mut() {
+            file.hand_over();
+        }
+    }
+
+    /// Writes the log file's lines to `file`, which the opener (re)opened,
+    /// from now on.
+    pub fn adopt_file(&mut self, file: File) {
+        let log = self.file.get_or_insert_with(|| {
+            // A LogFile first named by a reload: the path is the opener's.
+            let mut log = LogFile::new(PathBuf::new());
+            log.hand_over();
+            log
+        });
+        log.adopt(file);
+    }
+
+    /// The open log file, to hand to the watcher.
+    pub fn file(&self) -> Option<&File> {
+        self.file.as_ref().and_then(LogFile::file)
     }
 
     /// Lets log file lines wait for [`Logger::flush`] (the server flushes

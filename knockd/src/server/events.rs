@@ -3,12 +3,11 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use knock_proto::io_message;
 use knockd_core::engine::Event;
+use knockd_core::privsep::WatcherRequest;
 
 use super::Server;
-use crate::commands::Opening;
-use crate::log::{DaemonMessage, IgnoredMessage, KnockMessage, OpenCap, Source};
+use crate::log::{IgnoredMessage, KnockMessage, Source};
 
 impl Server {
     fn host(&self, source: IpAddr) -> Option<String> {
@@ -87,16 +86,16 @@ impl Server {
         });
     }
 
-    /// A rotating door opened with the sequence of `step`, which is spent.
+    /// A rotating door opened with the sequence of `step`, which is spent:
+    /// here at once, and in the state directory by the opener.
     fn spend(&mut self, door: usize, step: u64) {
         let name = self.door_name(door);
-        if let Err(error) = self.step_windows.spend(&name, step) {
-            self.logger.emit(&DaemonMessage::Error(&format_args!(
-                "{name}: cannot record spent step {step} in the state directory ({}); \
-                 it is spent until knockd restarts",
-                io_message(&error)
-            )));
-        }
+        self.step_windows.spend(&name, step);
+        self.ask(WatcherRequest::Spent {
+            generation: self.opener_state.generation,
+            door: door as u32,
+            step,
+        });
     }
 
     /// A knock that counts for nothing: a retransmission, one on a door
@@ -162,75 +161,15 @@ impl Server {
         }
     }
 
-    /// OPEN SESAME, unless a cap on open doors refuses it or a refreshing
-    /// door only moves its stop. A one-time door's sequence is marked used on
-    /// disk first, and the door opens only if that worked, so a crash can
-    /// never let the same sequence in twice.
+    /// `addr` completed `door`'s sequence: the opener decides the rest
+    /// (OPEN SESAME, a refresh, or a cap refusing it) and runs the command.
     fn open(&mut self, addr: IpAddr, door: usize) {
         let host = self.host(addr);
-        let source = Source::with_host(addr, host.as_deref());
-        let Some(runtime) = self.setup.loaded.doors.get_mut(door) else {
-            return;
-        };
-        let name = runtime.door.name.clone();
-        let now = Instant::now();
-        let cap = match self.runner.opening(&runtime.door, addr) {
-            Opening::Open => None,
-            Opening::Extend => {
-                self.logger.emit(&KnockMessage::OpenSesameExtended {
-                    source,
-                    door: &name,
-                });
-                self.runner
-                    .extend(&runtime.door, addr, now, &mut self.logger);
-                return;
-            }
-            Opening::DoorFull { max } => Some(OpenCap::Door(max)),
-            Opening::AllFull { max } => Some(OpenCap::All(max)),
-        };
-        if let Some(cap) = cap {
-            self.logger.emit(&KnockMessage::OpenRefused {
-                source,
-                door: &name,
-                cap,
-            });
-            return;
-        }
-        let Some(file) = runtime.one_time.as_mut() else {
-            self.logger.emit(&KnockMessage::OpenSesame {
-                source,
-                door: &name,
-            });
-            self.runner
-                .open_door(&runtime.door, source, now, &mut self.logger);
-            return;
-        };
-        let consumed = file.consume();
-        let next = file.active().cloned();
-        match consumed {
-            Ok(()) => {
-                self.logger.emit(&KnockMessage::OpenSesame {
-                    source,
-                    door: &name,
-                });
-                self.runner
-                    .open_door(&runtime.door, source, now, &mut self.logger);
-                match &next {
-                    Some(sequence) => self.logger.emit(&KnockMessage::OneTimeNext {
-                        door: &name,
-                        sequence,
-                    }),
-                    None => self
-                        .logger
-                        .emit(&KnockMessage::OneTimeExhausted { door: &name }),
-                }
-            }
-            Err(e) => {
-                self.logger.emit(&DaemonMessage::Error(&e));
-                self.logger
-                    .emit(&KnockMessage::OneTimeUpdateFailed { door: &name });
-            }
-        }
-        self.rearm(door, next);
+        self.ask(WatcherRequest::Open {
+            generation: self.opener_state.generation,
+            door: door as u32,
+            source: addr,
+            host,
+        });
     }
 }

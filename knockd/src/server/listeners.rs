@@ -2,12 +2,13 @@
 //! own link type and addresses, lost and reopened on its own.
 
 use std::net::IpAddr;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use knockd_core::privsep::WatcherRequest;
 use knockd_core::wire::LinkType;
 
-use super::Server;
+use super::{OpenerSide, Server};
 use crate::capture::{Capture, CaptureError};
 use crate::counters::CaptureTotals;
 use crate::interfaces;
@@ -101,16 +102,20 @@ impl Listener {
         std::mem::take(&mut self.stats)
     }
 
+    /// Captures with `capture`, opened again, whose frames start with `link`.
+    pub fn adopt(&mut self, capture: Capture, link: LinkType) {
+        self.index = interface_index(&self.interface);
+        self.capture = Some(capture);
+        self.link = link;
+        self.retry = None;
+    }
+
     /// Tries to open a lost capture again; says whether it did.
     pub fn reopen(&mut self, now: Instant) -> bool {
-        let index = interface_index(&self.interface);
         let opened = Capture::open(&self.interface).and_then(|c| c.link_type().map(|l| (c, l)));
         match opened {
             Ok((capture, link)) => {
-                self.index = index;
-                self.capture = Some(capture);
-                self.link = link;
-                self.retry = None;
+                self.adopt(capture, link);
                 true
             }
             Err(_) => {
@@ -153,11 +158,57 @@ impl Server {
     }
 
     /// Tries to open lost capture `index` again; once it is open, its filter
-    /// is installed.
+    /// is installed. The privilege split's watcher cannot open a capture:
+    /// it asks the opener, which hands one over ([`Server::adopt_capture`])
+    /// or says why not ([`Server::capture_failed`]).
     fn reopen_capture(&mut self, index: usize, now: Instant) {
-        if !self.listeners.get_mut(index).is_some_and(|c| c.reopen(now)) {
+        let Some(slot) = self.listeners.get_mut(index) else {
             return;
+        };
+        match self.side {
+            OpenerSide::Here(_) => {
+                if slot.reopen(now) {
+                    self.capture_reopened(index);
+                }
+            }
+            OpenerSide::Parent(_) => {
+                // No retry until the opener answers.
+                slot.retry = None;
+                let interface = slot.interface.clone();
+                self.ask(WatcherRequest::OpenCapture { interface });
+            }
         }
+    }
+
+    /// The opener opened the capture of `interface` again: `socket`, whose
+    /// frames start with `link`.
+    pub(super) fn adopt_capture(&mut self, interface: &str, link: LinkType, socket: OwnedFd) {
+        let Some(index) = self.listeners.iter().position(|c| c.interface == interface) else {
+            return;
+        };
+        match Capture::from_packet_socket(socket, link, interface) {
+            Ok(capture) => {
+                if let Some(slot) = self.listeners.get_mut(index) {
+                    slot.adopt(capture, link);
+                }
+                self.capture_reopened(index);
+            }
+            Err(_) => self.capture_failed(interface),
+        }
+    }
+
+    /// The opener could not open the capture of `interface` again: tried
+    /// again after the usual pause, as a capture opened here would be.
+    pub(super) fn capture_failed(&mut self, interface: &str) {
+        let now = Instant::now();
+        if let Some(slot) = self.listeners.iter_mut().find(|c| c.interface == interface) {
+            slot.retry = Some(now + CAPTURE_RETRY);
+        }
+    }
+
+    /// Capture `index` is open again: the addresses are read again and the
+    /// filters installed.
+    fn capture_reopened(&mut self, index: usize) {
         // The addresses may have changed while the interface was away; the
         // other captures' filters then change too.
         let previous = std::mem::take(&mut self.local_addrs);

@@ -16,12 +16,14 @@ mod budgets;
 mod capture_filter;
 mod events;
 mod listeners;
+mod opener_side;
 mod operator;
 mod packets;
 mod poll_loop;
 mod reload;
 mod reloader;
 mod shutdown;
+mod split;
 mod startup;
 
 use std::net::IpAddr;
@@ -33,19 +35,20 @@ use knockd_core::wire::DecodeError;
 use knockd_core::Packet;
 
 use crate::address_watch::AddressWatch;
-use crate::commands::CommandRunner;
 use crate::control::Control;
 use crate::counters::Counters;
 use crate::daemon::PidFile;
 use crate::log::{ConfigMessage, KnockMessage, Logger};
-use crate::notify::{Notifier, Status};
 use crate::resolver::Resolver;
 use crate::setup::Setup;
-use crate::signals::Signals;
 use crate::step_windows::StepWindows;
 use budgets::Budgets;
 use listeners::Listener;
-use reloader::Reloader;
+use opener_side::OpenerState;
+pub use opener_side::{Here, OpenerSide};
+pub use reloader::Reloader;
+pub use shutdown::SHUTDOWN_GRACE;
+pub use split::OpenerParts;
 
 /// How many packets one wake-up reads at most before timers and signals get a turn.
 const BATCH: usize = 256;
@@ -53,7 +56,8 @@ const BATCH: usize = 256;
 /// knock comes after the first.
 const COPY_WINDOW: Duration = Duration::from_millis(20);
 
-/// A started daemon: run it with [`Server::run`].
+/// A started daemon: run it with [`Server::run`], or split it in two
+/// processes first (`crate::privsep`).
 pub struct Server {
     setup: Setup,
     /// One capture per interface, in the order given; see [`Server::capture_lost`].
@@ -67,40 +71,28 @@ pub struct Server {
     address_watch: Option<AddressWatch>,
     logger: Logger,
     engine: Engine,
-    runner: CommandRunner,
+    /// Where openings go.
+    side: OpenerSide,
+    opener_state: OpenerState,
     resolver: Option<Resolver>,
-    signals: Signals,
-    reloader: Reloader,
     /// Held only to be removed when the server is dropped.
-    _pid_file: Option<PidFile>,
+    pid_file: Option<PidFile>,
     counters: Counters,
     /// The control socket (`knockd status`, `knockd close`).
     control: Control,
     /// Budgets of the log lines a flood could multiply.
     budgets: Budgets,
-    /// systemd's notifications (readiness, watchdog), when run by it.
-    notifier: Notifier,
     batch: Vec<(SystemTime, Result<Packet, DecodeError>, u32)>,
     events: Vec<Event>,
     /// The rotating doors' windows and spent steps.
     step_windows: StepWindows,
 }
 
-impl Server {
-    /// What systemd's `STATUS=` line shows.
-    fn status(&self) -> Status {
-        Status {
-            open: self.runner.open_doors(),
-            attempts: self.engine.attempts(),
-        }
-    }
-}
-
 /// Logs what reading the configuration found: values read as 0.8 reads
 /// them with a warning, doors disabled for a value 0.8 would mangle, and
 /// one-time doors whose file is used up (0.8 exits at start for those; we
 /// run the other doors).
-fn report_used_up(loaded: &Loaded, logger: &mut Logger) {
+pub fn report_used_up(loaded: &Loaded, logger: &mut Logger) {
     for warning in &loaded.config.warnings {
         logger.emit(&ConfigMessage::ConfigWarning(warning));
     }

@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use knockd_core::wire::DecodeErrorKind;
 
-use super::Server;
+use knockd_core::privsep::WatcherRequest;
+
+use super::{OpenerSide, Server};
 use crate::commands::{CommandStats, OpenDoor};
 use crate::control::protocol::{self, Format, Request};
 use crate::control::status::{
@@ -16,41 +18,62 @@ use crate::control::status::{
 use crate::control::{names, prometheus, text};
 use crate::counters::{CaptureTotals, Counters, DoorCounters};
 use crate::log::ControlMessage;
+use crate::opener::Report;
 use crate::step_windows;
 
 impl Server {
     /// Serves the control socket after a poll: `ready` has one flag per
-    /// descriptor of [`ControlSocket::poll_fds`], in order.
+    /// descriptor of [`ControlSocket::poll_fds`], in order. Complete
+    /// requests wait for the opener's report (the open doors), which an
+    /// opener in this process gives at once.
     pub(super) fn serve_control(&mut self, ready: &[bool], now: Instant) {
         let Some(socket) = self.control.socket.as_mut() else {
             return;
         };
         for (client, request) in socket.serve(ready, now) {
-            let reply = match request {
-                Ok(request) => self.answer(&request),
-                Err(why) => protocol::error(&why),
-            };
+            match request {
+                Ok(request) => self.opener_state.waiting.push((client, request)),
+                Err(why) => socket.reply(client, protocol::error(&why), Instant::now()),
+            }
+        }
+        if !self.opener_state.waiting.is_empty() {
+            self.ask_report();
+        }
+    }
+
+    /// Answers the control requests waiting for `report`.
+    pub(super) fn answer_waiting(&mut self, report: &Report) {
+        for (client, request) in std::mem::take(&mut self.opener_state.waiting) {
+            let reply = self.answer(&request, report);
             if let Some(socket) = self.control.socket.as_mut() {
                 socket.reply(client, reply, Instant::now());
             }
         }
     }
 
+    /// SIGUSR1 with the opener in this process: its report, then the status.
+    pub(super) fn log_own_status(&mut self) {
+        if let OpenerSide::Here(here) = &self.side {
+            let report = here.opener.report(Instant::now());
+            self.log_status(&report);
+        }
+    }
+
     /// SIGUSR1: the status table, line by line, in the log, fixed
     /// sequences as their kind and length only (the log is more widely
     /// readable than the socket).
-    pub(super) fn log_status(&mut self) {
-        let status = self.status_snapshot(Instant::now());
+    pub(super) fn log_status(&mut self, report: &Report) {
+        let status = self.status_snapshot(Instant::now(), report);
         for line in text::render_with(&status, text::Sequences::Hidden).lines() {
             self.logger.emit(&ControlMessage::Status(&line));
         }
     }
 
-    fn answer(&mut self, request: &Request) -> Vec<u8> {
+    fn answer(&mut self, request: &Request, report: &Report) -> Vec<u8> {
         let now = Instant::now();
         match request {
             Request::Status { format, door } => {
-                let mut status = self.status_snapshot(now);
+                let mut status = self.status_snapshot(now, report);
                 if let Some(door) = door {
                     // The status holds the names as printed.
                     let door = names::shown(door);
@@ -64,18 +87,17 @@ impl Server {
                     Format::Prometheus => prometheus::render(&status),
                 })
             }
-            Request::Close { door, source } => self.close(door, *source, now),
+            Request::Close { door, source } => self.close(door, *source, &report.open),
             Request::CloseAll => {
-                let closing = self.runner.close_now(None, now, &mut self.logger);
-                protocol::ok(&format!("closing {closing} door(s)\n"))
+                self.ask(WatcherRequest::CloseAll);
+                protocol::ok(&format!("closing {} door(s)\n", report.open.len()))
             }
         }
     }
 
     /// `knockd close DOOR SOURCE`: the door named `asked` (by its bytes or
-    /// as printed) closes for `source` now.
-    fn close(&mut self, asked: &str, source: IpAddr, now: Instant) -> Vec<u8> {
-        let open = self.runner.open_door_list(now);
+    /// as printed), which `open` lists, closes for `source` now.
+    fn close(&mut self, asked: &str, source: IpAddr, open: &[OpenDoor]) -> Vec<u8> {
         let found = (open.iter()).find(|o| o.source == source && names::names(&o.door, asked));
         let Some(door) = found.map(|o| o.door.clone()) else {
             let shown = names::shown(asked);
@@ -92,20 +114,21 @@ impl Server {
                 },
             );
         };
-        self.runner
-            .close_now(Some((&door, source)), now, &mut self.logger);
-        protocol::ok(&format!("closing {} for {source}\n", names::shown(&door)))
+        let reply = protocol::ok(&format!("closing {} for {source}\n", names::shown(&door)));
+        self.ask(WatcherRequest::Close { door, source });
+        reply
     }
 
     /// The status as of `now`, with libpcap's counters read afresh.
-    fn status_snapshot(&mut self, now: Instant) -> Status {
+    fn status_snapshot(&mut self, now: Instant, report: &Report) -> Status {
+        self.opener_state.commands = report.stats;
         self.refresh_counters();
-        let open = self.runner.open_door_list(now);
+        let open = &report.open;
         let unix = step_windows::unix_now();
-        let doors = self.door_statuses(&open, unix);
+        let doors = self.door_statuses(report, unix);
         Status {
             version: env!("CARGO_PKG_VERSION"),
-            pid: std::process::id(),
+            pid: self.control.pid,
             uptime_seconds: now
                 .saturating_duration_since(self.control.started)
                 .as_secs(),
@@ -125,19 +148,19 @@ impl Server {
     }
 
     /// Each door's sequence (at Unix second `unix`), attempts, openings
-    /// (`open`: the doors open now) and counters.
-    fn door_statuses(&self, open: &[OpenDoor], unix: u64) -> Vec<DoorStatus> {
+    /// (the doors `report` lists open) and counters.
+    fn door_statuses(&self, report: &Report, unix: u64) -> Vec<DoorStatus> {
         let counters = &self.counters;
         (self.setup.loaded.doors.iter().enumerate())
             .map(|(index, runtime)| {
                 let name = &runtime.door.name;
                 let door = counters.doors.get(name).copied().unwrap_or_default();
-                let commands = self.runner.door_stats(name);
+                let commands = report.door_stats(name);
                 DoorStatus {
                     name: names::shown(name).into_owned(),
                     sequence: SequenceStatus::of(runtime, unix),
                     attempts_by_stage: self.engine.attempts_by_stage(index),
-                    open: (open.iter())
+                    open: (report.open.iter())
                         .filter(|o| &o.door == name)
                         .map(|o| OpenStatus {
                             source: o.source,
@@ -189,7 +212,7 @@ impl Server {
             open = open + slot.stats;
         }
         self.counters
-            .refresh(self.engine.stats(), self.runner.stats(), open);
+            .refresh(self.engine.stats(), self.opener_state.commands, open);
     }
 }
 

@@ -11,15 +11,21 @@ use std::time::{Duration, Instant};
 use knock_proto::io_message;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::{Listener, Server};
+use super::{Listener, OpenerSide, Server};
 use crate::address_watch::AddressWatch;
 use crate::log::DaemonMessage;
 use crate::signals::Pending;
 
 impl Server {
-    /// Runs the loop until SIGTERM or SIGINT; returns the exit status.
+    /// Runs the loop until SIGTERM or SIGINT (or, as the privilege split's
+    /// watcher, until the opener process ends it); returns the exit status.
     pub fn run(mut self) -> ExitCode {
-        self.notifier.ready(self.status(), Instant::now());
+        self.start_resolver();
+        if let OpenerSide::Here(here) = &mut self.side {
+            // Before the first packet: close what a previous run left open.
+            here.opener.recover(&mut self.logger);
+            here.notifier.ready(here.status(), Instant::now());
+        }
         loop {
             let ready = self.wait_for_work();
             for index in ready.captures_ready() {
@@ -29,33 +35,48 @@ impl Server {
             }
             let now = Instant::now();
             self.run_due(now, ready.addresses);
-            // Drain the signal pipe before reaping: a command that reaping
-            // starts may exit at once, and its SIGCHLD wake-up must stay in
-            // the pipe for the next poll rather than be drained unseen.
-            let pending = if ready.signals {
-                self.signals.take()
-            } else {
-                Pending::default()
-            };
-            self.runner.on_timer(now, &mut self.logger);
-            self.runner.reap(now, &mut self.logger);
-            if pending.shutdown {
-                return self.shut_down();
+            if ready.opener {
+                if let Some(status) = self.read_opener() {
+                    return status;
+                }
             }
-            if pending.reload {
-                self.request_reload();
-            }
-            if pending.status {
-                self.log_status();
+            if let OpenerSide::Here(here) = &mut self.side {
+                // Drain the signal pipe before reaping: a command that
+                // reaping starts may exit at once, and its SIGCHLD wake-up
+                // must stay in the pipe for the next poll rather than be
+                // drained unseen.
+                let pending = if ready.signals {
+                    here.signals.take()
+                } else {
+                    Pending::default()
+                };
+                let runner = here.opener.runner();
+                runner.on_timer(now, &mut self.logger);
+                runner.reap(now, &mut self.logger);
+                if pending.shutdown {
+                    return self.shut_down();
+                }
+                if pending.reload {
+                    self.request_reload();
+                }
+                if pending.status {
+                    self.log_own_status();
+                }
             }
             self.serve_control(&ready.control, Instant::now());
             if ready.reload {
                 self.take_reload();
             }
-            let status = self.status();
-            self.notifier.on_timer(Instant::now(), status);
+            self.tell_attempts();
+            if let OpenerSide::Here(here) = &mut self.side {
+                let status = here.status();
+                here.notifier.on_timer(Instant::now(), status);
+            }
             // Before sleeping in poll: what this wake-up logged reaches the file.
             self.logger.flush();
+            if let OpenerSide::Parent(channel) = &mut self.side {
+                channel.flush();
+            }
         }
     }
 
@@ -67,12 +88,17 @@ impl Server {
         let capture_fds: Vec<_> = self.listeners.iter().map(Listener::fd).collect();
         let watch_fd = self.address_watch.as_ref().and_then(AddressWatch::fd);
         let control_fds = self.control.poll_fds();
+        let (signals, reload, opener) = match &self.side {
+            OpenerSide::Here(here) => (Some(here.signals.fd()), Some(here.reloader.fd()), None),
+            OpenerSide::Parent(channel) => (None, None, Some(channel.poll_fd())),
+        };
         let ready = wait(
             Fds {
                 captures: &capture_fds,
                 addresses: watch_fd,
-                signals: self.signals.fd(),
-                reload: self.reloader.fd(),
+                signals,
+                reload,
+                opener,
                 control: &control_fds,
             },
             timeout,
@@ -92,13 +118,17 @@ impl Server {
     /// How long poll may sleep: until the earliest deadline of anything in
     /// the loop, or forever.
     fn timeout(&self, now: Instant) -> Option<Duration> {
+        let (commands, notifier) = match &self.side {
+            OpenerSide::Here(here) => (here.opener.runner_deadline(), here.notifier.deadline()),
+            OpenerSide::Parent(_) => (None, None),
+        };
         [
             self.engine.next_deadline(),
-            self.runner.next_deadline(),
+            commands,
             self.budgets.deadline(),
             self.address_watch.as_ref().and_then(AddressWatch::deadline),
             self.step_windows.deadline(now),
-            self.notifier.deadline(),
+            notifier,
             self.control.deadline(),
         ]
         .into_iter()
@@ -131,12 +161,15 @@ impl Server {
 }
 
 /// The descriptors the loop polls; the optional ones may be absent (a lost
-/// capture, no address watch).
+/// capture, no address watch, the signals and reloads of an opener in
+/// another process, the channel to an opener in this one).
 struct Fds<'a, 'b> {
     captures: &'b [Option<BorrowedFd<'a>>],
     addresses: Option<BorrowedFd<'a>>,
-    signals: BorrowedFd<'a>,
-    reload: BorrowedFd<'a>,
+    signals: Option<BorrowedFd<'a>>,
+    reload: Option<BorrowedFd<'a>>,
+    /// The channel to the opener process, with what it waits for.
+    opener: Option<(BorrowedFd<'a>, PollFlags)>,
     /// The control socket's descriptors, each with what it waits for.
     control: &'b [(BorrowedFd<'a>, PollFlags)],
 }
@@ -149,6 +182,8 @@ struct Ready {
     addresses: bool,
     signals: bool,
     reload: bool,
+    /// The channel to the opener process is readable (or writable, or gone).
+    opener: bool,
     /// One per control socket descriptor, in order.
     control: Vec<bool>,
 }
@@ -164,21 +199,24 @@ impl Ready {
 
 /// Polls the loop's descriptors; returns which are readable.
 fn wait(fds: Fds<'_, '_>, timeout: Option<Duration>) -> io::Result<Ready> {
-    let mut polled = vec![
-        PollFd::new(fds.signals, PollFlags::POLLIN),
-        PollFd::new(fds.reload, PollFlags::POLLIN),
-    ];
+    let mut polled = Vec::new();
     // Where each optional descriptor sits in `polled`, if present.
-    let optional = fds.captures.iter().copied().chain([fds.addresses]);
+    let optional = [
+        fds.signals.map(|fd| (fd, PollFlags::POLLIN)),
+        fds.reload.map(|fd| (fd, PollFlags::POLLIN)),
+        fds.opener,
+        fds.addresses.map(|fd| (fd, PollFlags::POLLIN)),
+    ]
+    .into_iter()
+    .chain((fds.captures.iter()).map(|fd| fd.map(|fd| (fd, PollFlags::POLLIN))));
     let slots: Vec<Option<usize>> = optional
         .map(|fd| {
-            fd.map(|fd| {
-                polled.push(PollFd::new(fd, PollFlags::POLLIN));
+            fd.map(|(fd, events)| {
+                polled.push(PollFd::new(fd, events));
                 polled.len() - 1
             })
         })
         .collect();
-    let (capture_slots, address_slot) = slots.split_at(fds.captures.len());
     let control_start = polled.len();
     polled.extend(
         fds.control
@@ -217,11 +255,13 @@ fn wait(fds: Fds<'_, '_>, timeout: Option<Duration>) -> io::Result<Ready> {
             })
         })
     };
+    let slot = |index: usize| slots.get(index).copied().flatten().is_some_and(ready);
     Ok(Ready {
-        signals: ready(0),
-        reload: ready(1),
-        captures: capture_slots.iter().map(|s| s.is_some_and(ready)).collect(),
-        addresses: address_slot.first().copied().flatten().is_some_and(ready),
+        signals: slot(0),
+        reload: slot(1),
+        opener: slot(2),
+        addresses: slot(3),
+        captures: (4..slots.len()).map(slot).collect(),
         control: (control_start..control_start + control_count)
             .map(ready)
             .collect(),

@@ -1,43 +1,55 @@
-//! SIGHUP on the loop's side: asking the [`Reloader`](super::Reloader) to read the configuration
-//! again, and swapping in what it read.
+//! SIGHUP with the opener in this process: asking the
+//! [`Reloader`](super::Reloader) to read the configuration again, and
+//! swapping in what it read. (With the privilege split, the opener process
+//! does this and sends the watcher the new generation.)
 
 use std::time::Instant;
 
 use knock_proto::io_message;
 
 use super::reloader::Loading;
-use super::{report_used_up, Server};
+use super::{report_used_up, OpenerSide, Server};
 use crate::log::ConfigMessage;
 
 impl Server {
     /// SIGHUP: the configuration is read again off the loop ([`Reloader`](super::Reloader)).
     pub(super) fn request_reload(&mut self) {
-        self.notifier.reloading();
+        let OpenerSide::Here(here) = &mut self.side else {
+            return;
+        };
+        here.notifier.reloading();
         self.logger.emit(&ConfigMessage::ReReadingConfig {
             path: &self.setup.config_path,
         });
-        if let Err(e) = self.reloader.request() {
+        if let Err(e) = here.reloader.request() {
             self.logger.emit(&ConfigMessage::ReloadFailed {
                 error: &format_args!("cannot start reading the configuration: {}", io_message(&e)),
             });
-            self.notifier.ready(self.status(), Instant::now());
+            here.notifier.ready(here.status(), Instant::now());
         }
     }
 
     /// The reload worker is done: swaps in what it read and, unless another
     /// read follows, tells systemd the reload is over.
     pub(super) fn take_reload(&mut self) {
-        if let Some(loading) = self.reloader.take() {
-            self.reload(loading);
-            if !self.reloader.busy() {
-                self.notifier.ready(self.status(), Instant::now());
+        let OpenerSide::Here(here) = &mut self.side else {
+            return;
+        };
+        let Some(loading) = here.reloader.take() else {
+            return;
+        };
+        self.reload(loading);
+        if let OpenerSide::Here(here) = &mut self.side {
+            if !here.reloader.busy() {
+                here.notifier.ready(here.status(), Instant::now());
             }
         }
     }
 
-    /// A reload's configuration was read: a valid one replaces the doors
-    /// (in-progress knocks on unchanged doors survive) and the log file is
-    /// reopened; an invalid one is reported and the running configuration stays.
+    /// A reload's configuration was read: a valid one becomes the opener's
+    /// next generation and replaces the doors here (in-progress knocks on
+    /// unchanged doors survive), and the log file is reopened; an invalid
+    /// one is reported and the running configuration stays.
     fn reload(&mut self, loading: Loading) {
         let loaded = match loading {
             Ok(loaded) => loaded,
@@ -51,14 +63,11 @@ impl Server {
         // As in 0.8, a LogFile removed from the file keeps the old one and
         // UseSyslog cannot be turned off by a reload.
         self.logger.set_format(settings.format);
-        self.logger.reopen(settings.log_file);
-        if settings.use_syslog {
-            self.logger.enable_syslog();
-        }
-        self.refresh_local_addrs();
-        self.engine
-            .reconfigure(loaded.engine_doors(), self.local_addrs.clone());
-        self.setup.loaded = loaded;
-        self.rotate(Instant::now());
+        self.logger.reopen(settings.log_file.clone());
+        let OpenerSide::Here(here) = &mut self.side else {
+            return;
+        };
+        let generation = here.opener.reload(loaded, &settings);
+        self.adopt(generation);
     }
 }

@@ -3,24 +3,27 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use super::Server;
+use super::{OpenerSide, Server};
 use crate::log::{CommandMessage, DaemonMessage};
 
 /// How long shutdown waits for commands (stop commands included) to finish:
 /// with the start commands it ends on the way (see
 /// [`CommandRunner::shutdown`](crate::commands::CommandRunner::shutdown)),
 /// knockd exits within 5 s of SIGTERM.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 
 impl Server {
     /// SIGTERM/SIGINT: run the stop commands of doors still open (ending
     /// start commands they wait for), wait a bounded time for commands, print the counters with `-v`, log
     /// `shutting down` and exit 0.
     pub(super) fn shut_down(&mut self) -> ExitCode {
-        self.notifier.stopping();
-        self.logger.emit(&CommandMessage::WaitingForChildren);
-        self.runner
-            .shutdown(Instant::now(), SHUTDOWN_GRACE, &mut self.logger);
+        if let OpenerSide::Here(here) = &mut self.side {
+            here.notifier.stopping();
+            self.logger.emit(&CommandMessage::WaitingForChildren);
+            let runner = here.opener.runner();
+            runner.shutdown(Instant::now(), SHUTDOWN_GRACE, &mut self.logger);
+            self.opener_state.commands = runner.stats();
+        }
         self.refresh_counters();
         self.counters.report(&mut self.logger);
         self.logger.emit(&DaemonMessage::Closing);

@@ -5,8 +5,7 @@
 use std::fmt;
 use std::io;
 use std::net::IpAddr;
-use std::path::Path;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use knock_proto::io_message;
 use knockd_core::engine::{Engine, Limits};
@@ -14,7 +13,11 @@ use knockd_core::wire::LinkType;
 
 use super::addresses::{local_addresses, union};
 use super::capture_filter::{install_filter, log_expressions};
-use super::{report_used_up, Budgets, Control, Listener, Reloader, Server, BATCH, COPY_WINDOW};
+use super::opener_side::OpenerState;
+use super::{
+    report_used_up, Budgets, Control, Here, Listener, OpenerSide, Reloader, Server, BATCH,
+    COPY_WINDOW,
+};
 use crate::address_watch::AddressWatch;
 use crate::capture::CaptureError;
 use crate::commands::{CommandRunner, RunnerLimits};
@@ -24,9 +27,11 @@ use crate::daemon::{self, PidFile};
 use crate::ledger::{Entry, Ledger, LedgerError};
 use crate::log::{CaptureMessage, DaemonMessage, LedgerMessage, Logger};
 use crate::notify::Notifier;
+use crate::opener::{without_commands, Opener};
 use crate::resolver::Resolver;
 use crate::setup::Setup;
 use crate::signals::Signals;
+use crate::spent_steps::SpentSteps;
 use crate::step_windows::{self, StepWindows};
 
 /// Why knockd could not start. Printed on stderr as is; knockd then exits 1.
@@ -85,16 +90,21 @@ impl Server {
         let local_addrs = union(&listeners);
         let mut engine = new_engine(&setup, &listeners, &local_addrs);
         let state_dir = ledger.is_some().then(|| setup.state_dir());
+        let (spent, problem) = SpentSteps::load(state_dir.as_deref());
+        if let Some(problem) = problem {
+            logger.emit(&DaemonMessage::Error(&format_args!("{problem}")));
+        }
         let step_windows = arm_doors(
             &setup,
-            state_dir.as_deref(),
+            StepWindows::new(spent.in_memory()),
+            state_dir.is_some(),
             &mut engine,
             &mut listeners,
             &local_addrs,
             &mut logger,
         )?;
 
-        let mut runner = CommandRunner::new(
+        let runner = CommandRunner::new(
             RunnerLimits {
                 max_running: setup.args.max_commands as usize,
                 max_open: setup.args.max_open as usize,
@@ -102,41 +112,62 @@ impl Server {
             },
             ledger,
         );
+        let loopback = listeners.iter().any(Listener::sees_the_host_itself);
+        let mut opener = Opener::new(setup.loaded.clone(), runner, spent, pending, loopback);
 
         // Detach only once everything that can fail at start has been checked.
-        let pid_file = go_to_background(&setup, &mut runner, &mut logger)?;
+        let pid_file = go_to_background(&setup, &mut opener, &mut logger)?;
         // After the fork: the socket's listener is the daemon itself, and a
         // stale-or-live check by a later knockd finds this pid.
         let control = Control::open(&setup.control_socket(), &mut logger);
-        let resolver = start_resolver(&setup, &mut logger);
         let signals = Signals::install().map_err(StartError::Signals)?;
         let reloader = Reloader::new(setup.config_path.clone(), setup.base.clone())
             .map_err(StartError::Signals)?;
 
         log_listening(&setup, &listeners, &mut logger);
-        // Before the first packet: close what a previous run left open.
-        runner.recover(pending, Instant::now(), SystemTime::now(), &mut logger);
         logger.set_buffered(true);
+        let mut setup = setup;
+        // The server matches knocks; only the opener knows the commands.
+        setup.loaded.doors = without_commands(&setup.loaded.doors);
         Ok(Server {
             engine,
-            runner,
+            side: OpenerSide::Here(Box::new(Here {
+                opener,
+                signals,
+                reloader,
+                notifier,
+            })),
+            opener_state: OpenerState::default(),
             setup,
             listeners,
             local_addrs,
             address_watch,
             logger,
-            resolver,
-            signals,
-            reloader,
-            _pid_file: pid_file,
+            resolver: None,
+            pid_file,
             counters: Counters::default(),
             control,
             budgets: Budgets::default(),
-            notifier,
             batch: Vec::with_capacity(BATCH),
             events: Vec::new(),
             step_windows,
         })
+    }
+
+    /// With `-l`: starts the worker thread of reverse lookups (a failure to
+    /// start it is logged, and knockd runs without names). Called by the
+    /// process that runs the loop, after any split: a fork keeps no threads.
+    pub(super) fn start_resolver(&mut self) {
+        if !self.setup.args.lookup {
+            return;
+        }
+        match Resolver::start() {
+            Ok(started) => self.resolver = Some(started),
+            Err(e) => self.logger.emit(&DaemonMessage::Error(&format_args!(
+                "cannot start the resolver for -l: {}",
+                io_message(&e)
+            ))),
+        }
     }
 }
 
@@ -198,12 +229,14 @@ fn new_engine(setup: &Setup, listeners: &[Listener], local_addrs: &[IpAddr]) -> 
     engine
 }
 
-/// Installs the rotating doors' windows (their spent steps read from
-/// `state_dir`) in the engine, then the filter for every door on each open
-/// capture.
+/// Installs the rotating doors' windows (leaving out the spent steps of
+/// `step_windows`) in the engine, then the filter for every door on each
+/// open capture. `persistent`: whether spent steps are kept in a state
+/// directory.
 fn arm_doors(
     setup: &Setup,
-    state_dir: Option<&Path>,
+    mut step_windows: StepWindows,
+    persistent: bool,
     engine: &mut Engine,
     listeners: &mut [Listener],
     local_addrs: &[IpAddr],
@@ -211,12 +244,8 @@ fn arm_doors(
 ) -> Result<StepWindows, StartError> {
     let doors = &setup.loaded.doors;
     let only_ipv4 = setup.args.only_ipv4;
-    let (mut step_windows, problem) = StepWindows::load(state_dir);
-    if let Some(problem) = problem {
-        logger.emit(&DaemonMessage::Error(&format_args!("{problem}")));
-    }
     let rotating = step_windows.install(engine, doors, step_windows::unix_now(), Instant::now());
-    if state_dir.is_none() && rotating > 0 {
+    if !persistent && rotating > 0 {
         logger.emit(&LedgerMessage::SpentStepsInMemory { doors: rotating });
     }
     log_expressions(doors, engine, local_addrs, only_ipv4, logger);
@@ -231,14 +260,14 @@ fn arm_doors(
 /// the pid file, removed when the server is dropped.
 fn go_to_background(
     setup: &Setup,
-    runner: &mut CommandRunner,
+    opener: &mut Opener,
     logger: &mut Logger,
 ) -> Result<Option<PidFile>, StartError> {
     if !setup.args.daemon {
         return Ok(None);
     }
     daemon::detach().map_err(StartError::Background)?;
-    if let Some(Err(error)) = runner.ledger_mut().map(|ledger| ledger.note_pid()) {
+    if let Some(Err(error)) = opener.runner().ledger_mut().map(|ledger| ledger.note_pid()) {
         logger.emit(&LedgerMessage::LedgerWriteFailed { error: &error });
     }
     let path = setup.pid_file_path();
@@ -250,24 +279,6 @@ fn go_to_background(
                 error: &error,
             });
             Ok(None)
-        }
-    }
-}
-
-/// With `-l`: the worker thread of reverse lookups (a failure to start it
-/// is logged, and knockd runs without names).
-fn start_resolver(setup: &Setup, logger: &mut Logger) -> Option<Resolver> {
-    if !setup.args.lookup {
-        return None;
-    }
-    match Resolver::start() {
-        Ok(started) => Some(started),
-        Err(e) => {
-            logger.emit(&DaemonMessage::Error(&format_args!(
-                "cannot start the resolver for -l: {}",
-                io_message(&e)
-            )));
-            None
         }
     }
 }

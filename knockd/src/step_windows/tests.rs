@@ -7,6 +7,7 @@ use knockd_core::doors::{self, Loaded};
 use knockd_core::engine::{Engine, Limits};
 
 use super::StepWindows;
+use crate::spent_steps::SpentSteps;
 
 /// Rotating_Step of the doors below, and a Unix time inside one step.
 const STEP: u64 = 30;
@@ -32,8 +33,7 @@ fn a_step_boundary_rebuilds_the_knock_index_once_for_all_rotating_doors() {
     let loaded = rotating_doors(dir.path(), 300);
     assert_eq!(loaded.doors.len(), 300);
     let mut engine = Engine::new(loaded.engine_doors(), Vec::new(), Limits::default());
-    let (mut windows, problem) = StepWindows::load(None);
-    assert_eq!(problem, None);
+    let mut windows = StepWindows::new(SpentSteps::load(None).0);
     let start = Instant::now();
     // At start, then at two boundaries.
     for n in 0..3 {
@@ -54,10 +54,10 @@ fn spent_steps_leave_the_window_and_are_forgotten_once_no_door_accepts_them() {
     let dir = tempfile::tempdir().unwrap();
     let loaded = rotating_doors(dir.path(), 3);
     let mut engine = Engine::new(loaded.engine_doors(), Vec::new(), Limits::default());
-    let (mut windows, _) = StepWindows::load(None);
+    let mut windows = StepWindows::new(SpentSteps::load(None).0);
     let now = Instant::now();
     let step = UNIX / STEP;
-    windows.spend("r1", step).unwrap();
+    windows.spend("r1", step);
     windows.install(&mut engine, &loaded.doors, UNIX, now);
     assert!(windows.spent.contains("r1", step));
     // r1's window lacks the spent step; the other doors' do not.
@@ -75,7 +75,7 @@ fn a_boundary_derives_only_the_entering_step_and_a_reload_derives_all_again() {
     let dir = tempfile::tempdir().unwrap();
     let old = rotating_doors(dir.path(), 2);
     let mut engine = Engine::new(old.engine_doors(), Vec::new(), Limits::default());
-    let (mut windows, _) = StepWindows::load(None);
+    let mut windows = StepWindows::new(SpentSteps::load(None).0);
     let now = Instant::now();
     windows.install(&mut engine, &old.doors, UNIX, now);
     // The secret changes on disk; the doors, as the engine sees them, do not.

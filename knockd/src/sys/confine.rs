@@ -1,5 +1,3 @@
-// Called by the privilege split (issue 27), which lands next.
-#![cfg_attr(not(test), allow(dead_code))]
 //! Confining the watcher: the process that faces the network (captures,
 //! decoding, matching, the control socket, logging, the address watch, `-l`'s
 //! resolver) once the opener has forked it off.
@@ -252,6 +250,7 @@ pub enum Confinement {
     /// OpenBSD: the file system is visible read-only (`unveil`), without
     /// exec; there is no system-call filter (`pledge` does not fit, see
     /// [`install_filter`]).
+    #[cfg(target_os = "openbsd")]
     ReadOnlyFileSystem,
     /// No system-call filter on this platform, or in this kernel (Linux
     /// without seccomp, or under an emulator such as qemu-user); on Linux
@@ -265,6 +264,7 @@ impl fmt::Display for Confinement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Confinement::SystemCallFilter => "system calls confined to the watcher's (seccomp)",
+            #[cfg(target_os = "openbsd")]
             Confinement::ReadOnlyFileSystem => {
                 "no system-call filter on this platform; the file system is read-only (unveil)"
             }

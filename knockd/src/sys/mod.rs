@@ -14,4 +14,5 @@ pub mod filter;
 pub mod packet_socket;
 pub mod process;
 pub mod resolve;
+pub mod rights;
 pub mod syslog;

@@ -24,6 +24,41 @@ pub fn fork_to_background() -> io::Result<()> {
     }
 }
 
+/// Forks the privilege split's watcher: `None` in the child, the child's
+/// pid in the parent.
+///
+/// Contract: as [`fork_to_background`], the process has a single thread.
+pub fn fork_watcher() -> io::Result<Option<nix::unistd::Pid>> {
+    // SAFETY: the contract above: the process is single-threaded, so the
+    // child is a complete copy of it, and no lock is held by a thread that
+    // the child lacks.
+    match unsafe { fork() }.map_err(io::Error::from)? {
+        ForkResult::Parent { child } => Ok(Some(child)),
+        ForkResult::Child => Ok(None),
+    }
+}
+
+/// In the privilege split's watcher: SIGHUP, SIGINT, SIGTERM and SIGUSR1
+/// are the opener's (a Ctrl-C reaches the whole process group; systemd
+/// may signal every process of the unit), so the watcher ignores them, and
+/// SIGCHLD gets its default action back (the handler inherited from the
+/// opener would write to the opener's wake-up pipe).
+pub fn leave_signals_to_parent() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    for (sig, handler) in [
+        (Signal::SIGHUP, SigHandler::SigIgn),
+        (Signal::SIGINT, SigHandler::SigIgn),
+        (Signal::SIGTERM, SigHandler::SigIgn),
+        (Signal::SIGUSR1, SigHandler::SigIgn),
+        (Signal::SIGCHLD, SigHandler::SigDfl),
+    ] {
+        // SAFETY: SIG_IGN and SIG_DFL install no handler code, so no
+        // function of ours runs in signal context; `signal` fails only for
+        // an invalid signal, and these are valid.
+        let _ = unsafe { signal(sig, handler) };
+    }
+}
+
 /// Marks every descriptor above stderr close-on-exec, so that no child
 /// inherits one whatever its owner (libpcap, the resolver) forgot.
 ///

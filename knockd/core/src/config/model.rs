@@ -59,6 +59,12 @@ pub struct Options {
     /// `ControlSocket`: the Unix socket `knockd status` and `knockd close`
     /// talk to, when `--control-socket` is not given.
     pub control_socket: Option<PathBuf>,
+    /// `User`: the account knockd's watcher process (everything that reads
+    /// packets) runs as, when `--user` is not given.
+    pub user: Option<String>,
+    /// `Privsep`: whether knockd splits into a root opener and an
+    /// unprivileged watcher (the default); `--no-privsep` turns it off too.
+    pub privsep: Option<bool>,
     /// `Allow_From` and `Deny_From` of `[options]`: the lists of every door
     /// that sets none of its own (already applied to [`Config::doors`]).
     pub(crate) sources: SourceFilter,
@@ -218,6 +224,15 @@ impl Door {
         if self.sources.deny.is_empty() {
             self.sources.deny.clone_from(&defaults.deny);
         }
+    }
+
+    /// Forgets the door's four commands: the door as knockd's unprivileged
+    /// watcher process gets it, which matches knocks but runs nothing.
+    pub fn strip_commands(&mut self) {
+        self.start_command = None;
+        self.start_command_6 = None;
+        self.stop_command = None;
+        self.stop_command_6 = None;
     }
 
     /// Whether the door has a stop command for either family (its

@@ -53,6 +53,8 @@ struct OptionsTable {
     log_format: Option<Spanned<String>>,
     control_socket: Option<PathBuf>,
     interface: Option<String>,
+    user: Option<String>,
+    privsep: Option<bool>,
     allow_from: Option<Spanned<Ranges>>,
     deny_from: Option<Spanned<Ranges>>,
 }
@@ -200,6 +202,8 @@ fn options(table: OptionsTable, at: &At<'_>) -> Result<Options, ConfigError> {
         log_format,
         control_socket: table.control_socket,
         interface: table.interface,
+        user: table.user,
+        privsep: table.privsep,
         sources: sources(table.allow_from, table.deny_from, at)?,
     })
 }

@@ -39,7 +39,7 @@ pub use ip::{Ipv4Packet, Ipv6Packet, IPV6_DEST_OPTS};
 pub use link::{EthernetFrame, AF_INET, AF_INET6, ETHERTYPE_QINQ, ETHERTYPE_VLAN};
 
 /// The link-layer encapsulations knockd can decode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum LinkType {
     /// `DLT_EN10MB`: Ethernet II, also used by Linux `lo` and veth.
     Ethernet,

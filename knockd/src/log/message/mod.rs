@@ -4,8 +4,9 @@
 //! per file: knocks ([`KnockMessage`]) and the knocks left out
 //! ([`IgnoredMessage`]), commands ([`CommandMessage`]), the door ledger
 //! ([`LedgerMessage`]), the capture ([`CaptureMessage`]), the configuration
-//! ([`ConfigMessage`]), the control socket ([`ControlMessage`]) and the
-//! daemon's own life ([`DaemonMessage`]); [`Message`] is any of them. Each
+//! ([`ConfigMessage`]), the control socket ([`ControlMessage`]), the
+//! daemon's own life ([`DaemonMessage`]) and its two processes
+//! ([`PrivsepMessage`]); [`Message`] is any of them. Each
 //! variant's text and its [`Record`] (sinks, event name, severity, door,
 //! knocker, stage) are written side by side in one `match` arm of its enum's
 //! `describe`, so a message is defined in exactly one place. The texts are
@@ -20,6 +21,7 @@ mod daemon;
 mod ignored;
 mod knock;
 mod ledger;
+mod privsep;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +37,7 @@ pub use daemon::DaemonMessage;
 pub use ignored::IgnoredMessage;
 pub use knock::{KnockMessage, OpenCap};
 pub use ledger::LedgerMessage;
+pub use privsep::PrivsepMessage;
 
 /// A set of destinations for a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -280,6 +283,8 @@ subsystems! {
     Control(ControlMessage),
     /// knockd's start, stop and log file.
     Daemon(DaemonMessage),
+    /// The privilege split's two processes.
+    Privsep(PrivsepMessage),
 }
 
 impl Message<'_> {

@@ -9,6 +9,7 @@ mod daemon;
 mod ignored;
 mod knock;
 mod ledger;
+mod privsep;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

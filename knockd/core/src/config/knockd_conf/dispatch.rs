@@ -6,7 +6,7 @@ use super::directive::Directive;
 use super::door_keys::door_key;
 use super::pending::PendingDoor;
 use super::ConfigErrorKind;
-use crate::config::value::LOG_FORMAT_EXPECTED;
+use crate::config::value::{parse_switch, LOG_FORMAT_EXPECTED, SWITCH_EXPECTED};
 use crate::config::{LogFormat, Options};
 
 impl Directive<'_> {
@@ -33,6 +33,11 @@ impl Directive<'_> {
                     Some(format.ok_or_else(|| self.invalid(value, LOG_FORMAT_EXPECTED))?);
             }
             "CONTROLSOCKET" => options.control_socket = Some(self.path(value)?),
+            "USER" => options.user = Some(self.non_empty(value, "a user name")?.to_owned()),
+            "PRIVSEP" => {
+                let on = parse_switch(value);
+                options.privsep = Some(on.ok_or_else(|| self.invalid(value, SWITCH_EXPECTED))?);
+            }
             // A bad default would silently change every door: refused.
             "ALLOW_FROM" => options.sources.allow.extend(self.sources(value)?),
             "DENY_FROM" => options.sources.deny.extend(self.sources(value)?),
@@ -62,11 +67,13 @@ impl Directive<'_> {
 }
 
 /// The keys of `[options]` (besides `UseSyslog`, which any section takes).
-pub(super) const OPTION_KEYS: [&str; 6] = [
+pub(super) const OPTION_KEYS: [&str; 8] = [
     "LOGFILE",
     "PIDFILE",
     "STATEDIR",
     "CONTROLSOCKET",
     "LOGFORMAT",
     "INTERFACE",
+    "USER",
+    "PRIVSEP",
 ];

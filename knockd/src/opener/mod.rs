@@ -1,0 +1,364 @@
+//! The opener: the half of knockd that changes the firewall. It alone knows
+//! the doors' commands; it runs them, keeps the door ledger, records spent
+//! rotating steps and marks one-time sequences used.
+//!
+//! The watcher (the packet-facing half, the server's loop) asks it for
+//! openings by door index and address ([`WatcherRequest`]); the opener
+//! checks each request against its own configuration generation ([`checks`])
+//! and answers with [`Notice`]s. With privilege separation (the default) the
+//! two halves are two processes and the requests cross a socket
+//! (`crate::privsep`); with `Privsep = no` the server holds the opener and
+//! calls it directly. Either way every opening takes this one path.
+
+mod checks;
+mod notice;
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use knock_proto::io_message;
+use knockd_core::doors::{Loaded, RuntimeDoor};
+use knockd_core::privsep::WatcherRequest;
+
+use crate::commands::{CommandRunner, Opening};
+use crate::ledger::Entry;
+use crate::log::{DaemonMessage, KnockMessage, LogSettings, Logger, OpenCap, Source};
+use crate::spent_steps::SpentSteps;
+use crate::step_windows;
+use checks::{Checks, Refusal};
+pub use notice::{without_commands, Generation, Notice, Purpose, Report};
+
+/// Most earlier generations kept for requests the watcher sent before it
+/// read a reload: a storm of reloads faster than the watcher reads them
+/// refuses the knocks of the oldest.
+const KEPT_GENERATIONS: usize = 8;
+
+/// The doors' commands and everything that must survive them.
+#[derive(Debug)]
+pub struct Opener {
+    /// The running configuration, commands included.
+    loaded: Loaded,
+    /// Its generation: the watcher's requests name doors in it.
+    generation: u32,
+    /// Earlier generations the watcher may still be using (it has not
+    /// yet read the newer ones), oldest first: a knock completed just
+    /// before a reload still opens its door.
+    previous: VecDeque<(u32, Loaded)>,
+    runner: CommandRunner,
+    /// Spent rotating steps, kept in the state directory.
+    spent: SpentSteps,
+    checks: Checks,
+    /// Doors a previous run left open, until [`Opener::recover`].
+    pending: Vec<Entry>,
+    /// The watcher's last count of knock attempts in progress.
+    attempts: usize,
+}
+
+impl Opener {
+    /// An opener for `loaded` (generation 0), running commands with
+    /// `runner` and recording spent steps in `spent`; `pending` are the
+    /// doors the ledger says a previous run left open, closed by
+    /// [`Opener::recover`]. `loopback_capture`: whether knocks may come from
+    /// loopback addresses (the capture is on loopback).
+    pub fn new(
+        loaded: Loaded,
+        runner: CommandRunner,
+        spent: SpentSteps,
+        pending: Vec<Entry>,
+        loopback_capture: bool,
+    ) -> Opener {
+        Opener {
+            loaded,
+            generation: 0,
+            previous: VecDeque::new(),
+            runner,
+            spent,
+            checks: Checks::new(loopback_capture),
+            pending,
+            attempts: 0,
+        }
+    }
+
+    /// The command runner: its timers, reaping and shutdown are the loop's.
+    pub fn runner(&mut self) -> &mut CommandRunner {
+        &mut self.runner
+    }
+
+    /// When the runner has work next (see [`CommandRunner::next_deadline`]).
+    pub fn runner_deadline(&self) -> Option<Instant> {
+        self.runner.next_deadline()
+    }
+
+    /// How many doors are open, and how many attempts the watcher last
+    /// said were in progress (systemd's `STATUS=` line).
+    pub fn counts(&self) -> (usize, usize) {
+        (self.runner.open_doors(), self.attempts)
+    }
+
+    /// Before the first request: takes over the doors a previous run left
+    /// open (see [`CommandRunner::recover`]).
+    pub fn recover(&mut self, log: &mut Logger) {
+        let pending = std::mem::take(&mut self.pending);
+        let wall = std::time::SystemTime::now();
+        self.runner.recover(pending, Instant::now(), wall, log);
+    }
+
+    /// A reloaded configuration, logged with `log`'s settings, becomes the
+    /// next generation; returns it as the watcher runs it. Doors already
+    /// open keep their stop commands (the runner holds its own copy).
+    pub fn reload(&mut self, loaded: Loaded, log: &LogSettings) -> Generation {
+        let old = std::mem::replace(&mut self.loaded, loaded);
+        self.previous.push_back((self.generation, old));
+        if self.previous.len() > KEPT_GENERATIONS {
+            self.previous.pop_front();
+        }
+        self.generation = self.generation.wrapping_add(1);
+        self.checks.forget_cooldowns();
+        Generation {
+            generation: self.generation,
+            doors: without_commands(&self.loaded.doors),
+            log_format: log.format,
+            use_syslog: log.use_syslog,
+        }
+    }
+
+    /// The open doors and the commands' counters as of `now`.
+    pub fn report(&self, now: Instant) -> Report {
+        Report {
+            open: self.runner.open_door_list(now),
+            stats: self.runner.stats(),
+            door_stats: self.runner.door_stats(),
+        }
+    }
+
+    /// Acts on one request of the watcher, appending what the watcher must
+    /// hear to `notices`. A request a sound watcher never sends is refused
+    /// and logged (once per reason) and runs nothing.
+    pub fn handle(
+        &mut self,
+        request: WatcherRequest,
+        now: Instant,
+        log: &mut Logger,
+        notices: &mut Vec<Notice>,
+    ) {
+        let refusal = match request {
+            // The opener process's business: readiness, and captures, which
+            // travel as descriptors (an opener in the server's process
+            // opens captures itself).
+            WatcherRequest::Ready | WatcherRequest::OpenCapture { .. } => None,
+            WatcherRequest::Open {
+                generation,
+                door,
+                source,
+                host,
+            } => self.open(generation, door, source, host, now, log, notices),
+            WatcherRequest::Spent {
+                generation,
+                door,
+                step,
+            } => self.spend(generation, door, step, log),
+            WatcherRequest::Close { door, source } => {
+                self.runner.close_now(Some((&door, source)), now, log);
+                None
+            }
+            WatcherRequest::CloseAll => {
+                self.runner.close_now(None, now, log);
+                None
+            }
+            WatcherRequest::Report => {
+                notices.push(Notice::Report {
+                    report: self.report(now),
+                    purpose: Purpose::Status,
+                });
+                None
+            }
+            WatcherRequest::Attempts(count) => {
+                self.attempts = count as usize;
+                None
+            }
+        };
+        if let Some(refusal) = refusal {
+            self.checks.log_refusal(&refusal, log);
+        }
+    }
+
+    /// Logs a request to open the capture of `interface`, which is not
+    /// one of knockd's.
+    pub fn not_an_interface(&mut self, interface: &str, log: &mut Logger) {
+        let refusal = Refusal::NotAnInterface(interface.to_owned());
+        self.checks.log_refusal(&refusal, log);
+    }
+
+    /// Logs a request that could not be read at all.
+    pub fn unreadable(&mut self, why: knockd_core::privsep::RequestError, log: &mut Logger) {
+        self.checks.log_refusal(&Refusal::Unreadable(why), log);
+    }
+
+    /// OPEN SESAME, unless a check or a cap on open doors refuses it or a
+    /// refreshing door only moves its stop. A one-time door's sequence is
+    /// marked used on disk first, and the door opens only if that worked,
+    /// so a crash can never let the same sequence in twice.
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        &mut self,
+        generation: u32,
+        door: u32,
+        addr: IpAddr,
+        host: Option<String>,
+        now: Instant,
+        log: &mut Logger,
+        notices: &mut Vec<Notice>,
+    ) -> Option<Refusal> {
+        let found = find_door(
+            &mut self.loaded,
+            self.generation,
+            &mut self.previous,
+            generation,
+            door,
+        );
+        let (loaded, index) = match found {
+            Ok(found) => found,
+            Err(refusal) => return Some(refusal),
+        };
+        let runtime = loaded.doors.get_mut(index)?;
+        if let Err(refusal) = self
+            .checks
+            .may_open(&runtime.door, addr, host.as_deref(), now)
+        {
+            return Some(refusal);
+        }
+        let source = Source::with_host(addr, host.as_deref());
+        let name = runtime.door.name.clone();
+        let cap = match self.runner.opening(&runtime.door, addr) {
+            Opening::Open => None,
+            Opening::Extend => {
+                log.emit(&KnockMessage::OpenSesameExtended {
+                    source,
+                    door: &name,
+                });
+                self.runner.extend(&runtime.door, addr, now, log);
+                return None;
+            }
+            Opening::DoorFull { max } => Some(OpenCap::Door(max)),
+            Opening::AllFull { max } => Some(OpenCap::All(max)),
+        };
+        if let Some(cap) = cap {
+            log.emit(&KnockMessage::OpenRefused {
+                source,
+                door: &name,
+                cap,
+            });
+            return None;
+        }
+        let Some(file) = runtime.one_time.as_mut() else {
+            log.emit(&KnockMessage::OpenSesame {
+                source,
+                door: &name,
+            });
+            self.runner.open_door(&runtime.door, source, now, log);
+            return None;
+        };
+        let consumed = file.consume();
+        let next = file.active().cloned();
+        match consumed {
+            Ok(()) => {
+                log.emit(&KnockMessage::OpenSesame {
+                    source,
+                    door: &name,
+                });
+                self.runner.open_door(&runtime.door, source, now, log);
+                match &next {
+                    Some(sequence) => log.emit(&KnockMessage::OneTimeNext {
+                        door: &name,
+                        sequence,
+                    }),
+                    None => log.emit(&KnockMessage::OneTimeExhausted { door: &name }),
+                }
+            }
+            Err(e) => {
+                log.emit(&DaemonMessage::Error(&e));
+                log.emit(&KnockMessage::OneTimeUpdateFailed { door: &name });
+            }
+        }
+        notices.push(Notice::Rearm {
+            generation,
+            door,
+            sequences: file.clone(),
+        });
+        None
+    }
+
+    /// Rotating door `door` opened with the sequence of `step`: recorded in
+    /// the state directory, keeping only the steps some door still accepts.
+    fn spend(
+        &mut self,
+        generation: u32,
+        door: u32,
+        step: u64,
+        log: &mut Logger,
+    ) -> Option<Refusal> {
+        let found = find_door(
+            &mut self.loaded,
+            self.generation,
+            &mut self.previous,
+            generation,
+            door,
+        );
+        let (loaded, index) = match found {
+            Ok(found) => found,
+            Err(refusal) => return Some(refusal),
+        };
+        let runtime: &RuntimeDoor = loaded.doors.get(index)?;
+        let unix = step_windows::unix_now();
+        let Some(rotating) = &runtime.rotating else {
+            return Some(Refusal::NotRotating { door });
+        };
+        let rotation = &rotating.rotation;
+        if !rotation.acceptable(rotation.step_at(unix)).contains(&step) {
+            return Some(Refusal::StepOutsideWindow { door, step });
+        }
+        let name = runtime.door.name.clone();
+        self.spent.forget_unacceptable(&self.loaded.doors, unix);
+        if let Err(error) = self.spent.spend(&name, step) {
+            log.emit(&DaemonMessage::Error(&format_args!(
+                "{name}: cannot record spent step {step} in the state directory ({}); \
+                 it is spent until knockd restarts",
+                io_message(&error)
+            )));
+        }
+        None
+    }
+}
+
+/// The configuration of `generation` (`loaded`, the running one of
+/// generation `current`, or one of `previous` the watcher may not have left
+/// yet) and the index of its door `door`. A request naming a generation
+/// shows the watcher has left the older ones: they are forgotten.
+fn find_door<'a>(
+    loaded: &'a mut Loaded,
+    current: u32,
+    previous: &'a mut VecDeque<(u32, Loaded)>,
+    generation: u32,
+    door: u32,
+) -> Result<(&'a mut Loaded, usize), Refusal> {
+    let index = door as usize;
+    let no_such_door = Refusal::NoSuchDoor { generation, door };
+    let loaded = if generation == current {
+        previous.clear();
+        loaded
+    } else {
+        let Some(at) = previous.iter().position(|(g, _)| *g == generation) else {
+            return Err(Refusal::OldGeneration {
+                generation,
+                current,
+            });
+        };
+        previous.drain(..at);
+        &mut previous.front_mut().ok_or(no_such_door.clone())?.1
+    };
+    match loaded.doors.get(index) {
+        Some(_) => Ok((loaded, index)),
+        None => Err(no_such_door),
+    }
+}
