@@ -51,7 +51,7 @@ pub use frame::{flag_bits, Mac, Packet};
 pub use knock_proto::TcpFlag;
 pub use net::Net;
 pub use process::{run_bounded, run_ok, try_run_bounded, wait_child};
-pub use procfs::{children, executable, open_fds, rss_kib};
+pub use procfs::{children, command_children, executable, open_fds, rss_kib, watcher};
 pub use rig::Rig;
 pub use scratch::Scratch;
 pub use systemd::{Staged, Systemd};

@@ -39,6 +39,32 @@ pub fn children(pid: Pid) -> Vec<Pid> {
         .collect()
 }
 
+/// The children of knockd `pid` that run commands: all but its watcher
+/// process (knockd(8), PRIVILEGE SEPARATION), which runs knockd's own
+/// program. A command between its fork and its exec runs that program for
+/// an instant too, and is left out then.
+pub fn command_children(pid: Pid) -> Vec<Pid> {
+    let knockd = executable(pid);
+    children(pid)
+        .into_iter()
+        .filter(|&child| program_of(child).as_ref() != Some(&knockd))
+        .collect()
+}
+
+/// The watcher process of knockd `pid`: its child that runs knockd's own
+/// program; `None` without one (`--no-privsep`).
+pub fn watcher(pid: Pid) -> Option<Pid> {
+    let knockd = executable(pid);
+    children(pid)
+        .into_iter()
+        .find(|&child| program_of(child).as_ref() == Some(&knockd))
+}
+
+/// The program `pid` runs, unless it has exited meanwhile.
+fn program_of(pid: Pid) -> Option<PathBuf> {
+    fs::read_link(format!("/proc/{pid}/exe")).ok()
+}
+
 /// How many descriptors `pid` has open.
 pub fn open_fds(pid: Pid) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd"))

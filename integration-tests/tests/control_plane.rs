@@ -24,9 +24,9 @@ use std::thread;
 use std::time::Duration;
 
 use integration_tests::{
-    config, door, run_bounded, wait_child, workspace_binary, Pair, Rig, Scratch, WAIT,
+    config, door, run_bounded, wait_child, watcher, workspace_binary, Pair, Rig, Scratch, WAIT,
 };
-use nix::sys::signal::Signal;
+use nix::sys::signal::{kill, Signal};
 use serde_json::Value;
 
 fn text(bytes: &[u8]) -> String {
@@ -220,9 +220,11 @@ fn the_log_file_is_0640_and_sigusr1_shows_no_sequence() {
 fn a_client_pushed_out_by_a_flood_is_told_to_try_again() {
     let rig = Rig::one_door(&Pair::ours(), "web", "7000,8000", &[], &[]);
     let socket = rig.daemon.control_socket().to_owned();
-    // Stopped, knockd accepts nobody: the client and the flood queue up in
-    // the listen backlog and are accepted in order when it goes on.
-    rig.daemon.signal(Signal::SIGSTOP);
+    // Stopped, knockd's watcher (which serves the socket) accepts nobody:
+    // the client and the flood queue up in the listen backlog and are
+    // accepted in order when it goes on.
+    let watcher = watcher(rig.daemon.pid()).expect("a watcher process");
+    kill(watcher, Signal::SIGSTOP).unwrap();
     let mut status = Command::new(&rig.pair.knockd)
         .args(["status", "--control-socket"])
         .arg(&socket)
@@ -234,7 +236,7 @@ fn a_client_pushed_out_by_a_flood_is_told_to_try_again() {
     let flood: Vec<UnixStream> = (0..8)
         .map(|_| UnixStream::connect(&socket).unwrap())
         .collect();
-    rig.daemon.signal(Signal::SIGCONT);
+    kill(watcher, Signal::SIGCONT).unwrap();
     let exit = wait_child(&mut status, WAIT).expect("knockd status hung");
     let mut stderr = String::new();
     status

@@ -35,8 +35,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use integration_tests::{
-    children, config, door, door_running, executable, open_fds, rss_kib, run_ok, spoofed_v4,
-    try_run_bounded, wait_until, Daemon, Packet, Pair, Rig, Scratch, TcpFlag, WAIT,
+    command_children, config, door, door_running, executable, open_fds, rss_kib, run_ok,
+    spoofed_v4, try_run_bounded, wait_until, Daemon, Packet, Pair, Rig, Scratch, TcpFlag, WAIT,
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -143,7 +143,7 @@ fn spoofed_flood_memory_is_bounded_by_max_attempts() {
 
 /// Asserts the server has at most `most` children now and returns how many.
 fn children_at_most(pid: Pid, most: usize) -> usize {
-    let now = children(pid);
+    let now = command_children(pid);
     assert!(
         now.len() <= most,
         "{} children (at most {most}): {now:?}",
@@ -228,7 +228,10 @@ fn command_burst_is_bounded_and_every_knock_runs_or_is_logged_dropped() {
         if ran != progress.0 {
             progress = (ran, Instant::now());
         }
-        let zombies = children(pid).into_iter().filter(|c| is_zombie(*c)).count();
+        let zombies = command_children(pid)
+            .into_iter()
+            .filter(|c| is_zombie(*c))
+            .count();
         assert!(
             !(running > 0 && zombies == running && progress.1.elapsed() > Duration::from_secs(3)),
             "stalled at {ran} of {accepted} commands: all {zombies} children of knockd exited \
@@ -254,11 +257,11 @@ fn command_burst_is_bounded_and_every_knock_runs_or_is_logged_dropped() {
     rig.knock(&[&rig.server_v4(), "7000", "8000"]);
     rig.scratch
         .expect_lines("out", &format!("after {}", rig.net.client_v4()), 1);
-    let idle = wait_until(WAIT, || children(pid).is_empty().then_some(()));
+    let idle = wait_until(WAIT, || command_children(pid).is_empty().then_some(()));
     assert!(
         idle.is_some(),
         "commands still running: {:?}",
-        children(pid)
+        command_children(pid)
     );
     assert_eq!(open_fds(pid), fds, "descriptors after the burst");
 }
@@ -292,10 +295,10 @@ fn hanging_start_command_neither_blocks_serving_nor_shutdown() {
     plain_door_opens(&rig, WAIT);
     // The other door's shell may not have been reaped yet when its line appears.
     let hung = wait_until(WAIT, || {
-        let now = children(pid);
+        let now = command_children(pid);
         (now.len() == 1).then_some(now)
     })
-    .unwrap_or_else(|| panic!("knockd's children: {:?}", children(pid)));
+    .unwrap_or_else(|| panic!("knockd's children: {:?}", command_children(pid)));
 
     let asked = Instant::now();
     rig.daemon.signal(Signal::SIGTERM);
