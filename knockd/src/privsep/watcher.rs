@@ -79,7 +79,8 @@ mod test_hooks {
     }
 
     /// Sends what a compromised watcher might: a door of another
-    /// generation, a door that does not exist, sources no knock comes from,
+    /// generation, a door that does not exist, sources no knock comes from
+    /// (the host's own address, unspecified, multicast, loopback),
     /// a bad host name, garbage, an oversized message and a flood of
     /// openings of door 0 for distinct addresses.
     fn forge(channel: &mut Channel) {
@@ -91,7 +92,15 @@ mod test_hooks {
                 .unwrap_or(IpAddr::from([0, 0, 0, 0])),
             host: host.map(str::to_owned),
         };
+        // One of the host's own addresses, not loopback: no knock comes from there.
+        let own = nix::ifaddrs::getifaddrs()
+            .into_iter()
+            .flatten()
+            .filter_map(|ifaddr| ifaddr.address?.as_sockaddr_in().map(|a| a.ip()))
+            .find(|ip| !ip.is_loopback())
+            .map_or_else(|| "0.0.0.0".to_owned(), |ip| ip.to_string());
         for request in [
+            open(0, 0, &own, None),
             open(7, 0, "198.18.0.99", None),
             open(0, 9999, "198.18.0.99", None),
             open(0, 0, "0.0.0.0", None),
