@@ -125,6 +125,28 @@ impl Service {
                 "knockd's status lacks {line:?}:\n{status}"
             );
         }
+        // Its watcher, the child running knockd's own program, dropped to an
+        // account with no capability left, under the unit as outside it.
+        let watcher = self.systemd.run_ok(
+            "main=$(systemctl show --property MainPID --value knockd.service); \
+             for c in $(cat /proc/$main/task/*/children); do \
+             [ \"$(readlink /proc/$c/exe)\" = \"$(readlink /proc/$main/exe)\" ] && cat /proc/$c/status; \
+             done; true",
+        );
+        for line in [
+            "CapEff:\t0000000000000000",
+            "CapPrm:\t0000000000000000",
+            "Seccomp:\t2",
+        ] {
+            assert!(
+                watcher.lines().any(|l| l == line),
+                "knockd's watcher lacks {line:?}:\n{watcher}"
+            );
+        }
+        assert!(
+            !watcher.lines().any(|l| l.starts_with("Uid:\t0")),
+            "the watcher runs as root:\n{watcher}"
+        );
     }
 
     /// Waits for a line of the log file containing `pattern`; fails with the log and journal.

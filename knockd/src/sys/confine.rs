@@ -246,6 +246,10 @@ mod capabilities {
 pub enum Confinement {
     /// Linux (x86_64, aarch64): `no_new_privs` and the seccomp allow list.
     /// Any other system call kills the process with SIGSYS.
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
     SystemCallFilter,
     /// OpenBSD: the file system is visible read-only (`unveil`), without
     /// exec; there is no system-call filter (`pledge` does not fit, see
@@ -256,6 +260,7 @@ pub enum Confinement {
     /// without seccomp, or under an emulator such as qemu-user); on Linux
     /// `no_new_privs` is set all the same. The caller logs "no system-call
     /// filter on this platform".
+    #[cfg(not(target_os = "openbsd"))]
     NoFilter,
 }
 
@@ -263,11 +268,16 @@ pub enum Confinement {
 impl fmt::Display for Confinement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            #[cfg(all(
+                target_os = "linux",
+                any(target_arch = "x86_64", target_arch = "aarch64")
+            ))]
             Confinement::SystemCallFilter => "system calls confined to the watcher's (seccomp)",
             #[cfg(target_os = "openbsd")]
             Confinement::ReadOnlyFileSystem => {
                 "no system-call filter on this platform; the file system is read-only (unveil)"
             }
+            #[cfg(not(target_os = "openbsd"))]
             Confinement::NoFilter => "no system-call filter on this platform",
         })
     }
