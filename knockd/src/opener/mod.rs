@@ -11,14 +11,14 @@
 //! calls it directly. Either way every opening takes this one path.
 
 mod checks;
+mod generations;
 mod notice;
 
-use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::Instant;
 
 use knock_proto::io_message;
-use knockd_core::doors::{Loaded, RuntimeDoor};
+use knockd_core::doors::Loaded;
 use knockd_core::privsep::WatcherRequest;
 
 use crate::commands::{CommandRunner, Opening};
@@ -27,24 +27,16 @@ use crate::log::{DaemonMessage, KnockMessage, LogSettings, Logger, OpenCap, Sour
 use crate::spent_steps::SpentSteps;
 use crate::step_windows;
 use checks::{Checks, Refusal};
+use generations::Generations;
 pub use notice::{without_commands, Generation, Notice, Purpose, Report};
-
-/// Most earlier generations kept for requests the watcher sent before it
-/// read a reload: a storm of reloads faster than the watcher reads them
-/// refuses the knocks of the oldest.
-const KEPT_GENERATIONS: usize = 8;
 
 /// The doors' commands and everything that must survive them.
 #[derive(Debug)]
 pub struct Opener {
-    /// The running configuration, commands included.
-    loaded: Loaded,
-    /// Its generation: the watcher's requests name doors in it.
-    generation: u32,
-    /// Earlier generations the watcher may still be using (it has not
-    /// yet read the newer ones), oldest first: a knock completed just
-    /// before a reload still opens its door.
-    previous: VecDeque<(u32, Loaded)>,
+    /// The running configuration, commands included, and the earlier ones
+    /// the watcher may still name: a knock completed just before a reload
+    /// still opens its door.
+    generations: Generations,
     runner: CommandRunner,
     /// Spent rotating steps, kept in the state directory.
     spent: SpentSteps,
@@ -69,9 +61,7 @@ impl Opener {
         loopback_capture: bool,
     ) -> Opener {
         Opener {
-            loaded,
-            generation: 0,
-            previous: VecDeque::new(),
+            generations: Generations::new(loaded),
             runner,
             spent,
             checks: Checks::new(loopback_capture),
@@ -108,16 +98,11 @@ impl Opener {
     /// next generation; returns it as the watcher runs it. Doors already
     /// open keep their stop commands (the runner holds its own copy).
     pub fn reload(&mut self, loaded: Loaded, log: &LogSettings) -> Generation {
-        let old = std::mem::replace(&mut self.loaded, loaded);
-        self.previous.push_back((self.generation, old));
-        if self.previous.len() > KEPT_GENERATIONS {
-            self.previous.pop_front();
-        }
-        self.generation = self.generation.wrapping_add(1);
+        let generation = self.generations.push(loaded);
         self.checks.forget_cooldowns();
         Generation {
-            generation: self.generation,
-            doors: without_commands(&self.loaded.doors),
+            generation,
+            doors: without_commands(&self.generations.current().doors),
             log_format: log.format,
             use_syslog: log.use_syslog,
         }
@@ -210,18 +195,10 @@ impl Opener {
         log: &mut Logger,
         notices: &mut Vec<Notice>,
     ) -> Option<Refusal> {
-        let found = find_door(
-            &mut self.loaded,
-            self.generation,
-            &mut self.previous,
-            generation,
-            door,
-        );
-        let (loaded, index) = match found {
-            Ok(found) => found,
+        let runtime = match self.generations.door(generation, door) {
+            Ok(runtime) => runtime,
             Err(refusal) => return Some(refusal),
         };
-        let runtime = loaded.doors.get_mut(index)?;
         if let Err(refusal) = self
             .checks
             .may_open(&runtime.door, addr, host.as_deref(), now)
@@ -298,18 +275,10 @@ impl Opener {
         step: u64,
         log: &mut Logger,
     ) -> Option<Refusal> {
-        let found = find_door(
-            &mut self.loaded,
-            self.generation,
-            &mut self.previous,
-            generation,
-            door,
-        );
-        let (loaded, index) = match found {
-            Ok(found) => found,
+        let runtime = match self.generations.door(generation, door) {
+            Ok(runtime) => runtime,
             Err(refusal) => return Some(refusal),
         };
-        let runtime: &RuntimeDoor = loaded.doors.get(index)?;
         let unix = step_windows::unix_now();
         let Some(rotating) = &runtime.rotating else {
             return Some(Refusal::NotRotating { door });
@@ -319,7 +288,8 @@ impl Opener {
             return Some(Refusal::StepOutsideWindow { door, step });
         }
         let name = runtime.door.name.clone();
-        self.spent.forget_unacceptable(&self.loaded.doors, unix);
+        let current = &self.generations.current().doors;
+        self.spent.forget_unacceptable(current, unix);
         if let Err(error) = self.spent.spend(&name, step) {
             log.emit(&DaemonMessage::Error(&format_args!(
                 "{name}: cannot record spent step {step} in the state directory ({}); \
@@ -328,37 +298,5 @@ impl Opener {
             )));
         }
         None
-    }
-}
-
-/// The configuration of `generation` (`loaded`, the running one of
-/// generation `current`, or one of `previous` the watcher may not have left
-/// yet) and the index of its door `door`. A request naming a generation
-/// shows the watcher has left the older ones: they are forgotten.
-fn find_door<'a>(
-    loaded: &'a mut Loaded,
-    current: u32,
-    previous: &'a mut VecDeque<(u32, Loaded)>,
-    generation: u32,
-    door: u32,
-) -> Result<(&'a mut Loaded, usize), Refusal> {
-    let index = door as usize;
-    let no_such_door = Refusal::NoSuchDoor { generation, door };
-    let loaded = if generation == current {
-        previous.clear();
-        loaded
-    } else {
-        let Some(at) = previous.iter().position(|(g, _)| *g == generation) else {
-            return Err(Refusal::OldGeneration {
-                generation,
-                current,
-            });
-        };
-        previous.drain(..at);
-        &mut previous.front_mut().ok_or(no_such_door.clone())?.1
-    };
-    match loaded.doors.get(index) {
-        Some(_) => Ok((loaded, index)),
-        None => Err(no_such_door),
     }
 }
