@@ -125,6 +125,7 @@ fn forged_requests_run_nothing_and_each_kind_is_logged_once() {
         ("from which no knock can come", 1),
         ("a knocker's name that is no DNS name", 1),
         ("unknown request", 1),
+        ("a descriptor, which the watcher has none to send", 1),
         ("oversized request", 1),
         ("OPEN SESAME refused: 3 doors are open already", 197),
     ] {
@@ -138,7 +139,7 @@ fn forged_requests_run_nothing_and_each_kind_is_logged_once() {
     scratch.expect_lines("out", &format!("real 0 {client}"), 1);
     assert_eq!(
         daemon.log_count("refused the watcher's request"),
-        6,
+        7,
         "one line per reason:\n{}",
         daemon.log()
     );

@@ -29,6 +29,10 @@ const MAX_HOST: usize = 253;
 pub enum Refusal {
     /// The bytes were not a request.
     Unreadable(RequestError),
+    /// A request before the watcher said it was ready.
+    BeforeReady,
+    /// A request with a descriptor attached.
+    Descriptor,
     /// A door of a configuration generation that is not the running one.
     OldGeneration {
         /// The generation named.
@@ -76,6 +80,8 @@ impl Refusal {
     fn reason(&self) -> &'static str {
         match self {
             Refusal::Unreadable(why) => why.name(),
+            Refusal::BeforeReady => "before ready",
+            Refusal::Descriptor => "descriptor",
             Refusal::OldGeneration { .. } => "old generation",
             Refusal::NoSuchDoor { .. } => "no such door",
             Refusal::CannotKnock(_) => "source cannot knock",
@@ -92,6 +98,8 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refusal::Unreadable(why) => write!(f, "{why}"),
+            Refusal::BeforeReady => f.write_str("a request before the watcher was confined"),
+            Refusal::Descriptor => f.write_str("a descriptor, which the watcher has none to send"),
             Refusal::OldGeneration {
                 generation,
                 current,

@@ -175,6 +175,18 @@ impl Opener {
         self.checks.log_refusal(&refusal, log);
     }
 
+    /// Logs a request that came before the watcher said it was confined
+    /// and serving: a half-started pair acts on no knock.
+    pub fn before_ready(&mut self, log: &mut Logger) {
+        self.checks.log_refusal(&Refusal::BeforeReady, log);
+    }
+
+    /// Logs a request that came with a descriptor, which the watcher has
+    /// no business sending (it is closed unused).
+    pub fn descriptor_sent(&mut self, log: &mut Logger) {
+        self.checks.log_refusal(&Refusal::Descriptor, log);
+    }
+
     /// Logs a request that could not be read at all.
     pub fn unreadable(&mut self, why: knockd_core::privsep::RequestError, log: &mut Logger) {
         self.checks.log_refusal(&Refusal::Unreadable(why), log);

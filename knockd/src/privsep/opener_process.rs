@@ -139,11 +139,11 @@ impl OpenerProcess {
         for (bytes, fd) in received.messages {
             // The watcher has nothing to hand the opener: a descriptor is
             // closed unused (dropped here) and its request refused.
-            let request = match fd {
-                Some(_) => Err(RequestError::UnknownTag),
-                None => WatcherRequest::decode(&bytes),
-            };
-            match request {
+            if fd.is_some() {
+                here.opener.descriptor_sent(logger);
+                continue;
+            }
+            match WatcherRequest::decode(&bytes) {
                 Ok(WatcherRequest::Ready) => {
                     self.ready = true;
                     here.notifier.ready(here.status(), Instant::now());
@@ -155,7 +155,7 @@ impl OpenerProcess {
                     here.opener
                         .handle(request, Instant::now(), logger, &mut notices)
                 }
-                Ok(_) => here.opener.unreadable(RequestError::UnknownTag, logger),
+                Ok(_) => here.opener.before_ready(logger),
                 Err(why) => here.opener.unreadable(why, logger),
             }
         }

@@ -81,7 +81,7 @@ mod test_hooks {
     /// Sends what a compromised watcher might: a door of another
     /// generation, a door that does not exist, sources no knock comes from
     /// (the host's own address, unspecified, multicast, loopback),
-    /// a bad host name, garbage, an oversized message and a flood of
+    /// a bad host name, garbage, a descriptor, an oversized message and a flood of
     /// openings of door 0 for distinct addresses.
     fn forge(channel: &mut Channel) {
         let open = |generation, door, source: &str, host: Option<&str>| WatcherRequest::Open {
@@ -111,6 +111,11 @@ mod test_hooks {
             channel.send(&request.encode(), None);
         }
         channel.send(&[0xee, 1, 2, 3], None);
+        use std::os::fd::AsFd;
+        channel.send(
+            &WatcherRequest::Report.encode(),
+            Some(std::io::stdin().as_fd()),
+        );
         channel.send(&[2; 4096], None);
         for n in 0..200u32 {
             let source = format!("198.19.{}.{}", n / 250, n % 250 + 1);
