@@ -157,17 +157,24 @@ def cmd_success(args):
 
 def cmd_latency(args):
     """Matches each knocker's last knock packet in tcpdump's `-tt` nanosecond
-    output with the timestamp its command wrote."""
-    last_packet = {}
+    output with the timestamp its command wrote; with several --capture and
+    --hits (one pair per server run, in the same order), pools the runs."""
+    if len(args.capture) != len(args.hits):
+        sys.exit("latency: one --hits per --capture")
     pattern = re.compile(r"^(\d+)\.(\d{9}) IP (\d+\.\d+\.\d+\.\d+)\.\d+ > [\d.]+\.(\d+):")
-    with open(args.capture) as f:
-        for line in f:
-            m = pattern.match(line)
-            if m and int(m.group(4)) == args.last_port:
-                last_packet[m.group(3)] = int(m.group(1)) * 1_000_000_000 + int(m.group(2))
-    hits = read_hits(args.hits)
-    samples = [(hits[ip] - ts) / 1e6 for ip, ts in last_packet.items() if ip in hits]
-    result = {"knocks": len(last_packet), "opened": len(samples)}
+    knocks = 0
+    samples = []
+    for capture, hits_path in zip(args.capture, args.hits):
+        last_packet = {}
+        with open(capture) as f:
+            for line in f:
+                m = pattern.match(line)
+                if m and int(m.group(4)) == args.last_port:
+                    last_packet[m.group(3)] = int(m.group(1)) * 1_000_000_000 + int(m.group(2))
+        hits = read_hits(hits_path)
+        knocks += len(last_packet)
+        samples += [(hits[ip] - ts) / 1e6 for ip, ts in last_packet.items() if ip in hits]
+    result = {"knocks": knocks, "opened": len(samples)}
     if samples:
         result.update(median_ms=quantile(samples, 0.5), p99_ms=quantile(samples, 0.99),
                       max_ms=max(samples), samples_ms=sorted(round(s, 3) for s in samples))
@@ -336,8 +343,9 @@ def main():
     success.set_defaults(func=cmd_success)
 
     latency = sub.add_parser("latency", help="knock-to-command latency")
-    latency.add_argument("--capture", required=True, help="tcpdump -tt --time-stamp-precision=nano output")
-    latency.add_argument("--hits", required=True)
+    latency.add_argument("--capture", action="append", required=True,
+                         help="tcpdump -tt --time-stamp-precision=nano output (repeatable)")
+    latency.add_argument("--hits", action="append", required=True, help="the same run's hits (repeatable)")
     latency.add_argument("--last-port", type=int, required=True)
     latency.set_defaults(func=cmd_latency)
 
