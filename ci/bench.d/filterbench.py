@@ -10,7 +10,7 @@ Subcommands (see --help of each):
              rotating doors sharing one secret)
   frames6    write a pcap of spoofed IPv6 SYNs, optionally behind a hop-by-hop header
   ready      wait (bounded) for a server's "listening on" line; time and peak memory
-  filterlen  length of the socket filter the kernel runs for a process's sockets
+  filterlen  length of the socket filter the kernel runs for processes' sockets
 """
 
 import argparse
@@ -143,17 +143,18 @@ def cmd_ready(args):
 
 
 def cmd_filterlen(args):
-    """Prints the longest socket filter attached to the process's sockets, in
+    """Prints the longest socket filter attached to the processes' sockets, in
     instructions (0: none, so libpcap filters every packet in user space), as
     SO_GET_FILTER reports it on a copy of each descriptor (pidfd_getfd)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.getsockopt.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
                                 ctypes.POINTER(ctypes.c_uint32)]
     longest = None
-    for fd in process_sockets(args.pid, "filterlen"):
-        length = ctypes.c_uint32(0)
-        if libc.getsockopt(fd, socket.SOL_SOCKET, SO_GET_FILTER, None, ctypes.byref(length)) == 0:
-            longest = max(longest or 0, length.value)
+    for pid in args.pid:
+        for fd in process_sockets(pid, "filterlen"):
+            length = ctypes.c_uint32(0)
+            if libc.getsockopt(fd, socket.SOL_SOCKET, SO_GET_FILTER, None, ctypes.byref(length)) == 0:
+                longest = max(longest or 0, length.value)
     print("n/a" if longest is None else longest)
 
 
@@ -190,8 +191,8 @@ def main():
     ready.add_argument("--timeout", type=float, required=True)
     ready.add_argument("--max-rss-kb", type=int, required=True)
 
-    filterlen = sub.add_parser("filterlen", help="socket filter length of a process")
-    filterlen.add_argument("--pid", type=int, required=True)
+    filterlen = sub.add_parser("filterlen", help="socket filter length of processes")
+    filterlen.add_argument("--pid", type=int, nargs="+", required=True)
 
     args = parser.parse_args()
     {"conf": cmd_conf, "frames6": cmd_frames6, "ready": cmd_ready,

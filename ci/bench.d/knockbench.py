@@ -12,8 +12,9 @@ Subcommands (see --help of each):
   floor     time `/bin/sh -c 'date +%s%N'` from a parent, the spawn floor
   success   count which knockers' commands ran
   latency   last knock packet's capture time -> command's timestamp
-  ring      a process's packet-socket counters: received past the filter, dropped
-  cpu       CPU time of a process, all threads, in nanoseconds
+  ring      processes' packet-socket counters: received past the filter, dropped
+  cpu       CPU time of processes, all threads, in nanoseconds
+  watcher   the watcher process of a knockd started with privilege separation
 """
 
 import argparse
@@ -156,17 +157,24 @@ def cmd_success(args):
 
 def cmd_latency(args):
     """Matches each knocker's last knock packet in tcpdump's `-tt` nanosecond
-    output with the timestamp its command wrote."""
-    last_packet = {}
+    output with the timestamp its command wrote; with several --capture and
+    --hits (one pair per server run, in the same order), pools the runs."""
+    if len(args.capture) != len(args.hits):
+        sys.exit("latency: one --hits per --capture")
     pattern = re.compile(r"^(\d+)\.(\d{9}) IP (\d+\.\d+\.\d+\.\d+)\.\d+ > [\d.]+\.(\d+):")
-    with open(args.capture) as f:
-        for line in f:
-            m = pattern.match(line)
-            if m and int(m.group(4)) == args.last_port:
-                last_packet[m.group(3)] = int(m.group(1)) * 1_000_000_000 + int(m.group(2))
-    hits = read_hits(args.hits)
-    samples = [(hits[ip] - ts) / 1e6 for ip, ts in last_packet.items() if ip in hits]
-    result = {"knocks": len(last_packet), "opened": len(samples)}
+    knocks = 0
+    samples = []
+    for capture, hits_path in zip(args.capture, args.hits):
+        last_packet = {}
+        with open(capture) as f:
+            for line in f:
+                m = pattern.match(line)
+                if m and int(m.group(4)) == args.last_port:
+                    last_packet[m.group(3)] = int(m.group(1)) * 1_000_000_000 + int(m.group(2))
+        hits = read_hits(hits_path)
+        knocks += len(last_packet)
+        samples += [(hits[ip] - ts) / 1e6 for ip, ts in last_packet.items() if ip in hits]
+    result = {"knocks": knocks, "opened": len(samples)}
     if samples:
         result.update(median_ms=quantile(samples, 0.5), p99_ms=quantile(samples, 0.99),
                       max_ms=max(samples), samples_ms=sorted(round(s, 3) for s in samples))
@@ -206,39 +214,92 @@ def process_sockets(pid, what):
 
 
 def cmd_ring(args):
-    """Prints `received dropped`: what the process's packet sockets took in
+    """Prints `received dropped`: what the processes' packet sockets took in
     past their filters, and what their full rings lost, since the last read.
 
     The kernel keeps ring drops only in the socket's PACKET_STATISTICS
     (sk_drops and so `ss` stay at 0), readable only through the socket itself:
     the descriptor is copied out of the process with pidfd_getfd. Reading
-    resets the counters, so a phase reads them once, at its end.
+    resets the counters, so a phase reads them once, at its end, and a socket
+    that several of the processes hold is read once.
     """
     received = dropped = 0
     found = False
-    for fd in process_sockets(args.pid, "ring"):
-        sock = socket.socket(fileno=fd)
-        try:
-            # struct tpacket_stats (TPACKET_V1/V2) or tpacket_stats_v3 (which
-            # adds a freeze count): packets (drops included), drops.
-            stats = sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 12)
-            packets, drops = struct.unpack_from("II", stats)
-        except (OSError, struct.error):
-            continue
-        finally:
-            sock.detach()  # process_sockets closes the descriptor
-        received += packets - drops
-        dropped += drops
-        found = True
+    seen = set()
+    for pid in args.pid:
+        for fd in process_sockets(pid, "ring"):
+            inode = os.fstat(fd).st_ino
+            if inode in seen:
+                continue
+            seen.add(inode)
+            sock = socket.socket(fileno=fd)
+            try:
+                # struct tpacket_stats (TPACKET_V1/V2) or tpacket_stats_v3 (which
+                # adds a freeze count): packets (drops included), drops.
+                stats = sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 12)
+                packets, drops = struct.unpack_from("II", stats)
+            except (OSError, struct.error):
+                continue
+            finally:
+                sock.detach()  # process_sockets closes the descriptor
+            received += packets - drops
+            dropped += drops
+            found = True
     print(f"{received} {dropped}" if found else "n/a n/a")
 
 
 def cmd_cpu(args):
-    """Reads the process's CPU-time clock (the scheduler's ns-resolution runtime
-    of all its threads). /proc/PID/stat counts only 10 ms ticks, and
-    /proc/PID/schedstat is missing from kernels without CONFIG_SCHED_INFO."""
-    clock = ((~args.pid) << 3) | 2  # MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
-    print(time.clock_gettime_ns(clock))
+    """Reads the processes' CPU-time clocks (the scheduler's ns-resolution
+    runtime of all their threads) and prints the sum. /proc/PID/stat counts
+    only 10 ms ticks, and /proc/PID/schedstat is missing from kernels without
+    CONFIG_SCHED_INFO."""
+    total = 0
+    for pid in args.pid:
+        clock = ((~pid) << 3) | 2  # MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
+        total += time.clock_gettime_ns(clock)
+    print(total)
+
+
+def executable(pid):
+    """The program `pid` runs; None once it has exited."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def children(pid):
+    """The direct children of `pid`, over all its threads."""
+    found = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found += [int(child) for child in f.read().split()]
+        except OSError:
+            pass
+    return found
+
+
+def cmd_watcher(args):
+    """Prints the watcher of knockd `--pid` (knockd(8), PRIVILEGE SEPARATION):
+    its child that runs knockd's own program (a command's child runs it too,
+    between its fork and its exec, for an instant; none runs at start). knockd
+    forks it right after "listening on", so this waits for it, at most
+    --timeout seconds; prints nothing without one (--no-privsep, 0.8)."""
+    program = executable(args.pid)
+    deadline = time.monotonic() + args.timeout
+    while program is not None:
+        for child in children(args.pid):
+            if executable(child) == program:
+                print(child)
+                return
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.01)
 
 
 def main():
@@ -282,18 +343,24 @@ def main():
     success.set_defaults(func=cmd_success)
 
     latency = sub.add_parser("latency", help="knock-to-command latency")
-    latency.add_argument("--capture", required=True, help="tcpdump -tt --time-stamp-precision=nano output")
-    latency.add_argument("--hits", required=True)
+    latency.add_argument("--capture", action="append", required=True,
+                         help="tcpdump -tt --time-stamp-precision=nano output (repeatable)")
+    latency.add_argument("--hits", action="append", required=True, help="the same run's hits (repeatable)")
     latency.add_argument("--last-port", type=int, required=True)
     latency.set_defaults(func=cmd_latency)
 
-    ring = sub.add_parser("ring", help="packet-socket counters of a process")
-    ring.add_argument("--pid", type=int, required=True)
+    ring = sub.add_parser("ring", help="packet-socket counters of processes, summed")
+    ring.add_argument("--pid", type=int, nargs="+", required=True)
     ring.set_defaults(func=cmd_ring)
 
-    cpu = sub.add_parser("cpu", help="CPU time of a process in ns")
-    cpu.add_argument("--pid", type=int, required=True)
+    cpu = sub.add_parser("cpu", help="CPU time of processes in ns, summed")
+    cpu.add_argument("--pid", type=int, nargs="+", required=True)
     cpu.set_defaults(func=cmd_cpu)
+
+    watcher = sub.add_parser("watcher", help="the watcher process of a knockd")
+    watcher.add_argument("--pid", type=int, required=True, help="the knockd started (the opener)")
+    watcher.add_argument("--timeout", type=float, default=10, help="seconds to wait for it")
+    watcher.set_defaults(func=cmd_watcher)
 
     args = parser.parse_args()
     args.func(args)
