@@ -13,6 +13,7 @@ use knockd_core::config::Door;
 use knockd_core::privsep::RequestError;
 use knockd_core::sources::may_knock;
 
+use crate::interfaces;
 use crate::log::{Logger, PrivsepMessage};
 
 /// How long the host's addresses are taken as read: a flood of openings
@@ -211,26 +212,14 @@ impl Checks {
         let fresh = (self.host_addrs.as_ref())
             .is_some_and(|(at, _)| now.saturating_duration_since(*at) < ADDRESSES_FRESH);
         if !fresh {
-            self.host_addrs = Some((now, read_host_addrs()));
+            // `any`: the addresses of every interface.
+            let addrs = interfaces::local_addresses("any", false).unwrap_or_default();
+            self.host_addrs = Some((now, addrs));
         }
         self.host_addrs
             .as_ref()
             .map_or(&[], |(_, addrs)| addrs.as_slice())
     }
-}
-
-/// Every address of every interface of the host.
-fn read_host_addrs() -> Vec<IpAddr> {
-    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
-        return Vec::new();
-    };
-    addrs
-        .filter_map(|ifaddr| {
-            let address = ifaddr.address?;
-            (address.as_sockaddr_in().map(|a| IpAddr::V4(a.ip())))
-                .or_else(|| address.as_sockaddr_in6().map(|a| IpAddr::V6(a.ip())))
-        })
-        .collect()
 }
 
 /// Whether `host` looks like a DNS name: letters, digits, `-`, `_` and `.`,

@@ -9,16 +9,16 @@ use std::time::{Duration, Instant};
 
 use knock_proto::io_message;
 use knockd_core::privsep::{RequestError, WatcherRequest};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::Channel;
 use crate::capture;
-use crate::log::{CommandMessage, ConfigMessage, DaemonMessage, PrivsepMessage};
+use crate::log::{DaemonMessage, PrivsepMessage};
 use crate::opener::{Notice, Purpose};
-use crate::server::{report_used_up, OpenerParts, SHUTDOWN_GRACE};
+use crate::server::{poll_timeout, OpenerParts};
 
 /// How long the opener waits for the watcher to exit once told to.
 const WATCHER_EXIT: Duration = Duration::from_secs(1);
@@ -71,15 +71,18 @@ impl OpenerProcess {
             } else {
                 Default::default()
             };
-            let OpenerParts { here, logger, .. } = &mut self.parts;
-            let runner = here.opener.runner();
-            runner.on_timer(now, logger);
-            runner.reap(now, logger);
+            let OpenerParts {
+                here,
+                logger,
+                setup,
+                ..
+            } = &mut self.parts;
+            here.run_commands(now, logger);
             if pending.shutdown {
                 return self.shut_down();
             }
             if pending.reload {
-                self.request_reload();
+                here.request_reload(&setup.config_path, logger);
             }
             if pending.status {
                 self.send_report(Purpose::LogStatus);
@@ -106,13 +109,7 @@ impl OpenerProcess {
             .into_iter()
             .flatten()
             .min();
-        let timeout = match deadline {
-            None => PollTimeout::NONE,
-            Some(at) => {
-                let ms = at.saturating_duration_since(now).as_micros().div_ceil(1000);
-                PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
-            }
-        };
+        let timeout = poll_timeout(deadline.map(|at| at.saturating_duration_since(now)));
         let (channel, events) = self.channel.poll_fd();
         let mut fds = [
             PollFd::new(here.signals.fd(), PollFlags::POLLIN),
@@ -207,26 +204,6 @@ impl OpenerProcess {
         self.send(&Notice::Report { report, purpose });
     }
 
-    /// SIGHUP: the configuration is read again off the loop.
-    fn request_reload(&mut self) {
-        let OpenerParts {
-            here,
-            logger,
-            setup,
-            ..
-        } = &mut self.parts;
-        here.notifier.reloading();
-        logger.emit(&ConfigMessage::ReReadingConfig {
-            path: &setup.config_path,
-        });
-        if let Err(e) = here.reloader.request() {
-            logger.emit(&ConfigMessage::ReloadFailed {
-                error: &format_args!("cannot start reading the configuration: {}", io_message(&e)),
-            });
-            here.notifier.ready(here.status(), Instant::now());
-        }
-    }
-
     /// The reload worker is done: a valid configuration becomes the next
     /// generation, sent to the watcher with the reopened log file; an
     /// invalid one is reported and both keep the running one.
@@ -237,30 +214,15 @@ impl OpenerProcess {
             setup,
             ..
         } = &mut self.parts;
-        let Some(loading) = here.reloader.take() else {
+        let Some(generation) = here.take_reload(setup, logger) else {
             return;
         };
-        match loading {
-            Ok(loaded) => {
-                report_used_up(&loaded, logger);
-                let settings = setup.log_settings(&loaded.config);
-                // As in 0.8, a LogFile removed from the file keeps the old
-                // one and UseSyslog cannot be turned off by a reload.
-                logger.set_format(settings.format);
-                logger.reopen(settings.log_file.clone());
-                let generation = here.opener.reload(loaded, &settings);
-                let file = logger.file().and_then(|f| f.try_clone().ok());
-                self.send_with(
-                    &Notice::Generation(generation),
-                    file.as_ref().map(AsFd::as_fd),
-                );
-            }
-            Err(e) => logger.emit(&ConfigMessage::ReloadFailed { error: &e }),
-        }
-        let here = &mut self.parts.here;
-        if !here.reloader.busy() {
-            here.notifier.ready(here.status(), Instant::now());
-        }
+        let file = logger.file().and_then(|f| f.try_clone().ok());
+        self.send_with(
+            &Notice::Generation(generation),
+            file.as_ref().map(AsFd::as_fd),
+        );
+        self.parts.here.reload_settled();
     }
 
     /// SIGTERM/SIGINT: the stop commands of open doors run (see
@@ -268,10 +230,7 @@ impl OpenerProcess {
     /// counters (`-v`) and exits, and so does the opener, 0.
     fn shut_down(&mut self) -> ExitCode {
         let OpenerParts { here, logger, .. } = &mut self.parts;
-        here.notifier.stopping();
-        logger.emit(&CommandMessage::WaitingForChildren);
-        let runner = here.opener.runner();
-        runner.shutdown(Instant::now(), SHUTDOWN_GRACE, logger);
+        here.stop_commands(logger);
         logger.flush();
         self.send_report(Purpose::Final);
         self.channel.flush();

@@ -93,10 +93,9 @@ mod test_hooks {
             host: host.map(str::to_owned),
         };
         // One of the host's own addresses, not loopback: no knock comes from there.
-        let own = nix::ifaddrs::getifaddrs()
+        let own = crate::interfaces::local_addresses("any", true)
+            .unwrap_or_default()
             .into_iter()
-            .flatten()
-            .filter_map(|ifaddr| ifaddr.address?.as_sockaddr_in().map(|a| a.ip()))
             .find(|ip| !ip.is_loopback())
             .map_or_else(|| "0.0.0.0".to_owned(), |ip| ip.to_string());
         for request in [

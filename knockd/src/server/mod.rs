@@ -46,8 +46,8 @@ use budgets::Budgets;
 use listeners::Listener;
 use opener_side::OpenerState;
 pub use opener_side::{Here, OpenerSide};
+pub use poll_loop::poll_timeout;
 pub use reloader::Reloader;
-pub use shutdown::SHUTDOWN_GRACE;
 pub use split::OpenerParts;
 
 /// How many packets one wake-up reads at most before timers and signals get a turn.
@@ -92,7 +92,7 @@ pub struct Server {
 /// them with a warning, doors disabled for a value 0.8 would mangle, and
 /// one-time doors whose file is used up (0.8 exits at start for those; we
 /// run the other doors).
-pub fn report_used_up(loaded: &Loaded, logger: &mut Logger) {
+fn report_used_up(loaded: &Loaded, logger: &mut Logger) {
     for warning in &loaded.config.warnings {
         logger.emit(&ConfigMessage::ConfigWarning(warning));
     }

@@ -6,16 +6,22 @@
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
+use std::path::Path;
 use std::time::Instant;
+
+use knock_proto::io_message;
 
 use knockd_core::privsep::WatcherRequest;
 
 use super::reloader::Reloader;
-use super::Server;
+use super::shutdown::SHUTDOWN_GRACE;
+use super::{report_used_up, Server};
 use crate::commands::CommandStats;
+use crate::log::{CommandMessage, ConfigMessage, Logger};
 use crate::notify::{Notifier, Status};
 use crate::opener::{Generation, Notice, Opener, Purpose, Report};
 use crate::privsep::Channel;
+use crate::setup::Setup;
 use crate::signals::Signals;
 
 /// Where the opener is.
@@ -46,6 +52,68 @@ impl Here {
     pub fn status(&self) -> Status {
         let (open, attempts) = self.opener.counts();
         Status { open, attempts }
+    }
+
+    /// Runs the commands that are due and collects those that exited.
+    pub fn run_commands(&mut self, now: Instant, log: &mut Logger) {
+        let runner = self.opener.runner();
+        runner.on_timer(now, log);
+        runner.reap(now, log);
+    }
+
+    /// SIGHUP: the configuration at `config_path` is read again off the
+    /// loop ([`Reloader`]).
+    pub fn request_reload(&mut self, config_path: &Path, log: &mut Logger) {
+        self.notifier.reloading();
+        log.emit(&ConfigMessage::ReReadingConfig { path: config_path });
+        if let Err(e) = self.reloader.request() {
+            log.emit(&ConfigMessage::ReloadFailed {
+                error: &format_args!("cannot start reading the configuration: {}", io_message(&e)),
+            });
+            self.notifier.ready(self.status(), Instant::now());
+        }
+    }
+
+    /// The reload worker is done: a valid configuration becomes the
+    /// opener's next generation, returned for the watcher's side to adopt
+    /// (then [`Here::reload_settled`]), and the log file is reopened with
+    /// its settings; an invalid one is reported and the running one stays.
+    pub fn take_reload(&mut self, setup: &Setup, log: &mut Logger) -> Option<Generation> {
+        match self.reloader.take()? {
+            Ok(loaded) => {
+                report_used_up(&loaded, log);
+                let settings = setup.log_settings(&loaded.config);
+                // As in 0.8, a LogFile removed from the file keeps the old
+                // one and UseSyslog cannot be turned off by a reload.
+                log.set_format(settings.format);
+                log.reopen(settings.log_file.clone());
+                Some(self.opener.reload(loaded, &settings))
+            }
+            Err(e) => {
+                log.emit(&ConfigMessage::ReloadFailed { error: &e });
+                self.reload_settled();
+                None
+            }
+        }
+    }
+
+    /// A reload is applied: unless another read follows, systemd hears
+    /// that it is over.
+    pub fn reload_settled(&mut self) {
+        if !self.reloader.busy() {
+            self.notifier.ready(self.status(), Instant::now());
+        }
+    }
+
+    /// SIGTERM/SIGINT: the stop commands of doors still open run (ending
+    /// start commands they wait for), within [`SHUTDOWN_GRACE`]; returns
+    /// the commands' totals.
+    pub fn stop_commands(&mut self, log: &mut Logger) -> CommandStats {
+        self.notifier.stopping();
+        log.emit(&CommandMessage::WaitingForChildren);
+        let runner = self.opener.runner();
+        runner.shutdown(Instant::now(), SHUTDOWN_GRACE, log);
+        runner.stats()
     }
 }
 

@@ -50,9 +50,7 @@ impl Server {
                 } else {
                     Pending::default()
                 };
-                let runner = here.opener.runner();
-                runner.on_timer(now, &mut self.logger);
-                runner.reap(now, &mut self.logger);
+                here.run_commands(now, &mut self.logger);
                 if pending.shutdown {
                     return self.shut_down();
                 }
@@ -225,15 +223,7 @@ fn wait(fds: Fds<'_, '_>, timeout: Option<Duration>) -> io::Result<Ready> {
     );
     let control_count = fds.control.len();
     let mut fds = polled;
-    let timeout = match timeout {
-        None => PollTimeout::NONE,
-        // Round up so that a deadline is never polled for 0 ms repeatedly.
-        Some(d) => {
-            let ms = d.as_micros().div_ceil(1000);
-            PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
-        }
-    };
-    match poll(&mut fds, timeout) {
+    match poll(&mut fds, poll_timeout(timeout)) {
         Ok(_) => {}
         Err(nix::errno::Errno::EINTR) => {
             return Ok(Ready {
@@ -266,4 +256,16 @@ fn wait(fds: Fds<'_, '_>, timeout: Option<Duration>) -> io::Result<Ready> {
             .map(ready)
             .collect(),
     })
+}
+
+/// poll's timeout for sleeping `timeout` (forever for `None`), rounded up
+/// so that a deadline is never polled for 0 ms repeatedly.
+pub fn poll_timeout(timeout: Option<Duration>) -> PollTimeout {
+    match timeout {
+        None => PollTimeout::NONE,
+        Some(d) => {
+            let ms = d.as_micros().div_ceil(1000);
+            PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+        }
+    }
 }

@@ -1,16 +1,16 @@
 //! SIGTERM/SIGINT: the stop commands of open doors run, and knockd exits.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{OpenerSide, Server};
-use crate::log::{CommandMessage, DaemonMessage};
+use crate::log::DaemonMessage;
 
 /// How long shutdown waits for commands (stop commands included) to finish:
 /// with the start commands it ends on the way (see
 /// [`CommandRunner::shutdown`](crate::commands::CommandRunner::shutdown)),
 /// knockd exits within 5 s of SIGTERM.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
+pub(super) const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 
 impl Server {
     /// SIGTERM/SIGINT: run the stop commands of doors still open (ending
@@ -18,11 +18,7 @@ impl Server {
     /// `shutting down` and exit 0.
     pub(super) fn shut_down(&mut self) -> ExitCode {
         if let OpenerSide::Here(here) = &mut self.side {
-            here.notifier.stopping();
-            self.logger.emit(&CommandMessage::WaitingForChildren);
-            let runner = here.opener.runner();
-            runner.shutdown(Instant::now(), SHUTDOWN_GRACE, &mut self.logger);
-            self.opener_state.commands = runner.stats();
+            self.opener_state.commands = here.stop_commands(&mut self.logger);
         }
         self.refresh_counters();
         self.counters.report(&mut self.logger);
