@@ -263,6 +263,7 @@ fn read_door(input: &mut Reader<'_>) -> Option<EngineDoor> {
         allow_repeats: false,
         strict: false,
         rotating: false,
+        open_prefix: Default::default(),
     })
 }
 

@@ -220,6 +220,41 @@ impl Net {
         addr
     }
 
+    /// Adds `fd00:X::host` to the client, a second address of its /64, and returns it. It is
+    /// deprecated at once (`preferred_lft 0`), so the client's own connections and knocks keep
+    /// coming from [`Net::client_v6`]; a program that binds to it still sends from it.
+    pub fn add_client_v6(&self, host: u8) -> Ipv6Addr {
+        let addr = self.host_v6(host);
+        ip(&[
+            "-n",
+            &self.client_ns,
+            "addr",
+            "add",
+            &format!("{addr}/64"),
+            "dev",
+            &self.client_iface,
+            "nodad",
+            "preferred_lft",
+            "0",
+        ]);
+        addr
+    }
+
+    /// A TCP listener on `port` of every server address, IPv4 and IPv6 (a service behind a
+    /// door); it accepts nothing itself, the kernel completes the handshakes.
+    pub fn serve(&self, port: u16) -> std::net::TcpListener {
+        use nix::sched::{setns, CloneFlags};
+        let ns = std::path::Path::new("/run/netns").join(&self.server_ns);
+        std::thread::spawn(move || {
+            let ns = std::fs::File::open(ns)?;
+            setns(&ns, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+            std::net::TcpListener::bind(("::", port))
+        })
+        .join()
+        .expect("listener thread")
+        .expect("listen in the server's namespace")
+    }
+
     /// Makes the client deliver packets for `addr` to the server's MAC without asking ARP/ND,
     /// like traffic to a virtual IP the server does not own (what `Target` is for).
     pub fn route_to_server_mac(&self, addr: IpAddr) {

@@ -76,7 +76,7 @@ mod tests {
     fn ledger_with_a_stop(dir: &Path, marker: &Path) {
         let stop = format!("touch {}", marker.display());
         let mut ledger = Ledger::open(dir).unwrap().ledger;
-        let source = "198.18.1.2".parse().unwrap();
+        let source = knockd_core::sources::Cidr::parse("198.18.1.2").unwrap();
         ledger
             .record_open("ssh", source, &stop, SystemTime::now())
             .unwrap();

@@ -66,6 +66,9 @@ fn echo_door(door: &Door, log: &mut Logger) {
             Setting::Command(_, command) => setting(log, name, key, &command),
             Setting::Cooldown(cooldown) => setting(log, name, key, &cooldown.as_secs_f64()),
             Setting::MaxOpen(max) => setting(log, name, key, &max),
+            Setting::OpenPrefix4(prefix) | Setting::OpenPrefix6(prefix) => {
+                setting(log, name, key, &prefix);
+            }
             Setting::Refresh | Setting::AllowRepeats | Setting::Strict => {
                 setting(log, name, key, &"yes");
             }

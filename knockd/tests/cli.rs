@@ -498,6 +498,39 @@ fn several_interfaces_from_interface_or_repeated_i() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // Linux calls loopback `lo`
+fn check_shows_a_prefix_doors_substitution_and_warns_of_wide_prefixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write(
+        dir.path(),
+        "k.conf",
+        "[options]\nopen_prefix4 = 16\n[ssh]\nsequence = 8153,2261:udp,29870\ntcpflags = syn\n\
+         open_prefix6 = 64\nstart_command = echo %NET%\n",
+    );
+    let (stdout, stderr) = check_ok(&conf, &["-i", "lo"]);
+    assert!(
+        stdout.contains(
+            "  open_prefix4: 16 (a knock from 198.51.100.7 opens 198.51.0.0/16: %IP% \
+             198.51.100.7, %NET% 198.51.0.0/16, %PREFIX% 16)\n  open_prefix6: 64 (a knock from \
+             2001:db8:1:2:a:b:c:d opens 2001:db8:1:2::/64: %IP% 2001:db8:1:2:a:b:c:d, %NET% \
+             2001:db8:1:2::/64, %PREFIX% 64)\n"
+        ),
+        "{stdout}"
+    );
+    let wide: Vec<&str> = (stderr.lines())
+        .filter(|line| line.contains("Open_Prefix"))
+        .collect();
+    assert_eq!(
+        wide,
+        [
+            "warning: door ssh: Open_Prefix4 /16 opens the door for every host of the knocker's \
+          network (shorter than /24 for IPv4 or /48 for IPv6 is many hosts); a longer prefix \
+          lets fewer in"
+        ]
+    );
+}
+
+#[test]
 #[cfg(target_os = "linux")] // Linux calls loopback `lo` and lists sockets in /proc/net
 fn check_warns_about_guessable_doors_and_still_exits_0() {
     // A service listening on every address, on a port a door knocks.

@@ -67,6 +67,7 @@ fn engine_tracking(sources: u32, strict: bool, now: Instant) -> Engine {
         allow_repeats: false,
         strict,
         rotating: false,
+        open_prefix: Default::default(),
     };
     let limits = Limits {
         max_attempts: sources as usize,
@@ -97,6 +98,7 @@ fn rotating_door(n: usize) -> EngineDoor {
         allow_repeats: false,
         strict: false,
         rotating: true,
+        open_prefix: Default::default(),
     }
 }
 

@@ -100,6 +100,7 @@ impl From<&RuntimeDoor> for EngineDoor {
             allow_repeats: d.door.allow_repeats,
             strict: d.door.strict,
             rotating: d.rotating.is_some(),
+            open_prefix: d.door.open_prefix,
         }
     }
 }

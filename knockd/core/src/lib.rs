@@ -52,6 +52,8 @@
 //!   `/proc/net` socket tables, for `--check`; [`route_message`]: which
 //!   routing-socket messages of the BSDs and macOS say that the host's
 //!   addresses changed.
+//! * [`substitution`]: what a command's `%IP%`, `%NET%` and `%PREFIX%`
+//!   become, and how long that can make it.
 //! * [`privsep`]: [`privsep::WatcherRequest`], what knockd's unprivileged
 //!   watcher process may ask of its root opener process, and its checked
 //!   decoder.
@@ -69,6 +71,7 @@ mod packet;
 pub mod privsep;
 pub mod route_message;
 pub mod sources;
+pub mod substitution;
 pub mod wire;
 
 pub use config::{Config, ConfigError, Door, SequenceSource};

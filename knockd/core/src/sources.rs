@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 /// An address range: a network address and a prefix length
 /// (`198.51.100.0/24`, `2001:db8::/32`); a bare address is a range of one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Cidr {
     network: IpAddr,
     prefix: u8,
@@ -34,8 +34,33 @@ pub enum CidrError {
 }
 
 impl Cidr {
+    /// The network of `prefix` bits (at most the family's length) that
+    /// holds `address`: `198.51.100.7` and 24 give `198.51.100.0/24`.
+    pub fn of(address: IpAddr, prefix: u8) -> Cidr {
+        let prefix = prefix.min(if address.is_ipv4() { 32 } else { 128 });
+        Cidr {
+            network: mask(address, prefix),
+            prefix,
+        }
+    }
+
+    /// The network's first address (`198.51.100.0` of `198.51.100.0/24`).
+    pub fn network(&self) -> IpAddr {
+        self.network
+    }
+
+    /// The prefix length.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// Whether the range is a single address (a /32 or a /128).
+    pub fn is_host(&self) -> bool {
+        self.prefix == if self.network.is_ipv4() { 32 } else { 128 }
+    }
+
     /// Parses `ADDRESS[/PREFIX]`.
-    pub(crate) fn parse(text: &str) -> Result<Cidr, CidrError> {
+    pub fn parse(text: &str) -> Result<Cidr, CidrError> {
         let syntax = || CidrError::Syntax(text.to_owned());
         let (address, prefix) = match text.split_once('/') {
             Some((address, prefix)) => (address, Some(prefix)),
@@ -67,7 +92,7 @@ impl Cidr {
 
     /// Whether `address` is in the range. An IPv4-mapped IPv6 address is
     /// the IPv4 address it maps.
-    pub(crate) fn contains(&self, address: IpAddr) -> bool {
+    pub fn contains(&self, address: IpAddr) -> bool {
         let address = address.to_canonical();
         address.is_ipv4() == self.network.is_ipv4() && mask(address, self.prefix) == self.network
     }
@@ -90,6 +115,15 @@ fn mask(address: IpAddr, prefix: u8) -> IpAddr {
 impl fmt::Display for Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = CidrError;
+
+    /// [`Cidr::parse`].
+    fn from_str(text: &str) -> Result<Cidr, CidrError> {
+        Cidr::parse(text)
     }
 }
 

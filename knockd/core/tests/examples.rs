@@ -53,6 +53,34 @@ fn log_format_reads_the_same_in_both_syntaxes() {
 }
 
 #[test]
+fn open_prefixes_read_the_same_in_both_syntaxes() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("knockd.conf");
+    let toml = dir.path().join("k.toml");
+    let door = "[ssh]\nsequence = 7000\nopen_prefix6 = 56\n";
+    std::fs::write(&conf, format!("[options]\nopen_prefix4 = 24\n{door}")).unwrap();
+    std::fs::write(
+        &toml,
+        "[options]\nopen_prefix4 = 24\n[[door]]\nname = \"ssh\"\nsequence = \"7000\"\nopen_prefix6 = 56\n",
+    )
+    .unwrap();
+    let conf = Config::load(&conf).unwrap();
+    assert_eq!(conf, Config::load(&toml).unwrap());
+    let prefix = conf.doors[0].open_prefix;
+    assert_eq!((prefix.v4, prefix.v6), (Some(24), Some(56)));
+    std::fs::write(
+        &toml,
+        "[[door]]\nname = \"d\"\nsequence = \"1\"\nopen_prefix4 = 33\n",
+    )
+    .unwrap();
+    let error = Config::load(&toml).unwrap_err().to_string();
+    assert!(
+        error.contains("line 4") && error.contains("a prefix length from 0 to 32"),
+        "{error}"
+    );
+}
+
+#[test]
 fn toml_errors_name_file_line_and_value() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");

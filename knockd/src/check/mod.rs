@@ -5,10 +5,12 @@
 //! program); 2 when it would start but part of the configuration would not
 //! work (a disabled door, a command whose program is missing, a log file it
 //! cannot write, no door enabled). Warnings about guessable doors
-//! ([`guessable`]) leave the exit status alone.
+//! ([`guessable`]) and doors open to many hosts ([`prefixes`]) leave the
+//! exit status alone.
 
 mod guessable;
 mod listening;
+mod prefixes;
 mod problems;
 
 use std::net::IpAddr;
@@ -107,6 +109,8 @@ fn print_door(d: &RuntimeDoor) {
             }
             Setting::Cooldown(cooldown) => println!("  {name}: {}", seconds(cooldown)),
             Setting::MaxOpen(max) => println!("  {name}: {max}"),
+            Setting::OpenPrefix4(_) => println!("  {name}: {}", prefixes::example(door, false)),
+            Setting::OpenPrefix6(_) => println!("  {name}: {}", prefixes::example(door, true)),
             Setting::Refresh | Setting::AllowRepeats | Setting::Strict => {
                 println!("  {name}: yes");
             }
@@ -158,6 +162,9 @@ fn print_warnings_and_problems(setup: &Setup, settings: &LogSettings) -> Option<
         eprintln!("warning: {warning}");
     }
     for warning in guessable::warnings(&loaded.doors, &listening::read()) {
+        eprintln!("warning: {warning}");
+    }
+    for warning in prefixes::warnings(loaded.doors.iter().map(|d| &d.door)) {
         eprintln!("warning: {warning}");
     }
     if let Some(warning) = spent_steps_in_memory(setup) {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use knockd_core::config::Door;
 use knockd_core::doors::RuntimeDoor;
+use knockd_core::substitution::expand;
 
 use crate::interfaces;
 use crate::ledger::trust::{self, TrustError};
@@ -37,7 +38,7 @@ impl fmt::Display for Problem {
     }
 }
 
-/// The address a command's `%IP%` is replaced with to check it.
+/// The knocker a command is expanded for to check it.
 const SAMPLE_ADDRESS: &str = "198.51.100.7";
 
 /// Words the shell runs itself, which no `PATH` lookup finds.
@@ -158,7 +159,8 @@ fn unrunnable_commands(door: &Door) -> Vec<Problem> {
     door.commands()
         .into_iter()
         .filter_map(|(label, command)| {
-            let command = command?.replace("%IP%", SAMPLE_ADDRESS);
+            let sample = SAMPLE_ADDRESS.parse().ok()?;
+            let command = expand(command?, sample, door.open_prefix.network(sample));
             let program = command.split_ascii_whitespace().next()?;
             let reason = match program_status(program) {
                 ProgramStatus::Runs | ProgramStatus::CannotCheck => return None,

@@ -8,33 +8,35 @@
 //! the book writes each change to the ledger when there is one.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use knockd_core::config::Door;
+use knockd_core::sources::Cidr;
 
 use super::{Knocker, Opening, PendingStop};
 use crate::ledger::{Entry, Ledger};
 use crate::log::{LedgerMessage, Logger};
 
 /// Doors open now: a start with a stop command accepted and its stop not yet
-/// run. Counted per (door, knocker) for `Refresh` and per door for `Max_Open`.
+/// run. Counted per (door, network) for `Refresh` and per door for
+/// `Max_Open`; the network is the knocker alone unless the door has
+/// `Open_Prefix4`/`Open_Prefix6`.
 #[derive(Debug, Default)]
 struct OpenDoors {
-    pairs: HashMap<(String, IpAddr), usize>,
+    pairs: HashMap<(String, Cidr), usize>,
     per_door: HashMap<String, usize>,
     total: usize,
 }
 
 impl OpenDoors {
-    fn add(&mut self, door: &str, addr: IpAddr) {
-        *self.pairs.entry((door.to_owned(), addr)).or_default() += 1;
+    fn add(&mut self, door: &str, network: Cidr) {
+        *self.pairs.entry((door.to_owned(), network)).or_default() += 1;
         *self.per_door.entry(door.to_owned()).or_default() += 1;
         self.total += 1;
     }
 
-    fn remove(&mut self, door: &str, addr: IpAddr) {
-        let key = (door.to_owned(), addr);
+    fn remove(&mut self, door: &str, network: Cidr) {
+        let key = (door.to_owned(), network);
         if let Some(count) = self.pairs.get_mut(&key) {
             *count -= 1;
             if *count == 0 {
@@ -50,8 +52,8 @@ impl OpenDoors {
         }
     }
 
-    fn is_open(&self, door: &str, addr: IpAddr) -> bool {
-        self.pairs.contains_key(&(door.to_owned(), addr))
+    fn is_open(&self, door: &str, network: Cidr) -> bool {
+        self.pairs.contains_key(&(door.to_owned(), network))
     }
 
     fn count(&self, door: &str) -> usize {
@@ -89,11 +91,11 @@ impl DoorBook {
     }
 
     /// See [`super::CommandRunner::opening`].
-    pub(super) fn opening(&self, door: &Door, addr: IpAddr) -> Opening {
-        if door.stop_command_for(addr.is_ipv6()).is_none() {
+    pub(super) fn opening(&self, door: &Door, network: Cidr) -> Opening {
+        if door.stop_command_for(network.network().is_ipv6()).is_none() {
             return Opening::Open;
         }
-        if door.refresh && self.open.is_open(&door.name, addr) {
+        if door.refresh && self.open.is_open(&door.name, network) {
             return Opening::Extend;
         }
         if let Some(max) = door
@@ -108,30 +110,30 @@ impl DoorBook {
         Opening::Open
     }
 
-    /// `door` opened for `addr`: its start command with a stop command was accepted.
-    pub(super) fn add(&mut self, door: &str, addr: IpAddr) {
-        self.open.add(door, addr);
+    /// `door` opened for `network`: its start command with a stop command was accepted.
+    pub(super) fn add(&mut self, door: &str, network: Cidr) {
+        self.open.add(door, network);
     }
 
-    /// `door` closed for `addr`: its stop command started, or its start
+    /// `door` closed for `network`: its stop command started, or its start
     /// command never will.
-    pub(super) fn remove(&mut self, door: &str, addr: IpAddr) {
-        self.open.remove(door, addr);
+    pub(super) fn remove(&mut self, door: &str, network: Cidr) {
+        self.open.remove(door, network);
     }
 
     /// Records in the ledger, before its start command runs, that `door` is
-    /// open for `addr` until `stop` runs `cmd_timeout` from now; returns the
+    /// open for `network` until `stop` runs `cmd_timeout` from now; returns the
     /// record's id, or `None` without a ledger or when the write failed.
     pub(super) fn record_open(
         &mut self,
         door: &str,
-        addr: IpAddr,
+        network: Cidr,
         stop: &str,
         cmd_timeout: Duration,
         log: &mut Logger,
     ) -> Option<u64> {
         let ledger = self.ledger.as_mut()?;
-        let recorded = ledger.record_open(door, addr, stop, wall_deadline(cmd_timeout));
+        let recorded = ledger.record_open(door, network, stop, wall_deadline(cmd_timeout));
         // A door whose record cannot be written still opens: knockd
         // never locks its admin out; it only would not survive a crash.
         recorded
@@ -179,8 +181,9 @@ impl DoorBook {
             .into_iter()
             .map(|entry| {
                 let knocker = Knocker {
-                    addr: entry.source,
+                    addr: entry.source.network(),
                     host: None,
+                    network: entry.source,
                 };
                 let left = entry.deadline.duration_since(wall).unwrap_or_default();
                 let source = knocker.source();

@@ -2,7 +2,11 @@
 //!
 //! A knock that opens a door runs its start command through `/bin/sh -c`,
 //! with every `%IP%` replaced by the knocker's address (dotted quad, or
-//! compressed lower-case IPv6). If the door has a stop command for the
+//! compressed lower-case IPv6), `%NET%` by the network the door opens for
+//! and `%PREFIX%` by its length ([`knockd_core::substitution`]). A door
+//! opens for one knocker, or with `Open_Prefix4`/`Open_Prefix6` for the
+//! knocker's network: the book then counts networks, so a second address of
+//! an open network refreshes the door rather than opening it again. If the door has a stop command for the
 //! knocker's family, it runs `Cmd_Timeout` after the start command was
 //! spawned, but never before the start command has exited, so a stop never
 //! races its own start. Unlike knockd 0.8, which forked a child that slept
@@ -49,6 +53,8 @@
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+use knockd_core::sources::Cidr;
 
 use crate::log::Source;
 
@@ -112,11 +118,13 @@ pub enum Opening {
     },
 }
 
-/// A knocker as the runner keeps it for later log lines.
+/// A knocker as the runner keeps it: its address and name for later log
+/// lines, and the network the door opened for.
 #[derive(Debug, Clone)]
 struct Knocker {
     addr: IpAddr,
     host: Option<String>,
+    network: Cidr,
 }
 
 impl Knocker {
@@ -147,8 +155,11 @@ struct PendingStop {
 pub struct OpenDoor {
     /// The door's name.
     pub door: String,
-    /// The knocker it is open for.
+    /// The knocker it opened for.
     pub source: IpAddr,
+    /// The network it is open for: the knocker alone (a /32 or /128)
+    /// unless the door has `Open_Prefix4`/`Open_Prefix6`.
+    pub network: Cidr,
     /// Time until its stop command is due; `None` when it runs at shutdown
     /// only (a `Cmd_Timeout` too large to represent).
     pub closes_in: Option<Duration>,

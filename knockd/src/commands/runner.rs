@@ -12,6 +12,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use knockd_core::config::{Door, MAX_COMMAND_LEN};
+use knockd_core::substitution::expand;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
@@ -130,6 +131,7 @@ impl CommandRunner {
             .map(|stop| OpenDoor {
                 door: stop.door.clone(),
                 source: stop.knocker.addr,
+                network: stop.knocker.network,
                 closes_in: stop.due.map(|due| due.saturating_duration_since(now)),
             })
             .collect();
@@ -145,8 +147,8 @@ impl CommandRunner {
         open
     }
 
-    /// `knockd close`: makes the stop commands of `door` for its knocker
-    /// (or, for `None`, of every open door) due now, so they run through
+    /// `knockd close`: makes the stop commands of `door` for the network
+    /// that holds the address (or, for `None`, of every open door) due now, so they run through
     /// the same path as a timed close (ledger record closed once run; a
     /// stop still waits for its own start command to exit). Returns how
     /// many doors it closes.
@@ -158,7 +160,8 @@ impl CommandRunner {
     ) -> usize {
         let mut closing = 0;
         for stop in &mut self.stops {
-            if door.is_some_and(|(name, addr)| stop.door != name || stop.knocker.addr != addr) {
+            let other = |(name, addr)| stop.door != name || !stop.knocker.network.contains(addr);
+            if door.is_some_and(other) {
                 continue;
             }
             log.emit(&ControlMessage::ClosingOnRequest {
@@ -195,28 +198,27 @@ impl CommandRunner {
     }
 
     /// What a knock that completed `door` for `addr` does now: open it, move
-    /// the stop of a refreshing door already open for `addr`, or nothing
-    /// because a cap is reached. Doors without a stop command for `addr`'s
-    /// family never close, so they are neither counted nor refused.
+    /// the stop of a refreshing door already open for `addr`'s network, or
+    /// nothing because a cap is reached. Doors without a stop command for
+    /// `addr`'s family never close, so they are neither counted nor refused.
     pub fn opening(&self, door: &Door, addr: IpAddr) -> Opening {
-        self.book.opening(door, addr)
+        self.book.opening(door, door.open_prefix.network(addr))
     }
 
     /// Runs `door`'s start command for a knocker that just opened it (OPEN
     /// SESAME) and schedules its stop command. The commands are chosen for
-    /// the knocker's address family (`Start_Command_6` ...); a door without a
-    /// start command for it runs nothing. An expanded command longer than 0.8's
+    /// the knocker's address family (`Start_Command_6` ...), with `%IP%`,
+    /// `%NET%` and `%PREFIX%` replaced; a door without a start command for
+    /// it runs nothing. An expanded command longer than 0.8's
     /// limit is refused with its log line and neither command runs.
     pub fn open_door(&mut self, door: &Door, source: Source<'_>, now: Instant, log: &mut Logger) {
         let ipv6 = source.addr.is_ipv6();
         let Some(start) = door.start_command_for(ipv6) else {
             return;
         };
-        let address = source.addr.to_string();
-        let start = start.replace("%IP%", &address);
-        let stop = door
-            .stop_command_for(ipv6)
-            .map(|c| c.replace("%IP%", &address));
+        let network = door.open_prefix.network(source.addr);
+        let start = expand(start, source.addr, network);
+        let stop = (door.stop_command_for(ipv6)).map(|c| expand(c, source.addr, network));
         if start.len() > MAX_COMMAND_LEN {
             log.emit(&CommandMessage::CommandTruncated(CommandKind::Start));
             self.count(&door.name, |s| &mut s.dropped);
@@ -236,13 +238,14 @@ impl CommandRunner {
             return;
         }
         if stop.is_some() {
-            self.book.add(&door.name, source.addr);
+            self.book.add(&door.name, network);
         }
         self.queued.push_back(QueuedStart {
             door: door.name.clone(),
             knocker: Knocker {
                 addr: source.addr,
                 host: source.host.map(str::to_owned),
+                network,
             },
             start,
             stop,
@@ -251,14 +254,13 @@ impl CommandRunner {
         self.dispatch(now, log);
     }
 
-    /// A refreshing door already open for `addr` was knocked again: its stop
+    /// A refreshing door already open for `addr`'s network was knocked again: its stop
     /// command moves to `Cmd_Timeout` after `now` (the start command does not
     /// run again). A door whose start has not run yet gets its stop from then.
     pub fn extend(&mut self, door: &Door, addr: IpAddr, now: Instant, log: &mut Logger) {
-        let Some(stop) = self
-            .stops
-            .iter_mut()
-            .find(|stop| stop.door == door.name && stop.knocker.addr == addr)
+        let network = door.open_prefix.network(addr);
+        let Some(stop) = (self.stops.iter_mut())
+            .find(|stop| stop.door == door.name && stop.knocker.network == network)
         else {
             return;
         };
@@ -311,7 +313,7 @@ impl CommandRunner {
     pub fn shutdown(&mut self, now: Instant, grace: Duration, log: &mut Logger) -> usize {
         for start in self.queued.drain(..) {
             if start.stop.is_some() {
-                self.book.remove(&start.door, start.knocker.addr);
+                self.book.remove(&start.door, start.knocker.network);
             }
         }
         let starts_end = now.checked_add(grace / 2).unwrap_or(now);
@@ -429,7 +431,7 @@ impl CommandRunner {
         let ledger_id = start.stop.as_ref().and_then(|stop| {
             self.book.record_open(
                 &start.door,
-                start.knocker.addr,
+                start.knocker.network,
                 stop,
                 start.cmd_timeout,
                 log,
@@ -444,7 +446,7 @@ impl CommandRunner {
         let Some(id) = self.spawn(&start.door, &start.start, tied, None, log) else {
             // Never started, so never to be closed.
             if start.stop.is_some() {
-                self.book.remove(&start.door, start.knocker.addr);
+                self.book.remove(&start.door, start.knocker.network);
             }
             self.book.record_close(ledger_id, log);
             return;
@@ -469,7 +471,7 @@ impl CommandRunner {
                 door: &stop.door,
             });
         }
-        self.book.remove(&stop.door, stop.knocker.addr);
+        self.book.remove(&stop.door, stop.knocker.network);
         // A stop that cannot start stays in the ledger, for the next start.
         self.spawn(
             &stop.door,

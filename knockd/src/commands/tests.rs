@@ -577,6 +577,48 @@ fn a_refreshing_door_runs_its_start_once_and_its_stop_once_at_the_new_deadline()
 }
 
 #[test]
+fn a_prefix_door_opens_for_the_network_and_counts_it_once() {
+    let (mut log, captured) = capture(false, false);
+    let out = out_file(&captured);
+    let state = captured.dir.path().join("state");
+    let mut runner = CommandRunner::new(RunnerLimits::default(), Some(ledger_in(&state)));
+    let mut d = door(
+        Some(&format!("echo start %IP% %NET% %PREFIX% >> {out}")),
+        Some(&format!("echo stop %NET% >> {out}")),
+        Duration::from_millis(300),
+    );
+    d.refresh = true;
+    d.max_open = Some(1);
+    d.open_prefix.v4 = Some(24);
+    runner.open_door(&d, Source::with_host(V4, None), Instant::now(), &mut log);
+    drive(&mut runner, &mut log, Duration::from_secs(10), |r| {
+        r.running() == 0
+    });
+    let records = read(&journal(&state));
+    assert!(records.contains("\t198.18.1.0/24\t"), "{records}");
+    // Another address of the /24 extends the one door; Max_Open 1 is not reached.
+    let neighbour = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 200));
+    assert_eq!(runner.opening(&d, neighbour), Opening::Extend);
+    let outside = IpAddr::V4(Ipv4Addr::new(198, 18, 2, 2));
+    assert_eq!(runner.opening(&d, outside), Opening::DoorFull { max: 1 });
+    let open = runner.open_door_list(Instant::now());
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].network.to_string(), "198.18.1.0/24");
+    assert_eq!(open[0].source, V4);
+    // knockd close with any address of the network closes it.
+    assert_eq!(
+        runner.close_now(Some(("d", neighbour)), Instant::now(), &mut log),
+        1
+    );
+    drive(&mut runner, &mut log, Duration::from_secs(10), idle);
+    assert_eq!(
+        read(&out),
+        "start 198.18.1.2 198.18.1.0/24 24\nstop 198.18.1.0/24\n"
+    );
+    assert_all_closed(runner, &state);
+}
+
+#[test]
 fn caps_on_open_doors_refuse_openings_that_would_need_a_stop() {
     let limits = RunnerLimits {
         max_open: 2,

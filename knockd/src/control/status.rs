@@ -9,6 +9,7 @@ use std::net::IpAddr;
 
 use knockd_core::config::SequenceSource;
 use knockd_core::doors::RuntimeDoor;
+use knockd_core::sources::Cidr;
 use serde::Serialize;
 
 use crate::counters::DoorCounters;
@@ -130,11 +131,15 @@ pub struct DoorStatus {
     pub counters: DoorTotals,
 }
 
-/// A door open for one knocker.
+/// A door open for one knocker, or its network.
 #[derive(Debug, Clone, Serialize)]
 pub struct OpenStatus {
     /// The knocker.
     pub source: IpAddr,
+    /// The network it is open for, in CIDR: the knocker alone (`/32`,
+    /// `/128`) unless the door has `Open_Prefix4`/`Open_Prefix6`.
+    #[serde(serialize_with = "as_text")]
+    pub network: Cidr,
     /// Seconds until its stop command runs; `null` when only at shutdown.
     pub closes_in_seconds: Option<f64>,
 }
@@ -215,6 +220,11 @@ impl Status {
     }
 }
 
+/// A network in JSON as its CIDR text (`198.18.1.0/24`).
+fn as_text<S: serde::Serializer>(network: &Cidr, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(network)
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -230,6 +240,7 @@ pub(super) mod tests {
             attempts_by_stage: vec![0, 1],
             open: vec![OpenStatus {
                 source,
+                network: Cidr::of(source, 32),
                 closes_in_seconds: Some(8.25),
             }],
             counters: DoorTotals {

@@ -140,7 +140,12 @@ fn open_table(doors: &[DoorStatus]) -> String {
                 }
                 None => "at shutdown".to_owned(),
             };
-            rows.push([door.name.clone(), open.source.to_string(), closes]);
+            // A door open for a network shows it: any address of it gets in.
+            let knocker = match open.network.is_host() {
+                true => open.source.to_string(),
+                false => format!("{} ({})", open.source, open.network),
+            };
+            rows.push([door.name.clone(), knocker, closes]);
         }
     }
     if rows.is_empty() {

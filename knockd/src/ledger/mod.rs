@@ -32,11 +32,11 @@ pub mod record;
 mod replay;
 pub mod trust;
 
+use knockd_core::sources::Cidr;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
-use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -60,8 +60,9 @@ pub struct Entry {
     pub id: u64,
     /// The door's name.
     pub door: String,
-    /// The knocker it opened for.
-    pub source: IpAddr,
+    /// The network it opened for: the knocker alone unless the door has
+    /// `Open_Prefix4`/`Open_Prefix6`.
+    pub source: Cidr,
     /// The stop command, `%IP%` already replaced.
     pub stop: String,
     /// When the stop command is due.
@@ -253,7 +254,7 @@ impl Ledger {
     pub fn record_open(
         &mut self,
         door: &str,
-        source: IpAddr,
+        source: Cidr,
         stop: &str,
         deadline: SystemTime,
     ) -> io::Result<u64> {

@@ -2,19 +2,22 @@
 //!
 //! ```text
 //! knockd door ledger 1
-//! open    <id> <deadline> <knocker> <door> <stop command> <check>
+//! open    <id> <deadline> <network> <door> <stop command> <check>
 //! extend  <id> <deadline> <check>
 //! close   <id> <check>
 //! ```
 //!
-//! `<deadline>` is Unix time in milliseconds; `<door>` and `<stop command>`
+//! `<deadline>` is Unix time in milliseconds; `<network>` is the knocker's
+//! address, or the network in CIDR for a door with `Open_Prefix4`/`6` (so a
+//! ledger of doors without those keys is as it was); `<door>` and `<stop command>`
 //! escape backslash, tab, line feed and carriage return as `\\`, `\t`, `\n`
 //! and `\r`; `<check>` is the FNV-1a 64-bit hash of everything before the
 //! tab that precedes it, in 16 hex digits. A line whose check does not match
 //! (a torn write, an edit) is not a record.
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
+
+use knockd_core::sources::Cidr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The first line of every ledger file.
@@ -29,8 +32,8 @@ pub enum Record {
         id: u64,
         /// When the stop command is due (wall clock).
         deadline: SystemTime,
-        /// The knocker the door opened for.
-        source: IpAddr,
+        /// The network the door opened for.
+        source: Cidr,
         /// The door's name.
         door: String,
         /// The stop command, `%IP%` already replaced.
@@ -64,8 +67,9 @@ impl Record {
                 stop,
             } => write!(
                 line,
-                "open\t{id}\t{}\t{source}\t{}\t{}",
+                "open\t{id}\t{}\t{}\t{}\t{}",
                 millis(*deadline),
+                network_text(source),
                 escape(door),
                 escape(stop)
             ),
@@ -92,7 +96,7 @@ impl Record {
             "open" => Record::Open {
                 id,
                 deadline: from_millis(fields.next()?)?,
-                source: fields.next()?.parse().ok()?,
+                source: Cidr::parse(fields.next()?).ok()?,
                 door: unescape(fields.next()?)?,
                 stop: unescape(fields.next()?)?,
             },
@@ -104,6 +108,15 @@ impl Record {
             _ => return None,
         };
         fields.next().is_none().then_some(record)
+    }
+}
+
+/// A network as the ledger writes it: a single address without its length.
+fn network_text(network: &Cidr) -> String {
+    if network.is_host() {
+        network.network().to_string()
+    } else {
+        network.to_string()
     }
 }
 
@@ -166,7 +179,7 @@ mod tests {
         Record::Open {
             id: 7,
             deadline: UNIX_EPOCH + Duration::from_millis(1_764_300_000_123),
-            source: "fd00:1::2".parse().unwrap(),
+            source: Cidr::parse("fd00:1::2").unwrap(),
             door: "my\tdoor\\".into(),
             stop: "nft delete element inet knockd allowed6 { fd00:1::2 }\nexit 0".into(),
         }

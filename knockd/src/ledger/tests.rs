@@ -15,8 +15,8 @@ fn at(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_300_000 + secs)
 }
 
-fn knocker() -> IpAddr {
-    "198.18.1.2".parse().unwrap()
+fn knocker() -> Cidr {
+    Cidr::parse("198.18.1.2").unwrap()
 }
 
 fn journal_lines(dir: &Path) -> Vec<String> {

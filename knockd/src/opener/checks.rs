@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use knockd_core::config::Door;
 use knockd_core::privsep::RequestError;
-use knockd_core::sources::may_knock;
+use knockd_core::sources::{may_knock, Cidr};
 
 use crate::interfaces;
 use crate::log::{Logger, PrivsepMessage};
@@ -141,8 +141,9 @@ pub struct Checks {
     loopback_capture: bool,
     /// The host's addresses and when they were read.
     host_addrs: Option<(Instant, Vec<IpAddr>)>,
-    /// When each door opened for each knocker, for doors with a `Cooldown`.
-    opened: HashMap<(String, IpAddr), (Instant, Duration)>,
+    /// When each door opened for each knocker's network (the knocker alone
+    /// without `Open_Prefix4`/`6`), for doors with a `Cooldown`.
+    opened: HashMap<(String, Cidr), (Instant, Duration)>,
     /// The reasons logged already.
     logged: HashSet<&'static str>,
 }
@@ -181,7 +182,7 @@ impl Checks {
         if door.cooldown.is_zero() {
             return Ok(());
         }
-        let key = (door.name.clone(), source);
+        let key = (door.name.clone(), door.open_prefix.network(source));
         if let Some(&(at, cooldown)) = self.opened.get(&key) {
             if now.saturating_duration_since(at) < cooldown {
                 return Err(Refusal::CoolingDown {

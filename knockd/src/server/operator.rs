@@ -96,9 +96,11 @@ impl Server {
     }
 
     /// `knockd close DOOR SOURCE`: the door named `asked` (by its bytes or
-    /// as printed), which `open` lists, closes for `source` now.
+    /// as printed), which `open` lists, closes for `source` (or the network
+    /// it is open for that holds `source`) now.
     fn close(&mut self, asked: &str, source: IpAddr, open: &[OpenDoor]) -> Vec<u8> {
-        let found = (open.iter()).find(|o| o.source == source && names::names(&o.door, asked));
+        let found =
+            (open.iter()).find(|o| o.network.contains(source) && names::names(&o.door, asked));
         let Some(door) = found.map(|o| o.door.clone()) else {
             let shown = names::shown(asked);
             let known = (self.setup.loaded.doors.iter())
@@ -164,6 +166,7 @@ impl Server {
                         .filter(|o| &o.door == name)
                         .map(|o| OpenStatus {
                             source: o.source,
+                            network: o.network,
                             closes_in_seconds: o.closes_in.map(|d| d.as_secs_f64()),
                         })
                         .collect(),

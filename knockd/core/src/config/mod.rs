@@ -14,6 +14,7 @@
 mod error;
 pub mod knockd_conf;
 mod model;
+pub mod open_prefix;
 mod rotating;
 pub mod settings;
 pub mod toml;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use knock_proto::rotating::Rotation;
 use knock_proto::{Sequence, TcpFlags};
 
+use super::open_prefix::OpenPrefix;
 use super::ConfigError;
 use crate::sources::SourceFilter;
 
@@ -65,6 +66,10 @@ pub struct Options {
     /// `Privsep`: whether knockd splits into a root opener and an
     /// unprivileged watcher (the default); `--no-privsep` turns it off too.
     pub privsep: Option<bool>,
+    /// `Open_Prefix4` and `Open_Prefix6` of `[options]`: the lengths of
+    /// every door that sets none of its own (already applied to
+    /// [`Config::doors`]).
+    pub open_prefix: OpenPrefix,
     /// `Allow_From` and `Deny_From` of `[options]`: the lists of every door
     /// that sets none of its own (already applied to [`Config::doors`]).
     pub(crate) sources: SourceFilter,
@@ -164,6 +169,10 @@ pub struct Door {
     /// connection-opening TCP segment or UDP datagram from it to this host
     /// breaks the attempt, so that a port sweep cannot open the door.
     pub strict: bool,
+    /// `Open_Prefix4` and `Open_Prefix6`: the door opens for the knocker's
+    /// network of that length; `Refresh`, `Cooldown`, `Max_Open` and the
+    /// ledger then count networks, not addresses.
+    pub open_prefix: OpenPrefix,
 }
 
 impl Door {
@@ -186,6 +195,7 @@ impl Door {
             sources: SourceFilter::default(),
             allow_repeats: false,
             strict: false,
+            open_prefix: OpenPrefix::default(),
         }
     }
 
@@ -215,9 +225,11 @@ impl Door {
         pick(ipv6, &self.stop_command, &self.stop_command_6)
     }
 
-    /// Gives the door the `[options]` list for each of `Allow_From` and
-    /// `Deny_From` it does not set itself.
-    pub(super) fn inherit_sources(&mut self, defaults: &SourceFilter) {
+    /// Gives the door the `[options]` value of each of `Allow_From`,
+    /// `Deny_From`, `Open_Prefix4` and `Open_Prefix6` it does not set itself.
+    pub(super) fn inherit_options(&mut self, options: &Options) {
+        let defaults = &options.sources;
+        self.open_prefix.inherit(options.open_prefix);
         if self.sources.allow.is_empty() {
             self.sources.allow.clone_from(&defaults.allow);
         }

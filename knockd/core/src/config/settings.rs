@@ -40,6 +40,10 @@ pub enum Setting<'a> {
     AllowFrom(&'a [Cidr]),
     /// `Deny_From`, when not empty.
     DenyFrom(&'a [Cidr]),
+    /// `Open_Prefix4`, when set.
+    OpenPrefix4(u8),
+    /// `Open_Prefix6`, when set.
+    OpenPrefix6(u8),
 }
 
 impl Setting<'_> {
@@ -60,6 +64,8 @@ impl Setting<'_> {
             Setting::Strict => "strict",
             Setting::AllowFrom(_) => "allow_from",
             Setting::DenyFrom(_) => "deny_from",
+            Setting::OpenPrefix4(_) => "open_prefix4",
+            Setting::OpenPrefix6(_) => "open_prefix6",
         }
     }
 }
@@ -85,6 +91,8 @@ impl Door {
         let (allow, deny) = (&self.sources.allow, &self.sources.deny);
         list.extend((!allow.is_empty()).then_some(Setting::AllowFrom(allow)));
         list.extend((!deny.is_empty()).then_some(Setting::DenyFrom(deny)));
+        list.extend(self.open_prefix.v4.map(Setting::OpenPrefix4));
+        list.extend(self.open_prefix.v6.map(Setting::OpenPrefix6));
         list
     }
 }

@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use knock_proto::{Sequence, TcpFlags};
 
+use super::open_prefix::{self, OpenPrefix};
 use super::rotating::{RotatingKeys, PROTOCOL_EXPECTED, RANGE_EXPECTED};
 use super::value::{
     overlong_command, parse_address, parse_seconds, ADDRESS_EXPECTED, COUNT_EXPECTED,
@@ -57,6 +58,8 @@ struct OptionsTable {
     privsep: Option<bool>,
     allow_from: Option<Spanned<Ranges>>,
     deny_from: Option<Spanned<Ranges>>,
+    open_prefix4: Option<Spanned<i64>>,
+    open_prefix6: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +86,8 @@ struct DoorTable {
     allow_repeats: bool,
     #[serde(default)]
     strict: bool,
+    open_prefix4: Option<Spanned<i64>>,
+    open_prefix6: Option<Spanned<i64>>,
     rotating_secret: Option<PathBuf>,
     rotating_step: Option<Spanned<u64>>,
     rotating_range: Option<Spanned<String>>,
@@ -159,7 +164,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
     let doors = file
         .door
         .into_iter()
-        .map(|table| door(table, &options.sources, &at))
+        .map(|table| door(table, &options, &at))
         .collect::<Result<_, _>>()?;
     Ok(Config {
         options,
@@ -204,16 +209,14 @@ fn options(table: OptionsTable, at: &At<'_>) -> Result<Options, ConfigError> {
         interface: table.interface,
         user: table.user,
         privsep: table.privsep,
+        open_prefix: open_prefix(&table.open_prefix4, &table.open_prefix6, at)?,
         sources: sources(table.allow_from, table.deny_from, at)?,
     })
 }
 
-/// One `[[door]]` table, whose sources default to `default_sources`.
-fn door(
-    mut table: DoorTable,
-    default_sources: &SourceFilter,
-    at: &At<'_>,
-) -> Result<Door, ConfigError> {
+/// One `[[door]]` table, whose sources and prefix lengths default to
+/// those of `options`.
+fn door(mut table: DoorTable, options: &Options, at: &At<'_>) -> Result<Door, ConfigError> {
     let name = table.name.get_ref().clone();
     let sequence = sequence_source(&mut table, &name, at)?;
     let mut door = Door::new(name, sequence);
@@ -222,7 +225,8 @@ fn door(
     door.allow_repeats = table.allow_repeats;
     door.strict = table.strict;
     door.sources = sources(table.allow_from, table.deny_from, at)?;
-    door.inherit_sources(default_sources);
+    door.open_prefix = open_prefix(&table.open_prefix4, &table.open_prefix6, at)?;
+    door.inherit_options(options);
     let commands = [
         ("start_command", &table.start_command),
         ("start_command_6", &table.start_command_6),
@@ -321,6 +325,28 @@ fn timing_and_target(door: &mut Door, table: &DoorTable, at: &At<'_>) -> Result<
         );
     }
     Ok(())
+}
+
+/// The `open_prefix4` and `open_prefix6` values of a table, each checked
+/// for its family's range.
+fn open_prefix(
+    v4: &Option<Spanned<i64>>,
+    v6: &Option<Spanned<i64>>,
+    at: &At<'_>,
+) -> Result<OpenPrefix, ConfigError> {
+    let length = |value: &Option<Spanned<i64>>, key, bits: u8, expected| {
+        value
+            .as_ref()
+            .map(|v| {
+                let length = u8::try_from(*v.get_ref()).ok().filter(|&p| p <= bits);
+                length.ok_or_else(|| invalid(at, v.span(), key, v.get_ref(), expected))
+            })
+            .transpose()
+    };
+    Ok(OpenPrefix {
+        v4: length(v4, "open_prefix4", 32, open_prefix::V4_EXPECTED)?,
+        v6: length(v6, "open_prefix6", 128, open_prefix::V6_EXPECTED)?,
+    })
 }
 
 /// The error of `key`'s value at `span`, which is not what `expected` says.

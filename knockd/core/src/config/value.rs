@@ -66,20 +66,16 @@ pub(super) fn parse_count(text: &str) -> Option<usize> {
 /// Words for the error messages of [`parse_count`] values.
 pub(super) const COUNT_EXPECTED: &str = "a whole number of at least 1";
 
-/// The longest command knockd runs once `%IP%` is replaced: 0.8 expanded
+/// The longest command knockd runs once `%IP%` and the like are replaced: 0.8 expanded
 /// commands into a 4096-byte buffer and refused longer ones.
 pub const MAX_COMMAND_LEN: usize = 4095;
 
-/// The longest text of an address `%IP%` becomes (an IPv6 address without
-/// zeros to compress: `ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff`).
-const LONGEST_ADDRESS: usize = 39;
-
-/// The length of `command` once every `%IP%` is the longest address, if
-/// that exceeds [`MAX_COMMAND_LEN`]: such a command could never run for
-/// some knocker, so it is refused when the configuration is read.
+/// The length of `command` once every `%IP%`, `%NET%` and `%PREFIX%` is as
+/// long as it can be, if that exceeds [`MAX_COMMAND_LEN`]: such a command
+/// could never run for some knocker, so it is refused when the
+/// configuration is read.
 pub(super) fn overlong_command(command: &str) -> Option<usize> {
-    let tokens = command.matches("%IP%").count();
-    let len = command.len() + tokens * (LONGEST_ADDRESS - "%IP%".len());
+    let len = crate::substitution::longest_expansion(command);
     (len > MAX_COMMAND_LEN).then_some(len)
 }
 
@@ -135,9 +131,6 @@ mod tests {
         assert_eq!(overlong_command(&fits), None);
         let over = format!("{} %IP%", "x".repeat(MAX_COMMAND_LEN - 39));
         assert_eq!(overlong_command(&over), Some(MAX_COMMAND_LEN + 1));
-        let longest: std::net::Ipv6Addr =
-            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap();
-        assert_eq!(longest.to_string().len(), LONGEST_ADDRESS);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Cooldowns: (source, door) pairs whose knocks are ignored until a time,
+//! Cooldowns: (source, door) pairs whose knocks are ignored until a time
+//! (the source being the knocker's network for a door with `Open_Prefix4`/`6`),
 //! because the door just opened for that source (`Cooldown`).
 //!
 //! Bounded like the attempt table: at most `cap` pairs. When full, the pair

@@ -83,6 +83,7 @@ use std::time::{Duration, Instant};
 
 use knock_proto::{Knock, Protocol, Sequence, TcpFlag, TcpFlags};
 
+use crate::config::open_prefix::OpenPrefix;
 use crate::packet::Packet;
 use crate::sources::SourceFilter;
 use attempts::{AttemptId, Attempts};
@@ -119,6 +120,9 @@ pub struct EngineDoor {
     /// `Rotating_Secret`: the door's sequences come from
     /// [`Engine::rotate`], and `sequence` is not used.
     pub rotating: bool,
+    /// `Open_Prefix4`/`Open_Prefix6`: the door cools down for the
+    /// knocker's network, not its address alone.
+    pub open_prefix: OpenPrefix,
 }
 
 /// Resource limits.
@@ -530,7 +534,8 @@ impl Engine {
                 return None;
             }
         }
-        if !door.cooldown.is_zero() && self.cooldowns.is_cooling(source, index, now) {
+        let network = door.open_prefix.network(source).network();
+        if !door.cooldown.is_zero() && self.cooldowns.is_cooling(network, index, now) {
             events.push(Event::CoolingDown {
                 source,
                 door: index,
@@ -705,9 +710,15 @@ impl Engine {
             source,
             door: index,
         });
-        let cooldown = self.doors.get(index).map_or(Duration::ZERO, |d| d.cooldown);
-        if let Some(until) = now.checked_add(cooldown).filter(|_| !cooldown.is_zero()) {
-            self.cooldowns.start(source, index, until);
+        let Some(door) = self.doors.get(index) else {
+            return;
+        };
+        if let Some(until) = now
+            .checked_add(door.cooldown)
+            .filter(|_| !door.cooldown.is_zero())
+        {
+            let network = door.open_prefix.network(source).network();
+            self.cooldowns.start(network, index, until);
         }
     }
 

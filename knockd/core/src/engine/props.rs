@@ -56,6 +56,7 @@ fn engine_door() -> impl Strategy<Value = EngineDoor> {
                 allow_repeats: false,
                 strict: false,
                 rotating: false,
+                open_prefix: Default::default(),
             },
         )
 }

@@ -28,6 +28,7 @@ pub(super) fn door(name: &str, sequence: &str, seq_timeout_ms: u64) -> EngineDoo
         allow_repeats: false,
         strict: false,
         rotating: false,
+        open_prefix: Default::default(),
     }
 }
 
@@ -791,6 +792,17 @@ fn a_cooling_door_ignores_its_knocker_and_no_one_else() {
 }
 
 #[test]
+fn a_prefix_door_cools_down_for_the_knockers_network() {
+    let mut prefix = with_cooldown(door("udp", "5000:udp", 1000), 5000);
+    prefix.open_prefix.v4 = Some(24);
+    let mut b = Bench::new(vec![prefix]);
+    assert_eq!(b.knock(0, &[udp(A, 5000)]), [stage(A, 0, 1), open(A, 0)]);
+    // B is in A's /24: the door is cooling for both.
+    assert_eq!(b.knock(10, &[udp(B, 5000)]), [cooling(B, 0)]);
+    assert_eq!(b.knock(5000, &[udp(B, 5000)]), [stage(B, 0, 1), open(B, 0)]);
+}
+
+#[test]
 fn a_cooling_knocker_starts_no_attempt() {
     let mut b = Bench::new(vec![with_cooldown(door("ssh", "7000,8000", 10_000), 3000)]);
     let opened = b.knocks(0, &[syn(A, 7000), syn(A, 8000)]);
@@ -1031,6 +1043,7 @@ fn rotating(name: &str, seq_timeout_ms: u64) -> EngineDoor {
     EngineDoor {
         sequence: None,
         rotating: true,
+        open_prefix: Default::default(),
         ..door(name, "1", seq_timeout_ms)
     }
 }

@@ -6,6 +6,7 @@ use super::directive::Directive;
 use super::door_keys::door_key;
 use super::pending::PendingDoor;
 use super::ConfigErrorKind;
+use crate::config::open_prefix;
 use crate::config::value::{parse_switch, LOG_FORMAT_EXPECTED, SWITCH_EXPECTED};
 use crate::config::{LogFormat, Options};
 
@@ -41,6 +42,16 @@ impl Directive<'_> {
             // A bad default would silently change every door: refused.
             "ALLOW_FROM" => options.sources.allow.extend(self.sources(value)?),
             "DENY_FROM" => options.sources.deny.extend(self.sources(value)?),
+            "OPEN_PREFIX4" => {
+                let v4 = open_prefix::parse_v4(value);
+                let expected = open_prefix::V4_EXPECTED;
+                options.open_prefix.v4 = Some(v4.ok_or_else(|| self.invalid(value, expected))?);
+            }
+            "OPEN_PREFIX6" => {
+                let v6 = open_prefix::parse_v6(value);
+                let expected = open_prefix::V6_EXPECTED;
+                options.open_prefix.v6 = Some(v6.ok_or_else(|| self.invalid(value, expected))?);
+            }
             "INTERFACE" => {
                 let name = self.non_empty(value, "an interface name")?;
                 // 0.8 keeps the first Interface line it sees.

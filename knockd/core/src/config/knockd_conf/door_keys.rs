@@ -5,6 +5,7 @@ use knock_proto::{Sequence, SequenceError};
 
 use super::directive::Directive;
 use super::pending::PendingDoor;
+use crate::config::open_prefix;
 use crate::config::rotating::{PROTOCOL_EXPECTED, RANGE_EXPECTED};
 use crate::config::value::{
     parse_address, parse_count, parse_number, parse_switch, ADDRESS_EXPECTED, COUNT_EXPECTED,
@@ -103,6 +104,20 @@ pub(super) const DOOR_KEYS: &[(&[&str], SetDoorKey)] = &[
     (&["STRICT"], |d, door, value| {
         d.door_value(door, value, SWITCH_EXPECTED, parse_switch, |p, v| {
             p.door.strict = v
+        });
+        Ok(())
+    }),
+    (&["OPEN_PREFIX4"], |d, door, value| {
+        let expected = open_prefix::V4_EXPECTED;
+        d.door_value(door, value, expected, open_prefix::parse_v4, |p, v| {
+            p.door.open_prefix.v4 = Some(v)
+        });
+        Ok(())
+    }),
+    (&["OPEN_PREFIX6"], |d, door, value| {
+        let expected = open_prefix::V6_EXPECTED;
+        d.door_value(door, value, expected, open_prefix::parse_v6, |p, v| {
+            p.door.open_prefix.v6 = Some(v)
         });
         Ok(())
     }),

@@ -78,7 +78,7 @@ impl PendingDoor {
             sequence,
             ..self.door
         };
-        door.inherit_sources(&config.options.sources);
+        door.inherit_options(&config.options);
         config.doors.push(door);
         Ok(())
     }

@@ -504,6 +504,33 @@ fn control_socket_is_an_option() {
 }
 
 #[test]
+fn open_prefixes_per_door_win_over_options_wherever_options_stand() {
+    let c = read(
+        "[ssh]\nsequence = 1\nOpen_Prefix6 = 56\n[web]\nsequence = 2\n\
+         [options]\nopen_prefix4 = 24\nOPEN_PREFIX6 = 64\n",
+    )
+    .unwrap();
+    let prefixes: Vec<_> = (c.doors.iter())
+        .map(|d| (d.open_prefix.v4, d.open_prefix.v6))
+        .collect();
+    assert_eq!(prefixes, [(Some(24), Some(56)), (Some(24), Some(64))]);
+    let plain = &read("[d]\nsequence = 1\n").unwrap().doors[0];
+    assert_eq!(plain.open_prefix, Default::default());
+    for (line, expected) in [
+        ("Open_Prefix4 = 33", "a prefix length from 0 to 32"),
+        ("Open_Prefix6 = /64", "a prefix length from 0 to 128"),
+    ] {
+        let (at, msg) = problem(&format!("[d]\nsequence = 1\n{line}\n"));
+        assert_eq!(at, Some(3), "{line}");
+        assert!(msg.contains(expected), "{line}: {msg}");
+    }
+    // A bad default would change every door: refused.
+    let (at, msg) = error("[options]\nOpen_Prefix4 = 40\n[d]\nsequence = 1\n");
+    assert_eq!(at, Some(2));
+    assert!(msg.contains("a prefix length from 0 to 32"), "{msg}");
+}
+
+#[test]
 fn ledger_directives_refresh_cooldown_max_open_and_state_dir() {
     let c = read(
             "[options]\nStateDir = /var/lib/k\n[d]\nsequence = 1\nRefresh = yes\nCooldown = 2.5\nMax_Open = 3\n",
