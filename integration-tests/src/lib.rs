@@ -14,7 +14,7 @@
 //!
 //! ```sh
 //! sudo ci/setup    # iproute2, nftables, nc, setpriv, systemd and the firewall tools of the
-//!                  # recipes, and Debian's knockd 0.8 for the interop tests
+//!                  # recipes, OpenSSH's ssh and sshd, and Debian's knockd 0.8 for the interop tests
 //! cargo build --workspace --bins
 //! sudo cargo test -p integration-tests -- --include-ignored
 //! ```

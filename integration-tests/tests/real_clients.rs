@@ -223,22 +223,6 @@ fn on_any_a_knock_through_a_bridge_opens_once() {
     assert_eq!(rig.scratch.lines("out").len(), 1, "one command");
 }
 
-/// A TCP listener on `port` in the server's namespace: the service a door
-/// guards. Namespaces are per thread, so a short-lived thread joins the
-/// server's to bind it; the socket stays there.
-fn serve_in_server_ns(rig: &Rig, port: u16) -> std::net::TcpListener {
-    use nix::sched::{setns, CloneFlags};
-    let ns = std::path::Path::new("/run/netns").join(rig.net.server_ns());
-    std::thread::spawn(move || {
-        let ns = std::fs::File::open(ns)?;
-        setns(&ns, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
-        std::net::TcpListener::bind(("0.0.0.0", port))
-    })
-    .join()
-    .expect("listener thread")
-    .expect("listen in the server's namespace")
-}
-
 /// `knock --verify`: against a wrong sequence the guarded port stays
 /// firewalled, so knock exits 2 after 1 + `--retries` knocks; against the
 /// door's sequence, whose command lifts the firewall, it exits 0.
@@ -267,7 +251,7 @@ fn knock_verify_succeeds_once_the_door_opens_and_fails_on_a_wrong_sequence() {
         WAIT,
     );
     assert!(loaded.status.success(), "{loaded:?}");
-    let _service = serve_in_server_ns(&rig, 2222);
+    let _service = rig.net.listen_in_server((rig.net.server_v4(), 2222).into());
     let server = rig.server_v4();
     let client = rig.net.client_v4();
 
