@@ -11,16 +11,14 @@
 //! and the namespaces' deletion, which kills what is left in them).
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use integration_tests::{
-    config, door_running, require_tools, run_bounded, run_ok, wait_child, wait_until, Pair, Rig,
-    Scratch, WAIT,
+    config, door_running, echo_once, pseudo_random, require_tools, run_bounded, run_ok,
+    run_with_input, wait_until, Pair, Rig, Scratch, WAIT,
 };
 
 /// The port the sshd listens on, which the firewall drops until the door opens.
@@ -287,19 +285,6 @@ fn ssh_reaches_sshd_behind_the_door_through_knock_proxy() {
     rig.assert_opened("ssh", 2);
 }
 
-/// Pseudo-random bytes (xorshift), a different run for each seed.
-fn pseudo_random(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x.to_le_bytes()[0]
-        })
-        .collect()
-}
-
 /// How long the mebibyte may take each way, at worst, on a loaded machine.
 const RELAY_WAIT: Duration = Duration::from_secs(60);
 
@@ -308,63 +293,29 @@ const RELAY_WAIT: Duration = Duration::from_secs(60);
 fn proxy_relays_a_mebibyte_each_way_byte_exact() {
     let rig = Rig::one_door(&Pair::ours(), "echo", "7000,8000,9000", &[], &[]);
     // Over IPv6, the family the IPv4 ssh test leaves out.
-    let address = SocketAddr::from((rig.net.server_v6(), 7777));
-    let listener = rig.net.listen_in_server(address);
-    // The echo server sends back what it reads as it reads it, keeps a copy,
-    // and closes once the client has half-closed.
-    let echo = thread::spawn(move || {
-        let (mut peer, _) = listener.accept().unwrap();
-        let mut received = Vec::new();
-        let mut buffer = [0; 8192];
-        loop {
-            let read = peer.read(&mut buffer).unwrap();
-            if read == 0 {
-                return received;
-            }
-            received.extend_from_slice(&buffer[..read]);
-            peer.write_all(&buffer[..read]).unwrap();
-        }
-    });
+    let echo = echo_once(
+        rig.net
+            .listen_in_server(SocketAddr::from((rig.net.server_v6(), 7777))),
+    );
     let sent = pseudo_random(1 << 20, 28);
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", rig.net.client_ns()])
-        .arg(&rig.pair.knock)
-        .args(["--proxy", "7777", &rig.server_v6(), "7000", "8000", "9000"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let input = sent.clone();
-    // Written while the output is read, or both pipes would fill up; the
-    // pipe closes when the writer ends: the end of knock's input.
-    let writer = thread::spawn(move || stdin.write_all(&input));
-    let reader = thread::spawn(move || {
-        let mut output = Vec::new();
-        stdout.read_to_end(&mut output).map(|_| output)
-    });
-    let status = wait_child(&mut child, RELAY_WAIT);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let mut errors = String::new();
-    let _ = stderr.read_to_string(&mut errors);
-    let status = status.unwrap_or_else(|| panic!("knock --proxy still ran: {errors}"));
-    assert!(status.success(), "{status}: {errors}");
-    assert_eq!(errors, "");
-    writer.join().unwrap().unwrap();
-    let received = reader.join().unwrap().unwrap();
+    let output = run_with_input(
+        Command::new("ip")
+            .args(["netns", "exec", rig.net.client_ns()])
+            .arg(&rig.pair.knock)
+            .args(["--proxy", "7777", &rig.server_v6(), "7000", "8000", "9000"]),
+        sent.clone(),
+        RELAY_WAIT,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{}: {stderr}", output.status);
+    assert_eq!(stderr, "");
     assert!(
-        received == sent,
+        output.stdout == sent,
         "knock's stdout: {} bytes, not the {} sent back",
-        received.len(),
+        output.stdout.len(),
         sent.len()
     );
-    let echoed = echo.join().unwrap();
+    let echoed = echo.join().unwrap().unwrap();
     assert!(
         echoed == sent,
         "the server read {} bytes, not the {} sent",
