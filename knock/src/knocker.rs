@@ -99,25 +99,26 @@ pub fn run(plan: &Plan) -> Result<(), Error> {
     let Some(check) = plan.verify else {
         return knock();
     };
-    let connection = knock_until_open(plan, target, check, knock)?;
+    let mut door = target;
+    door.set_port(check.port);
+    let connection = knock_until_open(plan, door, check, knock)?;
     if plan.proxy {
-        proxy::relay(connection, io::stdin(), io::stdout())?;
+        proxy::relay(connection, door, io::stdin(), io::stdout())?;
     }
     // Otherwise `--verify` closes the connection as soon as it is made.
     Ok(())
 }
 
-/// Knocks with `knock` and connects to `check.port` on `target`, knocking
-/// again after a failed connection as many times as `check.retries` allows;
-/// returns the connection made, or why there was none.
+/// Knocks with `knock` and connects to `door` (the knocked address with
+/// `check.port`), knocking again after a failed connection as many times as
+/// `check.retries` allows; returns the connection made, or why there was
+/// none.
 fn knock_until_open(
     plan: &Plan,
-    target: SocketAddr,
+    door: SocketAddr,
     check: Verify,
     knock: impl Fn() -> Result<(), Error>,
 ) -> Result<TcpStream, Error> {
-    let mut door = target;
-    door.set_port(check.port);
     let mut knocks = 0;
     loop {
         knock()?;

@@ -25,7 +25,8 @@ const BUFFER: usize = 16 * 1024;
 /// Why the relay stopped before the server closed the connection.
 #[derive(Debug)]
 pub enum RelayError {
-    /// The connection could not be shared between the two directions.
+    /// The connection could not be shared between the two directions, or
+    /// the sending thread not started.
     Setup {
         /// The server's address and port.
         peer: SocketAddr,
@@ -93,23 +94,18 @@ impl std::error::Error for RelayError {
     }
 }
 
-/// Relays `input` to the server over `connection` and what the server sends
-/// to `output`, flushed as it arrives, until the server closes the
-/// connection: then returns `Ok`, whether or not `input` has ended. At the
-/// end of `input` the connection's sending side is shut down and the relay
-/// goes on receiving. A failed send to the server ends the sending side
-/// only: the server has gone, and receiving says how.
+/// Relays `input` to the server `peer` over `connection` and what the
+/// server sends to `output`, flushed as it arrives, until the server closes
+/// the connection: then returns `Ok`, whether or not `input` has ended. At
+/// the end of `input` the connection's sending side is shut down and the
+/// relay goes on receiving. A failed send to the server ends the sending
+/// side only: the server has gone, and receiving says how.
 pub fn relay(
     connection: TcpStream,
+    peer: SocketAddr,
     input: impl Read + Send + 'static,
     mut output: impl Write,
 ) -> Result<(), RelayError> {
-    let peer = connection
-        .peer_addr()
-        .map_err(|source| RelayError::Broken {
-            peer: unspecified(),
-            source,
-        })?;
     // ssh writes whole packets; Nagle's algorithm would only hold back the
     // small ones of an interactive session. A refusal changes nothing else.
     let _ = connection.set_nodelay(true);
@@ -117,14 +113,17 @@ pub fn relay(
         .try_clone()
         .map_err(|source| RelayError::Setup { peer, source })?;
     let (input_failed, failure) = mpsc::channel();
-    thread::spawn(move || {
-        if let Err(source) = send(input, &sending) {
-            // Said before the shutdown that ends the receiving loop, so the
-            // loop finds it.
-            let _ = input_failed.send(source);
-            let _ = sending.shutdown(Shutdown::Both);
-        }
-    });
+    thread::Builder::new()
+        .name("send".to_owned())
+        .spawn(move || {
+            if let Err(source) = send(input, &sending) {
+                // Said before the shutdown that ends the receiving loop, so
+                // the loop finds it.
+                let _ = input_failed.send(source);
+                let _ = sending.shutdown(Shutdown::Both);
+            }
+        })
+        .map_err(|source| RelayError::Setup { peer, source })?;
     receive(&connection, &mut output).map_err(|e| match e {
         Receive::Network(source) => RelayError::Broken { peer, source },
         Receive::Output(source) => RelayError::Output(source),
@@ -133,11 +132,6 @@ pub fn relay(
         Ok(source) => Err(RelayError::Input { peer, source }),
         Err(_) => Ok(()),
     }
-}
-
-/// An address for an error about a connection whose peer is unknown.
-fn unspecified() -> SocketAddr {
-    SocketAddr::from(([0, 0, 0, 0], 0))
 }
 
 /// Copies `input` to `connection` until `input` ends, then shuts down the
@@ -198,12 +192,13 @@ mod tests {
     use std::net::TcpListener;
     use std::time::Duration;
 
-    /// A server on 127.0.0.1 that runs `serve` on its one connection.
-    fn server(serve: impl FnOnce(TcpStream) + Send + 'static) -> TcpStream {
+    /// A server on 127.0.0.1 that runs `serve` on its one connection;
+    /// returns the client's end and the server's address.
+    fn server(serve: impl FnOnce(TcpStream) + Send + 'static) -> (TcpStream, SocketAddr) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
         thread::spawn(move || serve(listener.accept().unwrap().0));
-        TcpStream::connect(address).unwrap()
+        (TcpStream::connect(address).unwrap(), address)
     }
 
     /// Pseudo-random bytes, a different run for each seed.
@@ -223,25 +218,31 @@ mod tests {
     fn bytes_are_echoed_exactly_through_the_half_close() {
         // The echo server sees the end of input only through the half-close,
         // and closes once it has sent everything back.
-        let connection = server(|mut peer| {
+        let (connection, address) = server(|mut peer| {
             let mut copy = peer.try_clone().unwrap();
             io::copy(&mut peer, &mut copy).unwrap();
         });
         let data = bytes(300_000, 7);
         let mut output = Vec::new();
-        relay(connection, Cursor::new(data.clone()), &mut output).unwrap();
+        relay(connection, address, Cursor::new(data.clone()), &mut output).unwrap();
         assert!(output == data, "{} bytes came back", output.len());
     }
 
     #[test]
     fn the_server_may_answer_after_the_end_of_input() {
-        let connection = server(|mut peer| {
+        let (connection, address) = server(|mut peer| {
             let mut request = Vec::new();
             peer.read_to_end(&mut request).unwrap();
             write!(peer, "{} bytes", request.len()).unwrap();
         });
         let mut output = Vec::new();
-        relay(connection, Cursor::new(vec![1; 100_000]), &mut output).unwrap();
+        relay(
+            connection,
+            address,
+            Cursor::new(vec![1; 100_000]),
+            &mut output,
+        )
+        .unwrap();
         assert_eq!(output, b"100000 bytes");
     }
 
@@ -257,9 +258,9 @@ mod tests {
 
     #[test]
     fn the_server_closing_ends_the_relay_while_input_is_still_open() {
-        let connection = server(|mut peer| peer.write_all(b"bye").unwrap());
+        let (connection, address) = server(|mut peer| peer.write_all(b"bye").unwrap());
         let mut output = Vec::new();
-        relay(connection, Endless, &mut output).unwrap();
+        relay(connection, address, Endless, &mut output).unwrap();
         assert_eq!(output, b"bye");
     }
 
@@ -276,12 +277,12 @@ mod tests {
     fn a_failed_input_closes_the_connection_and_is_an_error() {
         // The server keeps its end open: only the relay's own shutdown can
         // end the receiving side in time.
-        let connection = server(|mut peer| {
+        let (connection, address) = server(|mut peer| {
             let _ = peer.read_to_end(&mut Vec::new());
             thread::sleep(Duration::from_secs(10));
         });
         let start = std::time::Instant::now();
-        let e = relay(connection, Failing, Vec::new()).unwrap_err();
+        let e = relay(connection, address, Failing, Vec::new()).unwrap_err();
         assert!(start.elapsed() < Duration::from_secs(5));
         assert!(matches!(e, RelayError::Input { .. }), "{e}");
         assert!(e.to_string().contains("no input"), "{e}");
@@ -301,8 +302,8 @@ mod tests {
 
     #[test]
     fn a_closed_output_is_an_error() {
-        let connection = server(|mut peer| peer.write_all(b"hello").unwrap());
-        let e = relay(connection, Endless, Closed).unwrap_err();
+        let (connection, address) = server(|mut peer| peer.write_all(b"hello").unwrap());
+        let e = relay(connection, address, Endless, Closed).unwrap_err();
         assert!(matches!(e, RelayError::Output(_)), "{e}");
     }
 }
