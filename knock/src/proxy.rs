@@ -193,11 +193,18 @@ mod tests {
     use std::time::Duration;
 
     /// A server on 127.0.0.1 that runs `serve` on its one connection;
-    /// returns the client's end and the server's address.
+    /// returns the client's end and the server's address. Its reads give up
+    /// after 10 s, so a relay that never half-closes fails a test instead of
+    /// hanging it.
     fn server(serve: impl FnOnce(TcpStream) + Send + 'static) -> (TcpStream, SocketAddr) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
-        thread::spawn(move || serve(listener.accept().unwrap().0));
+        thread::spawn(move || {
+            let (peer, _) = listener.accept().unwrap();
+            peer.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            serve(peer);
+        });
         (TcpStream::connect(address).unwrap(), address)
     }
 
