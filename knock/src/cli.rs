@@ -97,8 +97,8 @@ pub struct Cli {
     /// For ssh's ProxyCommand: knock, connect to this TCP port on the
     /// address knocked (as --verify does, knocking again when it fails), then
     /// relay standard input and output over the connection until the server
-    /// closes it; -v goes to standard error. HOST may name a profile by its
-    /// host
+    /// closes it; -v goes to standard error. Alone, HOST may be a profile's
+    /// host, as ssh's %h
     #[arg(long = "proxy", value_name = "PORT", conflicts_with_all = ["verify", "sequence_only"])]
     pub proxy: Option<String>,
 
@@ -164,7 +164,8 @@ pub struct Cli {
     #[arg(long = "config", value_name = "FILE", conflicts_with_all = ["ports", "one_time_file"])]
     pub config: Option<PathBuf>,
 
-    /// Host name or address to knock on; alone, the name of a profile
+    /// Host name or address to knock on; alone, the name of a profile (or a
+    /// profile's host)
     #[arg(value_name = "HOST", required_unless_present = "sequence_only")]
     pub host: Option<String>,
 
