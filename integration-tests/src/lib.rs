@@ -14,7 +14,7 @@
 //!
 //! ```sh
 //! sudo ci/setup    # iproute2, nftables, nc, setpriv, systemd and the firewall tools of the
-//!                  # recipes, and Debian's knockd 0.8 for the interop tests
+//!                  # recipes, OpenSSH's ssh and sshd, and Debian's knockd 0.8 for the interop tests
 //! cargo build --workspace --bins
 //! sudo cargo test -p integration-tests -- --include-ignored
 //! ```
@@ -28,6 +28,7 @@
 
 mod conf;
 mod daemon;
+mod echo;
 mod env;
 mod frame;
 mod inject;
@@ -43,6 +44,7 @@ pub use conf::{
     config, config_with_sync, door, door_running, sync_door, sync_door_name, SYNC_PORT,
 };
 pub use daemon::{spoofed_v4, Daemon, Launch, SYNC_SOURCE};
+pub use echo::{echo_once, pseudo_random};
 pub use env::{
     cross_binary, debian_knock, debian_knockd, require_namespaces, require_tools, workspace_binary,
     Pair, KNOCKD_08_DIR,
@@ -50,7 +52,7 @@ pub use env::{
 pub use frame::{flag_bits, Mac, Packet};
 pub use knock_proto::TcpFlag;
 pub use net::Net;
-pub use process::{run_bounded, run_ok, try_run_bounded, wait_child};
+pub use process::{run_bounded, run_ok, run_with_input, try_run_bounded, wait_child};
 pub use procfs::{children, command_children, executable, open_fds, rss_kib, watcher};
 pub use rig::Rig;
 pub use scratch::Scratch;

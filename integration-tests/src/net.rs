@@ -1,6 +1,6 @@
 //! Two network namespaces, a server and a client, joined by a veth pair.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -240,21 +240,6 @@ impl Net {
         addr
     }
 
-    /// A TCP listener on `port` of every server address, IPv4 and IPv6 (a service behind a
-    /// door); it accepts nothing itself, the kernel completes the handshakes.
-    pub fn serve(&self, port: u16) -> std::net::TcpListener {
-        use nix::sched::{setns, CloneFlags};
-        let ns = std::path::Path::new("/run/netns").join(&self.server_ns);
-        std::thread::spawn(move || {
-            let ns = std::fs::File::open(ns)?;
-            setns(&ns, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
-            std::net::TcpListener::bind(("::", port))
-        })
-        .join()
-        .expect("listener thread")
-        .expect("listen in the server's namespace")
-    }
-
     /// Makes the client deliver packets for `addr` to the server's MAC without asking ARP/ND,
     /// like traffic to a virtual IP the server does not own (what `Target` is for).
     pub fn route_to_server_mac(&self, addr: IpAddr) {
@@ -296,6 +281,22 @@ impl Net {
                 .args(args),
             WAIT,
         )
+    }
+
+    /// A TCP listener on `address` in the server's namespace: a service a door guards.
+    /// Namespaces are per thread, so a short-lived thread joins the server's to bind it; the
+    /// socket stays there, and any thread may accept on it.
+    pub fn listen_in_server(&self, address: SocketAddr) -> TcpListener {
+        use nix::sched::{setns, CloneFlags};
+        let ns = Path::new("/run/netns").join(&self.server_ns);
+        std::thread::spawn(move || {
+            let ns = std::fs::File::open(ns)?;
+            setns(&ns, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
+            TcpListener::bind(address)
+        })
+        .join()
+        .expect("listener thread")
+        .unwrap_or_else(|e| panic!("cannot listen on {address} in the server's namespace: {e}"))
     }
 
     /// Runs a knock client in the client namespace and fails the test unless it exits 0.

@@ -79,7 +79,7 @@ fn a_door_for_a_64_lets_in_another_address_of_the_knockers_64() {
         WAIT,
     );
     assert!(loaded.status.success(), "{loaded:?}");
-    let _service = rig.net.serve(2222);
+    let _service = rig.net.listen_in_server((rig.net.server_v6(), 2222).into());
     let knocker = rig.net.client_v6().to_string();
     let roaming = rig.net.add_client_v6(0x99).to_string();
     assert!(

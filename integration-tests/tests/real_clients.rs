@@ -251,7 +251,7 @@ fn knock_verify_succeeds_once_the_door_opens_and_fails_on_a_wrong_sequence() {
         WAIT,
     );
     assert!(loaded.status.success(), "{loaded:?}");
-    let _service = rig.net.serve(2222);
+    let _service = rig.net.listen_in_server((rig.net.server_v4(), 2222).into());
     let server = rig.server_v4();
     let client = rig.net.client_v4();
 

@@ -11,13 +11,14 @@
 //! test's scratch directory.
 
 use std::fs;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use integration_tests::{
-    config, door, door_running, require_tools, run_bounded, workspace_binary, Rig, Scratch,
-    SYNC_PORT,
+    config, door, door_running, echo_once, pseudo_random, require_tools, run_bounded,
+    run_with_input, workspace_binary, Rig, Scratch, SYNC_PORT,
 };
 
 /// Debian 12's 64-bit wine loader (package wine64), not on the PATH.
@@ -98,22 +99,26 @@ impl Wine {
         wine
     }
 
+    /// `knock.exe args` under wine in the namespace.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &self.namespace, WINE])
+            .arg(&self.exe)
+            .args(args)
+            .env("WINEPREFIX", &self.prefix)
+            .env("HOME", &self.home)
+            // No Mono or Gecko installer prompts, no debug channels, no display.
+            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+            .env("WINEDEBUG", "-all")
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY");
+        command
+    }
+
     /// Runs `knock.exe args` under wine in the namespace, within [`WINE_WAIT`].
     fn run(&self, args: &[&str]) -> Output {
-        run_bounded(
-            Command::new("ip")
-                .args(["netns", "exec", &self.namespace, WINE])
-                .arg(&self.exe)
-                .args(args)
-                .env("WINEPREFIX", &self.prefix)
-                .env("HOME", &self.home)
-                // No Mono or Gecko installer prompts, no debug channels, no display.
-                .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
-                .env("WINEDEBUG", "-all")
-                .env_remove("DISPLAY")
-                .env_remove("WAYLAND_DISPLAY"),
-            WINE_WAIT,
-        )
+        run_bounded(&mut self.command(args), WINE_WAIT)
     }
 
     /// Runs `knock.exe args` and fails the test unless it exits 0.
@@ -272,6 +277,7 @@ fn knock_exe_under_wine_knocks_a_linux_knockd_as_the_linux_client_does() {
     let wine = Wine::new(&rig.scratch, rig.net.client_ns());
     let mut listener = guard_port_22(&rig);
     same_hits_as_the_linux_client(&rig, &wine);
+    proxy_relays_a_mebibyte_over_pipes(&rig, &wine);
     a_profile_from_appdata_verifies_the_door(&rig, &wine);
     a_rotating_door_opens_with_the_secret_file(&rig, &wine);
     flags_are_refused_before_anything_is_sent(&rig, &wine);
@@ -298,6 +304,35 @@ fn same_hits_as_the_linux_client(rig: &Rig, wine: &Wine) {
         String::from_utf8_lossy(&linux.stdout)
     );
     rig.assert_opened("plain", 2);
+}
+
+/// `--proxy` with Windows' pipes and sockets: the exe knocks the door
+/// `plain`, connects to an echo server and relays 1 MiB each way, byte for
+/// byte, its `-v` lines on stderr.
+fn proxy_relays_a_mebibyte_over_pipes(rig: &Rig, wine: &Wine) {
+    let server = rig.server_v4();
+    let echo = echo_once(
+        rig.net
+            .listen_in_server(SocketAddr::from((rig.net.server_v4(), 7777))),
+    );
+    let sent = pseudo_random(1 << 20, 95);
+    let args = ["-v", "--proxy", "7777", &server, "7000", "8000:udp", "9000"];
+    let output = run_with_input(&mut wine.command(&args), sent.clone(), WINE_WAIT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{}: {stderr}", output.status);
+    assert!(
+        stderr.contains(&format!("verifying tcp {server}:7777")),
+        "{stderr}"
+    );
+    assert!(
+        output.stdout == sent,
+        "knock.exe's stdout: {} bytes, not the {} sent back; stderr: {stderr}",
+        output.stdout.len(),
+        sent.len()
+    );
+    let echoed = echo.join().unwrap().unwrap();
+    assert!(echoed == sent, "the server read {} bytes", echoed.len());
+    rig.assert_opened("plain", 3);
 }
 
 /// A profile in `%APPDATA%\knock\config.toml` with a service name: before the

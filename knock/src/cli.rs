@@ -25,20 +25,21 @@ use clap::Parser;
                       knock [OPTIONS] --one-time-file <FILE> <HOST>\n       \
                       knock [OPTIONS] --secret-file <FILE> --door <LABEL> <HOST>\n       \
                       knock --sequence-only [--at <UNIX_SECONDS>] --secret-file <FILE> --door <LABEL>\n       \
-                      knock [OPTIONS] <PROFILE>",
+                      knock [OPTIONS] <PROFILE>\n       \
+                      knock [OPTIONS] --proxy <PORT> <HOST|PROFILE> [PORT[:PROTO]]...",
     after_help = "PORT is a number from 1 to 65535 or a service name such as ssh; \
                   PROTO is tcp or udp in any case.\n\n\
                   With --secret-file, the sequence is derived from the secret, the door's label \
                   and the clock (docs/rotating-sequences.md); the rotating options default to \
                   knockd's: --step 30 --range 1024-65535 --length 4 --protocol tcp.\n\n\
                   With neither PORT, --one-time-file nor --secret-file, the one argument names a profile \
-                  in the TOML file given by --config, else $XDG_CONFIG_HOME/knock/config.toml, \
+                  (by its name, else by its host) in the TOML file given by --config, else $XDG_CONFIG_HOME/knock/config.toml, \
                   else ~/.config/knock/config.toml (on Windows, %APPDATA%\\knock\\config.toml); \
                   options given on the command line win over the profile's.\n\n\
                   Example: knock myserver.example.com 123:tcp 456:udp 789:tcp\n\
                   Exit status: 0 when every hit was sent (and, with --verify, the port \
-                  accepted a connection); 1 on any error; 2 when --verify could not connect \
-                  after the last retry."
+                  accepted a connection; with --proxy, the server closed the relayed connection); \
+                  1 on any error; 2 when --verify or --proxy could not connect after the last retry."
 )]
 pub struct Cli {
     /// Send every hit as UDP, even one written PORT:tcp (as knock 0.8 does)
@@ -83,15 +84,23 @@ pub struct Cli {
     #[arg(long = "verify", value_name = "PORT")]
     pub verify: Option<String>,
 
-    /// With --verify: how many times to knock again after a failed
+    /// With --verify or --proxy: how many times to knock again after a failed
     /// connection [default: 2]
     #[arg(long = "retries", value_name = "N")]
     pub retries: Option<u32>,
 
-    /// With --verify: how long each verification may keep trying to
-    /// connect [default: 2000]
+    /// With --verify or --proxy: how long each verification may keep trying
+    /// to connect [default: 2000]
     #[arg(long = "verify-timeout", value_name = "MS", value_parser = parse_delay)]
     pub verify_timeout: Option<u64>,
+
+    /// For ssh's ProxyCommand: knock, connect to this TCP port on the
+    /// address knocked (as --verify does, knocking again when it fails), then
+    /// relay standard input and output over the connection until the server
+    /// closes it; -v goes to standard error. Alone, HOST may be a profile's
+    /// host, as ssh's %h
+    #[arg(long = "proxy", value_name = "PORT", conflicts_with_all = ["verify", "sequence_only"])]
+    pub proxy: Option<String>,
 
     /// Knock the first unused sequence of this one-time sequences file (the
     /// format of knockd's One_Time_Sequences) and mark it used first; the file
@@ -155,7 +164,8 @@ pub struct Cli {
     #[arg(long = "config", value_name = "FILE", conflicts_with_all = ["ports", "one_time_file"])]
     pub config: Option<PathBuf>,
 
-    /// Host name or address to knock on; alone, the name of a profile
+    /// Host name or address to knock on; alone, the name of a profile (or a
+    /// profile's host)
     #[arg(value_name = "HOST", required_unless_present = "sequence_only")]
     pub host: Option<String>,
 

@@ -1,7 +1,7 @@
 //! Everything that can stop a knock, each with a message that says what to do.
 //!
 //! The modules below this one (a hit, the host, a profile, a rotating door,
-//! `--verify`) have their own error types, which [`Error`] wraps; the rest are
+//! `--verify`, `--proxy`'s relay) have their own error types, which [`Error`] wraps; the rest are
 //! the command line's as a whole and sending's.
 
 use std::fmt;
@@ -14,6 +14,7 @@ use knock_proto::{OneTimeError, Protocol};
 use crate::exposed::SecretExposed;
 use crate::hit::HitError;
 use crate::profile::ProfileError;
+use crate::proxy::RelayError;
 use crate::rotating::RotatingError;
 use crate::target::{Endpoint, ResolveError};
 use crate::verify::DoorShut;
@@ -92,6 +93,8 @@ pub enum Error {
     SecretExposed(SecretExposed),
     /// `--verify`: no connection succeeded after the last knock.
     DoorShut(DoorShut),
+    /// `--proxy`: the relay stopped before the server closed the connection.
+    Relay(RelayError),
     /// Creating or sending on a socket failed.
     Send {
         /// The protocol of the hit.
@@ -112,6 +115,7 @@ impl fmt::Display for Error {
             Error::Rotating(e) => e.fmt(f),
             Error::SecretExposed(e) => e.fmt(f),
             Error::DoorShut(e) => e.fmt(f),
+            Error::Relay(e) => e.fmt(f),
             Error::UnknownFlag { token } => write!(
                 f,
                 "--flags: unrecognized flag \"{token}\": list some of fin, syn, rst, psh, ack, urg, separated by commas"
@@ -204,6 +208,7 @@ impl std::error::Error for Error {
             Error::Rotating(e) => Some(e),
             Error::SecretExposed(e) => Some(e),
             Error::DoorShut(e) => Some(e),
+            Error::Relay(e) => Some(e),
             Error::OneTime(e) => Some(e),
             _ => None,
         }
@@ -228,4 +233,5 @@ from_module_error!(
     Rotating(RotatingError),
     SecretExposed(SecretExposed),
     DoorShut(DoorShut),
+    Relay(RelayError),
 );

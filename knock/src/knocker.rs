@@ -1,9 +1,10 @@
 //! Carries out a [`Plan`]: resolve once, open what needs privileges, mark a
 //! one-time sequence used or read a rotating door's secret, then hit, and
-//! with `--verify` check and knock again.
+//! with `--verify` (or `--proxy`) check and knock again; with `--proxy`,
+//! relay over the connection that checked.
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::thread;
 
 use knock_proto::rotating::RotatingProtocol;
@@ -16,7 +17,8 @@ use crate::plan::{Hits, Plan};
 use crate::raw::RawSender;
 use crate::rotating::{self, RotatingKnock};
 use crate::target::Endpoint;
-use crate::{send, target, verify};
+use crate::verify::{self, Verify};
+use crate::{proxy, send, target};
 
 /// The hits of each knock: the same every time, or a rotating door's,
 /// derived anew for each knock.
@@ -47,12 +49,13 @@ impl Knocks<'_> {
         let busy = plan.delay.saturating_mul(hits_after_first);
         let (step, wait) = rotating::step_to_knock(rotation, rotating::unix_now()?, busy);
         if let Some(wait) = wait {
-            if plan.verbose {
-                announce(format_args!(
+            announce(
+                plan,
+                format_args!(
                     "waiting {} ms for step {step}: the current step ends too soon to knock in it",
                     wait.as_millis()
-                ));
-            }
+                ),
+            );
             thread::sleep(wait);
         }
         Ok(door
@@ -67,7 +70,8 @@ impl Knocks<'_> {
 
 /// Sends the sequence of `plan`, and with `--verify` connects to the port it
 /// guards, knocking again after a failed connection as many times as
-/// `--retries` allows.
+/// `--retries` allows; with `--proxy`, then relays standard input and output
+/// over that connection until the server closes it.
 ///
 /// Everything that can fail before the first hit (resolution, reading the
 /// one-time file, raw socket privileges, routing) is done up front; a
@@ -91,20 +95,37 @@ pub fn run(plan: &Plan) -> Result<(), Error> {
     if let Some(pending) = one_time {
         pending.consume()?;
     }
+    let knock = || send_sequence(plan, target, &sequence.hits(plan)?, raw.as_ref());
     let Some(check) = plan.verify else {
-        return send_sequence(plan, target, &sequence.hits(plan)?, raw.as_ref());
+        return knock();
     };
     let mut door = target;
     door.set_port(check.port);
+    let connection = knock_until_open(plan, door, check, knock)?;
+    if plan.proxy {
+        proxy::relay(connection, door, io::stdin(), io::stdout())?;
+    }
+    // Otherwise `--verify` closes the connection as soon as it is made.
+    Ok(())
+}
+
+/// Knocks with `knock` and connects to `door` (the knocked address with
+/// `check.port`), knocking again after a failed connection as many times as
+/// `check.retries` allows; returns the connection made, or why there was
+/// none.
+fn knock_until_open(
+    plan: &Plan,
+    door: SocketAddr,
+    check: Verify,
+    knock: impl Fn() -> Result<(), Error>,
+) -> Result<TcpStream, Error> {
     let mut knocks = 0;
     loop {
-        send_sequence(plan, target, &sequence.hits(plan)?, raw.as_ref())?;
+        knock()?;
         knocks += 1;
-        if plan.verbose {
-            announce(format_args!("verifying tcp {}", Endpoint::of(door)));
-        }
+        announce(plan, format_args!("verifying tcp {}", Endpoint::of(door)));
         match verify::connect(door, check.timeout) {
-            Ok(()) => return Ok(()),
+            Ok(connection) => return Ok(connection),
             Err(source) if knocks > check.retries => {
                 return Err(Error::DoorShut(verify::DoorShut {
                     target: door,
@@ -134,10 +155,8 @@ fn send_sequence(
 ) -> Result<(), Error> {
     for hit in hits {
         let protocol = hit.knock.protocol;
-        if plan.verbose {
-            let endpoint = Endpoint::with_port(target, &hit.port_text);
-            announce(format_args!("hitting {protocol} {endpoint}"));
-        }
+        let endpoint = Endpoint::with_port(target, &hit.port_text);
+        announce(plan, format_args!("hitting {protocol} {endpoint}"));
         let mut destination = target;
         destination.set_port(hit.knock.port);
         let sent = match (protocol, raw) {
@@ -157,11 +176,19 @@ fn send_sequence(
     Ok(())
 }
 
-/// Prints one `-v` line.
-fn announce(line: std::fmt::Arguments<'_>) {
-    let mut stdout = io::stdout().lock();
-    // A closed stdout must not stop the knock, so write errors are ignored.
-    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+/// Prints one `-v` line: on standard output, as knock 0.8 does, except with
+/// `--proxy`, whose standard output carries nothing but the server's bytes.
+fn announce(plan: &Plan, line: std::fmt::Arguments<'_>) {
+    if !plan.verbose {
+        return;
+    }
+    // A closed output must not stop the knock, so write errors are ignored.
+    let _ = if plan.proxy {
+        writeln!(io::stderr().lock(), "{line}")
+    } else {
+        let mut stdout = io::stdout().lock();
+        writeln!(stdout, "{line}").and_then(|()| stdout.flush())
+    };
 }
 
 #[cfg(test)]

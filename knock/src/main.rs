@@ -8,6 +8,7 @@ mod knocker;
 mod one_time;
 mod plan;
 mod profile;
+mod proxy;
 mod raw;
 mod rotating;
 mod send;

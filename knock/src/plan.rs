@@ -55,10 +55,13 @@ pub struct Plan {
     pub delay: Duration,
     /// With `--flags`: the flags every TCP hit's raw segment carries.
     pub raw_flags: Option<TcpFlags>,
-    /// `-v`: announce each hit on stdout.
+    /// `-v`: announce each hit on stdout (on stderr with `--proxy`).
     pub verbose: bool,
-    /// With `--verify`: the port that must then accept a connection.
+    /// With `--verify` or `--proxy`: the port that must then accept a connection.
     pub verify: Option<Verify>,
+    /// `--proxy`: relay standard input and output over the connection to
+    /// `verify`'s port once it is made.
+    pub proxy: bool,
 }
 
 impl Request {
@@ -123,6 +126,7 @@ impl Request {
             raw_flags,
             verbose: cli.verbose,
             verify,
+            proxy: cli.proxy.is_some(),
         }))
     }
 }
@@ -156,7 +160,8 @@ struct Options {
     delay: Option<u64>,
     /// `--flags`, `flags`.
     flags: Option<String>,
-    /// `--verify`, `verify`.
+    /// `--proxy`, else `--verify`, else `verify`: `--proxy PORT` verifies
+    /// the port it relays to, and clap refuses it beside `--verify`.
     verify: Option<String>,
     /// `--retries`, `retries`.
     retries: Option<u32>,
@@ -181,8 +186,9 @@ impl Options {
                 .clone()
                 .or_else(|| profile.and_then(|p| p.flags.clone())),
             verify: cli
-                .verify
+                .proxy
                 .clone()
+                .or_else(|| cli.verify.clone())
                 .or_else(|| profile.and_then(|p| p.verify.clone())),
             retries: cli.retries.or(profile.and_then(|p| p.retries)),
             verify_timeout: cli
@@ -424,6 +430,46 @@ mod tests {
         ));
         assert!(matches!(
             plan(&["--verify", "0", "h", "1"]),
+            Err(Error::Hit(HitError::InvalidPort { .. }))
+        ));
+    }
+
+    #[test]
+    fn proxy_verifies_its_port_with_the_profiles_retries() {
+        let p = plan(&["--proxy", "ssh", "--retries", "1", "h", "1"]).unwrap();
+        assert!(p.proxy);
+        assert_eq!(
+            p.verify,
+            Some(Verify {
+                port: 22,
+                retries: 1,
+                timeout: verify::DEFAULT_TIMEOUT
+            })
+        );
+        // The port ssh gives wins over the profile's verify port.
+        let p = merge(
+            &["--proxy", "2222", "home"],
+            profile(Knocks::Ports(vec!["1".into()])),
+        )
+        .unwrap();
+        assert!(p.proxy);
+        assert_eq!(
+            p.verify,
+            Some(Verify {
+                port: 2222,
+                retries: 5,
+                timeout: Duration::from_millis(300)
+            })
+        );
+        assert!(!plan(&["--verify", "22", "h", "1"]).unwrap().proxy);
+        for args in [
+            &["knock", "--proxy", "22", "--verify", "22", "h", "1"][..],
+            &["knock", "--proxy", "22", "--sequence-only", "home"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+        assert!(matches!(
+            plan(&["--proxy", "0", "h", "1"]),
             Err(Error::Hit(HitError::InvalidPort { .. }))
         ));
     }

@@ -154,6 +154,15 @@ pub enum ProfileError {
         /// The file searched.
         path: PathBuf,
     },
+    /// No profile has that name, and several have it as their host.
+    AmbiguousHost {
+        /// The host asked for.
+        host: String,
+        /// The profiles whose host it is.
+        names: Vec<String>,
+        /// The file searched.
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for ProfileError {
@@ -184,6 +193,18 @@ impl fmt::Display for ProfileError {
                 Visible(name),
                 path.display()
             ),
+            ProfileError::AmbiguousHost { host, names, path } => {
+                write!(
+                    f,
+                    "no profile [{}] in {}, and more than one has it as its host:",
+                    Visible(host),
+                    path.display()
+                )?;
+                for name in names {
+                    write!(f, " [{}]", Visible(name))?;
+                }
+                f.write_str("; give the name of the one to knock instead of the host")
+            }
         }
     }
 }
@@ -239,9 +260,9 @@ fn default_path(xdg_config_home: Option<OsString>, home: Option<OsString>) -> Op
     Some(config_home.join("knock").join("config.toml"))
 }
 
-/// Reads profile `name` from `path`, which must have a host and one of ports,
-/// a one-time file or a secret file (files taken relative to `path`'s
-/// directory).
+/// Reads profile `name` from `path`, else the one profile whose host is
+/// `name` (see [`by_host`]); it must have a host and one of ports, a one-time
+/// file or a secret file (files taken relative to `path`'s directory).
 pub fn load(path: &Path, name: &str) -> Result<Profile, ProfileError> {
     // A profile file managed as a link (dotfiles) is common and harmless.
     let bytes = read_regular(path, MAX_FILE_SIZE, Symlinks::Follow).map_err(|source| {
@@ -250,14 +271,13 @@ pub fn load(path: &Path, name: &str) -> Result<Profile, ProfileError> {
             source,
         }
     })?;
-    let raw = parse(path, &bytes)?
-        .remove(name)
-        .ok_or_else(|| ProfileError::Missing {
-            name: name.to_owned(),
-            path: path.to_owned(),
-        })?;
+    let mut profiles = parse(path, &bytes)?;
+    let (name, raw) = match profiles.remove_entry(name) {
+        Some(named) => named,
+        None => by_host(profiles, name, path)?,
+    };
     let invalid = |reason| ProfileError::Invalid {
-        name: name.to_owned(),
+        name: name.clone(),
         path: path.to_owned(),
         reason,
     };
@@ -294,6 +314,35 @@ pub fn load(path: &Path, name: &str) -> Result<Profile, ProfileError> {
         verify: raw.verify.as_ref().map(Scalar::to_string),
         retries: raw.retries,
         verify_timeout: raw.verify_timeout,
+    })
+}
+
+/// The one profile whose `host` is `host`, ASCII case ignored as in host
+/// names (ssh may lower-case the host it gives as `%h`): so `ProxyCommand knock --proxy %p %h`
+/// finds the profile of the host ssh connects to.
+fn by_host(
+    profiles: BTreeMap<String, RawProfile>,
+    host: &str,
+    path: &Path,
+) -> Result<(String, RawProfile), ProfileError> {
+    let mut matching: Vec<(String, RawProfile)> = profiles
+        .into_iter()
+        .filter(|(_, raw)| {
+            raw.host
+                .as_deref()
+                .is_some_and(|own| own.eq_ignore_ascii_case(host))
+        })
+        .collect();
+    if matching.len() > 1 {
+        return Err(ProfileError::AmbiguousHost {
+            host: host.to_owned(),
+            names: matching.into_iter().map(|(name, _)| name).collect(),
+            path: path.to_owned(),
+        });
+    }
+    matching.pop().ok_or_else(|| ProfileError::Missing {
+        name: host.to_owned(),
+        path: path.to_owned(),
     })
 }
 
@@ -515,6 +564,49 @@ protocol = "mixed"
             e.to_string(),
             format!(
                 "no profile [work] in {}: add it there, or give the host's ports",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_host_names_the_one_profile_it_is_the_host_of() {
+        let (_dir, path) = write(
+            "[a]\nhost = \"Server.example\"\nports = [1]\n[b]\nhost = \"h\"\nports = [2]\n\
+             [h]\nhost = \"other\"\nports = [3]\n[c]\nhost = \"h\"\nports = [4]\n",
+        );
+        // Case is ignored, as in host names.
+        let p = load(&path, "server.EXAMPLE").unwrap();
+        assert_eq!(p.knocks, Knocks::Ports(vec!["1".into()]));
+        // A profile's name comes first, whatever the hosts.
+        let p = load(&path, "h").unwrap();
+        assert_eq!(p.knocks, Knocks::Ports(vec!["3".into()]));
+        // Two profiles with the host: both named, none knocked.
+        let (_dir, path) =
+            write("[b]\nhost = \"h\"\nports = [2]\n[c]\nhost = \"H\"\nports = [4]\n");
+        let e = load(&path, "h").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "no profile [h] in {}, and more than one has it as its host: [b] [c]; \
+                 give the name of the one to knock instead of the host",
+                path.display()
+            )
+        );
+        assert!(matches!(
+            load(&path, "x"),
+            Err(ProfileError::Missing { .. })
+        ));
+    }
+
+    #[test]
+    fn a_profile_found_by_host_is_named_in_its_errors() {
+        let (_dir, path) = write("[a]\nhost = \"h\"\n");
+        let e = load(&path, "h").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "profile [a] in {}: it has none of ports, one_time_file and secret_file",
                 path.display()
             )
         );

@@ -79,9 +79,10 @@ impl std::error::Error for DoorShut {
 
 /// Connects to `target` until `timeout` has passed: refused attempts are
 /// repeated every 100 ms, unanswered ones (a firewall dropping them) are
-/// abandoned after 250 ms, then 500 ms, and so on, and tried again. The
-/// connection is closed at once.
-pub fn connect(target: SocketAddr, timeout: Duration) -> io::Result<()> {
+/// abandoned after 250 ms, then 500 ms, and so on, and tried again. Returns
+/// the first connection made: `--verify` closes it at once, `--proxy`
+/// relays over it.
+pub fn connect(target: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
     let start = Instant::now();
     let mut wait = FIRST_WAIT;
     loop {
@@ -90,7 +91,7 @@ pub fn connect(target: SocketAddr, timeout: Duration) -> io::Result<()> {
             .saturating_sub(start.elapsed())
             .max(Duration::from_millis(1));
         let error = match TcpStream::connect_timeout(&target, wait.min(left)) {
-            Ok(_connection) => return Ok(()),
+            Ok(connection) => return Ok(connection),
             Err(error) => error,
         };
         let left = timeout.saturating_sub(start.elapsed());
