@@ -29,6 +29,23 @@ pub fn profile_toml(name: &str, uri: &KnockUri, secret_file: &str) -> Option<Str
     Some(out)
 }
 
+/// The secret file of profile `name`, beside the profile file: the name
+/// with every character other than a letter, a digit, `-` and `_` made `_`,
+/// and `.key` added.
+pub fn secret_file_name(name: &str) -> String {
+    let stem: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{stem}.key")
+}
+
 /// A table name: bare when TOML allows it, else quoted.
 fn key(name: &str) -> String {
     let bare = !name.is_empty()
@@ -88,5 +105,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(profile_toml("t", &latin1, "t.key"), None);
+        assert_eq!(secret_file_name("Grüße/../x"), "Gr__e____x.key");
     }
 }

@@ -7,7 +7,7 @@
 //! ```
 //!
 //! The grammar, the escaping of door names and the check value are
-//! specified in `docs/rotating-sequences.md` §12, with vectors. Decoding is
+//! specified in `docs/rotating-sequences.md` §11, with vectors. Decoding is
 //! strict: a parameter unknown, repeated or missing, a value out of range,
 //! or a URI whose `check` does not match the text before it (a mistyped or
 //! altered URI) is refused with a message that names what is wrong and never
