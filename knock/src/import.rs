@@ -103,7 +103,9 @@ pub fn run(import: &Import<'_>) -> Result<(), ImportError> {
     file.check_free(name, import.force)
         .map_err(ImportError::Edit)?;
     let key_name = secret_file_name(name);
-    let key_path = match file.path().parent() {
+    // Beside the profile file as profile.rs finds it: through a link at
+    // its path, not beside the file the link leads to.
+    let key_path = match profile_path.parent() {
         Some(dir) => dir.join(&key_name),
         None => PathBuf::from(&key_name),
     };

@@ -144,16 +144,24 @@ impl ProfileFile {
             .remove(name)
             .ok_or_else(|| syntax(format!("no table [{name}] in the new profile")))?;
         // A replaced profile keeps its place and the comments above it; a
-        // new one comes last, after a blank line.
+        // new one comes last, after the file's last lines (comments after
+        // the last table included) and a blank line.
         let old = self.document.get(name).and_then(toml_edit::Item::as_table);
-        let others = !self.document.is_empty();
+        let decor = old.map(|old| (old.decor().clone(), old.position()));
+        let trailing = self.document.trailing().as_str().unwrap_or("").to_owned();
+        let others = !self.document.is_empty() || !trailing.trim().is_empty();
         if let Some(table) = item.as_table_mut() {
-            match old {
-                Some(old) => {
-                    *table.decor_mut() = old.decor().clone();
-                    table.set_position(old.position());
+            match decor {
+                Some((decor, position)) => {
+                    *table.decor_mut() = decor;
+                    table.set_position(position);
                 }
-                None if others => table.decor_mut().set_prefix("\n"),
+                None if others => {
+                    let mut prefix = trailing.trim_end().to_owned();
+                    prefix.push_str(if prefix.is_empty() { "\n" } else { "\n\n" });
+                    table.decor_mut().set_prefix(prefix);
+                    self.document.set_trailing("");
+                }
                 None => {}
             }
         }

@@ -176,3 +176,32 @@ fn odd_door_names_import_under_their_own_name() {
     let e = stderr(&import(home.path(), &[latin1]));
     assert!(e.contains("not UTF-8"), "{e}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_profile_file_that_is_a_link_stays_one_and_finds_its_secret() {
+    let home = tempfile::tempdir().unwrap();
+    let dotfiles = home.path().join("dotfiles");
+    fs::create_dir_all(&dotfiles).unwrap();
+    fs::create_dir_all(home.path().join("knock")).unwrap();
+    fs::write(dotfiles.join("config.toml"), "# shared\n").unwrap();
+    let link = home.path().join("knock/config.toml");
+    std::os::unix::fs::symlink(dotfiles.join("config.toml"), &link).unwrap();
+    let output = import(home.path(), &[URI]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let text = fs::read_to_string(dotfiles.join("config.toml")).unwrap();
+    assert!(text.starts_with("# shared\n\n[openSSH]\n"), "{text}");
+    let output = knock(home.path())
+        .args(["--sequence-only", "--at", AT, "openSSH"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        SEQUENCE,
+        "{output:?}"
+    );
+}
