@@ -243,12 +243,22 @@ fn show_prints_the_uri_and_the_sequence_knockd_expects_now() {
         format!(
             "[plain]\n  sequence = 1,2,3\n  command = true\n\
              [other]\n  Rotating_Secret = {}\n  command = true\n\
-             [rot]\n  Rotating_Secret = {}\n  Rotating_Step = 3600\n  command = true\n",
+             [rot]\n  Rotating_Secret = {}\n  Rotating_Step = 3600\n  command = true\n\
+             [rot2]\n  Rotating_Secret = {}\n  command = true\n",
             other.display(),
+            key.display(),
             key.display()
         ),
     )
     .unwrap();
+    let several = refused(&[
+        "secret",
+        "show",
+        "-c",
+        conf.to_str().unwrap(),
+        key.to_str().unwrap(),
+    ]);
+    assert!(several.contains("doors [rot], [rot2] all use"), "{several}");
     let before = now();
     let out = ok(&[
         "secret",
@@ -256,6 +266,8 @@ fn show_prints_the_uri_and_the_sequence_knockd_expects_now() {
         "-c",
         conf.to_str().unwrap(),
         key.to_str().unwrap(),
+        "--door",
+        "rot",
         "--host",
         "h",
     ]);

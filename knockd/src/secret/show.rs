@@ -13,8 +13,8 @@ use knock_proto::io_message;
 use knock_proto::rotating::{Label, Secret};
 use knock_proto::uri::KnockUri;
 use knockd_core::bytes;
-use knockd_core::config::{RotatingSource, SequenceSource};
-use knockd_core::doors::{self, RuntimeDoor};
+use knockd_core::config::SequenceSource;
+use knockd_core::doors::{self, Loaded, RotatingDoor, RuntimeDoor};
 
 use crate::cli::Args;
 
@@ -33,35 +33,17 @@ pub fn run(
         .map_err(|e| format!("cannot read the current directory: {}", io_message(&e)))?;
     let config = base.join(&args.config);
     let loaded = doors::load(&config, &base, 0).map_err(|e| e.to_string())?;
-    let wanted = same_file(&base.join(file));
-    let matching: Vec<&RuntimeDoor> = loaded
-        .doors
-        .iter()
-        .filter(|d| matches!(&d.door.sequence, SequenceSource::Rotating(RotatingSource { secret_file, .. }) if same_file(secret_file) == wanted))
-        .filter(|d| door.is_none_or(|name| bytes::encode(&d.door.name).as_ref() == name.as_bytes()))
-        .collect();
-    let found = match matching.as_slice() {
-        [one] => *one,
-        [] => return Err(none_found(file, &config, &loaded.config.disabled)),
-        several => {
-            let names: Vec<String> = several
-                .iter()
-                .map(|d| format!("[{}]", d.door.name))
-                .collect();
-            return Err(format!(
+    let (found, rotating, secret_file) =
+        find(&loaded, &base.join(file), door).map_err(|found| match found {
+            Found::None => none_found(file, &config, &loaded.config.disabled),
+            Found::Several(names) => format!(
                 "doors {} all use {}: choose one with --door NAME",
                 names.join(", "),
                 file.display()
-            ));
-        }
-    };
-    let (Some(rotating), SequenceSource::Rotating(source)) =
-        (&found.rotating, &found.door.sequence)
-    else {
-        return Err("the door is not a rotating door".to_owned());
-    };
-    let key = Secret::read_key(&source.secret_file, 0)
-        .map_err(|e| format!("secret file {}: {e}", source.secret_file.display()))?;
+            ),
+        })?;
+    let key = Secret::read_key(secret_file, 0)
+        .map_err(|e| format!("secret file {}: {e}", secret_file.display()))?;
     let label =
         Label::new(&bytes::encode(&found.door.name)).ok_or("the door's name cannot be a label")?;
     let host = super::host_or_own(host)?;
@@ -88,6 +70,50 @@ pub fn run(
         })
         .and_then(|()| out.flush())
         .map_err(|e| format!("cannot write to standard output: {}", io_message(&e)))
+}
+
+/// Why no one door was found.
+enum Found {
+    /// No door uses the file.
+    None,
+    /// Several do: their names, as `[name]`.
+    Several(Vec<String>),
+}
+
+/// The one rotating door whose secret file is `file` (and whose name is
+/// `door`, when given), with its secret and its configured secret file.
+fn find<'a>(
+    loaded: &'a Loaded,
+    file: &Path,
+    door: Option<&OsStr>,
+) -> Result<(&'a RuntimeDoor, &'a RotatingDoor, &'a Path), Found> {
+    let wanted = same_file(file);
+    let named = |d: &RuntimeDoor| {
+        door.is_none_or(|name| bytes::encode(&d.door.name).as_ref() == name.as_bytes())
+    };
+    let matching: Vec<_> = loaded
+        .doors
+        .iter()
+        .filter(|d| named(d))
+        .filter_map(|d| match (&d.rotating, &d.door.sequence) {
+            (Some(rotating), SequenceSource::Rotating(source))
+                if same_file(&source.secret_file) == wanted =>
+            {
+                Some((d, rotating, source.secret_file.as_path()))
+            }
+            _ => None,
+        })
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(Found::None),
+        several => Err(Found::Several(
+            several
+                .iter()
+                .map(|(d, ..)| format!("[{}]", d.door.name))
+                .collect(),
+        )),
+    }
 }
 
 /// A path as it names a file: its canonical form where it exists.
