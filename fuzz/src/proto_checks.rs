@@ -1,5 +1,5 @@
 //! Checks of knock-proto's readers on arbitrary bytes: sequences, TCP flag
-//! specs and one-time sequences files, and the round trips the configuration
+//! specs, one-time sequences files and knock URIs, and the round trips the configuration
 //! checks of `knockd_checks` reuse.
 //!
 //! Shared by the fuzz targets and by `knock-proto/tests/fuzz_regressions.rs`,
@@ -11,6 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use knock_proto::uri::KnockUri;
 use knock_proto::{OneTimeSequences, Sequence, TcpFlags};
 
 /// Parses `data` (lossily made UTF-8) both as a knock sequence and as a TCP
@@ -68,6 +69,31 @@ pub fn check_flags_round_trip(flags: TcpFlags) {
             flags.first_violation(byte).is_none(),
             "{flags} on flag byte {byte:#04x}: matches and first_violation disagree"
         );
+    }
+}
+
+/// Reads `data` (lossily made UTF-8) as a knock URI: one that reads prints
+/// a URI that reads back the same (so every accepted URI has one canonical
+/// form), and a refusal says why in a message of one line.
+pub fn knock_uri(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    match KnockUri::parse(&text) {
+        Ok(uri) => {
+            let printed = uri.to_string();
+            assert_eq!(
+                KnockUri::parse(&printed).as_ref(),
+                Ok(&uri),
+                "{printed:?} reads back differently"
+            );
+            assert!(printed.len() <= KnockUri::MAX_LEN, "{printed:?}");
+        }
+        Err(error) => {
+            let message = error.to_string();
+            assert!(
+                !message.is_empty() && !message.contains('\n'),
+                "{message:?}"
+            );
+        }
     }
 }
 

@@ -81,6 +81,39 @@ pub fn read_capped(file: File, cap: u64) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Creates `path` holding `contents`, readable and writable by its owner
+/// only: a new file or an error, never an existing one overwritten nor a
+/// link followed (`O_CREAT | O_EXCL | O_NOFOLLOW`, mode 0600 from the
+/// start, so the secret is never readable by others even for an instant).
+/// When writing fails, the file is removed: no partial file is left behind.
+/// On Windows the file is created new too; its permissions are the folder's.
+pub fn create_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    private_mode(&mut options);
+    let mut file = options.open(path)?;
+    let written = file.write_all(contents).and_then(|()| file.sync_all());
+    if let Err(error) = written {
+        drop(file);
+        // The file is ours (O_EXCL): removing it removes only what we wrote.
+        let _ = std::fs::remove_file(path);
+        return Err(error);
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn private_mode(options: &mut OpenOptions) {
+    use std::os::unix::fs::OpenOptionsExt;
+    options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+}
+
+/// Windows has no mode bits; `create_new` already refuses an existing file
+/// or link at the path.
+#[cfg(not(unix))]
+fn private_mode(_options: &mut OpenOptions) {}
+
 /// Why a file that holds secrets (or commands run as root) cannot be trusted:
 /// someone other than the user reading it, or root, may change or read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,6 +291,25 @@ mod tests {
         let writable = Exposure::of(0o664, 0, 0, 0o022).unwrap();
         assert_eq!(writable.fix(), "chmod go-w");
         assert_eq!(Exposure::of(0o644, 0, 0, 0o022), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_file_is_new_mode_0600_and_never_through_a_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        create_private(&path, b"KEY\n").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"KEY\n");
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = create_private(&path, b"OTHER\n").unwrap_err();
+        assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&path).unwrap(), b"KEY\n");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), &link).unwrap();
+        assert!(create_private(&link, b"KEY\n").is_err());
+        assert!(!dir.path().join("elsewhere").exists());
     }
 
     #[cfg(unix)]

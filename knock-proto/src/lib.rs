@@ -1,7 +1,7 @@
 //! What `knockd` and `knock` share: knock sequences and their syntax, TCP
 //! flag specs, one-time sequences files, rotating sequences, the Internet
 //! checksum and the TCP segment writer both programs put on (or check in)
-//! packets.
+//! packets, and knock URIs with the profile lines of a rotating door.
 //!
 //! Portable by construction: std only, no networking and no platform-specific
 //! code, so the client that depends on it builds wherever Rust does.
@@ -9,13 +9,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod base32;
 pub mod checksum;
 pub mod file;
 pub mod flags;
 pub mod one_time;
+pub mod profile_text;
 pub mod rotating;
 pub mod segment;
 pub mod sequence;
+pub mod uri;
 pub mod visible;
 
 pub use flags::{FlagError, TcpFlag, TcpFlags};

@@ -92,7 +92,9 @@ impl Secret {
     /// A secret written in RFC 4648 base32: case-insensitive, blanks and `=`
     /// ignored.
     pub fn from_base32(text: &str) -> Result<Secret, SecretError> {
-        Secret::from_bytes(&base32_decode(text)?)
+        Secret::from_bytes(
+            &crate::base32::decode(text).map_err(|position| SecretError::NotBase32 { position })?,
+        )
     }
 
     /// Reads a secret file: the first line that is neither empty nor a `#`
@@ -104,6 +106,12 @@ impl Secret {
     /// the key is read from the file named, not from one a link leads to.
     /// Everywhere the file must be a regular file of at most 64 KiB.
     pub fn read_file(path: &Path, user: u32) -> Result<Secret, SecretError> {
+        Secret::from_bytes(&Secret::read_key(path, user)?)
+    }
+
+    /// The raw key of a secret file, read and checked as [`Secret::read_file`]
+    /// does: for `knockd secret show`, which puts it in a knock URI.
+    pub fn read_key(path: &Path, user: u32) -> Result<Vec<u8>, SecretError> {
         let io_error = |error: std::io::Error| SecretError::Unreadable {
             message: crate::io_message(&error),
         };
@@ -122,7 +130,19 @@ impl Secret {
             .map(str::trim_ascii)
             .find(|line| !line.is_empty() && !line.starts_with('#'))
             .ok_or(SecretError::NoKey)?;
-        Secret::from_base32(line)
+        let key =
+            crate::base32::decode(line).map_err(|position| SecretError::NotBase32 { position })?;
+        Secret::from_bytes(&key)?;
+        Ok(key)
+    }
+
+    /// The text of a new secret file holding `key`: a comment line, then the
+    /// key in base32 (what [`Secret::read_file`] reads back).
+    pub fn file_text(key: &[u8]) -> String {
+        format!(
+            "# knock-rotating-v1 secret (docs/rotating-sequences.md); keep it private\n{}\n",
+            crate::base32::encode(key)
+        )
     }
 
     /// How many bytes the key has.
@@ -208,31 +228,6 @@ impl fmt::Display for SecretError {
 }
 
 impl std::error::Error for SecretError {}
-
-fn base32_decode(text: &str) -> Result<Vec<u8>, SecretError> {
-    let mut out = Vec::with_capacity(text.len() * 5 / 8);
-    let mut bits: u32 = 0;
-    let mut held: u32 = 0;
-    for (index, ch) in text.chars().enumerate() {
-        let value = match ch.to_ascii_uppercase() {
-            ' ' | '\t' | '=' => continue,
-            c @ 'A'..='Z' => c as u32 - 'A' as u32,
-            c @ '2'..='7' => c as u32 - '2' as u32 + 26,
-            _ => {
-                return Err(SecretError::NotBase32 {
-                    position: index + 1,
-                })
-            }
-        };
-        bits = (bits << 5 | value) & 0xffff;
-        held += 5;
-        if held >= 8 {
-            held -= 8;
-            out.push((bits >> held) as u8);
-        }
-    }
-    Ok(out)
-}
 
 /// Which transport protocols a rotating door's knocks use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,6 +337,11 @@ impl Label {
         (1..=Self::MAX_LEN)
             .contains(&bytes.len())
             .then(|| Label(bytes.to_vec()))
+    }
+
+    /// The label's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 }
 

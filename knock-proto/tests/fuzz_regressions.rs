@@ -15,3 +15,8 @@ fn sequence_and_flags_inputs_pass() {
 fn one_time_inputs_pass() {
     inputs::replay("one_time", proto_checks::one_time);
 }
+
+#[test]
+fn knock_uri_inputs_pass() {
+    inputs::replay("knock_uri", proto_checks::knock_uri);
+}

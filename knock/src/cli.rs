@@ -26,7 +26,8 @@ use clap::Parser;
                       knock [OPTIONS] --secret-file <FILE> --door <LABEL> <HOST>\n       \
                       knock --sequence-only [--at <UNIX_SECONDS>] --secret-file <FILE> --door <LABEL>\n       \
                       knock [OPTIONS] <PROFILE>\n       \
-                      knock [OPTIONS] --proxy <PORT> <HOST|PROFILE> [PORT[:PROTO]]...",
+                      knock [OPTIONS] --proxy <PORT> <HOST|PROFILE> [PORT[:PROTO]]...\n       \
+                      knock --import <URI> [--profile <NAME>] [--force] [--config <FILE>]",
     after_help = "PORT is a number from 1 to 65535 or a service name such as ssh; \
                   PROTO is tcp or udp in any case.\n\n\
                   With --secret-file, the sequence is derived from the secret, the door's label \
@@ -160,13 +161,32 @@ pub struct Cli {
     #[arg(long = "at", value_name = "UNIX_SECONDS", requires = "sequence_only")]
     pub at: Option<u64>,
 
-    /// Read profiles from this TOML file instead of the default one
+    /// Save the rotating door of this knock URI (as knockd secret new prints it) as a secret
+    /// file and a profile, then exit; `knock NAME` knocks it
+    #[arg(
+        long = "import",
+        value_name = "URI",
+        conflicts_with_all = ["host", "ports", "one_time_file", "secret_file", "sequence_only",
+                              "door", "step", "range", "length", "protocol", "udp", "delay",
+                              "ipv4", "ipv6", "flags", "verify", "retries", "verify_timeout"]
+    )]
+    pub import: Option<String>,
+
+    /// With --import: the profile's name [default: the door's]
+    #[arg(long = "profile", value_name = "NAME", requires = "import")]
+    pub profile: Option<String>,
+
+    /// With --import: replace a profile or secret file of that name
+    #[arg(long = "force", requires = "import")]
+    pub force: bool,
+
+    /// Read profiles from this TOML file instead of the default one (--import writes there)
     #[arg(long = "config", value_name = "FILE", conflicts_with_all = ["ports", "one_time_file"])]
     pub config: Option<PathBuf>,
 
     /// Host name or address to knock on; alone, the name of a profile (or a
     /// profile's host)
-    #[arg(value_name = "HOST", required_unless_present = "sequence_only")]
+    #[arg(value_name = "HOST", required_unless_present_any = ["sequence_only", "import"])]
     pub host: Option<String>,
 
     /// Ports to hit, in order, each optionally followed by :tcp or :udp

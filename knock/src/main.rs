@@ -4,10 +4,12 @@ mod cli;
 mod error;
 mod exposed;
 mod hit;
+mod import;
 mod knocker;
 mod one_time;
 mod plan;
 mod profile;
+mod profile_edit;
 mod proxy;
 mod raw;
 mod rotating;
@@ -33,6 +35,21 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage(&e),
     };
+    if let Some(uri) = &cli.import {
+        let import = import::Import {
+            uri,
+            profile: cli.profile.as_deref(),
+            config: cli.config.as_deref(),
+            force: cli.force,
+        };
+        return match import::run(&import) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let done = Request::from_cli(cli).and_then(|request| match request {
         Request::Knock(plan) => knocker::run(&plan),
         Request::PrintSequence { door, at } => {

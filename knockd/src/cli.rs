@@ -1,6 +1,7 @@
 //! knockd's command line: knockd 0.8's options, plus `--check`, tuning flags
-//! and the operator's subcommands (`status`, `close`), which talk to a
-//! running daemon through its control socket.
+//! and the operator's subcommands: `status` and `close`, which talk to a
+//! running daemon through its control socket, and `secret new` and `secret
+//! show`, which provision a rotating door.
 //!
 //! This module has no dependencies on the rest of the crate so that a build
 //! script can include it to generate the man page's option list and shell
@@ -136,9 +137,44 @@ pub struct Args {
     #[arg(long = "control-socket", value_name = "PATH", global = true)]
     pub control_socket: Option<PathBuf>,
 
-    /// A request to the running daemon instead of running one.
+    /// A request to the running daemon, or a secret to make, instead of running one.
     #[command(subcommand)]
-    pub command: Option<Request>,
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// `status` and `close`.
+    #[command(flatten)]
+    Request(Request),
+    /// Make or show a rotating door's secret, for knockd.conf and the clients (no daemon needed)
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+/// `knockd secret new` and `knockd secret show`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SecretCommand {
+    /// Write a new random secret to FILE (mode 0600, never over an existing file) and print the
+    /// door's knockd.conf lines, the client's profile and the knock URI
+    New(NewSecret),
+    /// Print the knock URI and the current step's sequence of the door (of the -c configuration)
+    /// whose Rotating_Secret is FILE (root only: it reads the secret)
+    Show {
+        /// The secret file, as a door's Rotating_Secret names it
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The door, when several doors use FILE
+        #[arg(long = "door", value_name = "NAME")]
+        door: Option<OsString>,
+        /// The name or address clients knock on, for the URI [default: this host's name]
+        #[arg(long = "host", value_name = "HOST", value_hint = clap::ValueHint::Hostname)]
+        host: Option<String>,
+        /// Also print the knock URI as a QR code
+        #[arg(long = "qr")]
+        qr: bool,
+    },
 }
 
 /// The subcommands: requests to a running knockd over its control socket.
@@ -168,4 +204,34 @@ pub enum Request {
         #[arg(long = "all", conflicts_with_all = ["door", "source"])]
         all: bool,
     },
+}
+
+/// What `knockd secret new` makes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NewSecret {
+    /// The secret file to create
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The door's name, its section in knockd.conf [default: FILE's name without extension]
+    #[arg(long = "door", value_name = "NAME")]
+    pub door: Option<OsString>,
+    /// Seconds per step (Rotating_Step)
+    #[arg(long = "step", value_name = "S", default_value_t = 30)]
+    pub step: u64,
+    /// The ports to draw from (Rotating_Range)
+    #[arg(long = "range", value_name = "LO-HI", default_value = "1024-65535")]
+    pub range: String,
+    /// Knocks per sequence (Rotating_Length)
+    #[arg(long = "length", value_name = "N", default_value_t = 4)]
+    pub length: usize,
+    /// The knocks' protocol (Rotating_Protocol)
+    #[arg(long = "protocol", value_name = "PROTO", default_value = "tcp",
+          value_parser = clap::builder::PossibleValuesParser::new(["tcp", "udp", "mixed"]))]
+    pub protocol: String,
+    /// The name or address clients knock on, for the URI and profile [default: this host's name]
+    #[arg(long = "host", value_name = "HOST", value_hint = clap::ValueHint::Hostname)]
+    pub host: Option<String>,
+    /// Also print the knock URI as a QR code, for a phone
+    #[arg(long = "qr")]
+    pub qr: bool,
 }

@@ -29,6 +29,7 @@ mod notify;
 mod opener;
 mod privsep;
 mod resolver;
+mod secret;
 mod server;
 mod setup;
 mod signals;
@@ -49,8 +50,10 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(e) => return usage(&e),
     };
-    if let Some(request) = &args.command {
-        return control::client::run(&args, request);
+    match &args.command {
+        Some(cli::Command::Request(request)) => return control::client::run(&args, request),
+        Some(cli::Command::Secret(command)) => return secret::run(&args, command),
+        None => {}
     }
     if args.close_all {
         return close_all::run(&args);
