@@ -168,7 +168,7 @@ pub struct Cli {
         value_name = "URI",
         conflicts_with_all = ["host", "ports", "one_time_file", "secret_file", "sequence_only",
                               "door", "step", "range", "length", "protocol", "udp", "delay",
-                              "ipv4", "ipv6", "flags", "verify", "retries", "verify_timeout"]
+                              "ipv4", "ipv6", "flags", "verify", "retries", "verify_timeout", "proxy"]
     )]
     pub import: Option<String>,
 
