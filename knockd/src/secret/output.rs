@@ -57,7 +57,8 @@ pub fn print_new(
             out,
             "\n# The client's profile, in ~/.config/knock/config.toml (on Windows \
              %APPDATA%\\knock\\config.toml),\n# with the secret file copied beside it as \
-             {key_file} (mode 0600); then: knock {name}\n{profile}"
+             {key_file} (mode 0600); then: knock {}\n{profile}",
+            shell_word(&name)
         )?,
         None => writeln!(
             out,
@@ -84,4 +85,27 @@ pub fn print_uri(out: &mut impl Write, uri: &KnockUri, qr: bool) -> io::Result<(
         write!(out, "{code}")?;
     }
     Ok(())
+}
+
+/// `name` as one word for a POSIX shell: as it is when plain, else in
+/// single quotes (a door called `open SSH` is knocked as `knock 'open SSH'`).
+fn shell_word(name: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._-+:@%/".contains(c);
+    if !name.is_empty() && name.chars().all(plain) {
+        name.to_owned()
+    } else {
+        format!("'{}'", name.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn profile_names_are_quoted_for_the_shell_only_when_they_need_it() {
+        assert_eq!(shell_word("openSSH"), "openSSH");
+        assert_eq!(shell_word("open SSH"), "'open SSH'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+    }
 }
