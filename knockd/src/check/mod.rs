@@ -99,7 +99,9 @@ fn print_door(d: &RuntimeDoor) {
                     println!("  target: {target}");
                 }
             }
-            Setting::Command(_, command) => println!("  {name}: {command}"),
+            Setting::Command(_, command) | Setting::NftSet(command) => {
+                println!("  {name}: {command}")
+            }
             Setting::CmdTimeout(timeout) => {
                 if door.has_stop_command() {
                     println!("  {name}: {}", seconds(timeout));

@@ -65,6 +65,9 @@ pub struct Options {
     /// `Privsep`: whether knockd splits into a root opener and an
     /// unprivileged watcher (the default); `--no-privsep` turns it off too.
     pub privsep: Option<bool>,
+    /// `Nft_Table`: the table that holds the `Nft_Set` doors' sets (when
+    /// no door has one, nothing; when unset, `inet knockd`).
+    pub nft_table: Option<crate::nft::Table>,
     /// `Allow_From` and `Deny_From` of `[options]`: the lists of every door
     /// that sets none of its own (already applied to [`Config::doors`]).
     pub(crate) sources: SourceFilter,
@@ -164,6 +167,10 @@ pub struct Door {
     /// connection-opening TCP segment or UDP datagram from it to this host
     /// breaks the attempt, so that a port sweep cannot open the door.
     pub strict: bool,
+    /// `Nft_Set`: the door opens by adding the knocker to the kernel sets
+    /// `<name>_v4` and `<name>_v6` of `Nft_Table`, for `Cmd_Timeout`
+    /// (alias `Open_For`), instead of running commands.
+    pub nft_set: Option<String>,
 }
 
 impl Door {
@@ -186,7 +193,28 @@ impl Door {
             sources: SourceFilter::default(),
             allow_repeats: false,
             strict: false,
+            nft_set: None,
         }
+    }
+
+    /// Why this door cannot be an `Nft_Set` door, if it is one and cannot:
+    /// it also has commands, its time open is zero, or the system has no
+    /// nftables. Both readers disable such a door.
+    pub fn nft_problem(&self) -> Option<String> {
+        self.nft_set.as_ref()?;
+        let problem = if !cfg!(target_os = "linux") {
+            "Nft_Set needs Linux's nftables, which this system does not have: \
+             open the door with Start_Command instead"
+        } else if self.commands().iter().any(|(_, command)| command.is_some()) {
+            "a door has either commands or Nft_Set, not both: remove the commands \
+             (the kernel closes an Nft_Set door) or the Nft_Set line"
+        } else if self.cmd_timeout.is_zero() {
+            "Open_For (Cmd_Timeout) is 0, but an Nft_Set door needs at least 1 second \
+             (an element without a timeout would never expire)"
+        } else {
+            return None;
+        };
+        Some(problem.to_owned())
     }
 
     /// The four command settings under the names 0.8 echoes them with
