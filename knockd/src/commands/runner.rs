@@ -131,6 +131,7 @@ impl CommandRunner {
                 door: stop.door.clone(),
                 source: stop.knocker.addr,
                 closes_in: stop.due.map(|due| due.saturating_duration_since(now)),
+                nft_set: None,
             })
             .collect();
         open.sort_by(|a, b| {

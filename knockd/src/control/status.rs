@@ -137,6 +137,11 @@ pub struct OpenStatus {
     pub source: IpAddr,
     /// Seconds until its stop command runs; `null` when only at shutdown.
     pub closes_in_seconds: Option<f64>,
+    /// For an `Nft_Set` door, the kernel set that holds the knocker
+    /// (`inet knockd ssh_v4`); `closes_in_seconds` is then the time the
+    /// kernel gives the element. Absent for other doors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nft_set: Option<String>,
 }
 
 /// One door's counters.
@@ -231,6 +236,7 @@ pub(super) mod tests {
             open: vec![OpenStatus {
                 source,
                 closes_in_seconds: Some(8.25),
+                nft_set: None,
             }],
             counters: DoorTotals {
                 knocks: DoorCounters {

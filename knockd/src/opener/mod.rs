@@ -9,6 +9,10 @@
 //! two halves are two processes and the requests cross a socket
 //! (`crate::privsep`); with `Privsep = no` the server holds the opener and
 //! calls it directly. Either way every opening takes this one path.
+//!
+//! An `Nft_Set` door opens by a netlink batch ([`crate::nft`]) instead of
+//! a command: the opener holds the netlink socket, so the watcher never
+//! needs `CAP_NET_ADMIN`, and the kernel, not the runner, closes it.
 
 mod checks;
 mod generations;
@@ -19,11 +23,16 @@ use std::time::Instant;
 
 use knock_proto::io_message;
 use knockd_core::doors::Loaded;
+use knockd_core::nft::Element;
 use knockd_core::privsep::WatcherRequest;
+use knockd_core::Door;
 
-use crate::commands::{CommandRunner, Opening};
+use crate::commands::{CommandRunner, OpenDoor, Opening};
 use crate::ledger::Entry;
-use crate::log::{DaemonMessage, KnockMessage, LogSettings, Logger, OpenCap, Source};
+use crate::log::{
+    ControlMessage, DaemonMessage, KnockMessage, LogSettings, Logger, OpenCap, Source,
+};
+use crate::nft::NftDoors;
 use crate::spent_steps::SpentSteps;
 use crate::step_windows;
 use checks::{Checks, Refusal};
@@ -45,6 +54,11 @@ pub struct Opener {
     pending: Vec<Entry>,
     /// The watcher's last count of knock attempts in progress.
     attempts: usize,
+    /// The kernel sets of `Nft_Set` doors.
+    nft: NftDoors,
+    /// Whether the `Nft_Set` doors' sets are to be checked (and created)
+    /// before the next request: at start and after each reload.
+    nft_unprepared: bool,
 }
 
 impl Opener {
@@ -60,7 +74,10 @@ impl Opener {
         pending: Vec<Entry>,
         loopback_capture: bool,
     ) -> Opener {
+        let nft = NftDoors::new(loaded.config.options.nft_table.as_ref());
         Opener {
+            nft,
+            nft_unprepared: true,
             generations: Generations::new(loaded),
             runner,
             spent,
@@ -100,6 +117,7 @@ impl Opener {
     pub fn reload(&mut self, loaded: Loaded, log: &LogSettings) -> Generation {
         let generation = self.generations.push(loaded);
         self.checks.forget_cooldowns();
+        self.nft_unprepared = true;
         Generation {
             generation,
             doors: without_commands(&self.generations.current().doors),
@@ -108,10 +126,27 @@ impl Opener {
         }
     }
 
-    /// The open doors and the commands' counters as of `now`.
-    pub fn report(&self, now: Instant) -> Report {
+    /// The open doors and the commands' counters as of `now`: the doors
+    /// the runner will close, and the elements the kernel holds in the
+    /// `Nft_Set` doors' sets now.
+    pub fn report(&mut self, now: Instant) -> Report {
+        let mut open = self.runner.open_door_list(now);
+        let current = &self.generations.current().doors;
+        for door in current.iter().map(|r| &r.door) {
+            for set in self.nft.sets(door) {
+                // An unreadable set shows nothing open: the opening
+                // logged why it did not open.
+                let elements = self.nft.elements(&set).unwrap_or_default();
+                open.extend(elements.into_iter().map(|e| OpenDoor {
+                    door: door.name.clone(),
+                    source: e.element.addr,
+                    closes_in: e.expires,
+                    nft_set: Some(format!("{} {}", set.table, set.name)),
+                }));
+            }
+        }
         Report {
-            open: self.runner.open_door_list(now),
+            open,
             stats: self.runner.stats(),
             door_stats: self.runner.door_stats(),
         }
@@ -127,6 +162,11 @@ impl Opener {
         log: &mut Logger,
         notices: &mut Vec<Notice>,
     ) {
+        if std::mem::take(&mut self.nft_unprepared) {
+            let current = self.generations.current();
+            let table = current.config.options.nft_table.as_ref();
+            self.nft.prepare(table, &current.doors, log);
+        }
         let refusal = match request {
             // The opener process's business: readiness, and captures, which
             // travel as descriptors (an opener in the server's process
@@ -145,10 +185,12 @@ impl Opener {
             } => self.spend(generation, door, step, log),
             WatcherRequest::Close { door, source } => {
                 self.runner.close_now(Some((&door, source)), now, log);
+                self.close_nft(Some((&door, source)), log);
                 None
             }
             WatcherRequest::CloseAll => {
                 self.runner.close_now(None, now, log);
+                self.close_nft(None, log);
                 None
             }
             WatcherRequest::Report => {
@@ -219,14 +261,22 @@ impl Opener {
         }
         let source = Source::with_host(addr, host.as_deref());
         let name = runtime.door.name.clone();
-        let cap = match self.runner.opening(&runtime.door, addr) {
+        let element = Element::host(addr);
+        let opening = match runtime.door.nft_set {
+            Some(_) => self.nft.opening(&runtime.door, &element),
+            None => self.runner.opening(&runtime.door, addr),
+        };
+        let cap = match opening {
             Opening::Open => None,
             Opening::Extend => {
                 log.emit(&KnockMessage::OpenSesameExtended {
                     source,
                     door: &name,
                 });
-                self.runner.extend(&runtime.door, addr, now, log);
+                match runtime.door.nft_set {
+                    Some(_) => self.nft.open(&runtime.door, source, element, true, log),
+                    None => self.runner.extend(&runtime.door, addr, now, log),
+                }
                 return None;
             }
             Opening::DoorFull { max } => Some(OpenCap::Door(max)),
@@ -245,7 +295,14 @@ impl Opener {
                 source,
                 door: &name,
             });
-            self.runner.open_door(&runtime.door, source, now, log);
+            open_door(
+                &mut self.runner,
+                &mut self.nft,
+                &runtime.door,
+                source,
+                now,
+                log,
+            );
             return None;
         };
         let consumed = file.consume();
@@ -256,7 +313,14 @@ impl Opener {
                     source,
                     door: &name,
                 });
-                self.runner.open_door(&runtime.door, source, now, log);
+                open_door(
+                    &mut self.runner,
+                    &mut self.nft,
+                    &runtime.door,
+                    source,
+                    now,
+                    log,
+                );
                 match &next {
                     Some(sequence) => log.emit(&KnockMessage::OneTimeNext {
                         door: &name,
@@ -276,6 +340,35 @@ impl Opener {
             sequences: file.clone(),
         });
         None
+    }
+
+    /// `knockd close`: deletes the kernel elements of `Nft_Set` doors, the
+    /// one of `door` for its knocker or, for `None`, all.
+    fn close_nft(&mut self, door: Option<(&str, IpAddr)>, log: &mut Logger) {
+        let current = &self.generations.current().doors;
+        let doors = current
+            .iter()
+            .map(|r| &r.door)
+            .filter(|d| d.nft_set.is_some());
+        for nft_door in doors.filter(|d| door.is_none_or(|(name, _)| d.name == name)) {
+            let closed = match door {
+                Some((_, addr)) => self.nft.close(nft_door, addr).map(|closed| {
+                    if closed {
+                        log.emit(&ControlMessage::ClosingOnRequest {
+                            source: Source::with_host(addr, None),
+                            door: &nft_door.name,
+                        });
+                    }
+                }),
+                None => self.nft.close_all(nft_door),
+            };
+            if let Err(e) = closed {
+                log.emit(&DaemonMessage::Error(&format_args!(
+                    "{}: cannot close: {e}",
+                    nft_door.name
+                )));
+            }
+        }
     }
 
     /// Rotating door `door` opened with the sequence of `step`: recorded in
@@ -310,5 +403,20 @@ impl Opener {
             )));
         }
         None
+    }
+}
+
+/// OPEN SESAME's action: `door`'s start command, or its kernel element.
+fn open_door(
+    runner: &mut CommandRunner,
+    nft: &mut NftDoors,
+    door: &Door,
+    source: Source<'_>,
+    now: Instant,
+    log: &mut Logger,
+) {
+    match door.nft_set {
+        Some(_) => nft.open(door, source, Element::host(source.addr), false, log),
+        None => runner.open_door(door, source, now, log),
     }
 }

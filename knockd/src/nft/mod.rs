@@ -1,0 +1,341 @@
+//! `Nft_Set` doors: the opener adds the knocker to a kernel set with a
+//! timeout, in one netlink batch, and the kernel removes it when the
+//! timeout runs out. Nothing is forked, no stop command waits in knockd,
+//! and the ledger has no entry for these doors: a knockd that dies, a lost
+//! ledger or a full disk cannot leave such a door open.
+//!
+//! A door `Nft_Set = ssh` uses the sets `ssh_v4` (`ipv4_addr`) and `ssh_v6`
+//! (`ipv6_addr`) of `Nft_Table` (`inet knockd` by default; an `ip` table
+//! holds only the first, an `ip6` table only the second). knockd creates
+//! the table and the sets when they are missing, at start, at reload and
+//! when an opening finds them gone, and never touches another table or
+//! set. The rule that lets the sets' addresses in is the administrator's
+//! (`ip saddr @ssh_v4 tcp dport 22 accept`); `--check` warns about a set
+//! that no rule of the table looks up.
+
+mod check;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use knockd_core::doors::RuntimeDoor;
+use knockd_core::nft::consts::{NFT_MSG_NEWSET, NFT_MSG_NEWSETELEM};
+use knockd_core::nft::reply::{self, OpenElement, SetInfo};
+use knockd_core::nft::request::{self, Batch};
+use knockd_core::nft::{Element, SetRef, Table};
+use knockd_core::Door;
+
+use crate::commands::Opening;
+use crate::log::{Logger, NftMessage, Source};
+use crate::sys::netlink::{Netlink, NetlinkError};
+
+pub use check::check;
+
+/// The kernel's `ENOENT`: the table or the set is missing.
+const ENOENT: i32 = 2;
+
+/// The opener's connection to the kernel's sets, and which doors' sets
+/// cannot be used.
+#[derive(Debug)]
+pub struct NftDoors {
+    /// Opened on first use, and again after a socket error.
+    socket: Option<Netlink>,
+    table: Table,
+    /// Doors whose set exists but is unfit (another key type, no
+    /// `flags timeout`), with why.
+    unusable: HashMap<String, String>,
+}
+
+impl NftDoors {
+    /// No connection yet; doors' sets go in `table` (`inet knockd` when None).
+    pub fn new(table: Option<&Table>) -> NftDoors {
+        NftDoors {
+            socket: None,
+            table: table.cloned().unwrap_or_else(Table::default_table),
+            unusable: HashMap::new(),
+        }
+    }
+
+    /// The sets of `door`: one per family its table holds.
+    pub fn sets(&self, door: &Door) -> Vec<SetRef> {
+        door_sets(&self.table, door)
+    }
+
+    /// At start and at each reload (with the reloaded `table`): makes sure
+    /// every `Nft_Set` door's table and sets exist, creating what is
+    /// missing, and logs each door whose set is unfit.
+    pub fn prepare(&mut self, table: Option<&Table>, doors: &[RuntimeDoor], log: &mut Logger) {
+        self.table = table.cloned().unwrap_or_else(Table::default_table);
+        self.unusable.clear();
+        for runtime in doors.iter().filter(|r| r.door.nft_set.is_some()) {
+            let door = &runtime.door;
+            for set in self.sets(door) {
+                if let Err(why) = self.ensure(&set, log) {
+                    log.emit(&NftMessage::DoorUnusable {
+                        door: &door.name,
+                        why: &why,
+                    });
+                    self.unusable.insert(door.name.clone(), why);
+                }
+            }
+        }
+    }
+
+    /// Creates `set` (and its table) if missing; an error if it exists
+    /// but cannot hold the door's elements, or the kernel refuses.
+    fn ensure(&mut self, set: &SetRef, log: &mut Logger) -> Result<(), String> {
+        match self.set_info(set) {
+            Ok(info) => return info.unfit_for(set).map_or(Ok(()), Err),
+            Err(NetlinkError::Kernel { errno: ENOENT, .. }) => {}
+            Err(e) => {
+                return Err(format!(
+                    "cannot read set {set_name}: {e}",
+                    set_name = set.name
+                ))
+            }
+        }
+        let socket = self.socket().map_err(|e| e.to_string())?;
+        let mut batch = Batch::new(socket.next_seq(4));
+        batch.new_table(&set.table);
+        batch.new_set(set, 1);
+        let created = socket.transact(&batch.finish(), |_, _| Ok(()));
+        self.keep_socket(&created);
+        created.map_err(|e| {
+            format!(
+                "cannot create `{}` in table {}: {e}",
+                set.declaration(),
+                set.table
+            )
+        })?;
+        let name = format!("{} {}", set.table, set.name);
+        log.emit(&NftMessage::SetCreated { set: &name });
+        Ok(())
+    }
+
+    /// The kernel's description of `set`.
+    fn set_info(&mut self, set: &SetRef) -> Result<SetInfo, NetlinkError> {
+        let socket = self.socket()?;
+        let mut info = None;
+        let get = request::get_set(socket.next_seq(1), set);
+        let result = socket.transact(&get, |cmd, attrs| {
+            if cmd == NFT_MSG_NEWSET {
+                info = Some(SetInfo::parse(attrs)?);
+            }
+            Ok(())
+        });
+        self.keep_socket(&result);
+        result?;
+        info.ok_or(NetlinkError::Kernel {
+            errno: ENOENT,
+            index: 0,
+        })
+    }
+
+    /// The elements of `set` as the kernel holds them now.
+    pub fn elements(&mut self, set: &SetRef) -> Result<Vec<OpenElement>, NetlinkError> {
+        let socket = self.socket()?;
+        let mut live = Vec::new();
+        let dump = request::dump_elements(socket.next_seq(1), set);
+        let result = socket.transact(&dump, |cmd, attrs| {
+            if cmd == NFT_MSG_NEWSETELEM {
+                live.extend(reply::elements(attrs)?);
+            }
+            Ok(())
+        });
+        self.keep_socket(&result);
+        result.map(|()| reply::open_elements(live))
+    }
+
+    /// Whether the door may open for `element`, by what the kernel holds:
+    /// [`Opening::Extend`] when it is open for it already and refreshes,
+    /// [`Opening::DoorFull`] when `Max_Open` elements are live.
+    pub fn opening(&mut self, door: &Door, element: &Element) -> Opening {
+        let mut live = Vec::new();
+        for set in self.sets(door) {
+            // A set that cannot be read opens nothing either: the opening
+            // itself reports why.
+            live.extend(self.elements(&set).unwrap_or_default());
+        }
+        if live.iter().any(|e| e.element == *element) {
+            return if door.refresh {
+                Opening::Extend
+            } else {
+                Opening::Open
+            };
+        }
+        match door.max_open {
+            Some(max) if live.len() >= max => Opening::DoorFull { max },
+            _ => Opening::Open,
+        }
+    }
+
+    /// Adds `element` to the door's set for `door.cmd_timeout`, in one
+    /// batch; with `rearm`, the same batch deletes it first so that its
+    /// timeout starts again (a zero-cost add before the delete keeps the
+    /// batch valid if the element has just expired). A missing set is
+    /// created and the batch tried once more. Logs the outcome.
+    pub fn open(
+        &mut self,
+        door: &Door,
+        source: Source<'_>,
+        element: Element,
+        rearm: bool,
+        log: &mut Logger,
+    ) {
+        let outcome = self.try_open(door, element, rearm, log);
+        let seconds = door.cmd_timeout.as_secs();
+        match outcome {
+            Ok(set) => {
+                let set = format!("{} {}", set.table, set.name);
+                let (door, set) = (door.name.as_str(), &set);
+                log.emit(&match rearm {
+                    true => NftMessage::Rearmed {
+                        source,
+                        door,
+                        set,
+                        seconds,
+                    },
+                    false => NftMessage::Added {
+                        source,
+                        door,
+                        set,
+                        seconds,
+                    },
+                });
+            }
+            Err(why) => log.emit(&NftMessage::OpenFailed {
+                source,
+                door: &door.name,
+                why: &why,
+            }),
+        }
+    }
+
+    fn try_open(
+        &mut self,
+        door: &Door,
+        element: Element,
+        rearm: bool,
+        log: &mut Logger,
+    ) -> Result<SetRef, String> {
+        if let Some(why) = self.unusable.get(&door.name) {
+            return Err(why.clone());
+        }
+        let Some(set) = self.set_for(door, &element) else {
+            return Err(format!(
+                "table {} holds no set for {} addresses (use an inet table)",
+                self.table,
+                if element.addr.is_ipv6() {
+                    "IPv6"
+                } else {
+                    "IPv4"
+                }
+            ));
+        };
+        let mut result = self.add(&set, &element, door.cmd_timeout, rearm);
+        if let Err(NetlinkError::Kernel { errno: ENOENT, .. }) = result {
+            self.ensure(&set, log)?;
+            result = self.add(&set, &element, door.cmd_timeout, rearm);
+        }
+        match result {
+            Ok(()) => Ok(set),
+            Err(e) => Err(format!(
+                "{e} (adding {element} to set {} of table {}; `knockd --check` tells what is wrong)",
+                set.name, set.table
+            )),
+        }
+    }
+
+    fn add(
+        &mut self,
+        set: &SetRef,
+        element: &Element,
+        timeout: Duration,
+        rearm: bool,
+    ) -> Result<(), NetlinkError> {
+        let socket = self.socket()?;
+        let mut batch = Batch::new(socket.next_seq(5));
+        batch.add_element(set, element, timeout);
+        if rearm {
+            batch.delete_element(set, element);
+            batch.add_element(set, element, timeout);
+        }
+        let result = socket.transact(&batch.finish(), |_, _| Ok(()));
+        self.keep_socket(&result);
+        result
+    }
+
+    /// Deletes the door's element for `addr` (a single address, or a
+    /// network it starts); true if there was one.
+    pub fn close(&mut self, door: &Door, addr: IpAddr) -> Result<bool, NetlinkError> {
+        let mut closed = false;
+        for set in self
+            .sets(door)
+            .into_iter()
+            .filter(|s| s.ipv6 == addr.is_ipv6())
+        {
+            let found = self.elements(&set)?;
+            for open in found.iter().filter(|o| o.element.addr == addr) {
+                let socket = self.socket()?;
+                let mut batch = Batch::new(socket.next_seq(3));
+                batch.delete_element(&set, &open.element);
+                let result = socket.transact(&batch.finish(), |_, _| Ok(()));
+                self.keep_socket(&result);
+                result?;
+                closed = true;
+            }
+        }
+        Ok(closed)
+    }
+
+    /// Deletes every element of the door's sets.
+    pub fn close_all(&mut self, door: &Door) -> Result<(), NetlinkError> {
+        for set in self.sets(door) {
+            let socket = self.socket()?;
+            let mut batch = Batch::new(socket.next_seq(3));
+            batch.flush_set(&set);
+            let result = socket.transact(&batch.finish(), |_, _| Ok(()));
+            self.keep_socket(&result);
+            result?;
+        }
+        Ok(())
+    }
+
+    /// The set of `door` that takes `element`'s family, if its table holds one.
+    fn set_for(&self, door: &Door, element: &Element) -> Option<SetRef> {
+        let ipv6 = element.addr.is_ipv6();
+        self.sets(door).into_iter().find(|s| s.ipv6 == ipv6)
+    }
+
+    fn socket(&mut self) -> Result<&mut Netlink, NetlinkError> {
+        if self.socket.is_none() {
+            self.socket = Some(Netlink::open().map_err(NetlinkError::Io)?);
+        }
+        self.socket
+            .as_mut()
+            .ok_or_else(|| NetlinkError::Io(std::io::Error::other("no netlink socket")))
+    }
+
+    /// After a socket error the socket may hold a half-read answer:
+    /// the next request opens a fresh one.
+    fn keep_socket<T>(&mut self, result: &Result<T, NetlinkError>) {
+        if let Err(NetlinkError::Io(_) | NetlinkError::Parse(_)) = result {
+            self.socket = None;
+        }
+    }
+}
+
+/// The sets of `door` in `table`: `<Nft_Set>_v4` and `<Nft_Set>_v6`, those
+/// the table's family holds. Prefix doors (`interval`) come with the
+/// per-door prefix settings.
+pub fn door_sets(table: &Table, door: &Door) -> Vec<SetRef> {
+    let Some(base) = door.nft_set.as_deref() else {
+        return Vec::new();
+    };
+    [false, true]
+        .into_iter()
+        .filter(|&ipv6| table.family.holds(ipv6))
+        .map(|ipv6| SetRef::new(table, base, ipv6, false))
+        .collect()
+}
