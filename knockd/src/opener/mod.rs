@@ -57,7 +57,7 @@ pub struct Opener {
     /// The kernel sets of `Nft_Set` doors.
     nft: NftDoors,
     /// Whether the `Nft_Set` doors' sets are to be checked (and created)
-    /// before the next request: at start and after each reload.
+    /// before the next request: after a reload (at start, [`Opener::recover`] does it).
     nft_unprepared: bool,
 }
 
@@ -77,7 +77,7 @@ impl Opener {
         let nft = NftDoors::new(loaded.config.options.nft_table.as_ref());
         Opener {
             nft,
-            nft_unprepared: true,
+            nft_unprepared: false,
             generations: Generations::new(loaded),
             runner,
             spent,
@@ -109,6 +109,7 @@ impl Opener {
         let pending = std::mem::take(&mut self.pending);
         let wall = std::time::SystemTime::now();
         self.runner.recover(pending, Instant::now(), wall, log);
+        self.prepare_nft(log);
     }
 
     /// A reloaded configuration, logged with `log`'s settings, becomes the
@@ -162,10 +163,8 @@ impl Opener {
         log: &mut Logger,
         notices: &mut Vec<Notice>,
     ) {
-        if std::mem::take(&mut self.nft_unprepared) {
-            let current = self.generations.current();
-            let table = current.config.options.nft_table.as_ref();
-            self.nft.prepare(table, &current.doors, log);
+        if self.nft_unprepared {
+            self.prepare_nft(log);
         }
         let refusal = match request {
             // The opener process's business: readiness, and captures, which
@@ -340,6 +339,14 @@ impl Opener {
             sequences: file.clone(),
         });
         None
+    }
+
+    /// Checks (and creates) the `Nft_Set` doors' sets of the running configuration.
+    fn prepare_nft(&mut self, log: &mut Logger) {
+        self.nft_unprepared = false;
+        let current = self.generations.current();
+        let table = current.config.options.nft_table.as_ref();
+        self.nft.prepare(table, &current.doors, log);
     }
 
     /// `knockd close`: deletes the kernel elements of `Nft_Set` doors, the
