@@ -14,6 +14,8 @@
 //! that no rule of the table looks up.
 
 mod check;
+#[cfg(all(test, target_os = "linux"))]
+mod kernel_tests;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -275,18 +277,24 @@ impl NftDoors {
             .into_iter()
             .filter(|s| s.ipv6 == addr.is_ipv6())
         {
-            let found = self.elements(&set)?;
-            for open in found.iter().filter(|o| o.element.addr == addr) {
-                let socket = self.socket()?;
-                let mut batch = Batch::new(socket.next_seq(3));
-                batch.delete_element(&set, &open.element);
-                let result = socket.transact(&batch.finish(), |_, _| Ok(()));
-                self.keep_socket(&result);
-                result?;
-                closed = true;
-            }
+            closed |= self.close_in(&set, addr)?;
         }
         Ok(closed)
+    }
+
+    /// Deletes the element of `set` that is `addr` or a network starting
+    /// there; true if there was one.
+    fn close_in(&mut self, set: &SetRef, addr: IpAddr) -> Result<bool, NetlinkError> {
+        let found = self.elements(set)?;
+        let Some(open) = found.iter().find(|o| o.element.addr == addr) else {
+            return Ok(false);
+        };
+        let socket = self.socket()?;
+        let mut batch = Batch::new(socket.next_seq(3));
+        batch.delete_element(set, &open.element);
+        let result = socket.transact(&batch.finish(), |_, _| Ok(()));
+        self.keep_socket(&result);
+        result.map(|()| true)
     }
 
     /// Deletes every element of the door's sets.
