@@ -14,6 +14,8 @@
 //! | `knockd status --json`                       | the kernel's element and time left                      |
 //! | `knockd close DOOR IP`                       | the element is deleted                                  |
 //! | `knockd --check`                             | would create the sets; warns that no rule looks one up  |
+//! | SIGHUP with a second `Nft_Set` door          | its sets are created; the first door's element stays    |
+//! | `--no-privsep`                               | the one process opens the door the same way             |
 
 use std::path::Path;
 use std::process::Command;
@@ -298,4 +300,52 @@ fn check_says_it_would_create_the_sets_and_warns_about_an_unreferenced_one() {
     assert!(!nft_in(&net, &["list", "table", "inet", "knockd"])
         .status
         .success());
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and nft: run as root with --ignored"]
+fn a_reload_creates_new_sets_and_keeps_open_elements() {
+    require_tools(&["nft"]);
+    let rig = Rig::start(
+        &Pair::ours(),
+        Scratch::new(),
+        &config(&[nft_door(30, &[])]),
+        &[],
+    );
+    wait_for_set(&rig, "ssh_v4");
+    let client = knock_v4(&rig);
+    let web = "[web]\n    sequence = 9100,9200\n    nft_set = web\n    open_for = 30\n\n";
+    std::fs::write(
+        rig.config_path(),
+        config(&[nft_door(30, &[]), web.to_owned()]),
+    )
+    .unwrap();
+    rig.daemon.signal(Signal::SIGHUP);
+    assert!(wait_for_set(&rig, "web_v4").contains("flags timeout"));
+    assert!(
+        holds(&rig, "ssh_v4", &client),
+        "{}",
+        set_text(&rig, "ssh_v4")
+    );
+    rig.knock(&[&rig.server_v4(), "9100", "9200"]);
+    wait_until(WAIT, || holds(&rig, "web_v4", &client).then_some(()))
+        .unwrap_or_else(|| panic!("not added after the reload: {}", rig.daemon.log()));
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and nft: run as root with --ignored"]
+fn one_process_without_privilege_separation_opens_it_too() {
+    require_tools(&["nft"]);
+    let doors = [nft_door(30, &[])];
+    let rig = Rig::start(
+        &Pair::ours(),
+        Scratch::new(),
+        &config(&doors),
+        &["--no-privsep"],
+    );
+    wait_for_set(&rig, "ssh_v4");
+    let client = knock_v4(&rig);
+    rig.daemon.expect_log(&format!(
+        "{client}: ssh: added to nft set inet knockd ssh_v4 for 30 s"
+    ));
 }

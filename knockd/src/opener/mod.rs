@@ -56,9 +56,6 @@ pub struct Opener {
     attempts: usize,
     /// The kernel sets of `Nft_Set` doors.
     nft: NftDoors,
-    /// Whether the `Nft_Set` doors' sets are to be checked (and created)
-    /// before the next request: after a reload (at start, [`Opener::recover`] does it).
-    nft_unprepared: bool,
 }
 
 impl Opener {
@@ -77,7 +74,6 @@ impl Opener {
         let nft = NftDoors::new(loaded.config.options.nft_table.as_ref());
         Opener {
             nft,
-            nft_unprepared: false,
             generations: Generations::new(loaded),
             runner,
             spent,
@@ -112,18 +108,24 @@ impl Opener {
         self.prepare_nft(log);
     }
 
-    /// A reloaded configuration, logged with `log`'s settings, becomes the
-    /// next generation; returns it as the watcher runs it. Doors already
-    /// open keep their stop commands (the runner holds its own copy).
-    pub fn reload(&mut self, loaded: Loaded, log: &LogSettings) -> Generation {
+    /// A reloaded configuration, logged with `settings` (to `log`), becomes
+    /// the next generation; returns it as the watcher runs it. Doors already
+    /// open keep their stop commands (the runner holds its own copy), and
+    /// the `Nft_Set` doors' sets are checked and created as at start.
+    pub fn reload(
+        &mut self,
+        loaded: Loaded,
+        settings: &LogSettings,
+        log: &mut Logger,
+    ) -> Generation {
         let generation = self.generations.push(loaded);
         self.checks.forget_cooldowns();
-        self.nft_unprepared = true;
+        self.prepare_nft(log);
         Generation {
             generation,
             doors: without_commands(&self.generations.current().doors),
-            log_format: log.format,
-            use_syslog: log.use_syslog,
+            log_format: settings.format,
+            use_syslog: settings.use_syslog,
         }
     }
 
@@ -163,9 +165,6 @@ impl Opener {
         log: &mut Logger,
         notices: &mut Vec<Notice>,
     ) {
-        if self.nft_unprepared {
-            self.prepare_nft(log);
-        }
         let refusal = match request {
             // The opener process's business: readiness, and captures, which
             // travel as descriptors (an opener in the server's process
@@ -343,7 +342,6 @@ impl Opener {
 
     /// Checks (and creates) the `Nft_Set` doors' sets of the running configuration.
     fn prepare_nft(&mut self, log: &mut Logger) {
-        self.nft_unprepared = false;
         let current = self.generations.current();
         let table = current.config.options.nft_table.as_ref();
         self.nft.prepare(table, &current.doors, log);
