@@ -16,6 +16,7 @@
 //! | `knockd --check`                             | would create the sets; warns that no rule looks one up  |
 //! | SIGHUP with a second `Nft_Set` door          | its sets are created; the first door's element stays    |
 //! | `--no-privsep`                               | the one process opens the door the same way             |
+//! | `Max_Open = 1`, a second knocker             | refused: the kernel holds one element of the door       |
 
 use std::path::Path;
 use std::process::Command;
@@ -348,4 +349,20 @@ fn one_process_without_privilege_separation_opens_it_too() {
     rig.daemon.expect_log(&format!(
         "{client}: ssh: added to nft set inet knockd ssh_v4 for 30 s"
     ));
+}
+
+#[test]
+#[ignore = "needs root, network namespaces and nft: run as root with --ignored"]
+fn max_open_counts_the_elements_the_kernel_holds() {
+    require_tools(&["nft"]);
+    let doors = [nft_door(30, &["max_open = 1"])];
+    let rig = Rig::start(&Pair::ours(), Scratch::new(), &config(&doors), &[]);
+    wait_for_set(&rig, "ssh_v4");
+    knock_v4(&rig);
+    rig.knock(&["-6", &rig.server_v6(), "7000", "8000"]);
+    let second = rig.net.client_v6();
+    rig.daemon.expect_log(&format!(
+        "{second}: ssh: OPEN SESAME refused: the door is open for 1 knocker(s) already (Max_Open)"
+    ));
+    assert!(!set_text(&rig, "ssh_v6").contains(&second.to_string()));
 }

@@ -151,8 +151,13 @@ impl NftDoors {
 
     /// Whether the door may open for `element`, by what the kernel holds:
     /// [`Opening::Extend`] when it is open for it already and refreshes,
-    /// [`Opening::DoorFull`] when `Max_Open` elements are live.
+    /// [`Opening::DoorFull`] when `Max_Open` elements are live. A door with
+    /// neither `Refresh` nor `Max_Open` needs no look: adding an element
+    /// that is there already leaves it as it is.
     pub fn opening(&mut self, door: &Door, element: &Element) -> Opening {
+        if !door.refresh && door.max_open.is_none() {
+            return Opening::Open;
+        }
         let mut live = Vec::new();
         for set in self.sets(door) {
             // A set that cannot be read opens nothing either: the opening

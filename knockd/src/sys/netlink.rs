@@ -6,7 +6,6 @@
 use std::io;
 
 use knockd_core::nft::attrs::ParseError;
-use knockd_core::nft::reply::{Replies, Reply};
 use knockd_core::nft::request::Request;
 
 /// What went wrong with one request.
@@ -22,7 +21,9 @@ pub enum NetlinkError {
         /// Which message it answers.
         index: u32,
     },
-    /// The kernel's answer could not be read.
+    /// The kernel's answer could not be read. (Only a socket reads
+    /// answers, and there is none where there is no nftables.)
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Parse(ParseError),
 }
 
@@ -52,6 +53,7 @@ mod linux {
     use std::os::fd::{AsRawFd, OwnedFd};
     use std::time::Duration;
 
+    use knockd_core::nft::reply::{Replies, Reply};
     use nix::sys::socket::{
         connect, recv, send, setsockopt, socket, sockopt, AddressFamily, MsgFlags, NetlinkAddr,
         SockFlag, SockProtocol, SockType,
