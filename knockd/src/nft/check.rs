@@ -10,7 +10,9 @@ use knockd_core::nft::request::{self, Batch};
 use knockd_core::nft::{SetRef, Table};
 use knockd_core::Door;
 
-use super::{NftDoors, ENOENT};
+use libc::ENOENT;
+
+use super::NftDoors;
 use crate::sys::netlink::NetlinkError;
 
 /// What `--check` found about the doors' sets.

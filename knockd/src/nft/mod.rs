@@ -27,15 +27,13 @@ use knockd_core::nft::reply::{self, OpenElement, SetInfo};
 use knockd_core::nft::request::{self, Batch};
 use knockd_core::nft::{Element, SetRef, Table};
 use knockd_core::Door;
+use libc::ENOENT;
 
 use crate::commands::Opening;
 use crate::log::{Logger, NftMessage, Source};
 use crate::sys::netlink::{Netlink, NetlinkError};
 
 pub use check::check;
-
-/// The kernel's `ENOENT`: the table or the set is missing.
-const ENOENT: i32 = 2;
 
 /// The opener's connection to the kernel's sets, and which doors' sets
 /// cannot be used.
@@ -110,8 +108,7 @@ impl NftDoors {
                 set.table
             )
         })?;
-        let name = format!("{} {}", set.table, set.name);
-        log.emit(&NftMessage::SetCreated { set: &name });
+        log.emit(&NftMessage::SetCreated { set });
         Ok(())
     }
 
@@ -194,7 +191,6 @@ impl NftDoors {
         let seconds = door.cmd_timeout.as_secs();
         match outcome {
             Ok(set) => {
-                let set = format!("{} {}", set.table, set.name);
                 let (door, set) = (door.name.as_str(), &set);
                 log.emit(&match rearm {
                     true => NftMessage::Rearmed {

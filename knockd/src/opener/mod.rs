@@ -144,7 +144,7 @@ impl Opener {
                     door: door.name.clone(),
                     source: e.element.addr,
                     closes_in: e.expires,
-                    nft_set: Some(format!("{} {}", set.table, set.name)),
+                    nft_set: Some(set.to_string()),
                 }));
             }
         }

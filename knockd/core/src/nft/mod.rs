@@ -313,6 +313,14 @@ impl SetRef {
     }
 }
 
+/// `inet knockd ssh_v4`: the family, table and name, as logs and the
+/// status show a set.
+impl std::fmt::Display for SetRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.table, self.name)
+    }
+}
+
 /// An address or a network: what a door opens for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Element {
@@ -428,6 +436,7 @@ mod tests {
         assert!(valid_set_name(&"a".repeat(252)));
         let set = SetRef::new(&Table::default_table(), "ssh", true, false);
         assert_eq!(set.name, "ssh_v6");
+        assert_eq!(set.to_string(), "inet knockd ssh_v6");
         assert_eq!(
             set.declaration(),
             "set ssh_v6 { type ipv6_addr; flags timeout; }"
