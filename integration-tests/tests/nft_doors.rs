@@ -10,7 +10,7 @@
 //! | knockd SIGKILLed                             | the kernel drops the element all the same               |
 //! | `Refresh = yes`, knocked again               | one batch re-arms the element: it outlives the first    |
 //! | IPv6 knocker                                 | the element goes in `<set>_v6`                          |
-//! | a set of another type already there          | the door is refused with the reason; nothing is added   |
+//! | a set of another type already there          | refused with the reason; once the set is gone, it opens |
 //! | `knockd status --json`                       | the kernel's element and time left                      |
 //! | `knockd close DOOR IP`                       | the element is deleted                                  |
 //! | `knockd --check`                             | would create the sets; warns that no rule looks one up  |
@@ -234,6 +234,12 @@ fn a_set_of_another_type_is_refused_with_the_reason() {
         "{client}: ssh: error: the door did not open: set ssh_v4"
     ));
     assert!(!set_text(&rig, "ssh_v4").contains(&client.to_string()));
+    // Fixed by the administrator (the set removed): the next knock
+    // creates the right set and opens, with no reload.
+    let removed = nft_in(&rig.net, &["delete", "set", "inet", "knockd", "ssh_v4"]);
+    assert!(removed.status.success(), "{removed:?}");
+    knock_v4(&rig);
+    assert!(set_text(&rig, "ssh_v4").contains("type ipv4_addr"));
 }
 
 #[test]

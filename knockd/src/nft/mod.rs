@@ -17,7 +17,7 @@ mod check;
 #[cfg(all(test, target_os = "linux"))]
 mod kernel_tests;
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -42,9 +42,10 @@ pub struct NftDoors {
     /// Opened on first use, and again after a socket error.
     socket: Option<Netlink>,
     table: Table,
-    /// Doors whose set exists but is unfit (another key type, no
-    /// `flags timeout`), with why.
-    unusable: HashMap<String, String>,
+    /// Sets, by name, that exist but are unfit (another key type, no
+    /// `flags timeout`) or could not be created, as found at start or
+    /// reload: a knock checks such a set again before it uses it.
+    unusable: HashSet<String>,
 }
 
 impl NftDoors {
@@ -53,7 +54,7 @@ impl NftDoors {
         NftDoors {
             socket: None,
             table: table.cloned().unwrap_or_else(Table::default_table),
-            unusable: HashMap::new(),
+            unusable: HashSet::new(),
         }
     }
 
@@ -76,7 +77,7 @@ impl NftDoors {
                         door: &door.name,
                         why: &why,
                     });
-                    self.unusable.insert(door.name.clone(), why);
+                    self.unusable.insert(set.name.clone());
                 }
             }
         }
@@ -222,9 +223,6 @@ impl NftDoors {
         rearm: bool,
         log: &mut Logger,
     ) -> Result<SetRef, String> {
-        if let Some(why) = self.unusable.get(&door.name) {
-            return Err(why.clone());
-        }
         let Some(set) = self.set_for(door, &element) else {
             return Err(format!(
                 "table {} holds no set for {} addresses (use an inet table)",
@@ -236,6 +234,11 @@ impl NftDoors {
                 }
             ));
         };
+        if self.unusable.contains(&set.name) {
+            // The administrator may have fixed it since: the door then works.
+            self.ensure(&set, log)?;
+            self.unusable.remove(&set.name);
+        }
         let mut result = self.add(&set, &element, door.cmd_timeout, rearm);
         if let Err(NetlinkError::Kernel { errno: ENOENT, .. }) = result {
             self.ensure(&set, log)?;
