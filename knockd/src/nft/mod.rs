@@ -12,25 +12,27 @@
 //! set. The rule that lets the sets' addresses in is the administrator's
 //! (`ip saddr @ssh_v4 tcp dport 22 accept`); `--check` warns about a set
 //! that no rule of the table looks up.
+//!
+//! Here: the connection and the sets (start, reload); `open`: opening and
+//! re-arming; `view`: the status and `knockd close`; `check`: `--check`.
 
 mod check;
 #[cfg(all(test, target_os = "linux"))]
 mod kernel_tests;
+mod open;
+mod view;
 
 use std::collections::HashSet;
-use std::net::IpAddr;
-use std::time::Duration;
 
 use knockd_core::doors::RuntimeDoor;
 use knockd_core::nft::consts::{NFT_MSG_NEWSET, NFT_MSG_NEWSETELEM};
 use knockd_core::nft::reply::{self, OpenElement, SetInfo};
 use knockd_core::nft::request::{self, Batch};
-use knockd_core::nft::{Element, SetRef, Table};
+use knockd_core::nft::{SetRef, Table};
 use knockd_core::Door;
 use libc::ENOENT;
 
-use crate::commands::Opening;
-use crate::log::{Logger, NftMessage, Source};
+use crate::log::{Logger, NftMessage};
 use crate::sys::netlink::{Netlink, NetlinkError};
 
 pub use check::check;
@@ -145,179 +147,6 @@ impl NftDoors {
         });
         self.keep_socket(&result);
         result.map(|()| reply::open_elements(live))
-    }
-
-    /// Whether the door may open for `element`, by what the kernel holds:
-    /// [`Opening::Extend`] when it is open for it already and refreshes,
-    /// [`Opening::DoorFull`] when `Max_Open` elements are live. A door with
-    /// neither `Refresh` nor `Max_Open` needs no look: adding an element
-    /// that is there already leaves it as it is.
-    pub fn opening(&mut self, door: &Door, element: &Element) -> Opening {
-        if !door.refresh && door.max_open.is_none() {
-            return Opening::Open;
-        }
-        let mut live = Vec::new();
-        for set in self.sets(door) {
-            // A set that cannot be read opens nothing either: the opening
-            // itself reports why.
-            live.extend(self.elements(&set).unwrap_or_default());
-        }
-        if live.iter().any(|e| e.element == *element) {
-            return if door.refresh {
-                Opening::Extend
-            } else {
-                Opening::Open
-            };
-        }
-        match door.max_open {
-            Some(max) if live.len() >= max => Opening::DoorFull { max },
-            _ => Opening::Open,
-        }
-    }
-
-    /// Adds `element` to the door's set for `door.cmd_timeout`, in one
-    /// batch; with `rearm`, the same batch deletes it first so that its
-    /// timeout starts again (a zero-cost add before the delete keeps the
-    /// batch valid if the element has just expired). A missing set is
-    /// created and the batch tried once more. Logs the outcome.
-    pub fn open(
-        &mut self,
-        door: &Door,
-        source: Source<'_>,
-        element: Element,
-        rearm: bool,
-        log: &mut Logger,
-    ) {
-        let outcome = self.try_open(door, element, rearm, log);
-        let seconds = door.cmd_timeout.as_secs();
-        match outcome {
-            Ok(set) => {
-                let (door, set) = (door.name.as_str(), &set);
-                log.emit(&match rearm {
-                    true => NftMessage::Rearmed {
-                        source,
-                        door,
-                        set,
-                        seconds,
-                    },
-                    false => NftMessage::Added {
-                        source,
-                        door,
-                        set,
-                        seconds,
-                    },
-                });
-            }
-            Err(why) => log.emit(&NftMessage::OpenFailed {
-                source,
-                door: &door.name,
-                why: &why,
-            }),
-        }
-    }
-
-    fn try_open(
-        &mut self,
-        door: &Door,
-        element: Element,
-        rearm: bool,
-        log: &mut Logger,
-    ) -> Result<SetRef, String> {
-        let Some(set) = self.set_for(door, &element) else {
-            return Err(format!(
-                "table {} holds no set for {} addresses (use an inet table)",
-                self.table,
-                if element.addr.is_ipv6() {
-                    "IPv6"
-                } else {
-                    "IPv4"
-                }
-            ));
-        };
-        if self.unusable.contains(&set.name) {
-            // The administrator may have fixed it since: the door then works.
-            self.ensure(&set, log)?;
-            self.unusable.remove(&set.name);
-        }
-        let mut result = self.add(&set, &element, door.cmd_timeout, rearm);
-        if let Err(NetlinkError::Kernel { errno: ENOENT, .. }) = result {
-            self.ensure(&set, log)?;
-            result = self.add(&set, &element, door.cmd_timeout, rearm);
-        }
-        match result {
-            Ok(()) => Ok(set),
-            Err(e) => Err(format!(
-                "{e} (adding {element} to set {} of table {}; `knockd --check` tells what is wrong)",
-                set.name, set.table
-            )),
-        }
-    }
-
-    fn add(
-        &mut self,
-        set: &SetRef,
-        element: &Element,
-        timeout: Duration,
-        rearm: bool,
-    ) -> Result<(), NetlinkError> {
-        let socket = self.socket()?;
-        let mut batch = Batch::new(socket.next_seq(5));
-        batch.add_element(set, element, timeout);
-        if rearm {
-            batch.delete_element(set, element);
-            batch.add_element(set, element, timeout);
-        }
-        let result = socket.transact(&batch.finish(), |_, _| Ok(()));
-        self.keep_socket(&result);
-        result
-    }
-
-    /// Deletes the door's element for `addr` (a single address, or a
-    /// network it starts); true if there was one.
-    pub fn close(&mut self, door: &Door, addr: IpAddr) -> Result<bool, NetlinkError> {
-        let mut closed = false;
-        for set in self
-            .sets(door)
-            .into_iter()
-            .filter(|s| s.ipv6 == addr.is_ipv6())
-        {
-            closed |= self.close_in(&set, addr)?;
-        }
-        Ok(closed)
-    }
-
-    /// Deletes the element of `set` that is `addr` or a network starting
-    /// there; true if there was one.
-    fn close_in(&mut self, set: &SetRef, addr: IpAddr) -> Result<bool, NetlinkError> {
-        let found = self.elements(set)?;
-        let Some(open) = found.iter().find(|o| o.element.addr == addr) else {
-            return Ok(false);
-        };
-        let socket = self.socket()?;
-        let mut batch = Batch::new(socket.next_seq(3));
-        batch.delete_element(set, &open.element);
-        let result = socket.transact(&batch.finish(), |_, _| Ok(()));
-        self.keep_socket(&result);
-        result.map(|()| true)
-    }
-
-    /// Deletes every element of the door's sets.
-    pub fn close_all(&mut self, door: &Door) -> Result<(), NetlinkError> {
-        for set in self.sets(door) {
-            let socket = self.socket()?;
-            let mut batch = Batch::new(socket.next_seq(3));
-            batch.flush_set(&set);
-            let result = socket.transact(&batch.finish(), |_, _| Ok(()));
-            self.keep_socket(&result);
-            result?;
-        }
-        Ok(())
-    }
-
-    /// The set of `door` that takes `element`'s family, if its table holds one.
-    fn set_for(&self, door: &Door, element: &Element) -> Option<SetRef> {
-        let ipv6 = element.addr.is_ipv6();
-        self.sets(door).into_iter().find(|s| s.ipv6 == ipv6)
     }
 
     fn socket(&mut self) -> Result<&mut Netlink, NetlinkError> {

@@ -27,11 +27,9 @@ use knockd_core::nft::Element;
 use knockd_core::privsep::WatcherRequest;
 use knockd_core::Door;
 
-use crate::commands::{CommandRunner, OpenDoor, Opening};
+use crate::commands::{CommandRunner, Opening};
 use crate::ledger::Entry;
-use crate::log::{
-    ControlMessage, DaemonMessage, KnockMessage, LogSettings, Logger, OpenCap, Source,
-};
+use crate::log::{DaemonMessage, KnockMessage, LogSettings, Logger, OpenCap, Source};
 use crate::nft::NftDoors;
 use crate::spent_steps::SpentSteps;
 use crate::step_windows;
@@ -134,20 +132,7 @@ impl Opener {
     /// `Nft_Set` doors' sets now.
     pub fn report(&mut self, now: Instant) -> Report {
         let mut open = self.runner.open_door_list(now);
-        let current = &self.generations.current().doors;
-        for door in current.iter().map(|r| &r.door) {
-            for set in self.nft.sets(door) {
-                // An unreadable set shows nothing open: the opening
-                // logged why it did not open.
-                let elements = self.nft.elements(&set).unwrap_or_default();
-                open.extend(elements.into_iter().map(|e| OpenDoor {
-                    door: door.name.clone(),
-                    source: e.element.addr,
-                    closes_in: e.expires,
-                    nft_set: Some(set.to_string()),
-                }));
-            }
-        }
+        open.extend(self.nft.open_doors(&self.generations.current().doors));
         Report {
             open,
             stats: self.runner.stats(),
@@ -351,29 +336,7 @@ impl Opener {
     /// one of `door` for its knocker or, for `None`, all.
     fn close_nft(&mut self, door: Option<(&str, IpAddr)>, log: &mut Logger) {
         let current = &self.generations.current().doors;
-        let doors = current
-            .iter()
-            .map(|r| &r.door)
-            .filter(|d| d.nft_set.is_some());
-        for nft_door in doors.filter(|d| door.is_none_or(|(name, _)| d.name == name)) {
-            let closed = match door {
-                Some((_, addr)) => self.nft.close(nft_door, addr).map(|closed| {
-                    if closed {
-                        log.emit(&ControlMessage::ClosingOnRequest {
-                            source: Source::with_host(addr, None),
-                            door: &nft_door.name,
-                        });
-                    }
-                }),
-                None => self.nft.close_all(nft_door),
-            };
-            if let Err(e) = closed {
-                log.emit(&DaemonMessage::Error(&format_args!(
-                    "{}: cannot close: {e}",
-                    nft_door.name
-                )));
-            }
-        }
+        self.nft.close_on_request(current, door, log);
     }
 
     /// Rotating door `door` opened with the sequence of `step`: recorded in
