@@ -293,6 +293,7 @@ fn check_says_it_would_create_the_sets_and_warns_about_an_unreferenced_one() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
+    assert!(stdout.contains("  nft_set: ssh\n  open_for: 5s\n"), "{stdout}");
     assert!(
         stdout.contains(
             "nftables: would create `set ssh_v4 { type ipv4_addr; flags timeout; }` in table inet knockd"

@@ -105,6 +105,9 @@ fn print_door(d: &RuntimeDoor) {
             Setting::CmdTimeout(timeout) => {
                 if door.has_stop_command() {
                     println!("  {name}: {}", seconds(timeout));
+                } else if door.nft_set.is_some() {
+                    // The element's timeout in the kernel.
+                    println!("  open_for: {}", seconds(timeout));
                 }
             }
             Setting::Cooldown(cooldown) => println!("  {name}: {}", seconds(cooldown)),
