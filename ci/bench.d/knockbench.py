@@ -15,6 +15,7 @@ Subcommands (see --help of each):
   ring      processes' packet-socket counters: received past the filter, dropped
   cpu       CPU time of processes, all threads, in nanoseconds
   watcher   the watcher process of a knockd started with privilege separation
+  opentime  knock, then time the first connection the firewall lets through
 """
 
 import argparse
@@ -24,6 +25,7 @@ import json
 import os
 import random
 import re
+import select
 import socket
 import struct
 import subprocess
@@ -178,6 +180,49 @@ def cmd_latency(args):
     if samples:
         result.update(median_ms=quantile(samples, 0.5), p99_ms=quantile(samples, 0.99),
                       max_ms=max(samples), samples_ms=sorted(round(s, 3) for s in samples))
+    print(json.dumps(result))
+
+
+def accepted_within(src, dst_ip, port, wait):
+    """Whether a TCP connection from `src` to `dst_ip`:`port` completes
+    within `wait` seconds (a SYN the firewall drops gets no answer)."""
+    with socket.socket() as s:
+        s.setblocking(False)
+        s.bind((src, 0))
+        s.connect_ex((dst_ip, port))
+        _, writable, _ = select.select([], [s], [], wait)
+        return bool(writable) and s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+
+
+def cmd_opentime(args):
+    """Knock k comes from `first` + k (an address of the client): the
+    door's sequence as raw SYNs, then connection attempts from that address
+    to `port`, each given `poll` seconds, until one is accepted: the time
+    from the last knock packet sent to that connection is the knock's."""
+    ports = [int(p) for p in args.ports.split(",")]
+    first = ipaddress.IPv4Address(args.first)
+    rng = random.Random()
+    raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    raw.bind((args.interface, 0))
+    samples = []
+    for k in range(args.count):
+        src = str(first + k)
+        sport = rng.randrange(1024, 65000)
+        for i, port in enumerate(ports):
+            if i:
+                time.sleep(args.inner_gap)
+            raw.send(syn_frame(args.dst_mac, args.src_mac, src, args.dst_ip, sport + i, port,
+                               rng.getrandbits(32)))
+        sent = time.monotonic()
+        while time.monotonic() - sent < args.timeout:
+            if accepted_within(src, args.dst_ip, args.port, args.poll):
+                samples.append((time.monotonic() - sent) * 1000)
+                break
+        time.sleep(rng.uniform(args.min_gap, args.max_gap))
+    result = {"knocks": args.count, "opened": len(samples)}
+    if samples:
+        result.update(median_ms=quantile(samples, 0.5), p99_ms=quantile(samples, 0.99),
+                      max_ms=max(samples))
     print(json.dumps(result))
 
 
@@ -361,6 +406,23 @@ def main():
     watcher.add_argument("--pid", type=int, required=True, help="the knockd started (the opener)")
     watcher.add_argument("--timeout", type=float, default=10, help="seconds to wait for it")
     watcher.set_defaults(func=cmd_watcher)
+
+    opentime = sub.add_parser("opentime", help="knock -> first accepted connection")
+    opentime.add_argument("--interface", required=True)
+    opentime.add_argument("--dst-mac", required=True)
+    opentime.add_argument("--src-mac", required=True)
+    opentime.add_argument("--dst-ip", required=True)
+    opentime.add_argument("--ports", required=True)
+    opentime.add_argument("--port", type=int, required=True, help="the port the door opens")
+    opentime.add_argument("--first", required=True, help="source of the first knock; then +1 each")
+    opentime.add_argument("--count", type=int, required=True)
+    opentime.add_argument("--min-gap", type=float, default=0.1)
+    opentime.add_argument("--max-gap", type=float, default=0.3)
+    opentime.add_argument("--inner-gap", type=float, default=0.001)
+    opentime.add_argument("--poll", type=float, default=0.0005,
+                          help="seconds each connection attempt waits: the resolution")
+    opentime.add_argument("--timeout", type=float, default=3, help="seconds before a knock counts as failed")
+    opentime.set_defaults(func=cmd_opentime)
 
     args = parser.parse_args()
     args.func(args)

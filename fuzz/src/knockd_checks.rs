@@ -478,3 +478,33 @@ pub fn privsep_request(data: &[u8]) {
         );
     }
 }
+
+/// Reads `data` as the kernel's answer to an nftables request (root reads
+/// these): acknowledgements, errors, sets, set elements and rules. Any bytes
+/// give messages or an error; each element listed open is one of the keys
+/// the dump held, never an interval's end.
+pub fn nft_reply(data: &[u8]) {
+    use knockd_core::nft::reply::{self, Replies, Reply, SetInfo};
+    for message in Replies::new(data).take(data.len() / 16 + 1) {
+        let Ok(Reply::Data { attrs, .. }) = message else {
+            continue;
+        };
+        let _ = SetInfo::parse(attrs);
+        let _ = reply::referenced_sets(attrs);
+        let Ok(live) = reply::elements(attrs) else {
+            continue;
+        };
+        let starts: Vec<IpAddr> = (live.iter())
+            .filter(|e| !e.interval_end)
+            .map(|e| e.key)
+            .collect();
+        let open = reply::open_elements(live);
+        assert_eq!(open.len(), starts.len(), "one open element per start key");
+        for element in open {
+            assert!(
+                starts.contains(&element.element.network()),
+                "an open element that is no start key"
+            );
+        }
+    }
+}

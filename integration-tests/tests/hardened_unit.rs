@@ -239,6 +239,30 @@ fn the_nftables_recipe_adds_knockers_to_kernel_timeout_sets() {
     service.assert_no_failed_command();
 }
 
+/// The `Nft_Set` recipe: the unit's opener reaches the kernel over netlink
+/// (AF_NETLINK and CAP_NET_ADMIN are the unit's), no command runs.
+#[test]
+#[ignore = "needs root: boots systemd in a container in network namespaces"]
+fn the_nft_set_recipe_opens_through_netlink_under_the_unit() {
+    require_tools(&["nft"]);
+    let service = Service::start(
+        "nft-set.conf",
+        "nft -f /usr/share/doc/knockd/examples/nft-set.nft",
+    );
+    for (family, set) in [(4, "ssh_v4"), (6, "ssh_v6")] {
+        let client = service.knock(family);
+        service.expect_log(&format!(
+            "{client}: openSSH: added to nft set inet knockd {set} for 30 s"
+        ));
+        service.expect_listing(
+            &format!("nft list set inet knockd {set}"),
+            &format!("{client} timeout 30s"),
+            true,
+            WAIT,
+        );
+    }
+}
+
 #[test]
 #[ignore = "needs root: boots systemd in a container in network namespaces"]
 fn the_iptables_recipe_opens_and_closes_the_door() {

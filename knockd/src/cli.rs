@@ -192,7 +192,7 @@ pub enum Request {
         #[arg(long = "prometheus", conflicts_with_all = ["json", "door"])]
         prometheus: bool,
     },
-    /// Close a door now: run its pending stop command for IP, or every one with --all
+    /// Close a door now: run its pending stop command for IP (delete its element, for an Nft_Set door), or every one with --all
     Close {
         /// The door (a byte that is not UTF-8 as the raw byte or as \xHH, as status prints it)
         #[arg(value_name = "DOOR", required_unless_present = "all")]

@@ -41,6 +41,9 @@ fn echo_options(config: &Config, log: &mut Logger) {
     if let Some(format) = options.log_format {
         setting(log, None, "log format", &format.name());
     }
+    if let Some(table) = &options.nft_table {
+        setting(log, None, "nft table", table);
+    }
     if let Some(interface) = &options.interface {
         setting(log, None, "interface", interface);
     }
@@ -63,7 +66,9 @@ fn echo_door(door: &Door, log: &mut Logger) {
                     log.emit(&ConfigMessage::Echo(ConfigEcho::TcpFlag { flag, required }));
                 }
             }
-            Setting::Command(_, command) => setting(log, name, key, &command),
+            Setting::Command(_, command) | Setting::NftSet(command) => {
+                setting(log, name, key, &command)
+            }
             Setting::Cooldown(cooldown) => setting(log, name, key, &cooldown.as_secs_f64()),
             Setting::MaxOpen(max) => setting(log, name, key, &max),
             Setting::OpenPrefix4(prefix) | Setting::OpenPrefix6(prefix) => {

@@ -25,6 +25,7 @@ mod daemon;
 mod interfaces;
 mod ledger;
 mod log;
+mod nft;
 mod notify;
 mod opener;
 mod privsep;

@@ -67,6 +67,7 @@ pub mod doors;
 pub mod engine;
 pub mod filter;
 pub mod listening;
+pub mod nft;
 mod packet;
 pub mod privsep;
 pub mod route_message;

@@ -44,6 +44,21 @@ impl Cidr {
         }
     }
 
+    /// The single address `address` (a /32 or a /128).
+    pub fn host(address: IpAddr) -> Cidr {
+        Cidr::of(address, 128)
+    }
+
+    /// The address alone for a single address, else the network in CIDR:
+    /// how logs, the ledger and the status name what a door is open for.
+    pub fn brief(&self) -> String {
+        if self.is_host() {
+            self.network.to_string()
+        } else {
+            self.to_string()
+        }
+    }
+
     /// The network's first address (`198.51.100.0` of `198.51.100.0/24`).
     pub fn network(&self) -> IpAddr {
         self.network

@@ -22,6 +22,7 @@ fn each_knockd_conf_example_and_its_toml_twin_give_the_same_model() {
         "always-close",
         "source-lists",
         "secure-doors",
+        "nft-set",
     ] {
         let conf = Config::load(&example(&format!("{stem}.conf"))).unwrap();
         let toml = Config::load(&example(&format!("{stem}.toml"))).unwrap();

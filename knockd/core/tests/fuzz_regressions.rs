@@ -34,3 +34,8 @@ fn engine_inputs_pass() {
 fn privsep_request_inputs_pass() {
     inputs::replay("privsep_request", knockd_checks::privsep_request);
 }
+
+#[test]
+fn nft_reply_inputs_pass() {
+    inputs::replay("nft_reply", knockd_checks::nft_reply);
+}

@@ -101,10 +101,15 @@ fn print_door(d: &RuntimeDoor) {
                     println!("  target: {target}");
                 }
             }
-            Setting::Command(_, command) => println!("  {name}: {command}"),
+            Setting::Command(_, command) | Setting::NftSet(command) => {
+                println!("  {name}: {command}")
+            }
             Setting::CmdTimeout(timeout) => {
                 if door.has_stop_command() {
                     println!("  {name}: {}", seconds(timeout));
+                } else if door.nft_set.is_some() {
+                    // The element's timeout in the kernel.
+                    println!("  open_for: {}", seconds(timeout));
                 }
             }
             Setting::Cooldown(cooldown) => println!("  {name}: {}", seconds(cooldown)),
@@ -170,7 +175,19 @@ fn print_warnings_and_problems(setup: &Setup, settings: &LogSettings) -> Option<
     if let Some(warning) = spent_steps_in_memory(setup) {
         eprintln!("warning: {warning}");
     }
-    let problems = problems::predict(setup, settings.log_file.as_deref());
+    let mut problems = problems::predict(setup, settings.log_file.as_deref());
+    let doors: Vec<_> = loaded.doors.iter().map(|d| &d.door).collect();
+    let nft = crate::nft::check(loaded.config.options.nft_table.as_ref(), &doors);
+    for note in &nft.notes {
+        println!("nftables: {note}");
+    }
+    for warning in &nft.warnings {
+        eprintln!("warning: {warning}");
+    }
+    problems.extend(nft.problems.into_iter().map(|message| problems::Problem {
+        severity: Severity::Degraded,
+        message,
+    }));
     for problem in &problems {
         eprintln!("{problem}");
     }

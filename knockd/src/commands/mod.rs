@@ -163,4 +163,8 @@ pub struct OpenDoor {
     /// Time until its stop command is due; `None` when it runs at shutdown
     /// only (a `Cmd_Timeout` too large to represent).
     pub closes_in: Option<Duration>,
+    /// For an `Nft_Set` door, the kernel set that holds the knocker
+    /// (`inet knockd ssh_v4`): `closes_in` is then the kernel's time.
+    #[serde(default)]
+    pub nft_set: Option<String>,
 }

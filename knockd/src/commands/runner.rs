@@ -133,6 +133,7 @@ impl CommandRunner {
                 source: stop.knocker.addr,
                 network: stop.knocker.network,
                 closes_in: stop.due.map(|due| due.saturating_duration_since(now)),
+                nft_set: None,
             })
             .collect();
         open.sort_by(|a, b| {

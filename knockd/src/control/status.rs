@@ -142,6 +142,11 @@ pub struct OpenStatus {
     pub network: Cidr,
     /// Seconds until its stop command runs; `null` when only at shutdown.
     pub closes_in_seconds: Option<f64>,
+    /// For an `Nft_Set` door, the kernel set that holds the knocker
+    /// (`inet knockd ssh_v4`); `closes_in_seconds` is then the time the
+    /// kernel gives the element. Absent for other doors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nft_set: Option<String>,
 }
 
 /// One door's counters.
@@ -242,6 +247,7 @@ pub(super) mod tests {
                 source,
                 network: Cidr::of(source, 32),
                 closes_in_seconds: Some(8.25),
+                nft_set: None,
             }],
             counters: DoorTotals {
                 knocks: DoorCounters {

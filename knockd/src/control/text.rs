@@ -141,9 +141,13 @@ fn open_table(doors: &[DoorStatus]) -> String {
                 None => "at shutdown".to_owned(),
             };
             // A door open for a network shows it: any address of it gets in.
-            let knocker = match open.network.is_host() {
-                true => open.source.to_string(),
-                false => format!("{} ({})", open.source, open.network),
+            let knocker = if open.network.is_host() {
+                open.source.to_string()
+            } else if open.source == open.network.network() {
+                // The kernel's element of an Nft_Set door: the network alone.
+                open.network.to_string()
+            } else {
+                format!("{} ({})", open.source, open.network)
             };
             rows.push([door.name.clone(), knocker, closes]);
         }

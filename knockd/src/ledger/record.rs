@@ -69,7 +69,7 @@ impl Record {
                 line,
                 "open\t{id}\t{}\t{}\t{}\t{}",
                 millis(*deadline),
-                network_text(source),
+                source.brief(),
                 escape(door),
                 escape(stop)
             ),
@@ -108,15 +108,6 @@ impl Record {
             _ => return None,
         };
         fields.next().is_none().then_some(record)
-    }
-}
-
-/// A network as the ledger writes it: a single address without its length.
-fn network_text(network: &Cidr) -> String {
-    if network.is_host() {
-        network.network().to_string()
-    } else {
-        network.to_string()
     }
 }
 

@@ -40,8 +40,8 @@ use knockd_core::config::LogFormat;
 use file::LogFile;
 pub use message::{
     CaptureMessage, CommandKind, CommandMessage, ConfigEcho, ConfigMessage, ControlMessage,
-    DaemonMessage, IgnoredMessage, KnockMessage, LedgerMessage, Message, OpenCap, PrivsepMessage,
-    Sinks, Source,
+    DaemonMessage, IgnoredMessage, KnockMessage, LedgerMessage, Message, NftMessage, OpenCap,
+    PrivsepMessage, Sinks, Source,
 };
 use syslog::Syslog;
 

@@ -9,6 +9,10 @@
 //! two halves are two processes and the requests cross a socket
 //! (`crate::privsep`); with `Privsep = no` the server holds the opener and
 //! calls it directly. Either way every opening takes this one path.
+//!
+//! An `Nft_Set` door opens by a netlink batch ([`crate::nft`]) instead of
+//! a command: the opener holds the netlink socket, so the watcher never
+//! needs `CAP_NET_ADMIN`, and the kernel, not the runner, closes it.
 
 mod checks;
 mod generations;
@@ -20,10 +24,12 @@ use std::time::Instant;
 use knock_proto::io_message;
 use knockd_core::doors::Loaded;
 use knockd_core::privsep::WatcherRequest;
+use knockd_core::Door;
 
 use crate::commands::{CommandRunner, Opening};
 use crate::ledger::Entry;
 use crate::log::{DaemonMessage, KnockMessage, LogSettings, Logger, OpenCap, Source};
+use crate::nft::NftDoors;
 use crate::spent_steps::SpentSteps;
 use crate::step_windows;
 use checks::{Checks, Refusal};
@@ -45,6 +51,8 @@ pub struct Opener {
     pending: Vec<Entry>,
     /// The watcher's last count of knock attempts in progress.
     attempts: usize,
+    /// The kernel sets of `Nft_Set` doors.
+    nft: NftDoors,
 }
 
 impl Opener {
@@ -60,7 +68,9 @@ impl Opener {
         pending: Vec<Entry>,
         loopback_capture: bool,
     ) -> Opener {
+        let nft = NftDoors::new(loaded.config.options.nft_table.as_ref());
         Opener {
+            nft,
             generations: Generations::new(loaded),
             runner,
             spent,
@@ -92,26 +102,38 @@ impl Opener {
         let pending = std::mem::take(&mut self.pending);
         let wall = std::time::SystemTime::now();
         self.runner.recover(pending, Instant::now(), wall, log);
+        self.prepare_nft(log);
     }
 
-    /// A reloaded configuration, logged with `log`'s settings, becomes the
-    /// next generation; returns it as the watcher runs it. Doors already
-    /// open keep their stop commands (the runner holds its own copy).
-    pub fn reload(&mut self, loaded: Loaded, log: &LogSettings) -> Generation {
+    /// A reloaded configuration, logged with `settings` (to `log`), becomes
+    /// the next generation; returns it as the watcher runs it. Doors already
+    /// open keep their stop commands (the runner holds its own copy), and
+    /// the `Nft_Set` doors' sets are checked and created as at start.
+    pub fn reload(
+        &mut self,
+        loaded: Loaded,
+        settings: &LogSettings,
+        log: &mut Logger,
+    ) -> Generation {
         let generation = self.generations.push(loaded);
         self.checks.forget_cooldowns();
+        self.prepare_nft(log);
         Generation {
             generation,
             doors: without_commands(&self.generations.current().doors),
-            log_format: log.format,
-            use_syslog: log.use_syslog,
+            log_format: settings.format,
+            use_syslog: settings.use_syslog,
         }
     }
 
-    /// The open doors and the commands' counters as of `now`.
-    pub fn report(&self, now: Instant) -> Report {
+    /// The open doors and the commands' counters as of `now`: the doors
+    /// the runner will close, and the elements the kernel holds in the
+    /// `Nft_Set` doors' sets now.
+    pub fn report(&mut self, now: Instant) -> Report {
+        let mut open = self.runner.open_door_list(now);
+        open.extend(self.nft.open_doors(&self.generations.current().doors));
         Report {
-            open: self.runner.open_door_list(now),
+            open,
             stats: self.runner.stats(),
             door_stats: self.runner.door_stats(),
         }
@@ -145,10 +167,12 @@ impl Opener {
             } => self.spend(generation, door, step, log),
             WatcherRequest::Close { door, source } => {
                 self.runner.close_now(Some((&door, source)), now, log);
+                self.close_nft(Some((&door, source)), log);
                 None
             }
             WatcherRequest::CloseAll => {
                 self.runner.close_now(None, now, log);
+                self.close_nft(None, log);
                 None
             }
             WatcherRequest::Report => {
@@ -219,14 +243,22 @@ impl Opener {
         }
         let source = Source::with_host(addr, host.as_deref());
         let name = runtime.door.name.clone();
-        let cap = match self.runner.opening(&runtime.door, addr) {
+        let element = runtime.door.open_prefix.network(addr);
+        let opening = match runtime.door.nft_set {
+            Some(_) => self.nft.opening(&runtime.door, &element),
+            None => self.runner.opening(&runtime.door, addr),
+        };
+        let cap = match opening {
             Opening::Open => None,
             Opening::Extend => {
                 log.emit(&KnockMessage::OpenSesameExtended {
                     source,
                     door: &name,
                 });
-                self.runner.extend(&runtime.door, addr, now, log);
+                match runtime.door.nft_set {
+                    Some(_) => self.nft.open(&runtime.door, source, element, true, log),
+                    None => self.runner.extend(&runtime.door, addr, now, log),
+                }
                 return None;
             }
             Opening::DoorFull { max } => Some(OpenCap::Door(max)),
@@ -245,7 +277,14 @@ impl Opener {
                 source,
                 door: &name,
             });
-            self.runner.open_door(&runtime.door, source, now, log);
+            open_door(
+                &mut self.runner,
+                &mut self.nft,
+                &runtime.door,
+                source,
+                now,
+                log,
+            );
             return None;
         };
         let consumed = file.consume();
@@ -256,7 +295,14 @@ impl Opener {
                     source,
                     door: &name,
                 });
-                self.runner.open_door(&runtime.door, source, now, log);
+                open_door(
+                    &mut self.runner,
+                    &mut self.nft,
+                    &runtime.door,
+                    source,
+                    now,
+                    log,
+                );
                 match &next {
                     Some(sequence) => log.emit(&KnockMessage::OneTimeNext {
                         door: &name,
@@ -276,6 +322,20 @@ impl Opener {
             sequences: file.clone(),
         });
         None
+    }
+
+    /// Checks (and creates) the `Nft_Set` doors' sets of the running configuration.
+    fn prepare_nft(&mut self, log: &mut Logger) {
+        let current = self.generations.current();
+        let table = current.config.options.nft_table.as_ref();
+        self.nft.prepare(table, &current.doors, log);
+    }
+
+    /// `knockd close`: deletes the kernel elements of `Nft_Set` doors, the
+    /// one of `door` for its knocker or, for `None`, all.
+    fn close_nft(&mut self, door: Option<(&str, IpAddr)>, log: &mut Logger) {
+        let current = &self.generations.current().doors;
+        self.nft.close_on_request(current, door, log);
     }
 
     /// Rotating door `door` opened with the sequence of `step`: recorded in
@@ -310,5 +370,23 @@ impl Opener {
             )));
         }
         None
+    }
+}
+
+/// OPEN SESAME's action: `door`'s start command, or its kernel element.
+fn open_door(
+    runner: &mut CommandRunner,
+    nft: &mut NftDoors,
+    door: &Door,
+    source: Source<'_>,
+    now: Instant,
+    log: &mut Logger,
+) {
+    match door.nft_set {
+        Some(_) => {
+            let element = door.open_prefix.network(source.addr);
+            nft.open(door, source, element, false, log);
+        }
+        None => runner.open_door(door, source, now, log),
     }
 }

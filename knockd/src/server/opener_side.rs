@@ -87,7 +87,7 @@ impl Here {
                 // one and UseSyslog cannot be turned off by a reload.
                 log.set_format(settings.format);
                 log.reopen(settings.log_file.clone());
-                Some(self.opener.reload(loaded, &settings))
+                Some(self.opener.reload(loaded, &settings, log))
             }
             Err(e) => {
                 log.emit(&ConfigMessage::ReloadFailed { error: &e });

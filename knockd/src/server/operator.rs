@@ -53,7 +53,7 @@ impl Server {
 
     /// SIGUSR1 with the opener in this process: its report, then the status.
     pub(super) fn log_own_status(&mut self) {
-        if let OpenerSide::Here(here) = &self.side {
+        if let OpenerSide::Here(here) = &mut self.side {
             let report = here.opener.report(Instant::now());
             self.log_status(&report);
         }
@@ -168,6 +168,7 @@ impl Server {
                             source: o.source,
                             network: o.network,
                             closes_in_seconds: o.closes_in.map(|d| d.as_secs_f64()),
+                            nft_set: o.nft_set.clone(),
                         })
                         .collect(),
                     counters: door_totals(door, commands),

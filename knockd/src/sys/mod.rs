@@ -10,6 +10,7 @@
 
 pub mod confine;
 pub mod filter;
+pub mod netlink;
 #[cfg(target_os = "linux")]
 pub mod packet_socket;
 pub mod process;

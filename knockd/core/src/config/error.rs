@@ -89,6 +89,13 @@ pub enum ConfigErrorKind {
     /// configuration, which holds the commands knockd runs (a warning: 0.8
     /// reads it all the same).
     Exposed(Exposure),
+    /// The `Nft_Set` of a door cannot work (see [`super::Door::nft_problem`]).
+    Nft {
+        /// The door's name.
+        door: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// The `Rotating_*` settings of a door do not make a rotating door.
     Rotating {
         /// The door's name.
@@ -174,7 +181,7 @@ impl fmt::Display for ConfigErrorKind {
                 exposure.reason(),
                 exposure.fix()
             ),
-            ConfigErrorKind::Rotating { door, problem } => {
+            ConfigErrorKind::Rotating { door, problem } | ConfigErrorKind::Nft { door, problem } => {
                 write!(f, "section {}: {problem}", Visible(door))
             }
         }

@@ -70,6 +70,9 @@ pub struct Options {
     /// every door that sets none of its own (already applied to
     /// [`Config::doors`]).
     pub open_prefix: OpenPrefix,
+    /// `Nft_Table`: the table that holds the `Nft_Set` doors' sets (when
+    /// no door has one, nothing; when unset, `inet knockd`).
+    pub nft_table: Option<crate::nft::Table>,
     /// `Allow_From` and `Deny_From` of `[options]`: the lists of every door
     /// that sets none of its own (already applied to [`Config::doors`]).
     pub(crate) sources: SourceFilter,
@@ -173,6 +176,10 @@ pub struct Door {
     /// network of that length; `Refresh`, `Cooldown`, `Max_Open` and the
     /// ledger then count networks, not addresses.
     pub open_prefix: OpenPrefix,
+    /// `Nft_Set`: the door opens by adding the knocker to the kernel sets
+    /// `<name>_v4` and `<name>_v6` of `Nft_Table`, for `Cmd_Timeout`
+    /// (alias `Open_For`), instead of running commands.
+    pub nft_set: Option<String>,
 }
 
 impl Door {
@@ -196,7 +203,28 @@ impl Door {
             allow_repeats: false,
             strict: false,
             open_prefix: OpenPrefix::default(),
+            nft_set: None,
         }
+    }
+
+    /// Why this door cannot be an `Nft_Set` door, if it is one and cannot:
+    /// it also has commands, its time open is zero, or the system has no
+    /// nftables. Both readers disable such a door.
+    pub fn nft_problem(&self) -> Option<String> {
+        self.nft_set.as_ref()?;
+        let problem = if !cfg!(target_os = "linux") {
+            "Nft_Set needs Linux's nftables, which this system does not have: \
+             open the door with Start_Command instead"
+        } else if self.commands().iter().any(|(_, command)| command.is_some()) {
+            "a door has either commands or Nft_Set, not both: remove the commands \
+             (the kernel closes an Nft_Set door) or the Nft_Set line"
+        } else if self.cmd_timeout.is_zero() {
+            "Open_For (Cmd_Timeout) is 0, but an Nft_Set door needs at least 1 second \
+             (an element without a timeout would never expire)"
+        } else {
+            return None;
+        };
+        Some(problem.to_owned())
     }
 
     /// The four command settings under the names 0.8 echoes them with

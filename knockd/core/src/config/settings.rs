@@ -24,7 +24,9 @@ pub enum Setting<'a> {
     /// One of the four commands, when set, under its name from
     /// [`Door::commands`].
     Command(&'static str, &'a str),
-    /// `Cmd_Timeout`.
+    /// `Nft_Set`, when set.
+    NftSet(&'a str),
+    /// `Cmd_Timeout` (`Open_For`).
     CmdTimeout(Duration),
     /// `Refresh`, when on.
     Refresh,
@@ -56,6 +58,7 @@ impl Setting<'_> {
             Setting::SeqTimeout(_) => "seq_timeout",
             Setting::TcpFlags(_) => "tcpflags",
             Setting::Command(name, _) => name,
+            Setting::NftSet(_) => "nft_set",
             Setting::CmdTimeout(_) => "cmd_timeout",
             Setting::Refresh => "refresh",
             Setting::Cooldown(_) => "cooldown",
@@ -82,6 +85,7 @@ impl Door {
         list.push(Setting::TcpFlags(self.tcp_flags));
         let commands = self.commands().into_iter();
         list.extend(commands.filter_map(|(name, command)| Some(Setting::Command(name, command?))));
+        list.extend(self.nft_set.as_deref().map(Setting::NftSet));
         list.push(Setting::CmdTimeout(self.cmd_timeout));
         list.extend(self.refresh.then_some(Setting::Refresh));
         list.extend((!self.cooldown.is_zero()).then_some(Setting::Cooldown(self.cooldown)));

@@ -31,7 +31,9 @@ use super::value::{
     overlong_command, parse_address, parse_seconds, ADDRESS_EXPECTED, COUNT_EXPECTED,
     LOG_FORMAT_EXPECTED, NUMBER_EXPECTED, SECONDS_EXPECTED,
 };
-use super::{Config, ConfigError, ConfigErrorKind, Door, LogFormat, Options, SequenceSource};
+use super::{
+    Config, ConfigError, ConfigErrorKind, DisabledDoor, Door, LogFormat, Options, SequenceSource,
+};
 use crate::sources::{parse_list, Cidr, SourceFilter};
 
 #[derive(Deserialize)]
@@ -56,6 +58,7 @@ struct OptionsTable {
     interface: Option<String>,
     user: Option<String>,
     privsep: Option<bool>,
+    nft_table: Option<Spanned<String>>,
     allow_from: Option<Spanned<Ranges>>,
     deny_from: Option<Spanned<Ranges>>,
     open_prefix4: Option<Spanned<i64>>,
@@ -75,6 +78,9 @@ struct DoorTable {
     stop_command: Option<String>,
     stop_command_6: Option<String>,
     cmd_timeout: Option<Spanned<Seconds>>,
+    /// Another name for `cmd_timeout`, as an `nft_set` door reads.
+    open_for: Option<Spanned<Seconds>>,
+    nft_set: Option<Spanned<String>>,
     target: Option<Spanned<String>>,
     #[serde(default)]
     refresh: bool,
@@ -161,16 +167,27 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Config, ConfigError> {
     let at =
         |span: Range<usize>, kind| ConfigError::new(path, Some(line_of(bytes, span.start)), kind);
     let options = options(file.options, &at)?;
-    let doors = file
-        .door
-        .into_iter()
-        .map(|table| door(table, &options, &at))
-        .collect::<Result<_, _>>()?;
-    Ok(Config {
+    let mut config = Config {
         options,
-        doors,
         ..Config::default()
-    })
+    };
+    for table in file.door {
+        let span = table.name.span();
+        let door = door(table, &config.options, &at)?;
+        match door.nft_problem() {
+            None => config.doors.push(door),
+            Some(problem) => {
+                let name = door.name;
+                let kind = ConfigErrorKind::Nft {
+                    door: name.clone(),
+                    problem,
+                };
+                let error = at(span, kind);
+                config.disabled.push(DisabledDoor { door: name, error });
+            }
+        }
+    }
+    Ok(config)
 }
 
 /// The file as UTF-8 text deserialized into its tables.
@@ -199,6 +216,15 @@ fn options(table: OptionsTable, at: &At<'_>) -> Result<Options, ConfigError> {
             })
         })
         .transpose()?;
+    let nft_table = table
+        .nft_table
+        .map(|v| {
+            crate::nft::Table::parse(v.get_ref()).ok_or_else(|| {
+                let expected = crate::nft::TABLE_EXPECTED;
+                invalid(at, v.span(), "nft_table", v.get_ref(), expected)
+            })
+        })
+        .transpose()?;
     Ok(Options {
         use_syslog: table.use_syslog,
         log_file: table.log_file,
@@ -210,6 +236,7 @@ fn options(table: OptionsTable, at: &At<'_>) -> Result<Options, ConfigError> {
         user: table.user,
         privsep: table.privsep,
         open_prefix: open_prefix(&table.open_prefix4, &table.open_prefix6, at)?,
+        nft_table,
         sources: sources(table.allow_from, table.deny_from, at)?,
     })
 }
@@ -297,13 +324,24 @@ fn sequence_source(
     )
 }
 
-/// The door's timeouts, TCP flags, target, cooldown and `max_open`.
+/// The door's timeouts, `nft_set`, TCP flags, target, cooldown and `max_open`.
 fn timing_and_target(door: &mut Door, table: &DoorTable, at: &At<'_>) -> Result<(), ConfigError> {
     if let Some(v) = &table.seq_timeout {
         door.seq_timeout = seconds(v, "seq_timeout", at)?;
     }
     if let Some(v) = &table.cmd_timeout {
         door.cmd_timeout = seconds(v, "cmd_timeout", at)?;
+    }
+    if let Some(v) = &table.open_for {
+        door.cmd_timeout = seconds(v, "open_for", at)?;
+    }
+    if let Some(v) = &table.nft_set {
+        let name = v.get_ref().trim_ascii();
+        if !crate::nft::valid_set_name(name) {
+            let expected = crate::nft::SET_EXPECTED;
+            return Err(invalid(at, v.span(), "nft_set", v.get_ref(), expected));
+        }
+        door.nft_set = Some(name.to_owned());
     }
     if let Some(v) = &table.tcp_flags {
         door.tcp_flags =

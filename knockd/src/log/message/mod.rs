@@ -6,7 +6,7 @@
 //! ([`LedgerMessage`]), the capture ([`CaptureMessage`]), the configuration
 //! ([`ConfigMessage`]), the control socket ([`ControlMessage`]), the
 //! daemon's own life ([`DaemonMessage`]) and its two processes
-//! ([`PrivsepMessage`]); [`Message`] is any of them. Each
+//! ([`PrivsepMessage`]), and `Nft_Set` doors ([`NftMessage`]); [`Message`] is any of them. Each
 //! variant's text and its [`Record`] (sinks, event name, severity, door,
 //! knocker, stage) are written side by side in one `match` arm of its enum's
 //! `describe`, so a message is defined in exactly one place. The texts are
@@ -21,6 +21,7 @@ mod daemon;
 mod ignored;
 mod knock;
 mod ledger;
+mod nft;
 mod privsep;
 #[cfg(test)]
 mod tests;
@@ -37,6 +38,7 @@ pub use daemon::DaemonMessage;
 pub use ignored::IgnoredMessage;
 pub use knock::{KnockMessage, OpenCap};
 pub use ledger::LedgerMessage;
+pub use nft::NftMessage;
 pub use privsep::PrivsepMessage;
 
 /// A set of destinations for a message.
@@ -285,6 +287,8 @@ subsystems! {
     Daemon(DaemonMessage),
     /// The privilege split's two processes.
     Privsep(PrivsepMessage),
+    /// `Nft_Set` doors' kernel set elements.
+    Nft(NftMessage),
 }
 
 impl Message<'_> {

@@ -9,6 +9,7 @@ mod daemon;
 mod ignored;
 mod knock;
 mod ledger;
+mod nft;
 mod privsep;
 
 use std::io;

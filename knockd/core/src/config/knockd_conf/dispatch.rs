@@ -39,6 +39,11 @@ impl Directive<'_> {
                 let on = parse_switch(value);
                 options.privsep = Some(on.ok_or_else(|| self.invalid(value, SWITCH_EXPECTED))?);
             }
+            "NFT_TABLE" => {
+                let table = crate::nft::Table::parse(value);
+                let expected = crate::nft::TABLE_EXPECTED;
+                options.nft_table = Some(table.ok_or_else(|| self.invalid(value, expected))?);
+            }
             // A bad default would silently change every door: refused.
             "ALLOW_FROM" => options.sources.allow.extend(self.sources(value)?),
             "DENY_FROM" => options.sources.deny.extend(self.sources(value)?),
@@ -78,7 +83,7 @@ impl Directive<'_> {
 }
 
 /// The keys of `[options]` (besides `UseSyslog`, which any section takes).
-pub(super) const OPTION_KEYS: [&str; 8] = [
+pub(super) const OPTION_KEYS: [&str; 9] = [
     "LOGFILE",
     "PIDFILE",
     "STATEDIR",
@@ -87,4 +92,5 @@ pub(super) const OPTION_KEYS: [&str; 8] = [
     "INTERFACE",
     "USER",
     "PRIVSEP",
+    "NFT_TABLE",
 ];

@@ -31,7 +31,9 @@ pub(super) const DOOR_KEYS: &[(&[&str], SetDoorKey)] = &[
         }
         Ok(())
     }),
-    (&["CMD_TIMEOUT"], |d, door, value| {
+    // Open_For says what Cmd_Timeout means to an Nft_Set door: how long
+    // the knocker's element lives in the kernel.
+    (&["CMD_TIMEOUT", "OPEN_FOR"], |d, door, value| {
         if let Some(seconds) = d.door_seconds(door, value) {
             door.door.cmd_timeout = seconds;
         }
@@ -155,6 +157,14 @@ pub(super) const DOOR_KEYS: &[(&[&str], SetDoorKey)] = &[
     (&["ROTATING_SKEW"], |d, door, value| {
         d.door_value(door, value, NUMBER_EXPECTED, parse_number, |p, v| {
             p.rotating.skew = Some(v)
+        });
+        Ok(())
+    }),
+    (&["NFT_SET"], |d, door, value| {
+        let parse =
+            |v: &str| Some(v.trim_ascii().to_owned()).filter(|v| crate::nft::valid_set_name(v));
+        d.door_value(door, value, crate::nft::SET_EXPECTED, parse, |p, v| {
+            p.door.nft_set = Some(v)
         });
         Ok(())
     }),

@@ -54,6 +54,10 @@ impl PendingDoor {
                 self.disable(self.line, ConfigErrorKind::Rotating { door, problem });
             }
         }
+        if let Some(problem) = self.door.nft_problem() {
+            let door = self.door.name.clone();
+            self.disable(self.line, ConfigErrorKind::Nft { door, problem });
+        }
         config.warnings.extend(self.warnings.into_iter().map(at));
         if !self.problems.is_empty() {
             let name = self.door.name;
