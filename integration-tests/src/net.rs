@@ -272,6 +272,28 @@ impl Net {
         )
     }
 
+    /// Whether a TCP connection from the client's namespace to `target` (sent from `source`,
+    /// one of the client's addresses, if given) completes within `seconds` (`nc -z`).
+    pub fn client_connects(
+        &self,
+        target: SocketAddr,
+        source: Option<IpAddr>,
+        seconds: u32,
+    ) -> bool {
+        let (host, port, wait) = (
+            target.ip().to_string(),
+            target.port().to_string(),
+            seconds.to_string(),
+        );
+        let source = source.map(|s| s.to_string());
+        let mut args = vec!["-z", "-w", &wait];
+        if let Some(source) = &source {
+            args.extend(["-s", source]);
+        }
+        args.extend([host.as_str(), &port]);
+        self.run_client(Path::new("nc"), &args).status.success()
+    }
+
     /// Runs `program` with `args` in the server namespace (a firewall tool, say); returns its
     /// output (exit code included).
     pub fn run_server(&self, program: &str, args: &[&str]) -> Output {

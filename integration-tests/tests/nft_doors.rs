@@ -19,7 +19,6 @@
 //! | `Max_Open = 1`, a second knocker             | refused: the kernel holds one element of the door       |
 //! | `Open_Prefix4 = 24`                          | an interval set holds the /24: another address gets in  |
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -80,11 +79,8 @@ fn knock_v4(rig: &Rig) -> String {
 
 /// Whether a TCP connection from `from` to the server's port 2222 succeeds.
 fn connects(rig: &Rig, from: &str) -> bool {
-    let out = rig.net.run_client(
-        Path::new("nc"),
-        &["-z", "-w", "1", "-s", from, &rig.server_v4(), "2222"],
-    );
-    out.status.success()
+    let server = (rig.net.server_v4(), 2222).into();
+    rig.net.client_connects(server, from.parse().ok(), 1)
 }
 
 fn listen_2222(rig: &Rig) -> std::net::TcpListener {

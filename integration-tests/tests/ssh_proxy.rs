@@ -85,21 +85,7 @@ impl Sshd {
             log,
         };
         let listening = wait_until(WAIT, || {
-            let probe = run_bounded(
-                Command::new("ip").args([
-                    "netns",
-                    "exec",
-                    rig.net.client_ns(),
-                    "nc",
-                    "-z",
-                    "-w",
-                    "1",
-                    &address.ip().to_string(),
-                    &address.port().to_string(),
-                ]),
-                WAIT,
-            );
-            probe.status.success().then_some(())
+            (rig.net.client_connects(address, None, 1)).then_some(())
         });
         assert!(listening.is_some(), "sshd does not listen: {}", sshd.log());
         sshd

@@ -272,37 +272,16 @@ impl Opener {
             });
             return None;
         }
+        let (runner, nft) = (&mut self.runner, &mut self.nft);
         let Some(file) = runtime.one_time.as_mut() else {
-            log.emit(&KnockMessage::OpenSesame {
-                source,
-                door: &name,
-            });
-            open_door(
-                &mut self.runner,
-                &mut self.nft,
-                &runtime.door,
-                source,
-                now,
-                log,
-            );
+            open_sesame(runner, nft, &runtime.door, source, now, log);
             return None;
         };
         let consumed = file.consume();
         let next = file.active().cloned();
         match consumed {
             Ok(()) => {
-                log.emit(&KnockMessage::OpenSesame {
-                    source,
-                    door: &name,
-                });
-                open_door(
-                    &mut self.runner,
-                    &mut self.nft,
-                    &runtime.door,
-                    source,
-                    now,
-                    log,
-                );
+                open_sesame(runner, nft, &runtime.door, source, now, log);
                 match &next {
                     Some(sequence) => log.emit(&KnockMessage::OneTimeNext {
                         door: &name,
@@ -373,8 +352,9 @@ impl Opener {
     }
 }
 
-/// OPEN SESAME's action: `door`'s start command, or its kernel element.
-fn open_door(
+/// OPEN SESAME, logged, and its action: `door`'s start command, or its
+/// kernel element.
+fn open_sesame(
     runner: &mut CommandRunner,
     nft: &mut NftDoors,
     door: &Door,
@@ -382,6 +362,10 @@ fn open_door(
     now: Instant,
     log: &mut Logger,
 ) {
+    log.emit(&KnockMessage::OpenSesame {
+        source,
+        door: &door.name,
+    });
     match door.nft_set {
         Some(_) => {
             let element = door.open_prefix.network(source.addr);
