@@ -37,6 +37,27 @@ fn nft_door(open_for: u32, extra: &[&str]) -> String {
     text + "\n"
 }
 
+/// knockd with one [`nft_door`] (and `args`), once it has created the door's sets.
+fn start(open_for: u32, extra: &[&str], args: &[&str]) -> Rig {
+    require_tools(&["nft", "nc"]);
+    let doors = [nft_door(open_for, extra)];
+    let rig = Rig::start(&Pair::ours(), Scratch::new(), &config(&doors), args);
+    wait_for_set(&rig, "ssh_v4");
+    wait_for_set(&rig, "ssh_v6");
+    rig
+}
+
+/// The administrator's rule: only the addresses of `ssh_v4` reach port 2222.
+fn accept_2222(rig: &Rig) {
+    let rules = rig.scratch.write(
+        "rules.nft",
+        "table inet knockd {\n  chain input {\n    type filter hook input priority 0;\n    \
+         tcp dport 2222 ip saddr @ssh_v4 accept\n    tcp dport 2222 drop\n  }\n}\n",
+    );
+    let loaded = nft_in(&rig.net, &["-f", &rules.to_string_lossy()]);
+    assert!(loaded.status.success(), "{loaded:?}");
+}
+
 fn nft_in(net: &Net, args: &[&str]) -> std::process::Output {
     run_bounded(
         Command::new("ip")
@@ -90,26 +111,13 @@ fn listen_2222(rig: &Rig) -> std::net::TcpListener {
 #[test]
 #[ignore = "needs root, network namespaces and nft: run as root with --ignored"]
 fn the_door_opens_for_the_knocker_only_and_the_kernel_closes_it_on_time() {
-    require_tools(&["nft", "nc"]);
-    let rig = Rig::start(
-        &Pair::ours(),
-        Scratch::new(),
-        &config(&[nft_door(3, &[])]),
-        &[],
-    );
+    let rig = start(3, &[], &[]);
     // No table existed: knockd made it, with both sets.
     let listing = wait_for_set(&rig, "ssh_v4");
     assert!(listing.contains("type ipv4_addr") && listing.contains("flags timeout"));
     assert!(wait_for_set(&rig, "ssh_v6").contains("type ipv6_addr"));
     rig.daemon.expect_log("created nft set inet knockd ssh_v4");
-    // The administrator's rule: only the set's addresses reach port 2222.
-    let rules = rig.scratch.write(
-        "rules.nft",
-        "table inet knockd {\n  chain input {\n    type filter hook input priority 0;\n    \
-         tcp dport 2222 ip saddr @ssh_v4 accept\n    tcp dport 2222 drop\n  }\n}\n",
-    );
-    let loaded = nft_in(&rig.net, &["-f", &rules.to_string_lossy()]);
-    assert!(loaded.status.success(), "{loaded:?}");
+    accept_2222(&rig);
     let _service = listen_2222(&rig);
     let client = rig.net.client_v4().to_string();
     let other = rig.net.add_client_v4(50).to_string();
@@ -135,14 +143,7 @@ fn the_door_opens_for_the_knocker_only_and_the_kernel_closes_it_on_time() {
 #[test]
 #[ignore = "needs root, network namespaces and nft: run as root with --ignored"]
 fn a_sigkilled_knockd_leaves_nothing_open() {
-    require_tools(&["nft"]);
-    let mut rig = Rig::start(
-        &Pair::ours(),
-        Scratch::new(),
-        &config(&[nft_door(3, &[])]),
-        &[],
-    );
-    wait_for_set(&rig, "ssh_v4");
+    let mut rig = start(3, &[], &[]);
     let client = knock_v4(&rig);
     rig.daemon.signal(Signal::SIGKILL);
     rig.daemon.wait_exit();
@@ -152,10 +153,7 @@ fn a_sigkilled_knockd_leaves_nothing_open() {
 #[test]
 #[ignore = "needs root, network namespaces and nft: run as root with --ignored"]
 fn refresh_rearms_the_element_in_the_kernel() {
-    require_tools(&["nft"]);
-    let doors = [nft_door(4, &["refresh = yes"])];
-    let rig = Rig::start(&Pair::ours(), Scratch::new(), &config(&doors), &[]);
-    wait_for_set(&rig, "ssh_v4");
+    let rig = start(4, &["refresh = yes"], &[]);
     let first = Instant::now();
     let client = knock_v4(&rig);
     std::thread::sleep(Duration::from_millis(2500));
@@ -178,14 +176,7 @@ fn refresh_rearms_the_element_in_the_kernel() {
 #[test]
 #[ignore = "needs root, network namespaces and nft: run as root with --ignored"]
 fn an_ipv6_knocker_goes_in_the_v6_set() {
-    require_tools(&["nft"]);
-    let rig = Rig::start(
-        &Pair::ours(),
-        Scratch::new(),
-        &config(&[nft_door(5, &[])]),
-        &[],
-    );
-    wait_for_set(&rig, "ssh_v6");
+    let rig = start(5, &[], &[]);
     rig.knock(&["-6", &rig.server_v6(), "7000", "8000"]);
     let client = rig.net.client_v6().to_string();
     wait_until(WAIT, || holds(&rig, "ssh_v6", &client).then_some(()))
@@ -233,14 +224,7 @@ fn a_set_of_another_type_is_refused_with_the_reason() {
 #[test]
 #[ignore = "needs root, network namespaces and nft: run as root with --ignored"]
 fn status_shows_the_kernels_element_and_close_deletes_it() {
-    require_tools(&["nft"]);
-    let rig = Rig::start(
-        &Pair::ours(),
-        Scratch::new(),
-        &config(&[nft_door(30, &[])]),
-        &[],
-    );
-    wait_for_set(&rig, "ssh_v4");
+    let rig = start(30, &[], &[]);
     let client = knock_v4(&rig);
     let status = rig.control(&["status", "--json"]);
     assert!(status.status.success(), "{status:?}");
@@ -304,14 +288,7 @@ fn check_says_it_would_create_the_sets_and_warns_about_an_unreferenced_one() {
 #[test]
 #[ignore = "needs root, network namespaces and nft: run as root with --ignored"]
 fn a_reload_creates_new_sets_and_keeps_open_elements() {
-    require_tools(&["nft"]);
-    let rig = Rig::start(
-        &Pair::ours(),
-        Scratch::new(),
-        &config(&[nft_door(30, &[])]),
-        &[],
-    );
-    wait_for_set(&rig, "ssh_v4");
+    let rig = start(30, &[], &[]);
     let client = knock_v4(&rig);
     let web = "[web]\n    sequence = 9100,9200\n    nft_set = web\n    open_for = 30\n\n";
     std::fs::write(
@@ -334,15 +311,7 @@ fn a_reload_creates_new_sets_and_keeps_open_elements() {
 #[test]
 #[ignore = "needs root, network namespaces and nft: run as root with --ignored"]
 fn one_process_without_privilege_separation_opens_it_too() {
-    require_tools(&["nft"]);
-    let doors = [nft_door(30, &[])];
-    let rig = Rig::start(
-        &Pair::ours(),
-        Scratch::new(),
-        &config(&doors),
-        &["--no-privsep"],
-    );
-    wait_for_set(&rig, "ssh_v4");
+    let rig = start(30, &[], &["--no-privsep"]);
     let client = knock_v4(&rig);
     rig.daemon.expect_log(&format!(
         "{client}: ssh: added to nft set inet knockd ssh_v4 for 30 s"
@@ -352,10 +321,7 @@ fn one_process_without_privilege_separation_opens_it_too() {
 #[test]
 #[ignore = "needs root, network namespaces and nft: run as root with --ignored"]
 fn max_open_counts_the_elements_the_kernel_holds() {
-    require_tools(&["nft"]);
-    let doors = [nft_door(30, &["max_open = 1"])];
-    let rig = Rig::start(&Pair::ours(), Scratch::new(), &config(&doors), &[]);
-    wait_for_set(&rig, "ssh_v4");
+    let rig = start(30, &["max_open = 1"], &[]);
     knock_v4(&rig);
     rig.knock(&["-6", &rig.server_v6(), "7000", "8000"]);
     let second = rig.net.client_v6();
@@ -368,24 +334,12 @@ fn max_open_counts_the_elements_the_kernel_holds() {
 #[test]
 #[ignore = "needs root, network namespaces and nft: run as root with --ignored"]
 fn a_prefix_door_adds_the_knockers_network_to_an_interval_set() {
-    require_tools(&["nft", "nc"]);
-    let rig = Rig::start(
-        &Pair::ours(),
-        Scratch::new(),
-        &config(&[nft_door(30, &["open_prefix4 = 24"])]),
-        &[],
-    );
+    let rig = start(30, &["open_prefix4 = 24"], &[]);
     let listing = wait_for_set(&rig, "ssh_v4");
     assert!(listing.contains("flags interval,timeout"), "{listing}");
     // The v6 set has no prefix: a plain timeout set.
     assert!(!wait_for_set(&rig, "ssh_v6").contains("interval"));
-    let rules = rig.scratch.write(
-        "rules.nft",
-        "table inet knockd {\n  chain input {\n    type filter hook input priority 0;\n    \
-         tcp dport 2222 ip saddr @ssh_v4 accept\n    tcp dport 2222 drop\n  }\n}\n",
-    );
-    let loaded = nft_in(&rig.net, &["-f", &rules.to_string_lossy()]);
-    assert!(loaded.status.success(), "{loaded:?}");
+    accept_2222(&rig);
     let _service = listen_2222(&rig);
     let roaming = rig.net.add_client_v4(50).to_string();
     assert!(!connects(&rig, &roaming), "shut before the knock");
