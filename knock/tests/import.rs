@@ -35,6 +35,20 @@ fn stderr(output: &std::process::Output) -> String {
     String::from_utf8(output.stderr.clone()).unwrap()
 }
 
+/// `knock --sequence-only` of the imported profile gives the published
+/// vector's sequence.
+fn assert_profile_derives_the_vector(home: &Path) {
+    let output = knock(home)
+        .args(["--sequence-only", "--at", AT, "openSSH"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        SEQUENCE,
+        "{output:?}"
+    );
+}
+
 #[test]
 fn an_imported_door_knocks_as_the_vectors_say() {
     let home = tempfile::tempdir().unwrap();
@@ -63,15 +77,7 @@ fn an_imported_door_knocks_as_the_vectors_say() {
         assert_eq!(mode(&dir.join("openSSH.key")), 0o600);
         assert_eq!(mode(&dir), 0o700);
     }
-    let output = knock(home.path())
-        .args(["--sequence-only", "--at", AT, "openSSH"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        SEQUENCE,
-        "{output:?}"
-    );
+    assert_profile_derives_the_vector(home.path());
 }
 
 #[test]
@@ -107,15 +113,7 @@ fn nothing_is_overwritten_without_force() {
         text.starts_with("# my profiles\n[openSSH]\nhost = \"knock.example.net\"\n"),
         "{text}"
     );
-    let output = knock(home.path())
-        .args(["--sequence-only", "--at", AT, "openSSH"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        SEQUENCE,
-        "{output:?}"
-    );
+    assert_profile_derives_the_vector(home.path());
 }
 
 #[test]
@@ -195,13 +193,5 @@ fn a_profile_file_that_is_a_link_stays_one_and_finds_its_secret() {
         .is_symlink());
     let text = fs::read_to_string(dotfiles.join("config.toml")).unwrap();
     assert!(text.starts_with("# shared\n\n[openSSH]\n"), "{text}");
-    let output = knock(home.path())
-        .args(["--sequence-only", "--at", AT, "openSSH"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        SEQUENCE,
-        "{output:?}"
-    );
+    assert_profile_derives_the_vector(home.path());
 }
