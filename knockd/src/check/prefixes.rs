@@ -14,7 +14,8 @@ const SAMPLE_V6: [u16; 8] = [0x2001, 0xdb8, 1, 2, 0xa, 0xb, 0xc, 0xd];
 
 /// `24 (a knock from 198.51.100.7 opens 198.51.100.0/24: %NET% ...)`:
 /// `door`'s prefix length for one family, with what a knock from that
-/// family's sample address would give its commands.
+/// family's sample address would give its commands (an `Nft_Set` door's
+/// set: the network alone).
 pub(super) fn example(door: &Door, ipv6: bool) -> String {
     let knocker = if ipv6 {
         IpAddr::from(SAMPLE_V6)
@@ -22,10 +23,13 @@ pub(super) fn example(door: &Door, ipv6: bool) -> String {
         IpAddr::from(SAMPLE_V4)
     };
     let network = door.open_prefix.network(knocker);
+    let prefix = network.prefix();
+    if door.nft_set.is_some() {
+        // Such a door runs no command: the network is what enters its set.
+        return format!("{prefix} (a knock from {knocker} opens {network})");
+    }
     format!(
-        "{} (a knock from {knocker} opens {network}: %IP% {knocker}, %NET% {network}, %PREFIX% {})",
-        network.prefix(),
-        network.prefix()
+        "{prefix} (a knock from {knocker} opens {network}: %IP% {knocker}, %NET% {network}, %PREFIX% {prefix})"
     )
 }
 
