@@ -36,6 +36,11 @@ pub struct Listener {
     /// `any`): a capture whose interface was deleted, and perhaps created
     /// again under the same name, is bound to the old index.
     index: Option<u32>,
+    /// Whether the interface is a loopback one or `any`, read when the
+    /// capture opens: asked for at every wake-up that reads packets, it
+    /// changes only with the interface, which a capture outlives only
+    /// when it is opened again.
+    loopback: bool,
 }
 
 impl Listener {
@@ -52,6 +57,7 @@ impl Listener {
             addrs: Vec::new(),
             stats: CaptureTotals::default(),
             index,
+            loopback: interfaces::sees_the_host_itself(interface),
         })
     }
 
@@ -71,6 +77,7 @@ impl Listener {
             addrs: Vec::new(),
             stats: CaptureTotals::default(),
             index: None,
+            loopback: interfaces::sees_the_host_itself(interface),
         }
     }
 
@@ -82,8 +89,7 @@ impl Listener {
     /// Whether the host's knocks to itself show here: a loopback
     /// interface, `any`, or a BSD loopback link type.
     pub fn sees_the_host_itself(&self) -> bool {
-        matches!(self.link, LinkType::Null | LinkType::Loop)
-            || interfaces::sees_the_host_itself(&self.interface)
+        matches!(self.link, LinkType::Null | LinkType::Loop) || self.loopback
     }
 
     /// Reads libpcap's counters of the open capture.
@@ -105,6 +111,7 @@ impl Listener {
     /// Captures with `capture`, opened again, whose frames start with `link`.
     pub fn adopt(&mut self, capture: Capture, link: LinkType) {
         self.index = interface_index(&self.interface);
+        self.loopback = interfaces::sees_the_host_itself(&self.interface);
         self.capture = Some(capture);
         self.link = link;
         self.retry = None;
