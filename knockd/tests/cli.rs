@@ -499,6 +499,40 @@ fn several_interfaces_from_interface_or_repeated_i() {
 
 #[test]
 #[cfg(target_os = "linux")] // Linux calls loopback `lo`
+fn check_names_the_watchers_account_and_refuses_a_missing_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write(dir.path(), "k.conf", "[d]\nsequence = 8153,2261,29870\n");
+    let (stdout, _) = check_ok(&conf, &["-i", "lo", "--no-privsep"]);
+    assert!(
+        stdout.contains("privilege separation: off (Privsep = no or --no-privsep: one process)\n"),
+        "{stdout}"
+    );
+    let output = knockd()
+        .args(["-i", "lo", "--user", "no-such-user-here", "--check", "-c"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if nix::unistd::geteuid().is_root() {
+        // Only root switches users: the daemon would stop at the split.
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        assert!(
+            stderr.contains(
+                "no user no-such-user-here for the watcher (User or --user) --> knockd would not start"
+            ),
+            "{stderr}"
+        );
+    } else {
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.contains("the watcher would keep this account"),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+#[cfg(target_os = "linux")] // Linux calls loopback `lo`
 fn check_shows_a_prefix_doors_substitution_and_warns_of_wide_prefixes() {
     let dir = tempfile::tempdir().unwrap();
     let conf = write(

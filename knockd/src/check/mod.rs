@@ -28,6 +28,7 @@ use knockd_core::wire::LinkType;
 use crate::capture;
 use crate::interfaces;
 use crate::log::LogSettings;
+use crate::privsep::{self, ChosenAccount};
 use crate::setup::Setup;
 use crate::step_windows::unix_now;
 use problems::Severity;
@@ -70,6 +71,7 @@ fn print_overview(setup: &Setup, settings: &LogSettings, addrs: &[IpAddr]) {
     println!("pid file (with -d): {}", setup.pid_file_path().display());
     println!("state directory: {}", setup.state_dir().display());
     println!("control socket: {}", setup.control_socket().display());
+    print_privsep(setup);
     for addr in addrs {
         println!("local address: {addr}");
     }
@@ -192,6 +194,39 @@ fn print_warnings_and_problems(setup: &Setup, settings: &LogSettings) -> Option<
         eprintln!("{problem}");
     }
     problems.iter().map(|p| p.severity).max()
+}
+
+/// Which account the watcher would take (a user that cannot be found is
+/// one of [`problems::predict`]'s).
+fn print_privsep(setup: &Setup) {
+    if !privsep::AVAILABLE {
+        println!("privilege separation: off (not on this system: one process)");
+        return;
+    }
+    if !setup.privsep() {
+        println!("privilege separation: off (Privsep = no or --no-privsep: one process)");
+        return;
+    }
+    match privsep::choose_account(setup.watcher_user()) {
+        Ok(ChosenAccount {
+            account: Some(account),
+            fell_back,
+        }) => println!(
+            "privilege separation: the watcher would run as {} (uid {}){}",
+            account.name,
+            account.uid,
+            if fell_back {
+                ", as user knockd does not exist"
+            } else {
+                ""
+            }
+        ),
+        Ok(ChosenAccount { account: None, .. }) => println!(
+            "privilege separation: the watcher would keep this account (knockd is not run as \
+             root), without capabilities"
+        ),
+        Err(_) => {}
+    }
 }
 
 /// With rotating doors and a state directory knockd could not use: their

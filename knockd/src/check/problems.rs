@@ -55,6 +55,7 @@ pub fn predict(setup: &Setup, log_file: Option<&Path>) -> Vec<Problem> {
         problems.push(problem);
     }
     problems.extend(untrusted_state_dir(&setup.state_dir()));
+    problems.extend(missing_watcher_user(setup));
     let loaded = &setup.loaded;
     for disabled in &loaded.config.disabled {
         problems.push(Problem {
@@ -152,6 +153,18 @@ pub fn unusable_state_dir(dir: &Path) -> Option<std::io::Error> {
     nix::unistd::access(existing, flags)
         .err()
         .map(std::io::Error::from)
+}
+
+/// The watcher's user, when knockd would split and cannot find it.
+fn missing_watcher_user(setup: &Setup) -> Option<Problem> {
+    if !(setup.privsep() && crate::privsep::AVAILABLE) {
+        return None;
+    }
+    let why = crate::privsep::choose_account(setup.watcher_user()).err()?;
+    Some(Problem {
+        severity: Severity::Fatal,
+        message: format!("{why} --> knockd would not start"),
+    })
 }
 
 /// The door's commands whose program is not found or not executable.

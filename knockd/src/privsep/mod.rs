@@ -96,8 +96,37 @@ pub fn run(mut server: Server) -> ExitCode {
 /// every capability). A user asked for by name must exist; the default
 /// `knockd` falls back to `nobody`, with a warning.
 fn watcher_account(wanted: Option<&str>, log: &mut Logger) -> Result<Option<Account>, String> {
+    let chosen = choose_account(wanted)?;
+    if chosen.fell_back {
+        log.emit(&PrivsepMessage::UserFallback {
+            wanted: DEFAULT_USER,
+            taken: FALLBACK_USER,
+        });
+    }
+    Ok(chosen.account)
+}
+
+/// The watcher's account as [`choose_account`] finds it.
+#[derive(Debug)]
+pub struct ChosenAccount {
+    /// `None` when knockd does not run as root.
+    pub account: Option<Account>,
+    /// Whether the default user was missing and `nobody` was taken.
+    pub fell_back: bool,
+}
+
+/// Finds the watcher's account for `wanted` (`User` or `--user`) without
+/// logging: the daemon's split and `--check` both ask.
+pub fn choose_account(wanted: Option<&str>) -> Result<ChosenAccount, String> {
+    let chosen = |account, fell_back| ChosenAccount {
+        account: Some(account),
+        fell_back,
+    };
     if !nix::unistd::geteuid().is_root() {
-        return Ok(None);
+        return Ok(ChosenAccount {
+            account: None,
+            fell_back: false,
+        });
     }
     let lookup = |name: &str| {
         sys::confine::lookup(name)
@@ -105,20 +134,16 @@ fn watcher_account(wanted: Option<&str>, log: &mut Logger) -> Result<Option<Acco
     };
     if let Some(name) = wanted {
         return lookup(name)?
-            .map(Some)
+            .map(|account| chosen(account, false))
             .ok_or_else(|| format!("no user {name} for the watcher (User or --user)"));
     }
     if let Some(account) = lookup(DEFAULT_USER)? {
-        return Ok(Some(account));
+        return Ok(chosen(account, false));
     }
     let fallback = lookup(FALLBACK_USER)?.ok_or_else(|| {
         format!("neither {DEFAULT_USER} nor {FALLBACK_USER} exists for the watcher: give one with User or --user")
     })?;
-    log.emit(&PrivsepMessage::UserFallback {
-        wanted: DEFAULT_USER,
-        taken: FALLBACK_USER,
-    });
-    Ok(Some(fallback))
+    Ok(chosen(fallback, true))
 }
 
 /// Logs why the split failed; knockd exits 1.
