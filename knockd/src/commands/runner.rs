@@ -149,10 +149,10 @@ impl CommandRunner {
     }
 
     /// `knockd close`: makes the stop commands of `door` for the network
-    /// that holds the address (or, for `None`, of every open door) due now, so they run through
-    /// the same path as a timed close (ledger record closed once run; a
-    /// stop still waits for its own start command to exit). Returns how
-    /// many doors it closes.
+    /// that holds the address (or, for `None`, of every open door) due now,
+    /// so they run through the same path as a timed close (ledger record
+    /// closed once run; a stop still waits for its own start command to
+    /// exit). Returns how many doors it closes.
     pub fn close_now(
         &mut self,
         door: Option<(&str, IpAddr)>,
@@ -255,9 +255,10 @@ impl CommandRunner {
         self.dispatch(now, log);
     }
 
-    /// A refreshing door already open for `addr`'s network was knocked again: its stop
-    /// command moves to `Cmd_Timeout` after `now` (the start command does not
-    /// run again). A door whose start has not run yet gets its stop from then.
+    /// A refreshing door already open for `addr`'s network was knocked
+    /// again: its stop command moves to `Cmd_Timeout` after `now` (the start
+    /// command does not run again). A door whose start has not run yet gets
+    /// its stop from then.
     pub fn extend(&mut self, door: &Door, addr: IpAddr, now: Instant, log: &mut Logger) {
         let network = door.open_prefix.network(addr);
         let Some(stop) = (self.stops.iter_mut())
