@@ -103,6 +103,27 @@ pub fn create_private(path: &Path, contents: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Replaces `path` with a private file holding `contents`: written new
+/// beside it ([`create_private`]) and renamed over it, so that a failure
+/// leaves the old file whole. `prepare` gets the new file's path before the
+/// rename (to give it the old file's permissions, say); if it fails, or the
+/// rename does, the new file is removed.
+pub fn replace_private(
+    path: &Path,
+    contents: &[u8],
+    prepare: impl FnOnce(&Path) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(format!(".{}.new", std::process::id()));
+    let temp = std::path::PathBuf::from(temp);
+    create_private(&temp, contents)?;
+    prepare(&temp)
+        .and_then(|()| std::fs::rename(&temp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&temp);
+        })
+}
+
 #[cfg(unix)]
 fn private_mode(options: &mut OpenOptions) {
     use std::os::unix::fs::OpenOptionsExt;

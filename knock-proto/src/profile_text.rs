@@ -46,6 +46,21 @@ pub fn secret_file_name(name: &str) -> String {
     format!("{stem}.key")
 }
 
+/// Profile `name` as one POSIX shell word, for the `knock NAME` both
+/// `knockd secret new` and `knock --import` print: as it is when plain, else
+/// in single quotes (`knock 'open SSH'`).
+pub fn shell_word(name: &str) -> String {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        name.to_owned()
+    } else {
+        format!("'{}'", name.replace('\'', "'\\''"))
+    }
+}
+
 /// A table name: bare when TOML allows it, else quoted.
 fn key(name: &str) -> String {
     let bare = !name.is_empty()
@@ -81,6 +96,14 @@ fn string(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::rotating::{Label, Rotation};
+
+    #[test]
+    fn profile_names_are_quoted_for_the_shell_only_when_they_need_it() {
+        assert_eq!(shell_word("openSSH"), "openSSH");
+        assert_eq!(shell_word("open SSH"), "'open SSH'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
 
     #[test]
     fn odd_names_are_quoted_and_escaped() {

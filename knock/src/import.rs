@@ -10,9 +10,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use knock_proto::file::create_private;
+use knock_proto::file::{create_private, replace_private};
 use knock_proto::io_message;
-use knock_proto::profile_text::{profile_toml, secret_file_name};
+use knock_proto::profile_text::{profile_toml, secret_file_name, shell_word};
 use knock_proto::rotating::Secret;
 use knock_proto::uri::{KnockUri, UriError};
 use knock_proto::Visible;
@@ -153,24 +153,5 @@ fn write_secret(path: &Path, key: &[u8], force: bool) -> Result<(), ImportError>
             }
         });
     }
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(format!(".{}.new", std::process::id()));
-    let temp = PathBuf::from(temp);
-    create_private(&temp, text.as_bytes()).map_err(failed)?;
-    fs::rename(&temp, path).map_err(|e| {
-        let _ = fs::remove_file(&temp);
-        failed(e)
-    })
-}
-
-/// `name` as one shell word, quoted when it needs to be.
-fn shell_word(name: &str) -> String {
-    if name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        name.to_owned()
-    } else {
-        format!("'{}'", name.replace('\'', "'\\''"))
-    }
+    replace_private(path, text.as_bytes(), |_| Ok(())).map_err(failed)
 }

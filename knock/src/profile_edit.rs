@@ -179,21 +179,15 @@ impl ProfileFile {
         if let Some(dir) = self.path.parent() {
             private_dirs(dir).map_err(io_error)?;
         }
-        let mut temp = self.path.clone().into_os_string();
-        temp.push(format!(".{}.new", std::process::id()));
-        let temp = PathBuf::from(temp);
         let text = self.document.to_string();
-        knock_proto::file::create_private(&temp, text.as_bytes()).map_err(io_error)?;
-        let kept = if self.exists {
-            fs::metadata(&self.path).and_then(|meta| fs::set_permissions(&temp, meta.permissions()))
-        } else {
-            Ok(())
+        // The profile file keeps its permissions: it need not be private.
+        let keep_permissions = |temp: &Path| match self.exists {
+            true => fs::metadata(&self.path)
+                .and_then(|meta| fs::set_permissions(temp, meta.permissions())),
+            false => Ok(()),
         };
-        kept.and_then(|()| fs::rename(&temp, &self.path))
-            .map_err(|e| {
-                let _ = fs::remove_file(&temp);
-                io_error(e)
-            })
+        knock_proto::file::replace_private(&self.path, text.as_bytes(), keep_permissions)
+            .map_err(io_error)
     }
 }
 

@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use knock_proto::profile_text::{profile_toml, secret_file_name};
+use knock_proto::profile_text::{profile_toml, secret_file_name, shell_word};
 use knock_proto::rotating::Rotation;
 use knock_proto::uri::KnockUri;
 
@@ -85,27 +85,4 @@ pub fn print_uri(out: &mut impl Write, uri: &KnockUri, qr: bool) -> io::Result<(
         write!(out, "{code}")?;
     }
     Ok(())
-}
-
-/// `name` as one word for a POSIX shell: as it is when plain, else in
-/// single quotes (a door called `open SSH` is knocked as `knock 'open SSH'`).
-fn shell_word(name: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "._-+:@%/".contains(c);
-    if !name.is_empty() && name.chars().all(plain) {
-        name.to_owned()
-    } else {
-        format!("'{}'", name.replace('\'', "'\\''"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shell_word;
-
-    #[test]
-    fn profile_names_are_quoted_for_the_shell_only_when_they_need_it() {
-        assert_eq!(shell_word("openSSH"), "openSSH");
-        assert_eq!(shell_word("open SSH"), "'open SSH'");
-        assert_eq!(shell_word("it's"), "'it'\\''s'");
-    }
 }
