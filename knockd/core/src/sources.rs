@@ -37,7 +37,7 @@ impl Cidr {
     /// The network of `prefix` bits (at most the family's length) that
     /// holds `address`: `198.51.100.7` and 24 give `198.51.100.0/24`.
     pub fn of(address: IpAddr, prefix: u8) -> Cidr {
-        let prefix = prefix.min(if address.is_ipv4() { 32 } else { 128 });
+        let prefix = prefix.min(address_bits(address));
         Cidr {
             network: mask(address, prefix),
             prefix,
@@ -71,7 +71,7 @@ impl Cidr {
 
     /// Whether the range is a single address (a /32 or a /128).
     pub fn is_host(&self) -> bool {
-        self.prefix == if self.network.is_ipv4() { 32 } else { 128 }
+        self.prefix == address_bits(self.network)
     }
 
     /// Parses `ADDRESS[/PREFIX]`.
@@ -82,7 +82,7 @@ impl Cidr {
             None => (text, None),
         };
         let address: IpAddr = address.parse().map_err(|_| syntax())?;
-        let bits = if address.is_ipv4() { 32 } else { 128 };
+        let bits = address_bits(address);
         let prefix = match prefix {
             None => bits,
             Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p
@@ -110,6 +110,16 @@ impl Cidr {
     pub fn contains(&self, address: IpAddr) -> bool {
         let address = address.to_canonical();
         address.is_ipv4() == self.network.is_ipv4() && mask(address, self.prefix) == self.network
+    }
+}
+
+/// The length of `address` in bits: 32 for IPv4, 128 for IPv6 (the prefix
+/// of a single address).
+pub fn address_bits(address: IpAddr) -> u8 {
+    if address.is_ipv4() {
+        32
+    } else {
+        128
     }
 }
 

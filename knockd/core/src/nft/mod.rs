@@ -20,7 +20,7 @@ pub mod request;
 
 use std::net::IpAddr;
 
-use crate::sources::Cidr;
+use crate::sources::{address_bits, Cidr};
 
 /// The numbers of `linux/netlink.h`, `linux/netfilter/nfnetlink.h` and
 /// `linux/netfilter/nf_tables.h` that knockd uses.
@@ -326,7 +326,7 @@ impl std::fmt::Display for SetRef {
 /// The first address past `network`, as the end of an interval element,
 /// or None when the network runs to the last address.
 pub fn interval_end(network: &Cidr) -> Option<IpAddr> {
-    let span = u32::from(if network.network().is_ipv6() { 128 } else { 32 } - network.prefix());
+    let span = u32::from(address_bits(network.network()) - network.prefix());
     match network.network() {
         IpAddr::V4(a) => {
             let end = u64::from(u32::from(a)) + (1u64 << span);

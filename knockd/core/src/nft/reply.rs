@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::attrs::{align, Attrs, ParseError, NFGENMSG_LEN, NLMSG_HDRLEN};
 use super::consts::*;
 use super::{interval_end, SetRef};
-use crate::sources::Cidr;
+use crate::sources::{address_bits, Cidr};
 
 /// One message of the kernel's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,7 +263,7 @@ pub fn open_elements(mut live: Vec<LiveElement>) -> Vec<OpenElement> {
         .filter(|e| !e.interval_end)
         .map(|start| {
             let next_end = ends.iter().find(|&&end| end > start.key).copied();
-            let element = (0..=full(start.key))
+            let element = (0..=address_bits(start.key))
                 .rev()
                 .map(|prefix| Cidr::of(start.key, prefix))
                 .find(|e| {
@@ -276,14 +276,6 @@ pub fn open_elements(mut live: Vec<LiveElement>) -> Vec<OpenElement> {
             }
         })
         .collect()
-}
-
-fn full(addr: IpAddr) -> u8 {
-    if addr.is_ipv6() {
-        128
-    } else {
-        32
-    }
 }
 
 /// The sets a rule's expressions name: `lookup` (`ip saddr @set`) and
